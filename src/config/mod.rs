@@ -1,0 +1,919 @@
+//! The configuration: a main YAML file plus included catalogue files,
+//! loaded strictly (unknown fields are errors) and validated whole, so that
+//! a bad file is rejected with every problem listed at `file:line:column`.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::{Location, Spanned};
+use sha2::{Digest, Sha256};
+
+pub mod duration;
+pub mod error;
+pub mod expand;
+pub mod schedule;
+
+pub use duration::Dur;
+pub use error::{ConfigError, ConfigIssue, Place, Validator, closest};
+pub use expand::Secret;
+pub use schedule::{CalendarSpec, MaintenanceSpec, SlaSpec};
+
+use crate::probe;
+
+/// The validated configuration the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// Name of this monitor instance (inside the network, outside it, at a
+    /// supplier); becomes the `location` label of alerts.
+    pub location: String,
+    pub defaults: Defaults,
+    pub store: StoreConfig,
+    pub calendars: BTreeMap<String, CalendarSpec>,
+    pub maintenances: Vec<MaintenanceSpec>,
+    pub services: Vec<Service>,
+    /// Every file the configuration was read from, main file first.
+    pub files: Vec<PathBuf>,
+    /// SHA-256 over the contents of every file, to put recomputations and
+    /// reports on record against the exact configuration used.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Bearer token guarding write endpoints (`/api/v1/maintenances`).
+    pub api_token: Option<Secret>,
+    /// Base URL people use to reach this monitor, for links in alerts.
+    pub external_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Defaults {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+    /// Upper bound on probes running at once.
+    pub max_concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub retention: Duration,
+    pub rollup_retention: Duration,
+}
+
+/// A citizen-facing service and the checks that tell whether it works.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub id: String,
+    pub name: String,
+    pub category: String,
+    pub supplier: String,
+    pub labels: BTreeMap<String, String>,
+    pub runbook_url: Option<String>,
+    pub slas: Vec<SlaSpec>,
+    pub checks: Vec<Check>,
+}
+
+/// One probe of a service, run on its own interval.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub id: String,
+    pub kind: CheckKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// A critical check down makes the service down; a non-critical one
+    /// makes it degraded.
+    pub critical: bool,
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+    /// Slower than this (but successful) makes the service degraded.
+    pub latency_threshold: Option<Duration>,
+}
+
+/// Exactly one kind block per check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckKind {
+    Http(probe::http::HttpSpec),
+    Tcp(probe::tcp::TcpSpec),
+    Tls(probe::tls::TlsSpec),
+    Dns(probe::dns::DnsSpec),
+    Icmp(probe::icmp::IcmpSpec),
+    Sip(probe::sip::SipSpec),
+}
+
+impl CheckKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckKind::Http(_) => "http",
+            CheckKind::Tcp(_) => "tcp",
+            CheckKind::Tls(_) => "tls",
+            CheckKind::Dns(_) => "dns",
+            CheckKind::Icmp(_) => "icmp",
+            CheckKind::Sip(_) => "sip",
+        }
+    }
+}
+
+impl Config {
+    /// Load and validate a configuration file and everything it includes.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Loader::default().load(path)
+    }
+
+    /// Parse a configuration from a string, as if read from `name`
+    /// (includes are resolved relative to the current directory).
+    pub fn from_str(name: &str, text: &str) -> Result<Config, ConfigError> {
+        Loader::default().load_text(Path::new(name), text.to_string())
+    }
+
+    pub fn service(&self, id: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.id == id)
+    }
+
+    pub fn check_count(&self) -> usize {
+        self.services.iter().map(|s| s.checks.len()).sum()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The YAML as written. Kept apart from the validated model above so that
+// defaults, includes and cross-checks are resolved in one place.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMain {
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(default)]
+    server: Option<RawServer>,
+    #[serde(default)]
+    defaults: Option<RawDefaults>,
+    #[serde(default)]
+    store: Option<RawStore>,
+    #[serde(default)]
+    include: Vec<Spanned<String>>,
+    #[serde(default)]
+    calendars: BTreeMap<String, Spanned<CalendarSpec>>,
+    #[serde(default)]
+    maintenances: Vec<Spanned<MaintenanceSpec>>,
+    #[serde(default)]
+    services: Vec<Spanned<RawService>>,
+}
+
+/// An included catalogue file: services, and the calendars and
+/// maintenance windows that belong with them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalogue {
+    #[serde(default)]
+    calendars: BTreeMap<String, Spanned<CalendarSpec>>,
+    #[serde(default)]
+    maintenances: Vec<Spanned<MaintenanceSpec>>,
+    #[serde(default)]
+    services: Vec<Spanned<RawService>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    api_token: Option<String>,
+    api_token_file: Option<Spanned<String>>,
+    external_url: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    interval: Option<Spanned<Dur>>,
+    timeout: Option<Spanned<Dur>>,
+    failure_threshold: Option<Spanned<u32>>,
+    success_threshold: Option<Spanned<u32>>,
+    max_concurrency: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<String>,
+    retention: Option<Spanned<Dur>>,
+    rollup_retention: Option<Spanned<Dur>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    id: Spanned<String>,
+    name: Option<String>,
+    category: Option<String>,
+    supplier: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    runbook_url: Option<Spanned<String>>,
+    failure_threshold: Option<Spanned<u32>>,
+    success_threshold: Option<Spanned<u32>>,
+    #[serde(default)]
+    slas: Vec<Spanned<SlaSpec>>,
+    checks: Option<Spanned<Vec<Spanned<RawCheck>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    id: Spanned<String>,
+    interval: Option<Spanned<Dur>>,
+    timeout: Option<Spanned<Dur>>,
+    critical: Option<bool>,
+    failure_threshold: Option<Spanned<u32>>,
+    success_threshold: Option<Spanned<u32>>,
+    latency_threshold: Option<Spanned<Dur>>,
+    http: Option<Spanned<probe::http::HttpSpec>>,
+    tcp: Option<Spanned<probe::tcp::TcpSpec>>,
+    tls: Option<Spanned<probe::tls::TlsSpec>>,
+    dns: Option<Spanned<probe::dns::DnsSpec>>,
+    icmp: Option<Spanned<probe::icmp::IcmpSpec>>,
+    sip: Option<Spanned<probe::sip::SipSpec>>,
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+const SERVICE_ID_HINT: &str = "use lowercase letters, digits and '-', e.g. citizen-portal";
+
+#[derive(Default)]
+struct Loader {
+    issues: Vec<ConfigIssue>,
+    files: Vec<PathBuf>,
+    hasher: Sha256,
+}
+
+/// A service together with the file it was read from.
+struct Sourced<T> {
+    file: Arc<str>,
+    item: Spanned<T>,
+}
+
+impl Loader {
+    fn load(mut self, path: &Path) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => self.load_text(path, text),
+            Err(e) => {
+                self.issue_file(path, format!("cannot read configuration: {e}"), None);
+                Err(ConfigError {
+                    issues: self.issues,
+                })
+            }
+        }
+    }
+
+    fn issue_file(&mut self, path: &Path, message: String, hint: Option<String>) {
+        self.issues.push(ConfigIssue {
+            place: Place {
+                file: path.display().to_string().into(),
+                line: 0,
+                column: 0,
+            },
+            message,
+            hint,
+        });
+    }
+
+    /// Expand `${VAR}` and parse one file; issues are recorded, `None`
+    /// means the file could not be used at all.
+    fn parse<T: for<'de> Deserialize<'de>>(&mut self, path: &Path, text: &str) -> Option<T> {
+        let file: Arc<str> = path.display().to_string().into();
+        self.hasher.update(path.display().to_string().as_bytes());
+        self.hasher.update([0]);
+        self.hasher.update(text.as_bytes());
+        self.hasher.update([0]);
+        self.files.push(path.to_path_buf());
+        let expanded = match expand::expand_env(text) {
+            Ok(t) => t,
+            Err(errs) => {
+                for (line, column, message, hint) in errs {
+                    self.issues.push(ConfigIssue {
+                        place: Place {
+                            file: file.clone(),
+                            line,
+                            column,
+                        },
+                        message,
+                        hint: Some(hint),
+                    });
+                }
+                return None;
+            }
+        };
+        match serde_saphyr::from_str::<T>(&expanded) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.issues.push(yaml_issue(&file, &e));
+                None
+            }
+        }
+    }
+
+    fn load_text(mut self, path: &Path, text: String) -> Result<Config, ConfigError> {
+        let main_file: Arc<str> = path.display().to_string().into();
+        let Some(raw) = self.parse::<RawMain>(path, &text) else {
+            return Err(ConfigError {
+                issues: self.issues,
+            });
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut v = Validator::new(main_file.clone());
+
+        let server = self.server(raw.server, &mut v, base);
+        let defaults = defaults(raw.defaults, &mut v);
+        let store = store(raw.store, &mut v, base);
+        let location = raw
+            .location
+            .filter(|l| !l.trim().is_empty())
+            .unwrap_or_else(|| "default".to_string());
+
+        let mut services: Vec<Sourced<RawService>> = raw
+            .services
+            .into_iter()
+            .map(|item| Sourced {
+                file: main_file.clone(),
+                item,
+            })
+            .collect();
+        let mut calendars: Vec<Sourced<(String, CalendarSpec)>> = Vec::new();
+        let mut maintenances: Vec<Sourced<MaintenanceSpec>> = raw
+            .maintenances
+            .into_iter()
+            .map(|item| Sourced {
+                file: main_file.clone(),
+                item,
+            })
+            .collect();
+        push_calendars(&mut calendars, &main_file, raw.calendars);
+
+        for pattern in raw.include {
+            let full = base.join(&pattern.value);
+            let full_s = full.display().to_string();
+            let mut matched = match glob::glob(&full_s) {
+                Ok(paths) => paths.filter_map(Result::ok).collect::<Vec<_>>(),
+                Err(e) => {
+                    v.error(
+                        pattern.referenced,
+                        format!("include pattern '{}' is not a valid glob: {e}", pattern.value),
+                        Some("write a path or a pattern like probes/*.yaml".into()),
+                    );
+                    continue;
+                }
+            };
+            matched.sort();
+            if matched.is_empty() {
+                v.error(
+                    pattern.referenced,
+                    format!("include '{}' matches no file (looked for {full_s})", pattern.value),
+                    Some("paths are relative to the file that includes them".into()),
+                );
+            }
+            for file_path in matched {
+                let text = match std::fs::read_to_string(&file_path) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        v.error(
+                            pattern.referenced,
+                            format!("cannot read included file {}: {e}", file_path.display()),
+                            None,
+                        );
+                        continue;
+                    }
+                };
+                let file: Arc<str> = file_path.display().to_string().into();
+                if let Some(cat) = self.parse::<RawCatalogue>(&file_path, &text) {
+                    services.extend(cat.services.into_iter().map(|item| Sourced {
+                        file: file.clone(),
+                        item,
+                    }));
+                    maintenances.extend(cat.maintenances.into_iter().map(|item| Sourced {
+                        file: file.clone(),
+                        item,
+                    }));
+                    push_calendars(&mut calendars, &file, cat.calendars);
+                }
+            }
+        }
+        self.issues.append(&mut v.issues);
+
+        // Calendars first: SLAs refer to them by name.
+        let mut calendar_map = BTreeMap::new();
+        for Sourced { file, item } in calendars {
+            let mut v = Validator::new(file);
+            let (name, mut spec) = item.value;
+            if calendar_map.contains_key(&name) {
+                v.error(
+                    item.referenced,
+                    format!("calendar '{name}' is defined twice"),
+                    Some("give each calendar a unique name".into()),
+                );
+            }
+            spec.validate(&mut v, item.referenced);
+            calendar_map.insert(name, spec);
+            self.issues.append(&mut v.issues);
+        }
+
+        let mut out_services = Vec::new();
+        let mut seen_ids: BTreeMap<String, Place> = BTreeMap::new();
+        for Sourced { file, item } in services {
+            let mut v = Validator::new(file);
+            let at = item.referenced;
+            let service = service(item.value, at, &defaults, &calendar_map, &mut v);
+            if let Some(service) = service {
+                let place = v.place(at);
+                if let Some(first) = seen_ids.get(&service.id) {
+                    v.error(
+                        at,
+                        format!(
+                            "duplicate service id '{}' (first defined at {first})",
+                            service.id
+                        ),
+                        Some("service ids must be unique across all included files".into()),
+                    );
+                } else {
+                    seen_ids.insert(service.id.clone(), place);
+                }
+                out_services.push(service);
+            }
+            self.issues.append(&mut v.issues);
+        }
+
+        let known = KnownNames {
+            services: out_services.iter().map(|s| s.id.as_str()).collect(),
+            categories: out_services.iter().map(|s| s.category.as_str()).collect(),
+            suppliers: out_services.iter().map(|s| s.supplier.as_str()).collect(),
+        };
+        let mut out_maint = Vec::new();
+        for Sourced { file, item } in maintenances {
+            let mut v = Validator::new(file);
+            let mut m = item.value;
+            m.validate(&mut v, item.referenced, &known);
+            out_maint.push(m);
+            self.issues.append(&mut v.issues);
+        }
+
+        if !self.issues.is_empty() {
+            return Err(ConfigError {
+                issues: self.issues,
+            });
+        }
+        Ok(Config {
+            server,
+            location,
+            defaults,
+            store,
+            calendars: calendar_map,
+            maintenances: out_maint,
+            services: out_services,
+            files: self.files,
+            digest: hex::encode(self.hasher.finalize()),
+        })
+    }
+
+    fn server(&mut self, raw: Option<RawServer>, v: &mut Validator, base: &Path) -> ServerConfig {
+        let raw = raw.unwrap_or(RawServer {
+            listen: None,
+            api_token: None,
+            api_token_file: None,
+            external_url: None,
+        });
+        let listen = match &raw.listen {
+            None => DEFAULT_LISTEN.parse().expect("default listen address"),
+            Some(l) => match l.value.parse::<SocketAddr>() {
+                Ok(a) => a,
+                Err(_) => {
+                    v.error(
+                        l.referenced,
+                        format!("listen address '{}' is not host:port", l.value),
+                        Some("write an IP and port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464".into()),
+                    );
+                    DEFAULT_LISTEN.parse().expect("default listen address")
+                }
+            },
+        };
+        let api_token = expand::secret(
+            "api_token",
+            raw.api_token,
+            raw.api_token_file.as_ref(),
+            base,
+            v,
+        );
+        let external_url = raw.external_url.and_then(|u| {
+            if url_ok(&u.value) {
+                Some(u.value.trim_end_matches('/').to_string())
+            } else {
+                v.error(
+                    u.referenced,
+                    format!("external_url '{}' is not an http(s) URL", u.value),
+                    Some("write it like https://continuity.example.org".into()),
+                );
+                None
+            }
+        });
+        ServerConfig {
+            listen,
+            api_token,
+            external_url,
+        }
+    }
+}
+
+/// Names that maintenance windows and receivers may refer to.
+pub struct KnownNames<'a> {
+    pub services: BTreeSet<&'a str>,
+    pub categories: BTreeSet<&'a str>,
+    pub suppliers: BTreeSet<&'a str>,
+}
+
+fn push_calendars(
+    out: &mut Vec<Sourced<(String, CalendarSpec)>>,
+    file: &Arc<str>,
+    calendars: BTreeMap<String, Spanned<CalendarSpec>>,
+) {
+    for (name, spec) in calendars {
+        out.push(Sourced {
+            file: file.clone(),
+            item: Spanned::new((name, spec.value), spec.referenced, spec.defined),
+        });
+    }
+}
+
+fn url_ok(s: &str) -> bool {
+    s.parse::<http::Uri>()
+        .ok()
+        .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
+}
+
+fn positive(v: &mut Validator, what: &str, d: &Spanned<Dur>) -> Option<Duration> {
+    if d.value.0.is_zero() {
+        v.error(
+            d.referenced,
+            format!("{what} must be longer than zero"),
+            Some(format!("write a positive duration, e.g. {what}: 30s")),
+        );
+        None
+    } else {
+        Some(d.value.0)
+    }
+}
+
+fn threshold(v: &mut Validator, what: &str, t: &Spanned<u32>) -> u32 {
+    if t.value == 0 {
+        v.error(
+            t.referenced,
+            format!("{what} must be at least 1"),
+            Some(format!("{what}: 1 reacts to the first result")),
+        );
+        1
+    } else {
+        t.value
+    }
+}
+
+fn defaults(raw: Option<RawDefaults>, v: &mut Validator) -> Defaults {
+    let mut d = Defaults {
+        interval: Duration::from_secs(30),
+        timeout: Duration::from_secs(10),
+        failure_threshold: 3,
+        success_threshold: 2,
+        max_concurrency: 1024,
+    };
+    let Some(raw) = raw else { return d };
+    if let Some(i) = &raw.interval {
+        d.interval = positive(v, "interval", i).unwrap_or(d.interval);
+    }
+    if let Some(t) = &raw.timeout {
+        d.timeout = positive(v, "timeout", t).unwrap_or(d.timeout);
+        if d.timeout > d.interval {
+            v.error(
+                t.referenced,
+                format!(
+                    "default timeout {} is longer than the default interval {}",
+                    t.value,
+                    Dur(d.interval)
+                ),
+                Some("a check must finish before its next run: make the timeout shorter".into()),
+            );
+        }
+    } else if d.timeout > d.interval {
+        d.timeout = d.interval;
+    }
+    if let Some(t) = &raw.failure_threshold {
+        d.failure_threshold = threshold(v, "failure_threshold", t);
+    }
+    if let Some(t) = &raw.success_threshold {
+        d.success_threshold = threshold(v, "success_threshold", t);
+    }
+    if let Some(c) = &raw.max_concurrency {
+        if c.value == 0 {
+            v.error(
+                c.referenced,
+                "max_concurrency must be at least 1",
+                Some("the default is 1024".into()),
+            );
+        } else {
+            d.max_concurrency = c.value;
+        }
+    }
+    d
+}
+
+fn store(raw: Option<RawStore>, v: &mut Validator, base: &Path) -> StoreConfig {
+    let mut s = StoreConfig {
+        path: PathBuf::from("./continuity.db"),
+        retention: Duration::from_secs(35 * 86400),
+        rollup_retention: Duration::from_secs(400 * 86400),
+    };
+    let Some(raw) = raw else { return s };
+    if let Some(p) = raw.path {
+        let p = PathBuf::from(p);
+        s.path = if p.is_absolute() { p } else { base.join(p) };
+    }
+    if let Some(r) = &raw.retention {
+        s.retention = positive(v, "retention", r).unwrap_or(s.retention);
+    }
+    if let Some(r) = &raw.rollup_retention {
+        s.rollup_retention = positive(v, "rollup_retention", r).unwrap_or(s.rollup_retention);
+    }
+    s
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn service(
+    raw: RawService,
+    at: Location,
+    defaults: &Defaults,
+    calendars: &BTreeMap<String, CalendarSpec>,
+    v: &mut Validator,
+) -> Option<Service> {
+    let id = raw.id.value.clone();
+    if !valid_id(&id) {
+        v.error(
+            raw.id.referenced,
+            format!("service id '{id}' is not a valid id"),
+            Some(SERVICE_ID_HINT.into()),
+        );
+    }
+    let failure_threshold = raw
+        .failure_threshold
+        .as_ref()
+        .map(|t| threshold(v, "failure_threshold", t))
+        .unwrap_or(defaults.failure_threshold);
+    let success_threshold = raw
+        .success_threshold
+        .as_ref()
+        .map(|t| threshold(v, "success_threshold", t))
+        .unwrap_or(defaults.success_threshold);
+    if let Some(u) = &raw.runbook_url
+        && !url_ok(&u.value)
+    {
+        v.error(
+            u.referenced,
+            format!("runbook_url '{}' is not an http(s) URL", u.value),
+            Some("write a full URL, e.g. https://wiki.example.org/runbooks/portal".into()),
+        );
+    }
+    for key in raw.labels.keys() {
+        let ok = key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            v.error(
+                at,
+                format!("label name '{key}' in service '{id}' is not a valid Prometheus label name"),
+                Some("use letters, digits and '_', not starting with a digit".into()),
+            );
+        }
+    }
+
+    let mut slas = Vec::new();
+    let mut sla_names = HashSet::new();
+    for sla in raw.slas {
+        let mut spec = sla.value;
+        spec.validate(v, sla.referenced, calendars);
+        if !sla_names.insert(spec.name.clone()) {
+            v.error(
+                sla.referenced,
+                format!("duplicate SLA name '{}' in service '{id}'", spec.name),
+                Some("give each SLA of a service its own name".into()),
+            );
+        }
+        slas.push(spec);
+    }
+
+    let mut checks = Vec::new();
+    match raw.checks {
+        None => v.error(
+            at,
+            format!("service '{id}' has no checks"),
+            Some("add a 'checks:' list with at least one check".into()),
+        ),
+        Some(list) if list.value.is_empty() => v.error(
+            list.referenced,
+            format!("service '{id}' has an empty checks list"),
+            Some("add at least one check, e.g. an http check of its home page".into()),
+        ),
+        Some(list) => {
+            let mut seen = HashSet::new();
+            for raw_check in list.value {
+                let check_at = raw_check.referenced;
+                let cid = raw_check.value.id.value.clone();
+                if !seen.insert(cid.clone()) {
+                    v.error(
+                        raw_check.value.id.referenced,
+                        format!("duplicate check id '{cid}' in service '{id}'"),
+                        Some("check ids must be unique within a service".into()),
+                    );
+                }
+                if let Some(c) = check(
+                    raw_check.value,
+                    check_at,
+                    defaults,
+                    failure_threshold,
+                    success_threshold,
+                    v,
+                ) {
+                    checks.push(c);
+                }
+            }
+        }
+    }
+
+    Some(Service {
+        name: raw.name.unwrap_or_else(|| id.clone()),
+        category: raw.category.unwrap_or_else(|| "other".into()),
+        supplier: raw.supplier.unwrap_or_else(|| "unknown".into()),
+        id,
+        labels: raw.labels,
+        runbook_url: raw.runbook_url.map(|u| u.value),
+        slas,
+        checks,
+    })
+}
+
+fn check(
+    raw: RawCheck,
+    at: Location,
+    defaults: &Defaults,
+    failure_threshold: u32,
+    success_threshold: u32,
+    v: &mut Validator,
+) -> Option<Check> {
+    let id = raw.id.value.clone();
+    if !valid_id(&id) {
+        v.error(
+            raw.id.referenced,
+            format!("check id '{id}' is not a valid id"),
+            Some("use lowercase letters, digits and '-', e.g. homepage".into()),
+        );
+    }
+    let interval = match &raw.interval {
+        Some(i) => positive(v, "interval", i).unwrap_or(defaults.interval),
+        None => defaults.interval,
+    };
+    let timeout = match &raw.timeout {
+        Some(t) => positive(v, "timeout", t).unwrap_or(defaults.timeout),
+        None => defaults.timeout.min(interval),
+    };
+    if timeout > interval {
+        let place = raw.timeout.as_ref().map(|t| t.referenced).unwrap_or(at);
+        v.error(
+            place,
+            format!(
+                "check '{id}': timeout {} is longer than its interval {}",
+                Dur(timeout),
+                Dur(interval)
+            ),
+            Some("a check must finish before its next run: shorten the timeout or lengthen the interval".into()),
+        );
+    }
+    let mut kinds: Vec<(&str, Location, CheckKind)> = Vec::new();
+    macro_rules! kind {
+        ($field:ident, $variant:ident) => {
+            if let Some(mut spec) = raw.$field {
+                spec.value.validate(v, spec.referenced);
+                kinds.push((stringify!($field), spec.referenced, CheckKind::$variant(spec.value)));
+            }
+        };
+    }
+    kind!(http, Http);
+    kind!(tcp, Tcp);
+    kind!(tls, Tls);
+    kind!(dns, Dns);
+    kind!(icmp, Icmp);
+    kind!(sip, Sip);
+    if kinds.len() > 1 {
+        let names: Vec<&str> = kinds.iter().map(|k| k.0).collect();
+        v.error(
+            kinds[1].1,
+            format!("check '{id}' has {} kind blocks ({})", kinds.len(), names.join(", ")),
+            Some("a check has exactly one kind block: split it into one check per kind".into()),
+        );
+        return None;
+    }
+    let Some((_, _, kind)) = kinds.pop() else {
+        v.error(
+            at,
+            format!("check '{id}' has no kind block"),
+            Some("add exactly one of http, tcp, tls, dns, icmp or sip".into()),
+        );
+        return None;
+    };
+    Some(Check {
+        id,
+        kind,
+        interval,
+        timeout,
+        critical: raw.critical.unwrap_or(true),
+        failure_threshold: raw
+            .failure_threshold
+            .as_ref()
+            .map(|t| threshold(v, "failure_threshold", t))
+            .unwrap_or(failure_threshold),
+        success_threshold: raw
+            .success_threshold
+            .as_ref()
+            .map(|t| threshold(v, "success_threshold", t))
+            .unwrap_or(success_threshold),
+        latency_threshold: raw.latency_threshold.and_then(|l| positive(v, "latency_threshold", &l)),
+    })
+}
+
+/// Turn a serde-saphyr error into an issue at its place, with a "did you
+/// mean" hint for unknown fields.
+fn yaml_issue(file: &Arc<str>, e: &serde_saphyr::Error) -> ConfigIssue {
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    let rendered = e.to_string();
+    // The rendered error carries a snippet after the first line; the
+    // message is what matters on one line, the snippet goes to the hint.
+    let first = rendered.lines().next().unwrap_or("invalid YAML").trim();
+    let message = strip_location_suffix(first);
+    let hint = unknown_field_hint(&message);
+    ConfigIssue {
+        place: Place {
+            file: file.clone(),
+            line,
+            column,
+        },
+        message,
+        hint,
+    }
+}
+
+fn strip_location_suffix(s: &str) -> String {
+    // "unknown field `timout`, expected ... at line 3 column 5" -> message only.
+    let s = s.strip_prefix("error: ").unwrap_or(s);
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s.to_string(),
+    }
+}
+
+fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest
+        .split('`')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(_, s)| s)
+        .collect();
+    match closest(field, expected.iter().copied()) {
+        Some(best) => Some(format!("did you mean '{best}'?")),
+        None if !expected.is_empty() => Some(format!("known fields: {}", expected.join(", "))),
+        None => Some("remove it".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_field_hint_suggests_the_closest_name() {
+        let m = "unknown field `timout`, expected one of `id`, `interval`, `timeout`";
+        assert_eq!(unknown_field_hint(m).unwrap(), "did you mean 'timeout'?");
+    }
+}

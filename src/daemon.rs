@@ -1,0 +1,2 @@
+//! daemon
+pub async fn run() {}

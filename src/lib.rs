@@ -1,0 +1,21 @@
+//! continuity: guards the public services citizens depend on while a
+//! municipality hands its ICT over to new suppliers.
+//!
+//! Data flows one way: [`scheduler`] runs probes ([`probe`]), their outcomes
+//! feed the state and SLA engine ([`engine`], [`sla`]), which updates
+//! [`telemetry`], the [`store`] and [`alert`]s. Reports and the API
+//! ([`server`]) read the store.
+
+pub mod alert;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod engine;
+pub mod probe;
+pub mod scheduler;
+pub mod server;
+pub mod sla;
+pub mod store;
+pub mod telemetry;
+
+pub use daemon::run;

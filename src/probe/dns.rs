@@ -1,0 +1,21 @@
+//! Dns probe.
+
+use serde::Deserialize;
+use serde_saphyr::Location;
+
+use super::{ProbeContext, ProbeError, ProbeOutcome};
+use crate::config::Validator;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSpec {
+    pub target: String,
+}
+
+impl DnsSpec {
+    pub fn validate(&mut self, _v: &mut Validator, _at: Location) {}
+}
+
+pub async fn probe(_spec: &DnsSpec, _ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
+    todo!("dns probe")
+}

@@ -1,0 +1,244 @@
+//! Probes: measure a service the way a citizen meets it, one fresh
+//! connection per probe, and report what was seen as a [`ProbeOutcome`].
+//!
+//! A service that is down is a normal outcome with a typed
+//! [`FailureReason`]; `Err(ProbeError)` is only for the monitor's own
+//! failures (no permission to open a raw socket, a CA file that vanished).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub mod dns;
+pub mod http;
+pub mod icmp;
+pub mod sip;
+pub mod tcp;
+pub mod tls;
+pub mod tls_util;
+
+/// Why a probe found a service down. Becomes the `reason` label of
+/// `continuity_probe_failures_total`, so the set is closed and stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// Nothing (or not enough) came back before the timeout.
+    Timeout,
+    /// Connection refused, reset, or ICMP unreachable.
+    Refused,
+    /// The name did not resolve (or the DNS check's answer was wrong rcode).
+    Dns,
+    /// TLS handshake or certificate verification failed.
+    Tls,
+    /// Unexpected status code (HTTP status, SIP code).
+    Status,
+    /// Body did not contain / match what was expected.
+    Body,
+    /// Another expectation failed (JSON pointer, DNS answer, TCP reply).
+    Expectation,
+    /// Answered correctly but slower than `max_response_time`.
+    Slow,
+    /// Credentials rejected (SIP REGISTER).
+    Auth,
+    /// A reply that could not be parsed.
+    Malformed,
+    /// Any other network error (unreachable host, connection reset mid-way).
+    Network,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 11] = [
+        FailureReason::Timeout,
+        FailureReason::Refused,
+        FailureReason::Dns,
+        FailureReason::Tls,
+        FailureReason::Status,
+        FailureReason::Body,
+        FailureReason::Expectation,
+        FailureReason::Slow,
+        FailureReason::Auth,
+        FailureReason::Malformed,
+        FailureReason::Network,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Timeout => "timeout",
+            FailureReason::Refused => "refused",
+            FailureReason::Dns => "dns",
+            FailureReason::Tls => "tls",
+            FailureReason::Status => "status",
+            FailureReason::Body => "body",
+            FailureReason::Expectation => "expectation",
+            FailureReason::Slow => "slow",
+            FailureReason::Auth => "auth",
+            FailureReason::Malformed => "malformed",
+            FailureReason::Network => "network",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FailureReason> {
+        FailureReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed probe: the typed reason plus a sentence for humans.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    pub reason: FailureReason,
+    pub detail: String,
+}
+
+/// Names of probe phases, the `phase` label of
+/// `continuity_probe_phase_duration_seconds`.
+pub mod phase {
+    pub const RESOLVE: &str = "resolve";
+    pub const CONNECT: &str = "connect";
+    pub const TLS: &str = "tls";
+    pub const PROCESSING: &str = "processing";
+    pub const TRANSFER: &str = "transfer";
+    pub const RESPONSE: &str = "response";
+    pub const RINGING: &str = "ringing";
+    pub const ANSWER: &str = "answer";
+    pub const RTT: &str = "rtt";
+}
+
+/// What one probe saw. Built by a prober; the scheduler adds the total
+/// duration and turns it into metrics, state and stored evidence.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProbeOutcome {
+    /// `None` when the probe succeeded.
+    pub failure: Option<Failure>,
+    /// Wall time of the whole probe, including every phase.
+    pub duration: Duration,
+    /// Phase timings in the order they happened.
+    pub phases: Vec<(&'static str, Duration)>,
+    /// Human-readable facts (status line, certificate subject, answers...).
+    pub details: Vec<(String, String)>,
+    /// Last HTTP status code seen, if any.
+    pub http_status: Option<u16>,
+    /// Final SIP response code seen, if any.
+    pub sip_code: Option<u16>,
+    /// Earliest `notAfter` in the presented certificate chain (Unix seconds),
+    /// reported even when the chain is invalid or expired.
+    pub cert_not_after: Option<i64>,
+    /// A protocol transcript summary for `continuity probe` (SIP exchanges).
+    pub exchange: Vec<String>,
+}
+
+impl ProbeOutcome {
+    pub fn success(&self) -> bool {
+        self.failure.is_none()
+    }
+
+    pub fn fail(&mut self, reason: FailureReason, detail: impl Into<String>) {
+        // Keep the first failure: it is the cause, later ones are consequences.
+        if self.failure.is_none() {
+            self.failure = Some(Failure {
+                reason,
+                detail: detail.into(),
+            });
+        }
+    }
+
+    pub fn failed(reason: FailureReason, detail: impl Into<String>) -> Self {
+        let mut o = ProbeOutcome::default();
+        o.fail(reason, detail);
+        o
+    }
+
+    pub fn phase(&mut self, name: &'static str, took: Duration) {
+        self.phases.push((name, took));
+    }
+
+    pub fn detail(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.details.push((key.into(), value.into()));
+    }
+
+    pub fn reason(&self) -> Option<FailureReason> {
+        self.failure.as_ref().map(|f| f.reason)
+    }
+}
+
+/// The monitor itself could not run a probe. Counted and logged; the
+/// check's time becomes `unknown`, never `down`.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("ICMP needs CAP_NET_RAW or net.ipv4.ping_group_range including this group: {0}")]
+    IcmpPermission(String),
+    #[error("could not read {path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// What every probe gets besides its own spec.
+#[derive(Debug, Clone)]
+pub struct ProbeContext {
+    /// The check's timeout; a probe must give up by then.
+    pub timeout: std::time::Duration,
+    /// When the probe started (for phase arithmetic and the deadline).
+    pub started: tokio::time::Instant,
+}
+
+impl ProbeContext {
+    pub fn new(timeout: std::time::Duration) -> Self {
+        ProbeContext {
+            timeout,
+            started: tokio::time::Instant::now(),
+        }
+    }
+
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.started + self.timeout
+    }
+
+    /// Time left before the deadline (zero when passed).
+    pub fn remaining(&self) -> std::time::Duration {
+        self.deadline()
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+}
+
+/// Run one check once. The timeout is always enforced here too, so a
+/// prober that forgets a deadline still cannot hang the scheduler.
+pub async fn run(
+    kind: &crate::config::CheckKind,
+    timeout: std::time::Duration,
+) -> Result<ProbeOutcome, ProbeError> {
+    use crate::config::CheckKind;
+    let ctx = ProbeContext::new(timeout);
+    let fut = async {
+        match kind {
+            CheckKind::Http(s) => http::probe(s, &ctx).await,
+            CheckKind::Tcp(s) => tcp::probe(s, &ctx).await,
+            CheckKind::Tls(s) => tls::probe(s, &ctx).await,
+            CheckKind::Dns(s) => dns::probe(s, &ctx).await,
+            CheckKind::Icmp(s) => icmp::probe(s, &ctx).await,
+            CheckKind::Sip(s) => sip::probe(s, &ctx).await,
+        }
+    };
+    // A little grace so that a prober's own, more precise timeout
+    // (naming the phase that hung) wins over this backstop.
+    let backstop = timeout + std::time::Duration::from_millis(250);
+    let mut outcome = match tokio::time::timeout(backstop, fut).await {
+        Ok(r) => r?,
+        Err(_) => ProbeOutcome::failed(
+            FailureReason::Timeout,
+            format!("no result within the {} timeout", crate::config::Dur(timeout)),
+        ),
+    };
+    outcome.duration = ctx.started.elapsed();
+    Ok(outcome)
+}

@@ -1,0 +1,1 @@
+//! TLS helpers shared by the http, tls and sip probes.
