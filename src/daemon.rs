@@ -1,2 +1,189 @@
-//! daemon
-pub async fn run() {}
+//! The daemon's one entry point, [`run`], used by `main` and by the tests:
+//! it serves the HTTP endpoints on the given listener, runs the scheduler
+//! and the state engine, reloads on SIGHUP or `POST /-/reload`, and stops
+//! gracefully when `shutdown` completes.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::config::{Config, ConfigError};
+use crate::engine::{Engine, StatusBoard};
+use crate::scheduler::Scheduler;
+use crate::server::{AppState, ReloadRequest};
+use crate::telemetry::{Telemetry, VersionLabels};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("HTTP server failed: {0}")]
+    Server(#[source] std::io::Error),
+}
+
+/// Run the daemon until `shutdown` completes.
+///
+/// `config` is the validated configuration; reloads read its main file
+/// (`config.files[0]`) again.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), DaemonError> {
+    let telemetry = Arc::new(Telemetry::new());
+    telemetry
+        .build_info
+        .get_or_create(&VersionLabels {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+        .set(1);
+    mark_loaded(&telemetry);
+
+    let config = Arc::new(config);
+    let status = Arc::new(RwLock::new(StatusBoard::default()));
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let ready = Arc::new(AtomicBool::new(false));
+    let app = crate::server::router(AppState {
+        telemetry: telemetry.clone(),
+        status: status.clone(),
+        reload: reload_tx,
+        ready: ready.clone(),
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+
+    let (report_tx, mut report_rx) = mpsc::channel(8192);
+    let mut engine = Engine::new(config.clone(), telemetry.clone(), status);
+    let mut scheduler = Scheduler::start(&config, telemetry.clone(), report_tx.clone());
+    let mut current = config;
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!(
+        services = current.services.len(),
+        checks = current.check_count(),
+        location = %current.location,
+        "continuity running"
+    );
+
+    let mut hangup = hangup_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            Some(report) = report_rx.recv() => engine.on_report(report),
+            Some(answer) = reload_rx.recv() => {
+                let result = reload(&current, &telemetry).await;
+                match result {
+                    Ok(new) => {
+                        scheduler.stop().await;
+                        let new = Arc::new(new);
+                        engine.apply_config(new.clone());
+                        scheduler = Scheduler::start(&new, telemetry.clone(), report_tx.clone());
+                        current = new;
+                        let _ = answer.send(Ok(()));
+                    }
+                    Err(e) => { let _ = answer.send(Err(e.to_string())); }
+                }
+            }
+            _ = hangup.recv() => {
+                if let Ok(new) = reload(&current, &telemetry).await {
+                    scheduler.stop().await;
+                    let new = Arc::new(new);
+                    engine.apply_config(new.clone());
+                    scheduler = Scheduler::start(&new, telemetry.clone(), report_tx.clone());
+                    current = new;
+                }
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+
+    tracing::info!("shutting down");
+    ready.store(false, Ordering::Relaxed);
+    scheduler.stop().await;
+    // Results that finished before the stop still reach the engine.
+    drop(report_tx);
+    while let Some(report) = report_rx.recv().await {
+        engine.on_report(report);
+    }
+    let _ = stop_tx.send(true);
+    match server.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(DaemonError::Server(e)),
+        Err(e) => Err(DaemonError::Server(std::io::Error::other(e))),
+    }
+}
+
+fn mark_loaded(telemetry: &Telemetry) {
+    telemetry.config_last_reload_successful.set(1);
+    telemetry
+        .config_last_reload_success_timestamp
+        .set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
+}
+
+/// Load the main configuration file again; a bad file is rejected whole
+/// and the daemon keeps the configuration it has.
+async fn reload(current: &Config, telemetry: &Telemetry) -> Result<Config, ConfigError> {
+    let path: PathBuf = current.files.first().cloned().unwrap_or_default();
+    let loaded = tokio::task::spawn_blocking(move || Config::load(&path))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ConfigError {
+                issues: vec![crate::config::ConfigIssue {
+                    place: crate::config::Place {
+                        file: "reload".into(),
+                        line: 0,
+                        column: 0,
+                    },
+                    message: format!("reload task failed: {e}"),
+                    hint: None,
+                }],
+            })
+        });
+    match loaded {
+        Ok(new) => {
+            mark_loaded(telemetry);
+            tracing::info!(
+                services = new.services.len(),
+                checks = new.check_count(),
+                "configuration reloaded"
+            );
+            Ok(new)
+        }
+        Err(e) => {
+            telemetry.config_last_reload_successful.set(0);
+            for issue in &e.issues {
+                tracing::error!("configuration rejected: {issue}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// SIGHUP as a stream; on platforms without it, a stream that never fires.
+fn hangup_signal() -> HangupSignal {
+    HangupSignal(
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
+    )
+}
+
+struct HangupSignal(Option<tokio::signal::unix::Signal>);
+
+impl HangupSignal {
+    async fn recv(&mut self) {
+        match &mut self.0 {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}

@@ -865,45 +865,47 @@ fn yaml_issue(file: &Arc<str>, e: &serde_saphyr::Error) -> ConfigIssue {
         .location()
         .map(|l| (l.line(), l.column()))
         .unwrap_or((0, 0));
-    let rendered = e.to_string();
-    // The rendered error carries a snippet after the first line; the
-    // message is what matters on one line, the snippet goes to the hint.
+    let place = Place {
+        file: file.clone(),
+        line,
+        column,
+    };
+    if let serde_saphyr::Error::SerdeUnknownField {
+        field, expected, ..
+    } = e.without_snippet()
+    {
+        let hint = match closest(field, expected.iter().copied()) {
+            Some(best) => format!("did you mean '{best}'?"),
+            None if !expected.is_empty() => format!("known fields: {}", expected.join(", ")),
+            None => "remove it".to_string(),
+        };
+        return ConfigIssue {
+            place,
+            message: format!("unknown field '{field}'"),
+            hint: Some(hint),
+        };
+    }
+    let rendered = e.without_snippet().to_string();
     let first = rendered.lines().next().unwrap_or("invalid YAML").trim();
-    let message = strip_location_suffix(first);
-    let hint = unknown_field_hint(&message);
     ConfigIssue {
-        place: Place {
-            file: file.clone(),
-            line,
-            column,
-        },
-        message,
-        hint,
+        place,
+        message: strip_location(first),
+        hint: None,
     }
 }
 
-fn strip_location_suffix(s: &str) -> String {
-    // "unknown field `timout`, expected ... at line 3 column 5" -> message only.
+/// serde-saphyr prefixes messages with "line L column C: "; we print the
+/// place as file:line:column ourselves.
+fn strip_location(s: &str) -> String {
     let s = s.strip_prefix("error: ").unwrap_or(s);
+    if let Some(rest) = s.strip_prefix("line ")
+        && let Some((_, msg)) = rest.split_once(": ")
+    {
+        return msg.to_string();
+    }
     match s.rfind(" at line ") {
         Some(i) => s[..i].to_string(),
         None => s.to_string(),
-    }
-}
-
-fn unknown_field_hint(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
-    let (field, rest) = rest.split_once('`')?;
-    let expected: Vec<&str> = rest
-        .split('`')
-        .enumerate()
-        .filter(|(i, _)| i % 2 == 1)
-        .map(|(_, s)| s)
-        .collect();
-    match closest(field, expected.iter().copied()) {
-        Some(best) => Some(format!("did you mean '{best}'?")),
-        None if !expected.is_empty() => Some(format!("known fields: {}", expected.join(", "))),
-        None => Some("remove it".into()),
     }
 }
 
@@ -912,8 +914,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_field_hint_suggests_the_closest_name() {
-        let m = "unknown field `timout`, expected one of `id`, `interval`, `timeout`";
-        assert_eq!(unknown_field_hint(m).unwrap(), "did you mean 'timeout'?");
+    fn location_prefix_is_stripped_from_messages() {
+        assert_eq!(strip_location("line 3 column 5: invalid type"), "invalid type");
+        assert_eq!(strip_location("invalid type at line 3 column 5"), "invalid type");
     }
 }

@@ -1,1 +1,475 @@
-//! TLS helpers shared by the http, tls and sip probes.
+//! TLS helpers shared by the http, tls and sip probes: client configurations
+//! on the ring provider, a verifier that records the presented chain before
+//! judging it (so expiry is known even for a rejected certificate), the
+//! handshake itself, and certificate facts for humans.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, phase};
+
+/// The crypto provider every probe uses. Explicit, so that nothing depends
+/// on which provider some other part of the process installed as default.
+pub fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+/// Which certificates a probe accepts.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// The Mozilla root programme (webpki-roots), like a citizen's browser.
+    PublicRoots,
+    /// Only chains ending in one of these CAs (from a `ca_file`).
+    Pinned(Arc<RootCertStore>),
+    /// Anything (`tls_verify: false`); the chain is still recorded.
+    Insecure,
+}
+
+impl Trust {
+    /// Build the trust a spec asks for. `ca_roots` is the parsed `ca_file`.
+    pub fn from_spec(tls_verify: bool, ca_roots: Option<Arc<RootCertStore>>) -> Trust {
+        match (tls_verify, ca_roots) {
+            (false, _) => Trust::Insecure,
+            (true, Some(roots)) => Trust::Pinned(roots),
+            (true, None) => Trust::PublicRoots,
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Trust::PublicRoots => "the public web PKI roots",
+            Trust::Pinned(_) => "the configured ca_file",
+            Trust::Insecure => "nothing (verification disabled)",
+        }
+    }
+}
+
+fn public_roots() -> Arc<RootCertStore> {
+    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            Arc::new(RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            })
+        })
+        .clone()
+}
+
+/// Read a PEM file of CA certificates into a root store. The error is a
+/// sentence fit for a configuration issue.
+pub fn load_ca_file(path: &Path) -> Result<RootCertStore, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut store = RootCertStore::empty();
+    for (i, cert) in CertificateDer::pem_slice_iter(&bytes).enumerate() {
+        let cert = cert.map_err(|e| {
+            format!(
+                "{} is not a valid PEM file (certificate {}): {e}",
+                path.display(),
+                i + 1
+            )
+        })?;
+        store.add(cert).map_err(|e| {
+            format!(
+                "certificate {} in {} cannot be used as a CA: {e}",
+                i + 1,
+                path.display()
+            )
+        })?;
+    }
+    if store.is_empty() {
+        return Err(format!(
+            "{} contains no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(store)
+}
+
+/// Resolve a file name written in a configuration file against the
+/// directory of that file, the way includes are resolved.
+pub fn config_relative(config_file: &str, path: &str) -> std::path::PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    Path::new(config_file)
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(p)
+}
+
+/// What the server presented during the handshake and what verification
+/// said about it.
+#[derive(Debug, Clone, Default)]
+pub struct PresentedChain {
+    /// Leaf first, then intermediates, as sent.
+    pub certs: Vec<CertificateDer<'static>>,
+    pub verify_error: Option<rustls::Error>,
+}
+
+impl PresentedChain {
+    pub fn leaf(&self) -> Option<CertInfo> {
+        self.certs.first().and_then(|c| cert_info(c))
+    }
+
+    /// The earliest `notAfter` in the chain, Unix seconds.
+    pub fn earliest_not_after(&self) -> Option<i64> {
+        self.certs
+            .iter()
+            .filter_map(|c| cert_info(c))
+            .map(|i| i.not_after)
+            .min()
+    }
+
+    /// Facts for `ProbeOutcome::details`.
+    pub fn details(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(leaf) = self.leaf() {
+            out.push(("cert_subject".to_string(), leaf.subject.clone()));
+            out.push(("cert_issuer".to_string(), leaf.issuer.clone()));
+            out.push(("cert_not_after".to_string(), format_unix(leaf.not_after)));
+            if !leaf.dns_names.is_empty() {
+                out.push(("cert_names".to_string(), leaf.dns_names.join(", ")));
+            }
+        }
+        if let Some(earliest) = self.earliest_not_after() {
+            out.push(("chain_earliest_not_after".to_string(), format_unix(earliest)));
+        }
+        out
+    }
+}
+
+/// Facts about one certificate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertInfo {
+    pub subject: String,
+    pub issuer: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// DNS names and IP addresses from the subjectAltName extension.
+    pub dns_names: Vec<String>,
+}
+
+/// Parse the facts people ask about from a DER certificate; `None` when it
+/// does not parse (the handshake will then fail on its own).
+pub fn cert_info(der: &[u8]) -> Option<CertInfo> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let mut dns_names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(n) => dns_names.push(n.to_string()),
+                GeneralName::IPAddress(bytes) => {
+                    if let Ok(b) = <[u8; 4]>::try_from(*bytes) {
+                        dns_names.push(std::net::Ipv4Addr::from(b).to_string());
+                    } else if let Ok(b) = <[u8; 16]>::try_from(*bytes) {
+                        dns_names.push(std::net::Ipv6Addr::from(b).to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(CertInfo {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        dns_names,
+    })
+}
+
+/// Unix seconds as an RFC 3339 UTC timestamp.
+pub fn format_unix(secs: i64) -> String {
+    jiff::Timestamp::from_second(secs)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| format!("unix {secs}"))
+}
+
+/// Records the presented chain, then lets the real verifier judge it.
+#[derive(Debug)]
+struct RecordingVerifier {
+    /// `None` accepts every chain (`tls_verify: false`).
+    judge: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+    seen: Arc<Mutex<PresentedChain>>,
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let result = match &self.judge {
+            Some(judge) => {
+                judge.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            None => Ok(ServerCertVerified::assertion()),
+        };
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.certs = std::iter::once(end_entity)
+            .chain(intermediates)
+            .map(|c| c.clone().into_owned())
+            .collect();
+        seen.verify_error = result.as_ref().err().cloned();
+        result
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        // Even without chain verification the server must prove it holds
+        // the key of the certificate it sent.
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A client configuration for one connection, with the slot its verifier
+/// records the presented chain into.
+pub struct RecordingClient {
+    pub config: Arc<ClientConfig>,
+    seen: Arc<Mutex<PresentedChain>>,
+}
+
+impl RecordingClient {
+    pub fn chain(&self) -> PresentedChain {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Build a fresh client configuration (no session resumption carried over
+/// between probes) trusting `trust` and offering `alpn`.
+pub fn client_config(trust: &Trust, alpn: &[&[u8]]) -> Result<RecordingClient, ProbeError> {
+    let provider = provider();
+    let judge = match trust {
+        Trust::Insecure => None,
+        Trust::PublicRoots => Some(public_roots()),
+        Trust::Pinned(roots) => Some(roots.clone()),
+    }
+    .map(|roots| {
+        WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+            .build()
+            .map_err(|e| ProbeError::Setup(format!("cannot build TLS verifier: {e}")))
+    })
+    .transpose()?;
+    let seen = Arc::new(Mutex::new(PresentedChain::default()));
+    let verifier = Arc::new(RecordingVerifier {
+        judge,
+        provider: provider.clone(),
+        seen: seen.clone(),
+    });
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ProbeError::Setup(format!("cannot build TLS client: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(RecordingClient {
+        config: Arc::new(config),
+        seen,
+    })
+}
+
+/// The name a certificate is checked against, and sent as SNI (IP
+/// addresses are checked against IP SANs and never sent as SNI).
+pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(ServerName::IpAddress(ip.into()));
+    }
+    ServerName::try_from(bare.to_string())
+        .map_err(|_| format!("'{host}' is not a valid TLS server name"))
+}
+
+/// A finished handshake, or why there is none; the chain is recorded in
+/// both cases.
+pub struct Handshake {
+    pub stream: Option<TlsStream<TcpStream>>,
+    pub chain: PresentedChain,
+    pub took: Duration,
+}
+
+/// Run a TLS handshake over `tcp` before the probe's deadline. On failure
+/// the outcome gets a `tls` (or `timeout`) failure saying why; in every case
+/// the `tls` phase and the earliest certificate expiry are recorded.
+pub async fn handshake(
+    tcp: TcpStream,
+    trust: &Trust,
+    name: ServerName<'static>,
+    alpn: &[&[u8]],
+    ctx: &ProbeContext,
+    outcome: &mut ProbeOutcome,
+) -> Result<Handshake, ProbeError> {
+    let client = client_config(trust, alpn)?;
+    let connector = TlsConnector::from(client.config.clone());
+    let started = tokio::time::Instant::now();
+    let shown_name = name_str(&name);
+    let result = tokio::time::timeout_at(ctx.deadline(), connector.connect(name, tcp)).await;
+    let took = started.elapsed();
+    outcome.phase(phase::TLS, took);
+    let chain = client.chain();
+    if let Some(earliest) = chain.earliest_not_after() {
+        outcome.cert_not_after = Some(outcome.cert_not_after.map_or(earliest, |e| e.min(earliest)));
+    }
+    let stream = match result {
+        Ok(Ok(stream)) => {
+            let (_, session) = stream.get_ref();
+            if let Some(v) = session.protocol_version() {
+                outcome.detail("tls_version", format!("{v:?}"));
+            }
+            if let Some(s) = session.negotiated_cipher_suite() {
+                outcome.detail("tls_cipher", format!("{:?}", s.suite()));
+            }
+            Some(stream)
+        }
+        Ok(Err(e)) => {
+            let why = match &chain.verify_error {
+                Some(err) => describe_verify_error(err, &chain, trust, &shown_name),
+                None => describe_handshake_error(&e),
+            };
+            outcome.fail(FailureReason::Tls, why);
+            None
+        }
+        Err(_) => {
+            outcome.fail(
+                FailureReason::Timeout,
+                format!(
+                    "TLS handshake with {shown_name} did not finish within {}",
+                    crate::config::Dur(ctx.timeout)
+                ),
+            );
+            None
+        }
+    };
+    Ok(Handshake {
+        stream,
+        chain,
+        took,
+    })
+}
+
+fn name_str(name: &ServerName<'_>) -> String {
+    match name {
+        ServerName::DnsName(d) => d.as_ref().to_string(),
+        ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn describe_handshake_error(e: &std::io::Error) -> String {
+    if let Some(err) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        return match err {
+            rustls::Error::AlertReceived(alert) => {
+                format!("TLS handshake failed: server sent alert {alert:?}")
+            }
+            other => format!("TLS handshake failed: {other}"),
+        };
+    }
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => {
+            "TLS handshake failed: the server closed the connection".to_string()
+        }
+        std::io::ErrorKind::ConnectionReset => {
+            "TLS handshake failed: the server reset the connection".to_string()
+        }
+        _ => format!("TLS handshake failed: {e}"),
+    }
+}
+
+/// Why verification rejected a chain, in the words an operator searches
+/// for: expired, not valid for this host, unknown issuer.
+pub fn describe_verify_error(
+    err: &rustls::Error,
+    chain: &PresentedChain,
+    trust: &Trust,
+    host: &str,
+) -> String {
+    let leaf = chain.leaf();
+    let cert = match err {
+        rustls::Error::InvalidCertificate(c) => c,
+        other => return format!("certificate rejected: {other}"),
+    };
+    match cert {
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            let when = chain
+                .earliest_not_after()
+                .map(|t| format!(" on {}", format_unix(t)))
+                .unwrap_or_default();
+            format!("certificate expired{when}")
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            let when = leaf
+                .map(|l| format!(" (valid from {})", format_unix(l.not_before)))
+                .unwrap_or_default();
+            format!("certificate is not valid yet{when}")
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            let covers = leaf
+                .filter(|l| !l.dns_names.is_empty())
+                .map(|l| format!(" (it is valid for {})", l.dns_names.join(", ")))
+                .unwrap_or_default();
+            format!("certificate is not valid for host {host}{covers}")
+        }
+        CertificateError::UnknownIssuer => {
+            let issuer = leaf.map(|l| format!(" '{}'", l.issuer)).unwrap_or_default();
+            format!(
+                "certificate has an unknown issuer{issuer}: not trusted by {}",
+                trust.describe()
+            )
+        }
+        CertificateError::BadSignature => "certificate signature is invalid".to_string(),
+        CertificateError::Revoked => "certificate is revoked".to_string(),
+        other => format!("certificate rejected: {other:?}"),
+    }
+}

@@ -1,1 +1,79 @@
-//! server
+//! Our own HTTP endpoints: `/metrics` for Prometheus, health and readiness
+//! probes, `/-/reload`, and the JSON API that reads the status and store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::engine::SharedStatus;
+use crate::telemetry::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Telemetry};
+
+/// A reload request; the answer says whether the new configuration took.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub telemetry: Arc<Telemetry>,
+    pub status: SharedStatus,
+    pub reload: mpsc::Sender<ReloadRequest>,
+    pub ready: Arc<AtomicBool>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/-/reload", post(reload))
+        .route("/api/v1/status", get(status))
+        .with_state(state)
+}
+
+async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    let body = s.telemetry.render(openmetrics);
+    let ct = if openmetrics {
+        OPENMETRICS_CONTENT_TYPE
+    } else {
+        TEXT_CONTENT_TYPE
+    };
+    ([(header::CONTENT_TYPE, ct)], body).into_response()
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    if s.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    }
+}
+
+async fn reload(State(s): State<AppState>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if s.reload.send(tx).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match rx.await {
+        Ok(Ok(())) => (StatusCode::OK, "configuration reloaded\n").into_response(),
+        Ok(Err(e)) => (
+            StatusCode::BAD_REQUEST,
+            format!("configuration rejected, still running the previous one:\n{e}\n"),
+        )
+            .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    }
+}
+
+async fn status(State(s): State<AppState>) -> Response {
+    let board = s.status.read().expect("status lock").clone();
+    axum::Json(board).into_response()
+}

@@ -1,0 +1,159 @@
+//! `continuity demo`: simulated citizen services on loopback, so that a
+//! newcomer sees real probes, metrics and state changes within a minute
+//! with no setup. The catalogue is `probes/demo.yaml`; its `${DEMO_*}`
+//! variables are filled with the ports the simulations got.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+
+pub mod dns;
+
+/// The demo catalogue, built in so that `continuity demo` works anywhere.
+pub const DEMO_CATALOGUE: &str = include_str!("../../probes/demo.yaml");
+
+/// How the hosted application's scheduled outage repeats: down for
+/// `OUTAGE` out of every `CYCLE`.
+pub const CYCLE: Duration = Duration::from_secs(180);
+pub const OUTAGE: Duration = Duration::from_secs(45);
+
+/// Addresses of the running simulations, exported as `DEMO_*` variables.
+#[derive(Debug, Clone)]
+pub struct DemoServices {
+    pub portal: SocketAddr,
+    pub hosted_app: SocketAddr,
+    pub slow_app: SocketAddr,
+    pub tcp: SocketAddr,
+    pub dns: SocketAddr,
+}
+
+impl DemoServices {
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("DEMO_PORTAL", self.portal.to_string()),
+            ("DEMO_HOSTED_APP", self.hosted_app.to_string()),
+            ("DEMO_SLOW_APP", self.slow_app.to_string()),
+            ("DEMO_TCP", self.tcp.to_string()),
+            ("DEMO_DNS", self.dns.to_string()),
+        ]
+    }
+}
+
+/// Start every simulated service on 127.0.0.1; they stop when `stop` flips.
+pub async fn start(stop: watch::Receiver<bool>) -> std::io::Result<DemoServices> {
+    let portal = serve_http(stop.clone(), |_path| async {
+        (StatusCode::OK, "<html><body><h1>Welkom bij de gemeente</h1></body></html>".to_string())
+    })
+    .await?;
+    let hosted_app = serve_http(stop.clone(), |path| async move {
+        if in_outage() {
+            return (StatusCode::SERVICE_UNAVAILABLE, "Scheduled outage (demo)".to_string());
+        }
+        // Fails now and then, as real hosted applications do.
+        if rand::random_ratio(1, 12) {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "Internal error".to_string());
+        }
+        if path == "/api/health" {
+            (StatusCode::OK, r#"{"status":"ok","version":"4.2.1"}"#.to_string())
+        } else {
+            (StatusCode::OK, "Afspraak maken".to_string())
+        }
+    })
+    .await?;
+    let slow_app = serve_http(stop.clone(), |_path| async {
+        let ms = rand::random_range(200..2600);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        (StatusCode::OK, "Belastingzaken".to_string())
+    })
+    .await?;
+    let tcp = serve_tcp(stop.clone()).await?;
+    let dns_socket = UdpSocket::bind("127.0.0.1:0").await?;
+    let dns = dns_socket.local_addr()?;
+    tokio::spawn(dns::serve(dns_socket, stop.clone()));
+    Ok(DemoServices {
+        portal,
+        hosted_app,
+        slow_app,
+        tcp,
+        dns,
+    })
+}
+
+/// Whether the hosted application is in its scheduled outage right now.
+pub fn in_outage() -> bool {
+    let now = jiff::Timestamp::now().as_second() as u64;
+    now % CYCLE.as_secs() >= CYCLE.as_secs() - OUTAGE.as_secs()
+}
+
+async fn serve_http<F, Fut>(
+    mut stop: watch::Receiver<bool>,
+    respond: F,
+) -> std::io::Result<SocketAddr>
+where
+    F: Fn(String) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = (StatusCode, String)> + Send,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let Ok((stream, _)) = accepted else { continue };
+            let respond = respond.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let respond = respond.clone();
+                    async move {
+                        let (status, body) = respond(req.uri().path().to_string()).await;
+                        let mut resp = Response::new(Full::new(Bytes::from(body)));
+                        *resp.status_mut() = status;
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// A line-based TCP service: answers `PING` with `PONG`.
+async fn serve_tcp(mut stop: watch::Receiver<bool>) -> std::io::Result<SocketAddr> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let Ok((stream, _)) = accepted else { continue };
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                let _ = w.write_all(b"+OK gemeente-queue ready\r\n").await;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let reply: &[u8] = if line.trim() == "PING" { b"PONG\r\n" } else { b"-ERR\r\n" };
+                    if w.write_all(reply).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
