@@ -35,6 +35,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub calendars: BTreeMap<String, CalendarSpec>,
     pub maintenances: Vec<MaintenanceSpec>,
+    pub alerting: crate::alert::config::AlertingSpec,
     pub services: Vec<Service>,
     /// Every file the configuration was read from, main file first.
     pub files: Vec<PathBuf>,
@@ -164,6 +165,8 @@ struct RawMain {
     calendars: BTreeMap<String, Spanned<CalendarSpec>>,
     #[serde(default)]
     maintenances: Vec<Spanned<MaintenanceSpec>>,
+    #[serde(default)]
+    alerting: Option<Spanned<crate::alert::config::AlertingSpec>>,
     #[serde(default)]
     services: Vec<Spanned<RawService>>,
 }
@@ -453,6 +456,13 @@ impl Loader {
             categories: out_services.iter().map(|s| s.category.as_str()).collect(),
             suppliers: out_services.iter().map(|s| s.supplier.as_str()).collect(),
         };
+        let mut alerting = crate::alert::config::AlertingSpec::default();
+        if let Some(a) = raw.alerting {
+            let mut v = Validator::new(main_file.clone());
+            alerting = a.value;
+            alerting.validate(&mut v, a.referenced, &known);
+            self.issues.append(&mut v.issues);
+        }
         let mut out_maint = Vec::new();
         for Sourced { file, item } in maintenances {
             let mut v = Validator::new(file);
@@ -474,6 +484,7 @@ impl Loader {
             store,
             calendars: calendar_map,
             maintenances: out_maint,
+            alerting,
             services: out_services,
             files: self.files,
             digest: hex::encode(self.hasher.finalize()),

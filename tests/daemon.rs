@@ -1,0 +1,225 @@
+//! The real `continuity` binary with the minimal configuration from the
+//! README: scraped, linted by promtool, failing when its target stops,
+//! recovering when it returns, and keeping its configuration when a reload
+//! is broken.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+
+const MINIMAL: &str = r#"server:
+  listen: 127.0.0.1:9464
+defaults:
+  interval: 10s
+  timeout: 5s
+services:
+  - id: citizen-portal
+    name: Citizen portal
+    category: portal
+    supplier: in-house
+    checks:
+      - id: homepage
+        http:
+          url: http://127.0.0.1:18080/
+          expect_status: [200]
+          body_contains: "Welkom"
+"#;
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A plain HTTP/1.0 request, so the test needs no HTTP client library.
+fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: test\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let status = buf[9..12].parse().unwrap();
+    let body = buf.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("").to_string();
+    (status, body)
+}
+
+fn metric(body: &str, prefix: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+/// A citizen portal answering "Welkom" on 127.0.0.1:18080, until aborted.
+fn start_portal(rt: &tokio::runtime::Runtime) -> tokio::task::JoinHandle<()> {
+    rt.block_on(async {
+        let listener = loop {
+            match TcpListener::bind("127.0.0.1:18080").await {
+                Ok(l) => break l,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else { continue };
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = [0u8; 2048];
+                    let _ = stream.read(&mut buf).await;
+                    let body = "<h1>Welkom</h1>";
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(resp.as_bytes()).await;
+                });
+            }
+        })
+    })
+}
+
+fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is needed for this test: apt-get install --no-install-recommends prometheus (scripts/test installs it)");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn minimal_config_is_scraped_fails_recovers_and_survives_a_broken_reload() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("continuity.yaml");
+    write(&cfg, MINIMAL);
+    let portal = start_portal(&rt);
+
+    let child = Command::new(env!("CARGO_BIN_EXE_continuity"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon(child);
+    let addr: SocketAddr = "127.0.0.1:9464".parse().unwrap();
+    wait_for("/readyz", Duration::from_secs(10), || {
+        TcpStream::connect(addr).is_ok() && http(addr, "GET", "/readyz").0 == 200
+    });
+
+    // The first probe lands within one interval (10 s) of the start.
+    let success = "continuity_probe_success{service=\"citizen-portal\",check=\"homepage\",kind=\"http\"}";
+    wait_for("a successful probe", Duration::from_secs(15), || {
+        metric(&http(addr, "GET", "/metrics").1, success) == Some(1.0)
+    });
+    let body = http(addr, "GET", "/metrics").1;
+    assert_eq!(
+        metric(&body, "continuity_service_up{service=\"citizen-portal\",category=\"portal\",supplier=\"in-house\"}"),
+        Some(1.0)
+    );
+    assert_eq!(metric(&body, "continuity_checks_configured"), Some(1.0));
+    assert!(body.contains("continuity_probe_phase_duration_seconds{service=\"citizen-portal\",check=\"homepage\",kind=\"http\",phase=\"connect\"}"));
+    promtool_check(&body);
+    let (_, status) = http(addr, "GET", "/api/v1/status");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["services"][0]["checks"][0]["last"]["success"], true);
+
+    // Faster probing, and a second service, through a reload.
+    let fast = MINIMAL
+        .replace("interval: 10s", "interval: 1s")
+        .replace("timeout: 5s", "timeout: 500ms")
+        + r#"  - id: website
+    checks:
+      - id: home
+        http:
+          url: http://127.0.0.1:18080/
+"#;
+    write(&cfg, &fast);
+    assert_eq!(http(addr, "POST", "/-/reload").0, 200);
+    wait_for("the second service to be probed", Duration::from_secs(5), || {
+        http(addr, "GET", "/metrics").1.contains("service=\"website\"")
+    });
+
+    // The target stops: the check fails with a typed reason.
+    portal.abort();
+    let _ = rt.block_on(portal);
+    wait_for("a failed probe", Duration::from_secs(5), || {
+        metric(&http(addr, "GET", "/metrics").1, success) == Some(0.0)
+    });
+    let body = http(addr, "GET", "/metrics").1;
+    assert!(
+        metric(&body, "continuity_probe_failures_total{service=\"citizen-portal\",check=\"homepage\",kind=\"http\",reason=\"refused\"}")
+            .is_some_and(|v| v >= 1.0),
+        "no refused failure counted:\n{body}"
+    );
+
+    // It comes back: so does the check.
+    let _portal = start_portal(&rt);
+    wait_for("recovery", Duration::from_secs(5), || {
+        metric(&http(addr, "GET", "/metrics").1, success) == Some(1.0)
+    });
+
+    // Removing a service by reload removes its series.
+    write(&cfg, &fast.replace("      - id: home\n", "      - id: home2\n"));
+    assert_eq!(http(addr, "POST", "/-/reload").0, 200);
+    let body = http(addr, "GET", "/metrics").1;
+    assert!(!body.contains("check=\"home\""), "removed check still exported");
+
+    // A broken configuration is rejected whole; the old one keeps running.
+    write(&cfg, "services:\n  - id: citizen-portal\n    checks: []\n");
+    let (code, text) = http(addr, "POST", "/-/reload");
+    assert_eq!(code, 400);
+    assert!(text.contains("empty checks list"), "{text}");
+    let before = metric(&http(addr, "GET", "/metrics").1, "continuity_probes_total{service=\"citizen-portal\",check=\"homepage\",kind=\"http\",result=\"success\"}").unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let body = http(addr, "GET", "/metrics").1;
+    assert_eq!(metric(&body, "continuity_config_last_reload_successful"), Some(0.0));
+    let after = metric(&body, "continuity_probes_total{service=\"citizen-portal\",check=\"homepage\",kind=\"http\",result=\"success\"}").unwrap();
+    assert!(after > before, "probing stopped after a broken reload");
+
+    // SIGTERM stops it gracefully.
+    let pid = daemon.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = daemon.0.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
