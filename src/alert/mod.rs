@@ -1,4 +1,9 @@
-//! Alerts for on-call staff: deciding what fires (here) and delivering it
-//! (`notify/`).
+//! Alerts for on-call staff: [`rules`] decides what fires from the state
+//! the engine hands it, [`dispatch`] delivers it to Alertmanager (stateless
+//! re-sending) and to receivers ([`notify`]) through the durable [`outbox`].
 
 pub mod config;
+pub mod rules;
+pub mod notify;
+pub mod outbox;
+pub mod dispatch;

@@ -132,7 +132,10 @@ impl std::fmt::Display for ChallengeError {
         match self {
             ChallengeError::NotDigest => f.write_str("no Digest challenge with a realm and nonce"),
             ChallengeError::UnsupportedAlgorithm(a) => {
-                write!(f, "digest algorithm {a} is not supported (MD5, SHA-256 and their -sess forms are)")
+                write!(
+                    f,
+                    "digest algorithm {a} is not supported (MD5, SHA-256 and their -sess forms are)"
+                )
             }
             ChallengeError::UnsupportedQop(q) => {
                 write!(f, "qop=\"{q}\" is not supported (auth and auth-int are)")
@@ -264,8 +267,7 @@ fn quote(s: &str) -> String {
 /// The full `Authorization` / `Proxy-Authorization` header value.
 pub fn authorization(ch: &Challenge, a: &Answer<'_>) -> String {
     let username = if ch.userhash {
-        ch.algorithm
-            .hash(&format!("{}:{}", a.username, ch.realm))
+        ch.algorithm.hash(&format!("{}:{}", a.username, ch.realm))
     } else {
         a.username.to_string()
     };

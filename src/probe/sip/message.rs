@@ -28,11 +28,20 @@ impl fmt::Display for ParseError {
                 "message of {n} bytes exceeds the {MAX_MESSAGE} byte limit"
             ),
             ParseError::NoHeaderEnd => f.write_str("no empty line ends the headers"),
-            ParseError::BadStartLine(l) => write!(f, "not a SIP start line: {}", escape(l.as_bytes(), 80)),
-            ParseError::BadHeader(l) => write!(f, "not a header line: {}", escape(l.as_bytes(), 80)),
-            ParseError::BadContentLength(v) => write!(f, "bad Content-Length: {}", escape(v.as_bytes(), 40)),
+            ParseError::BadStartLine(l) => {
+                write!(f, "not a SIP start line: {}", escape(l.as_bytes(), 80))
+            }
+            ParseError::BadHeader(l) => {
+                write!(f, "not a header line: {}", escape(l.as_bytes(), 80))
+            }
+            ParseError::BadContentLength(v) => {
+                write!(f, "bad Content-Length: {}", escape(v.as_bytes(), 40))
+            }
             ParseError::ShortBody { declared, got } => {
-                write!(f, "Content-Length says {declared} bytes, only {got} arrived")
+                write!(
+                    f,
+                    "Content-Length says {declared} bytes, only {got} arrived"
+                )
             }
         }
     }
@@ -45,7 +54,11 @@ pub struct Headers(pub Vec<(String, String)>);
 
 impl Headers {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.all(name).next()
+        let long = full_name(name);
+        self.0
+            .iter()
+            .find(|(n, _)| full_name(n).eq_ignore_ascii_case(long))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
@@ -396,7 +409,9 @@ impl SipUri {
             return Err(format!("'{s}' is not a sip: or sips: URI"));
         };
         if rest.contains('?') {
-            return Err(format!("'{s}' has URI headers ('?...'), which a probe does not send"));
+            return Err(format!(
+                "'{s}' has URI headers ('?...'), which a probe does not send"
+            ));
         }
         if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!("'{s}' contains spaces or control characters"));
@@ -412,8 +427,14 @@ impl SipUri {
                     "'{s}' has a password in the URI; use the password or password_file field"
                 ));
             }
-            Some(u) if !u.chars().all(|c| c.is_ascii_alphanumeric() || "-_.!~*'()%&=+$,;?/".contains(c)) => {
-                return Err(format!("'{s}': user part '{u}' has characters a SIP URI does not allow"));
+            Some(u)
+                if !u
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.!~*'()%&=+$,;?/".contains(c)) =>
+            {
+                return Err(format!(
+                    "'{s}': user part '{u}' has characters a SIP URI does not allow"
+                ));
             }
             Some(u) => Some(u.to_string()),
             None => None,
@@ -436,7 +457,10 @@ impl SipUri {
             }
             let port = match after {
                 "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(|| format!("'{s}': junk after ']'"))?),
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| format!("'{s}': junk after ']'"))?,
+                ),
             };
             (h.to_string(), port)
         } else {
@@ -516,7 +540,8 @@ pub fn bracket_host(host: &str) -> String {
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 /// An outgoing request, written out with `Content-Length` last.
@@ -558,18 +583,29 @@ impl OutRequest {
 /// A response to a received request (used by the responders), copying
 /// Via, From, To (adding a tag), Call-ID and CSeq as RFC 3261 8.2.6 says.
 pub fn response_to(req: &Request, code: u16, reason: &str, to_tag: Option<&str>) -> Vec<u8> {
+    response_with(req, code, reason, to_tag, &[], None)
+}
+
+/// Like [`response_to`], with extra headers and a typed body.
+pub fn response_with(
+    req: &Request,
+    code: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+    extra: &[(&str, String)],
+    body: Option<(&str, &[u8])>,
+) -> Vec<u8> {
     let mut out = format!("SIP/2.0 {code} {reason}\r\n");
     for via in req.headers.values("via") {
         out.push_str(&format!("Via: {via}\r\n"));
     }
-    for name in ["from", "to", "call-id", "cseq"] {
+    for (name, canonical) in [
+        ("from", "From"),
+        ("to", "To"),
+        ("call-id", "Call-ID"),
+        ("cseq", "CSeq"),
+    ] {
         if let Some(v) = req.headers.get(name) {
-            let canonical = match name {
-                "from" => "From",
-                "to" => "To",
-                "call-id" => "Call-ID",
-                _ => "CSeq",
-            };
             let mut v = v.to_string();
             if name == "to"
                 && let Some(tag) = to_tag
@@ -581,8 +617,20 @@ pub fn response_to(req: &Request, code: u16, reason: &str, to_tag: Option<&str>)
             out.push_str(&format!("{canonical}: {v}\r\n"));
         }
     }
-    out.push_str("Content-Length: 0\r\n\r\n");
-    out.into_bytes()
+    for (n, v) in extra {
+        out.push_str(&format!("{n}: {v}\r\n"));
+    }
+    let body = match body {
+        Some((content_type, bytes)) => {
+            out.push_str(&format!("Content-Type: {content_type}\r\n"));
+            bytes
+        }
+        None => &[],
+    };
+    out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
 }
 
 #[cfg(test)]
@@ -621,7 +669,10 @@ mod tests {
             panic!("expected a response")
         };
         let ids = ids(&r.headers).unwrap();
-        assert_eq!((ids.branch, ids.cseq, ids.method), ("z9hG4bK1", 7, "INVITE"));
+        assert_eq!(
+            (ids.branch, ids.cseq, ids.method),
+            ("z9hG4bK1", 7, "INVITE")
+        );
         assert_eq!(r.headers.values("via").len(), 2);
     }
 
@@ -632,9 +683,18 @@ mod tests {
             parse(cut.as_bytes()),
             Err(ParseError::ShortBody { declared: 40, .. })
         ));
-        assert_eq!(parse(b"SIP/2.0 200 OK\r\nVia: x\r\n"), Err(ParseError::NoHeaderEnd));
-        assert!(matches!(parse(b"HTTP/1.1 200 OK\r\n\r\n"), Err(ParseError::BadStartLine(_))));
-        assert!(matches!(parse(b"SIP/2.0 2000 OK\r\n\r\n"), Err(ParseError::BadStartLine(_))));
+        assert_eq!(
+            parse(b"SIP/2.0 200 OK\r\nVia: x\r\n"),
+            Err(ParseError::NoHeaderEnd)
+        );
+        assert!(matches!(
+            parse(b"HTTP/1.1 200 OK\r\n\r\n"),
+            Err(ParseError::BadStartLine(_))
+        ));
+        assert!(matches!(
+            parse(b"SIP/2.0 2000 OK\r\n\r\n"),
+            Err(ParseError::BadStartLine(_))
+        ));
     }
 
     #[test]
@@ -643,7 +703,10 @@ mod tests {
         assert_eq!(parse(&big), Err(ParseError::TooLarge(MAX_MESSAGE + 1)));
         assert_eq!(frame(&big), Err(ParseError::TooLarge(MAX_MESSAGE + 1)));
         let huge_len = "SIP/2.0 200 OK\r\nContent-Length: 999999\r\n\r\n";
-        assert!(matches!(frame(huge_len.as_bytes()), Err(ParseError::TooLarge(_))));
+        assert!(matches!(
+            frame(huge_len.as_bytes()),
+            Err(ParseError::TooLarge(_))
+        ));
     }
 
     #[test]

@@ -98,7 +98,8 @@ impl Client {
         self.log(format!("> {line}"));
         self.conn.send(&bytes).await.map_err(|e| send_failed(&e))?;
         let timer = (!self.conn.transport.reliable()).then(|| (Instant::now() + T1, T1));
-        self.txs.retain(|t| !(t.branch == branch && t.method == req.method));
+        self.txs
+            .retain(|t| !(t.branch == branch && t.method == req.method));
         self.txs.push(ClientTx {
             branch: branch.to_string(),
             method: req.method,
@@ -172,7 +173,10 @@ impl Client {
                 Some(Ok(Incoming::Message(Message::Request(r)))) => {
                     // The server asking us something (keep-alive OPTIONS,
                     // a BYE for a call we already ended) is not an answer.
-                    self.log(format!("< {} {} SIP/2.0 (request, ignored)", r.method, r.uri));
+                    self.log(format!(
+                        "< {} {} SIP/2.0 (request, ignored)",
+                        r.method, r.uri
+                    ));
                 }
                 Some(Ok(Incoming::Message(Message::Response(r)))) => {
                     if let Some(event) = self.on_response(r).await {

@@ -67,8 +67,8 @@ pub struct Destination {
     pub server_name: Option<ServerName<'static>>,
 }
 
-trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for T {}
+trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> ByteStream for T {}
 
 enum Io {
     Udp(UdpSocket),
@@ -109,7 +109,10 @@ pub async fn open(
             let (local, peer) = match (tcp.local_addr(), tcp.peer_addr()) {
                 (Ok(l), Ok(p)) => (l, p),
                 (Err(e), _) | (_, Err(e)) => {
-                    outcome.fail(FailureReason::Network, format!("connection lost at once: {e}"));
+                    outcome.fail(
+                        FailureReason::Network,
+                        format!("connection lost at once: {e}"),
+                    );
                     return Ok(None);
                 }
             };
@@ -155,7 +158,10 @@ async fn open_udp(
                 Ok(Ok(a)) => a.collect(),
                 Ok(Err(e)) => {
                     outcome.phase(phase::RESOLVE, started.elapsed());
-                    outcome.fail(FailureReason::Dns, format!("name '{host}' does not resolve: {e}"));
+                    outcome.fail(
+                        FailureReason::Dns,
+                        format!("name '{host}' does not resolve: {e}"),
+                    );
                     return None;
                 }
                 Err(_) => {
@@ -173,7 +179,10 @@ async fn open_udp(
                 Some(a) => *a,
                 None => {
                     outcome.phase(phase::RESOLVE, started.elapsed());
-                    outcome.fail(FailureReason::Dns, format!("name '{host}' has no addresses"));
+                    outcome.fail(
+                        FailureReason::Dns,
+                        format!("name '{host}' has no addresses"),
+                    );
                     return None;
                 }
             }
@@ -189,23 +198,26 @@ async fn open_udp(
     let socket = match UdpSocket::bind(SocketAddr::new(any, 0)).await {
         Ok(s) => s,
         Err(e) => {
-            outcome.fail(FailureReason::Network, format!("cannot open a UDP socket: {e}"));
+            outcome.fail(
+                FailureReason::Network,
+                format!("cannot open a UDP socket: {e}"),
+            );
             return None;
         }
     };
     // Connected, so the kernel reports ICMP port unreachable as
     // ECONNREFUSED and drops datagrams from anyone but the peer.
     if let Err(e) = socket.connect(peer).await {
-        outcome.fail(
-            tcp::io_reason(&e),
-            format!("cannot send to {peer}: {e}"),
-        );
+        outcome.fail(tcp::io_reason(&e), format!("cannot send to {peer}: {e}"));
         return None;
     }
     let local = match socket.local_addr() {
         Ok(l) => l,
         Err(e) => {
-            outcome.fail(FailureReason::Network, format!("UDP socket has no address: {e}"));
+            outcome.fail(
+                FailureReason::Network,
+                format!("UDP socket has no address: {e}"),
+            );
             return None;
         }
     };

@@ -1,0 +1,279 @@
+//! The durable outbox between deciding and delivering: a notification is
+//! written here first and removed from the queue only once a receiver took
+//! it, so a crash, a restart or an unreachable webhook loses nothing. Its
+//! unique key is what keeps a restarted monitor from notifying twice.
+//!
+//! The daemon implements [`OutboxStore`] on its SQLite store;
+//! [`MemoryOutbox`] is the same contract in memory, for tests.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+/// Where a notification is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    Pending,
+    Delivered,
+    /// Gave up: not delivered before `expires_at`.
+    Expired,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Expired => "expired",
+        }
+    }
+}
+
+/// One queued notification for one receiver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub id: i64,
+    /// Unique across the store: `{incident}:{receiver}:{firing|resolved}`.
+    pub key: String,
+    pub receiver: String,
+    /// A [`crate::alert::notify::Notification`] as JSON; each channel
+    /// renders it when it sends, so the stored form does not depend on
+    /// any channel's format.
+    pub payload: serde_json::Value,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub next_attempt_at: Timestamp,
+    pub attempts: u32,
+    pub state: OutboxState,
+    pub last_error: Option<String>,
+}
+
+/// The store could not do what was asked (disk full, database locked...).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("outbox store: {0}")]
+pub struct OutboxError(pub String);
+
+impl From<String> for OutboxError {
+    fn from(s: String) -> Self {
+        OutboxError(s)
+    }
+}
+
+/// Durable storage for notifications. Every method is a short
+/// transaction; implementations must be safe to call from several tasks.
+///
+/// Rows must be kept (delivered or expired) at least as long as
+/// [`OutboxStore::history`] is asked to look back (see
+/// `dispatch::HISTORY_LOOKBACK`), since both the unique key and the history
+/// are what prevent a second notification after a restart.
+pub trait OutboxStore: Send + Sync {
+    /// Queue a notification, due at once. Returns `false`, changing nothing,
+    /// when an item with this key already exists (in any state).
+    fn enqueue(
+        &self,
+        key: &str,
+        receiver: &str,
+        payload: &serde_json::Value,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<bool, OutboxError>;
+
+    /// Pending items whose `next_attempt_at` has come, oldest (lowest id)
+    /// first, at most `limit`.
+    fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, OutboxError>;
+
+    fn mark_delivered(&self, id: i64, now: Timestamp) -> Result<(), OutboxError>;
+
+    /// Record a failed attempt: `attempts` goes up by one, the item is due
+    /// again at `next_attempt_at`.
+    fn mark_failed(
+        &self,
+        id: i64,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> Result<(), OutboxError>;
+
+    /// Mark pending items past their `expires_at` as expired and return
+    /// them (for metrics and the log).
+    fn expire(&self, now: Timestamp) -> Result<Vec<OutboxItem>, OutboxError>;
+
+    /// Pending items.
+    fn queue_length(&self) -> Result<usize, OutboxError>;
+
+    /// Every item created at or after `since`, in any state, oldest first;
+    /// read once at start-up to learn which incidents receivers were told
+    /// about before a restart.
+    fn history(&self, since: Timestamp) -> Result<Vec<OutboxItem>, OutboxError>;
+}
+
+/// Delay after `attempts` failed attempts: `base`, doubling per attempt,
+/// at most `max` (the dispatcher uses 5 s doubling to 10 minutes).
+pub fn backoff(attempts: u32, base: Duration, max: Duration) -> Duration {
+    base.checked_mul(1u32 << attempts.saturating_sub(1).min(20))
+        .unwrap_or(max)
+        .min(max)
+}
+
+/// The outbox in memory: for tests, and the contract a durable store must
+/// follow. Share it (`Arc`) between two dispatchers to simulate a restart.
+#[derive(Debug, Default)]
+pub struct MemoryOutbox {
+    items: Mutex<Vec<OutboxItem>>,
+}
+
+impl MemoryOutbox {
+    pub fn new() -> MemoryOutbox {
+        MemoryOutbox::default()
+    }
+
+    /// Every item, in any state (for tests and inspection).
+    pub fn all(&self) -> Vec<OutboxItem> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<OutboxItem>> {
+        // A panic elsewhere while holding the lock leaves the data usable.
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(&self, id: i64, f: impl FnOnce(&mut OutboxItem)) -> Result<(), OutboxError> {
+        let mut items = self.lock();
+        let item = items
+            .iter_mut()
+            .find(|i| i.id == id)
+            .ok_or_else(|| OutboxError(format!("no outbox item {id}")))?;
+        f(item);
+        Ok(())
+    }
+}
+
+impl OutboxStore for MemoryOutbox {
+    fn enqueue(
+        &self,
+        key: &str,
+        receiver: &str,
+        payload: &serde_json::Value,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<bool, OutboxError> {
+        let mut items = self.lock();
+        if items.iter().any(|i| i.key == key) {
+            return Ok(false);
+        }
+        let id = items.last().map(|i| i.id + 1).unwrap_or(1);
+        items.push(OutboxItem {
+            id,
+            key: key.to_string(),
+            receiver: receiver.to_string(),
+            payload: payload.clone(),
+            created_at: now,
+            expires_at,
+            next_attempt_at: now,
+            attempts: 0,
+            state: OutboxState::Pending,
+            last_error: None,
+        });
+        Ok(true)
+    }
+
+    fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, OutboxError> {
+        Ok(self
+            .lock()
+            .iter()
+            .filter(|i| i.state == OutboxState::Pending && i.next_attempt_at <= now)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn mark_delivered(&self, id: i64, _now: Timestamp) -> Result<(), OutboxError> {
+        self.update(id, |i| {
+            i.state = OutboxState::Delivered;
+            i.last_error = None;
+        })
+    }
+
+    fn mark_failed(
+        &self,
+        id: i64,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> Result<(), OutboxError> {
+        self.update(id, |i| {
+            i.attempts += 1;
+            i.next_attempt_at = next_attempt_at;
+            i.last_error = Some(error.to_string());
+        })
+    }
+
+    fn expire(&self, now: Timestamp) -> Result<Vec<OutboxItem>, OutboxError> {
+        let mut out = Vec::new();
+        for i in self.lock().iter_mut() {
+            if i.state == OutboxState::Pending && i.expires_at <= now {
+                i.state = OutboxState::Expired;
+                out.push(i.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn queue_length(&self) -> Result<usize, OutboxError> {
+        Ok(self
+            .lock()
+            .iter()
+            .filter(|i| i.state == OutboxState::Pending)
+            .count())
+    }
+
+    fn history(&self, since: Timestamp) -> Result<Vec<OutboxItem>, OutboxError> {
+        Ok(self
+            .lock()
+            .iter()
+            .filter(|i| i.created_at >= since)
+            .cloned()
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + s).unwrap()
+    }
+
+    #[test]
+    fn duplicate_key_is_refused_in_any_state() {
+        let o = MemoryOutbox::new();
+        let p = serde_json::json!({});
+        assert!(o.enqueue("k", "r", &p, t(0), t(100)).unwrap());
+        let id = o.due(t(0), 10).unwrap()[0].id;
+        o.mark_delivered(id, t(1)).unwrap();
+        assert!(!o.enqueue("k", "r", &p, t(2), t(100)).unwrap());
+        assert_eq!(o.queue_length().unwrap(), 0);
+    }
+
+    #[test]
+    fn failed_items_wait_for_their_next_attempt_and_then_expire() {
+        let o = MemoryOutbox::new();
+        o.enqueue("k", "r", &serde_json::json!({}), t(0), t(60))
+            .unwrap();
+        o.mark_failed(1, t(30), "refused").unwrap();
+        assert!(o.due(t(10), 10).unwrap().is_empty());
+        assert_eq!(o.due(t(30), 10).unwrap()[0].attempts, 1);
+        assert_eq!(o.expire(t(60)).unwrap().len(), 1);
+        assert!(o.due(t(61), 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn backoff_doubles_from_five_seconds_to_ten_minutes() {
+        let b = |n| backoff(n, Duration::from_secs(5), Duration::from_secs(600));
+        assert_eq!(b(1), Duration::from_secs(5));
+        assert_eq!(b(2), Duration::from_secs(10));
+        assert_eq!(b(5), Duration::from_secs(80));
+        assert_eq!(b(10), Duration::from_secs(600));
+        assert_eq!(b(40), Duration::from_secs(600));
+    }
+}

@@ -1,0 +1,414 @@
+//! The batching writer: probes, the engine and alerting hand their writes to
+//! [`StoreWriter::submit`], which never waits for the disk. One thread
+//! commits them in batches; when the disk fails it keeps the writes in
+//! memory (up to a cap), counts the errors and retries with backoff, so the
+//! daemon recovers when the disk does.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use tokio::sync::watch;
+
+use super::{Store, StoreError, WriteOp};
+
+/// Tuning of the writer.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Most writes per transaction.
+    pub max_batch: usize,
+    /// How long the first write of a batch may wait for company.
+    pub max_wait: Duration,
+    /// Writes kept in memory while the disk fails; beyond this the oldest
+    /// are dropped (and counted).
+    pub backlog_cap: usize,
+    /// Roll-ups and pruning, run on the writer thread between batches.
+    pub maintenance: Option<Maintenance>,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            max_batch: 2_000,
+            max_wait: Duration::from_millis(100),
+            backlog_cap: 1_000_000,
+            maintenance: None,
+        }
+    }
+}
+
+impl WriterOptions {
+    /// Defaults plus roll-ups and pruning with the configured retentions.
+    pub fn for_config(config: &crate::config::StoreConfig) -> WriterOptions {
+        WriterOptions {
+            maintenance: Some(Maintenance::new(config.retention, config.rollup_retention)),
+            ..WriterOptions::default()
+        }
+    }
+}
+
+/// Housekeeping the writer runs: roll up completed hours every `every`,
+/// and prune once an hour.
+#[derive(Debug, Clone)]
+pub struct Maintenance {
+    pub every: Duration,
+    /// An hour is rolled up this long after it ends, so that probes still
+    /// running at the hour's end usually land before it is packed (later
+    /// ones are merged in at the next roll-up).
+    pub grace: Duration,
+    pub prune_every: Duration,
+    pub retention: Duration,
+    pub rollup_retention: Duration,
+}
+
+impl Maintenance {
+    pub fn new(retention: Duration, rollup_retention: Duration) -> Maintenance {
+        Maintenance {
+            every: Duration::from_secs(300),
+            grace: Duration::from_secs(300),
+            prune_every: Duration::from_secs(3600),
+            retention,
+            rollup_retention,
+        }
+    }
+}
+
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Handle to the writer thread. Clone it freely; the thread drains what
+/// was submitted and stops when the last handle is dropped.
+#[derive(Clone)]
+pub struct StoreWriter {
+    shared: Arc<Shared>,
+    _last: Arc<LastHandle>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    cap: usize,
+    wake: Condvar,
+    /// Sequence number up to which every write is committed (or dropped).
+    done: watch::Receiver<u64>,
+    in_flight: AtomicUsize,
+    errors: AtomicU64,
+    dropped: AtomicU64,
+    rejected: AtomicU64,
+    committed: AtomicU64,
+}
+
+struct Queue {
+    ops: VecDeque<WriteOp>,
+    /// Writes submitted so far; the front of `ops` is number
+    /// `submitted - ops.len() + 1`.
+    submitted: u64,
+    flush_wanted: bool,
+    closing: bool,
+    /// Set while dropping for the cap, so the warning is logged once per
+    /// outage rather than per write.
+    dropping: bool,
+}
+
+/// Dropped with the last `StoreWriter`: tells the thread to finish.
+struct LastHandle(Arc<Shared>);
+
+impl Drop for LastHandle {
+    fn drop(&mut self) {
+        self.0.lock().closing = true;
+        self.0.wake.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl StoreWriter {
+    /// Start the writer thread on `store`.
+    pub fn spawn(store: Arc<dyn Store>, options: WriterOptions) -> std::io::Result<StoreWriter> {
+        let (done_tx, done_rx) = watch::channel(0u64);
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                ops: VecDeque::new(),
+                submitted: 0,
+                flush_wanted: false,
+                closing: false,
+                dropping: false,
+            }),
+            cap: options.backlog_cap.max(1),
+            wake: Condvar::new(),
+            done: done_rx,
+            in_flight: AtomicUsize::new(0),
+            errors: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            committed: AtomicU64::new(0),
+        });
+        let thread = Thread {
+            store,
+            options,
+            shared: shared.clone(),
+            done: done_tx,
+        };
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || thread.run())?;
+        Ok(StoreWriter {
+            _last: Arc::new(LastHandle(shared.clone())),
+            shared,
+        })
+    }
+
+    /// Queue a write. Never waits for the disk.
+    pub fn submit(&self, op: WriteOp) {
+        self.submit_all(std::iter::once(op));
+    }
+
+    /// Queue several writes, in order.
+    pub fn submit_all(&self, ops: impl IntoIterator<Item = WriteOp>) {
+        let cap = self.shared.cap;
+        let mut q = self.shared.lock();
+        for op in ops {
+            q.ops.push_back(op);
+            q.submitted += 1;
+            if q.ops.len() > cap {
+                q.ops.pop_front();
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                if !q.dropping {
+                    q.dropping = true;
+                    tracing::error!(
+                        cap,
+                        "store backlog full: dropping the oldest unwritten results until the disk recovers"
+                    );
+                }
+            }
+        }
+        drop(q);
+        self.shared.wake.notify_one();
+    }
+
+    /// Wait until every write submitted before this call is committed
+    /// (or dropped for the backlog cap). Waits as long as the disk fails;
+    /// put a timeout around it at shutdown. Returns early only if the
+    /// writer thread died, which is logged.
+    pub async fn flush(&self) {
+        let target = {
+            let mut q = self.shared.lock();
+            q.flush_wanted = true;
+            q.submitted
+        };
+        self.shared.wake.notify_one();
+        let mut done = self.shared.done.clone();
+        if done.wait_for(|&d| d >= target).await.is_err() {
+            tracing::error!("store writer thread is gone; writes may be lost");
+        }
+    }
+
+    /// [`StoreWriter::flush`] for threads outside the async runtime.
+    /// Do not call from async code.
+    pub fn flush_blocking(&self) {
+        futures::executor::block_on(self.flush());
+    }
+
+    /// Writes submitted but not committed yet.
+    pub fn backlog(&self) -> usize {
+        self.shared.lock().ops.len() + self.shared.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Failed commits and maintenance runs (`continuity_store_errors_total`).
+    pub fn errors_total(&self) -> u64 {
+        self.shared.errors.load(Ordering::Relaxed)
+    }
+
+    /// Writes dropped because the backlog was full.
+    pub fn dropped_total(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes the store refused as invalid (not a disk problem), dropped
+    /// so they cannot block the ones behind them.
+    pub fn rejected_total(&self) -> u64 {
+        self.shared.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Writes committed.
+    pub fn committed_total(&self) -> u64 {
+        self.shared.committed.load(Ordering::Relaxed)
+    }
+}
+
+struct Thread {
+    store: Arc<dyn Store>,
+    options: WriterOptions,
+    shared: Arc<Shared>,
+    done: watch::Sender<u64>,
+}
+
+impl Thread {
+    fn run(self) {
+        let mut next_maintenance = Instant::now();
+        let mut next_prune = Instant::now();
+        loop {
+            let Some((batch, last_seq)) = self.next_batch(next_maintenance) else {
+                return;
+            };
+            if !batch.is_empty() {
+                self.commit(batch);
+                self.shared.in_flight.store(0, Ordering::Relaxed);
+                self.done.send_replace(last_seq);
+            }
+            if let Some(m) = &self.options.maintenance
+                && Instant::now() >= next_maintenance
+            {
+                let prune = Instant::now() >= next_prune;
+                self.maintain(m, prune);
+                next_maintenance = Instant::now() + m.every;
+                if prune {
+                    next_prune = Instant::now() + m.prune_every;
+                }
+            }
+        }
+    }
+
+    /// The next batch and the sequence number of its last write; an empty
+    /// batch when maintenance is due; `None` when closing with nothing left.
+    fn next_batch(&self, maintenance_at: Instant) -> Option<(Vec<WriteOp>, u64)> {
+        let o = &self.options;
+        let mut q = self.shared.lock();
+        while q.ops.is_empty() {
+            if q.closing {
+                return None;
+            }
+            if o.maintenance.is_some() {
+                let now = Instant::now();
+                if now >= maintenance_at {
+                    return Some((Vec::new(), 0));
+                }
+                q = self
+                    .shared
+                    .wake
+                    .wait_timeout(q, maintenance_at - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            } else {
+                q = self
+                    .shared
+                    .wake
+                    .wait(q)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+        // Give a lone write a moment to gather company: one commit (and
+        // fsync) per batch rather than per write.
+        let deadline = Instant::now() + o.max_wait;
+        while q.ops.len() < o.max_batch && !q.flush_wanted && !q.closing {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            q = self
+                .shared
+                .wake
+                .wait_timeout(q, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        let n = q.ops.len().min(o.max_batch.max(1));
+        let batch: Vec<WriteOp> = q.ops.drain(..n).collect();
+        let last_seq = q.submitted - q.ops.len() as u64;
+        if q.ops.is_empty() {
+            q.flush_wanted = false;
+        }
+        self.shared.in_flight.store(batch.len(), Ordering::Relaxed);
+        Some((batch, last_seq))
+    }
+
+    /// Commit `batch`, retrying while the failure is transient. A write
+    /// the store refuses outright is found and dropped, so one bad write
+    /// cannot hold back everything behind it.
+    fn commit(&self, mut batch: Vec<WriteOp>) {
+        let mut backoff = BACKOFF_START;
+        let mut failing = false;
+        while !batch.is_empty() {
+            match self.store.write_batch(&batch) {
+                Ok(()) => {
+                    self.committed(batch.len(), failing);
+                    return;
+                }
+                Err(e) if e.is_transient() => {
+                    self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        error = %e,
+                        pending = batch.len(),
+                        retry_in = ?backoff,
+                        "store write failed; keeping the writes in memory and retrying"
+                    );
+                    failing = true;
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+                Err(e) => {
+                    self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, "store refused a batch; writing it one by one");
+                    batch = self.isolate(batch);
+                }
+            }
+        }
+    }
+
+    /// Write `batch` one write at a time, dropping the ones the store
+    /// refuses. Stops at a transient error and returns what is left.
+    fn isolate(&self, batch: Vec<WriteOp>) -> Vec<WriteOp> {
+        let mut rest = batch.into_iter();
+        while let Some(op) = rest.next() {
+            match self.store.write_batch(std::slice::from_ref(&op)) {
+                Ok(()) => self.committed(1, false),
+                Err(e) if e.is_transient() => {
+                    return std::iter::once(op).chain(rest).collect();
+                }
+                Err(e) => {
+                    self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, write = ?op, "store refused a write; dropped it");
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    fn committed(&self, n: usize, after_failure: bool) {
+        self.shared.committed.fetch_add(n as u64, Ordering::Relaxed);
+        let was_dropping = std::mem::replace(&mut self.shared.lock().dropping, false);
+        if after_failure || was_dropping {
+            tracing::info!(
+                dropped_total = self.shared.dropped.load(Ordering::Relaxed),
+                "store writes succeed again"
+            );
+        }
+    }
+
+    fn maintain(&self, m: &Maintenance, prune: bool) {
+        let now = Timestamp::now();
+        let grace = i64::try_from(m.grace.as_millis()).unwrap_or(i64::MAX);
+        let before = Timestamp::from_millisecond(now.as_millisecond().saturating_sub(grace))
+            .unwrap_or(now);
+        let result: Result<(), StoreError> = (|| {
+            let hours = self.store.roll_up(before)?;
+            if hours > 0 {
+                tracing::debug!(hours, "rolled up completed hours");
+            }
+            if prune {
+                let report = self.store.prune(now, m.retention, m.rollup_retention)?;
+                tracing::debug!(?report, "pruned the store");
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.shared.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "store maintenance failed; retrying at the next round");
+        }
+    }
+}

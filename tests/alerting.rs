@@ -1,0 +1,1333 @@
+//! Alerting, end to end: the rules on synthetic state (burn-rate windows
+//! at their edges, maintenance, canaries, flapping), the configuration,
+//! the payloads each channel sends (against fixtures), delivery through the
+//! outbox to a local webhook and a local SMTP server, and a real
+//! Alertmanager (Debian's prometheus-alertmanager) started by the tests.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use continuity::alert::config::{AlertingSpec, Severity};
+use continuity::alert::dispatch::{DispatchOptions, Dispatcher};
+use continuity::alert::notify::{self, Notification, Status};
+use continuity::alert::outbox::{MemoryOutbox, OutboxState, OutboxStore};
+use continuity::alert::rules::{
+    Alert, AlertChange, AlertRules, AlertSet, AlertView, CheckState, CheckView, MaintenanceView,
+    ServiceView, SlaView,
+};
+use continuity::config::Config;
+use continuity::config::schedule::MaintenanceEffect;
+use continuity::telemetry::Telemetry;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+// ------------------------------------------------------------- fixtures
+
+const BASE: i64 = 1_772_442_000; // 2026-03-02T09:00:00Z
+
+fn t(secs: i64) -> Timestamp {
+    Timestamp::from_second(BASE + secs).unwrap()
+}
+
+const MIN: i64 = 60;
+
+const SERVICES: &str = r#"
+services:
+  - id: portal
+    name: Citizen portal
+    category: portal
+    supplier: acme
+    runbook_url: https://wiki.example.org/runbooks/portal
+    checks:
+      - id: home
+        http: { url: "http://127.0.0.1:9/" }
+      - id: search
+        critical: false
+        http: { url: "http://127.0.0.1:9/search" }
+  - id: phone
+    name: Municipal phone line
+    category: telephony
+    supplier: telco
+    checks:
+      - id: sip
+        tcp: { target: "127.0.0.1:9" }
+  - id: monitor-canary
+    name: Canary
+    category: monitoring
+    supplier: in-house
+    checks:
+      - id: gateway
+        tcp: { target: "127.0.0.1:9" }
+      - id: resolver
+        tcp: { target: "127.0.0.1:9" }
+"#;
+
+/// Load a full configuration with `alerting` (indented YAML under
+/// `alerting:`) and the services above; panics with the issues if invalid.
+fn load(alerting: &str) -> Config {
+    let text = main_yaml(alerting);
+    Config::from_str("/tmp/continuity-alerting-test.yaml", &text)
+        .unwrap_or_else(|e| panic!("configuration is not valid:\n{e}\n{text}"))
+}
+
+fn main_yaml(alerting: &str) -> String {
+    format!(
+        "location: test-loc\nserver:\n  external_url: https://continuity.example.org\nalerting:\n{alerting}\n{SERVICES}"
+    )
+}
+
+fn load_err(alerting: &str) -> String {
+    match Config::from_str("/tmp/continuity-alerting-test.yaml", &main_yaml(alerting)) {
+        Ok(_) => panic!("configuration should be rejected:\n{alerting}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn spec(alerting: &str) -> AlertingSpec {
+    load(alerting).alerting
+}
+
+fn check(id: &str, critical: bool) -> CheckView {
+    CheckView {
+        id: id.to_string(),
+        critical,
+        state: CheckState::Up,
+        down_since: None,
+        reason: None,
+        detail: None,
+        slow_since: None,
+        cert_not_after: None,
+    }
+}
+
+fn service(id: &str, category: &str, supplier: &str, checks: Vec<CheckView>) -> ServiceView {
+    ServiceView {
+        id: id.to_string(),
+        name: format!("The {id}"),
+        category: category.to_string(),
+        supplier: supplier.to_string(),
+        runbook_url: None,
+        maintenance: None,
+        checks,
+        slas: Vec::new(),
+    }
+}
+
+/// A small world: the portal (home critical, search not), the phone
+/// line, and the canary service; everything up.
+#[derive(Clone)]
+struct World {
+    services: Vec<ServiceView>,
+}
+
+impl World {
+    fn new() -> World {
+        let mut portal = service(
+            "portal",
+            "portal",
+            "acme",
+            vec![check("home", true), check("search", false)],
+        );
+        portal.name = "Citizen portal".into();
+        portal.runbook_url = Some("https://wiki.example.org/runbooks/portal".into());
+        World {
+            services: vec![
+                portal,
+                service("phone", "telephony", "telco", vec![check("sip", true)]),
+                service(
+                    "monitor-canary",
+                    "monitoring",
+                    "in-house",
+                    vec![check("gateway", true), check("resolver", true)],
+                ),
+            ],
+        }
+    }
+
+    fn svc(&mut self, id: &str) -> &mut ServiceView {
+        self.services.iter_mut().find(|s| s.id == id).unwrap()
+    }
+
+    fn chk(&mut self, service: &str, check: &str) -> &mut CheckView {
+        self.svc(service)
+            .checks
+            .iter_mut()
+            .find(|c| c.id == check)
+            .unwrap()
+    }
+
+    fn down(&mut self, service: &str, check: &str, since: Timestamp) {
+        let c = self.chk(service, check);
+        c.state = CheckState::Down;
+        c.down_since = Some(since);
+        c.reason = Some("timeout".into());
+        c.detail = Some("no answer within 10s".into());
+    }
+
+    fn up(&mut self, service: &str, check: &str) {
+        let c = self.chk(service, check);
+        c.state = CheckState::Up;
+        c.down_since = None;
+        c.reason = None;
+        c.detail = None;
+    }
+
+    fn view(&self, now: Timestamp) -> AlertView {
+        AlertView {
+            now,
+            location: "test-loc".into(),
+            external_url: Some("https://continuity.example.org".into()),
+            services: self.services.clone(),
+        }
+    }
+}
+
+fn names(set: &AlertSet) -> Vec<String> {
+    let mut v: Vec<String> = set
+        .alerts
+        .iter()
+        .map(|a| {
+            let mut s = a.name().to_string();
+            for l in ["service", "check", "sla"] {
+                if !a.label(l).is_empty() {
+                    s.push('/');
+                    s.push_str(a.label(l));
+                }
+            }
+            s
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn change_summary(changes: &[AlertChange]) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|c| c.alert().name() != "Watchdog")
+        .map(|c| match c {
+            AlertChange::Firing(a) => format!("firing {}", a.name()),
+            AlertChange::Resolved { alert, note, .. } => match note {
+                Some(n) => format!("resolved {} ({n})", alert.name()),
+                None => format!("resolved {}", alert.name()),
+            },
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------ the rules
+
+#[test]
+fn service_down_fires_for_a_confirmed_down_critical_check_from_its_down_since() {
+    let mut rules = AlertRules::new(&spec("  degraded_for: 5m"));
+    let mut w = World::new();
+    let set = rules.evaluate(&w.view(t(0)));
+    assert_eq!(names(&set), ["Watchdog"]);
+
+    w.down("portal", "home", t(-150));
+    let set = rules.evaluate(&w.view(t(10)));
+    assert_eq!(names(&set), ["ServiceDown/portal/home", "Watchdog"]);
+    let a = set.get("ServiceDown")[0];
+    let labels: Vec<(&str, &str)> = a
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("alertname", "ServiceDown"),
+            ("category", "portal"),
+            ("check", "home"),
+            ("location", "test-loc"),
+            ("service", "portal"),
+            ("severity", "page"),
+            ("supplier", "acme"),
+        ]
+    );
+    assert_eq!(a.starts_at, t(-150), "startsAt is the persisted down_since");
+    assert_eq!(
+        a.annotations["runbook_url"],
+        "https://wiki.example.org/runbooks/portal"
+    );
+    assert_eq!(
+        a.annotations["status_url"],
+        "https://continuity.example.org/api/v1/status?service=portal"
+    );
+    assert!(a.annotations["description"].contains("timeout: no answer within 10s"));
+    assert_eq!(change_summary(&rules.changes()), ["firing ServiceDown"]);
+
+    // Evaluating again changes nothing.
+    rules.evaluate(&w.view(t(20)));
+    assert!(rules.changes().is_empty());
+
+    w.up("portal", "home");
+    let set = rules.evaluate(&w.view(t(30)));
+    assert_eq!(names(&set), ["Watchdog"]);
+    assert_eq!(change_summary(&rules.changes()), ["resolved ServiceDown"]);
+}
+
+#[test]
+fn unknown_state_raises_nothing() {
+    let mut rules = AlertRules::new(&AlertingSpec::default());
+    let mut w = World::new();
+    for s in &mut w.services {
+        for c in &mut s.checks {
+            c.state = CheckState::Unknown;
+        }
+    }
+    let set = rules.evaluate(&w.view(t(0)));
+    assert_eq!(names(&set), ["Watchdog"]);
+    assert_eq!(set.get("Watchdog")[0].severity(), Severity::None);
+}
+
+#[test]
+fn degraded_fires_only_after_degraded_for() {
+    let mut rules = AlertRules::new(&spec("  degraded_for: 5m"));
+    let mut w = World::new();
+    w.down("portal", "search", t(0));
+    assert_eq!(
+        names(&rules.evaluate(&w.view(t(5 * MIN - 1)))),
+        ["Watchdog"]
+    );
+    let set = rules.evaluate(&w.view(t(5 * MIN)));
+    assert_eq!(
+        names(&set),
+        ["ServiceDegraded/portal/search", "Watchdog"],
+        "a non-critical check down degrades, it does not page"
+    );
+    assert_eq!(set.get("ServiceDegraded")[0].severity(), Severity::Ticket);
+    assert_eq!(set.get("ServiceDegraded")[0].starts_at, t(0));
+
+    // Slow (but up) counts too, from when it became slow.
+    let mut rules = AlertRules::new(&spec("  degraded_for: 5m"));
+    let mut w = World::new();
+    w.chk("phone", "sip").slow_since = Some(t(0));
+    assert_eq!(names(&rules.evaluate(&w.view(t(4 * MIN)))), ["Watchdog"]);
+    assert_eq!(
+        names(&rules.evaluate(&w.view(t(5 * MIN)))),
+        ["ServiceDegraded/phone/sip", "Watchdog"]
+    );
+}
+
+fn with_burn(rates: &[(&str, f64)]) -> World {
+    let mut w = World::new();
+    w.svc("portal").slas.push(SlaView {
+        name: "office-hours".into(),
+        objective_ratio: 0.998,
+        availability: Some(0.999),
+        budget_remaining_ratio: Some(0.5),
+        burn_rates: rates.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+    });
+    w
+}
+
+fn burn_alerts(spec: &AlertingSpec, rates: &[(&str, f64)]) -> Vec<String> {
+    let mut rules = AlertRules::new(spec);
+    let set = rules.evaluate(&with_burn(rates).view(t(0)));
+    names(&set)
+        .into_iter()
+        .filter(|n| n.starts_with("ErrorBudget"))
+        .collect()
+}
+
+#[test]
+fn burn_rate_alerts_need_both_windows_at_their_factor() {
+    let s = AlertingSpec::default();
+    let fast = vec!["ErrorBudgetFastBurn/portal/office-hours".to_string()];
+    let slow = vec!["ErrorBudgetSlowBurn/portal/office-hours".to_string()];
+    let none: Vec<String> = Vec::new();
+    let cases: &[(&[(&str, f64)], &Vec<String>)] = &[
+        // 14.4x over 1h and 5m pages; a hair below on either window does not.
+        (&[("1h", 14.4), ("5m", 14.4)], &fast),
+        (&[("1h", 14.4), ("5m", 14.39)], &none),
+        (&[("1h", 14.39), ("5m", 100.0)], &none),
+        // 6x over 6h and 30m pages.
+        (&[("6h", 6.0), ("30m", 6.0)], &fast),
+        (&[("6h", 6.0), ("30m", 5.99)], &none),
+        (&[("6h", 5.99), ("30m", 50.0)], &none),
+        // 3x over 1d and 2h is a ticket.
+        (&[("1d", 3.0), ("2h", 3.0)], &slow),
+        (&[("1d", 3.0), ("2h", 2.99)], &none),
+        (&[("1d", 2.99), ("2h", 9.0)], &none),
+        // 1x over 3d and 6h is a ticket.
+        (&[("3d", 1.0), ("6h", 1.0)], &slow),
+        (&[("3d", 0.99), ("6h", 5.0)], &none),
+        (&[("3d", 1.0), ("6h", 0.99)], &none),
+        // Windows the engine did not report do not fire.
+        (&[("1h", 100.0)], &none),
+        // A fast burn hides the slow burn of the same SLA.
+        (
+            &[("1h", 20.0), ("5m", 20.0), ("1d", 5.0), ("2h", 5.0)],
+            &fast,
+        ),
+    ];
+    for (rates, expected) in cases {
+        assert_eq!(&&burn_alerts(&s, rates), expected, "burn rates {rates:?}");
+    }
+}
+
+#[test]
+fn burn_rate_factors_and_windows_are_configurable() {
+    let s = spec(
+        "  burn_rate:\n    page: [{factor: 10, long: 2h, short: 5m}]\n    ticket: [{factor: 2, long: 1d, short: 1h}]",
+    );
+    assert_eq!(
+        burn_alerts(&s, &[("2h", 10.0), ("5m", 10.0)]),
+        ["ErrorBudgetFastBurn/portal/office-hours"]
+    );
+    assert!(burn_alerts(&s, &[("1h", 14.4), ("5m", 14.4)]).is_empty());
+    assert_eq!(
+        burn_alerts(&s, &[("1d", 2.0), ("1h", 2.0)]),
+        ["ErrorBudgetSlowBurn/portal/office-hours"]
+    );
+}
+
+#[test]
+fn sla_breached_when_the_budget_is_spent() {
+    let mut rules = AlertRules::new(&AlertingSpec::default());
+    let mut w = with_burn(&[]);
+    w.svc("portal").slas[0].budget_remaining_ratio = Some(0.01);
+    assert_eq!(names(&rules.evaluate(&w.view(t(0)))), ["Watchdog"]);
+    w.svc("portal").slas[0].budget_remaining_ratio = Some(0.0);
+    let set = rules.evaluate(&w.view(t(30)));
+    assert_eq!(names(&set), ["SLABreached/portal/office-hours", "Watchdog"]);
+    assert_eq!(set.get("SLABreached")[0].severity(), Severity::Ticket);
+    // Without a budget figure, availability under the objective decides.
+    w.svc("portal").slas[0].budget_remaining_ratio = None;
+    w.svc("portal").slas[0].availability = Some(0.9979);
+    assert_eq!(
+        names(&rules.evaluate(&w.view(t(60)))),
+        ["SLABreached/portal/office-hours", "Watchdog"]
+    );
+    assert_eq!(
+        change_summary(&rules.changes()),
+        ["firing SLABreached"],
+        "one incident while it stays breached"
+    );
+}
+
+#[test]
+fn certificate_expiring_is_a_ticket_under_14_days_and_a_page_under_3() {
+    let day = 86400;
+    let cases = [
+        (14 * day, None),
+        (14 * day - 1, Some(Severity::Ticket)),
+        (3 * day, Some(Severity::Ticket)),
+        (3 * day - 1, Some(Severity::Page)),
+        (-day, Some(Severity::Page)),
+    ];
+    for (left, expected) in cases {
+        let mut rules = AlertRules::new(&AlertingSpec::default());
+        let mut w = World::new();
+        let not_after = BASE + left;
+        w.chk("portal", "home").cert_not_after = Some(not_after);
+        let set = rules.evaluate(&w.view(t(0)));
+        let got = set.get("CertificateExpiring");
+        assert_eq!(
+            got.first().map(|a| a.severity()),
+            expected,
+            "{left}s before expiry"
+        );
+        if let Some(a) = got.first() {
+            let days = if a.severity() == Severity::Page {
+                3
+            } else {
+                14
+            };
+            assert_eq!(
+                a.starts_at.as_second(),
+                not_after - days * day,
+                "startsAt is when the threshold was crossed, the same after a restart"
+            );
+            assert_eq!(a.label("check"), "home");
+        }
+    }
+    let s = spec("  certificate: { ticket_days: 30, page_days: 7 }");
+    let mut rules = AlertRules::new(&s);
+    let mut w = World::new();
+    w.chk("portal", "home").cert_not_after = Some(BASE + 20 * day);
+    assert_eq!(
+        rules.evaluate(&w.view(t(0))).get("CertificateExpiring")[0].severity(),
+        Severity::Ticket
+    );
+}
+
+#[test]
+fn maintenance_resolves_a_firing_alert_with_a_note_and_it_fires_again_after() {
+    let mut rules = AlertRules::new(&AlertingSpec::default());
+    let mut w = World::new();
+    w.down("portal", "home", t(0));
+    rules.evaluate(&w.view(t(10)));
+    assert_eq!(change_summary(&rules.changes()), ["firing ServiceDown"]);
+
+    for effect in [MaintenanceEffect::Exclude, MaintenanceEffect::Mute] {
+        w.svc("portal").maintenance = Some(MaintenanceView {
+            reference: "CHG-2026-0142".into(),
+            effect,
+        });
+        let set = rules.evaluate(&w.view(t(20)));
+        assert_eq!(names(&set), ["Watchdog"], "{effect:?}");
+        let changes = rules.changes();
+        if effect == MaintenanceEffect::Exclude {
+            assert_eq!(
+                change_summary(&changes),
+                ["resolved ServiceDown (resolved: maintenance CHG-2026-0142 started)"]
+            );
+        } else {
+            assert!(changes.is_empty(), "still held back: {changes:?}");
+        }
+        // Nothing new fires inside the window either.
+        w.down("phone", "sip", t(15));
+        w.svc("phone").maintenance = w.svc("portal").maintenance.clone();
+        assert_eq!(names(&rules.evaluate(&w.view(t(25)))), ["Watchdog"]);
+        assert!(rules.changes().is_empty());
+        w.up("phone", "sip");
+        w.svc("phone").maintenance = None;
+    }
+
+    w.svc("portal").maintenance = None;
+    let set = rules.evaluate(&w.view(t(40)));
+    assert_eq!(names(&set), ["ServiceDown/portal/home", "Watchdog"]);
+    assert_eq!(change_summary(&rules.changes()), ["firing ServiceDown"]);
+}
+
+#[test]
+fn all_canaries_failing_turns_a_flood_into_one_network_alert() {
+    let s = spec("  canaries: [monitor-canary/gateway, monitor-canary/resolver]");
+    let mut rules = AlertRules::new(&s);
+    let mut w = World::new();
+    w.down("portal", "home", t(0));
+    rules.evaluate(&w.view(t(5)));
+    assert_eq!(change_summary(&rules.changes()), ["firing ServiceDown"]);
+
+    // The monitor's uplink goes: every check fails, canaries included.
+    w.down("phone", "sip", t(10));
+    w.down("portal", "search", t(10));
+    w.down("monitor-canary", "gateway", t(10));
+    let set = rules.evaluate(&w.view(t(20)));
+    assert!(
+        !rules.network_degraded(),
+        "one canary still up: it is not the monitor"
+    );
+    assert!(names(&set).contains(&"ServiceDown/phone/sip".to_string()));
+    rules.changes();
+
+    w.down("monitor-canary", "resolver", t(30));
+    let set = rules.evaluate(&w.view(t(40)));
+    assert!(rules.network_degraded());
+    assert_eq!(names(&set), ["MonitorNetworkDegraded", "Watchdog"]);
+    let net = set.get("MonitorNetworkDegraded")[0];
+    assert_eq!(net.starts_at, t(30), "since the last canary fell");
+    assert_eq!(net.label("location"), "test-loc");
+    assert!(net.annotations["description"].contains("monitor-canary/gateway"));
+    let changes = change_summary(&rules.changes());
+    assert!(changes.contains(&"firing MonitorNetworkDegraded".to_string()));
+    assert!(
+        changes
+            .iter()
+            .filter(|c| c.starts_with("resolved ServiceDown"))
+            .all(|c| c.contains("monitor's own network")),
+        "{changes:?}"
+    );
+    assert!(!changes.iter().any(|c| c.starts_with("firing Service")));
+
+    w.up("monitor-canary", "gateway");
+    let set = rules.evaluate(&w.view(t(60)));
+    assert!(!rules.network_degraded());
+    assert!(!names(&set).contains(&"MonitorNetworkDegraded".to_string()));
+    assert!(names(&set).contains(&"ServiceDown/portal/home".to_string()));
+}
+
+#[test]
+fn a_flapping_check_stays_one_incident_and_is_marked_flapping() {
+    let s = spec("  flapping: { changes: 4, window: 30m, notify_every: 30m }");
+    let mut rules = AlertRules::new(&s);
+    let mut w = World::new();
+    let mut notifications = Vec::new();
+    // Down and up every minute for 20 minutes.
+    for minute in 0..20 {
+        if minute % 2 == 0 {
+            w.down("portal", "home", t(minute * MIN));
+        } else {
+            w.up("portal", "home");
+        }
+        let set = rules.evaluate(&w.view(t(minute * MIN)));
+        if minute >= 5 {
+            let down = set.get("ServiceDown");
+            assert_eq!(down.len(), 1, "minute {minute}: held firing while flapping");
+            assert_eq!(down[0].annotations["flapping"], "true");
+            assert!(down[0].annotations["summary"].ends_with("(flapping)"));
+        }
+        notifications.extend(change_summary(&rules.changes()));
+    }
+    assert_eq!(
+        notifications,
+        [
+            "firing ServiceDown",
+            "resolved ServiceDown",
+            "firing ServiceDown",
+            "resolved ServiceDown",
+            "firing ServiceDown",
+        ],
+        "nothing more once it is known to flap"
+    );
+    assert_eq!(
+        rules.flapping_checks(),
+        [("portal".to_string(), "home".to_string())]
+    );
+
+    // It settles (up); after the window it is no longer flapping and resolves.
+    w.up("portal", "home");
+    rules.evaluate(&w.view(t(30 * MIN)));
+    assert!(rules.changes().is_empty(), "still flapping at 30m");
+    rules.evaluate(&w.view(t(50 * MIN)));
+    assert_eq!(change_summary(&rules.changes()), ["resolved ServiceDown"]);
+    assert!(rules.flapping_checks().is_empty());
+}
+
+#[test]
+fn flapping_alerts_notify_at_most_once_per_notify_every() {
+    let s = spec("  flapping: { changes: 1, window: 30m, notify_every: 30m }");
+    let mut rules = AlertRules::new(&s);
+    let mut w = World::new();
+    w.down("portal", "home", t(0));
+    rules.evaluate(&w.view(t(0)));
+    w.up("portal", "home");
+    rules.evaluate(&w.view(t(MIN)));
+    assert_eq!(
+        change_summary(&rules.changes()),
+        ["firing ServiceDown", "resolved ServiceDown"]
+    );
+    // Down again two minutes later: flapping now, and receivers heard
+    // about this alert a minute ago, so they wait.
+    w.down("portal", "home", t(2 * MIN));
+    let set = rules.evaluate(&w.view(t(2 * MIN)));
+    assert_eq!(
+        set.get("ServiceDown").len(),
+        1,
+        "Alertmanager still sees it"
+    );
+    assert!(rules.changes().is_empty());
+    rules.evaluate(&w.view(t(30 * MIN)));
+    assert!(rules.changes().is_empty());
+    rules.evaluate(&w.view(t(31 * MIN)));
+    let changes = rules.changes();
+    assert_eq!(change_summary(&changes), ["firing ServiceDown"]);
+    assert_eq!(changes[0].alert().annotations["flapping"], "true");
+}
+
+// --------------------------------------------------------- configuration
+
+#[test]
+fn receivers_take_alerts_by_severity_and_matchers() {
+    let s = spec(
+        r#"  receivers:
+    - name: telephony-desk
+      min_severity: ticket
+      matchers: { category: telephony }
+      webhook: { url: "https://hooks.example.org/telephony" }
+    - name: portals
+      min_severity: page
+      matchers: { service: "=~portal|phone", supplier: "!=telco" }
+      slack: { url: "https://hooks.slack.example.org/T0/B0/x" }
+    - name: machines
+      min_severity: none
+      matchers: { alertname: "!~Watchdog" }
+      teams: { url: "https://prod.example.org/workflows/1" }"#,
+    );
+    let r = |name: &str| {
+        s.receivers
+            .iter()
+            .find(|r| r.value.name.value == name)
+            .unwrap()
+            .value
+            .clone()
+    };
+    let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let phone = labels(&[
+        ("alertname", "ServiceDown"),
+        ("category", "telephony"),
+        ("service", "phone"),
+        ("supplier", "telco"),
+    ]);
+    let portal = labels(&[
+        ("alertname", "ServiceDown"),
+        ("category", "portal"),
+        ("service", "portal"),
+        ("supplier", "acme"),
+    ]);
+    let watchdog = labels(&[("alertname", "Watchdog")]);
+
+    let desk = r("telephony-desk");
+    assert!(desk.wants(Severity::Page, &phone));
+    assert!(desk.wants(Severity::Ticket, &phone));
+    assert!(!desk.wants(Severity::None, &phone), "below min_severity");
+    assert!(!desk.wants(Severity::Page, &portal), "other category");
+    assert!(desk.send_resolved, "send_resolved defaults to true");
+
+    let portals = r("portals");
+    assert!(portals.wants(Severity::Page, &portal));
+    assert!(!portals.wants(Severity::Ticket, &portal));
+    assert!(!portals.wants(Severity::Page, &phone), "supplier != telco");
+
+    let machines = r("machines");
+    assert!(machines.wants(Severity::None, &portal));
+    assert!(!machines.wants(Severity::None, &watchdog));
+}
+
+#[test]
+fn secrets_come_from_files_and_never_show_in_debug_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = dir.path().join("teams-url");
+    std::fs::write(&url_file, "https://prod.example.org/workflows/secret-sig\n").unwrap();
+    let pw_file = dir.path().join("smtp-password");
+    std::fs::write(&pw_file, "hunter2\n").unwrap();
+    let s = spec(&format!(
+        r#"  receivers:
+    - name: desk
+      teams: {{ url_file: "{}" }}
+    - name: mail
+      email:
+        smtp: smtp.example.org
+        username: continuity
+        password_file: "{}"
+        from: "continuity <continuity@example.org>"
+        to: [oncall@example.org]"#,
+        url_file.display(),
+        pw_file.display()
+    ));
+    let desk = &s.receivers[0].value;
+    assert_eq!(
+        desk.teams
+            .as_ref()
+            .unwrap()
+            .resolved
+            .as_ref()
+            .unwrap()
+            .expose(),
+        "https://prod.example.org/workflows/secret-sig"
+    );
+    let mail = s.receivers[1].value.email.as_ref().unwrap();
+    assert_eq!(mail.password_resolved.as_ref().unwrap().expose(), "hunter2");
+    assert_eq!((mail.host.as_str(), mail.port), ("smtp.example.org", 587));
+    let debug = format!("{s:?}");
+    assert!(
+        !debug.contains("secret-sig") && !debug.contains("hunter2"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn bad_alerting_configuration_is_reported_at_its_place_with_a_fix() {
+    let cases = [
+        (
+            "  canaries: [monitr-canary/gateway]",
+            "canary 'monitr-canary/gateway' names unknown service 'monitr-canary' (did you mean 'monitor-canary'?)",
+        ),
+        ("  canaries: [gateway]", "is not service-id/check-id"),
+        (
+            "  alertmanagers: [am.example.org:9093]",
+            "is not an http(s) URL",
+        ),
+        (
+            "  burn_rate: { page: [{factor: 14.4, long: 90m, short: 5m}] }",
+            "long window 1h30m is not one the SLA engine computes",
+        ),
+        (
+            "  burn_rate: { page: [{factor: 14.4, long: 5m, short: 1h}] }",
+            "is not shorter than long window",
+        ),
+        (
+            "  certificate: { ticket_days: 3, page_days: 14 }",
+            "page_days (14) is more than ticket_days (3)",
+        ),
+        (
+            "  receivers: [{name: a, webhook: {url: 'https://x.example.org'}, slack: {url: 'https://y.example.org'}}]",
+            "receiver 'a' has 2 channel blocks",
+        ),
+        (
+            "  receivers: [{name: a, matchers: {service: '=~(portal'}, webhook: {url: 'https://x.example.org'}}]",
+            "is not a valid regex",
+        ),
+        (
+            "  receivers: [{name: a, matchers: {categry: portal}, webhook: {url: 'https://x.example.org'}}]",
+            "matcher on unknown label 'categry' (did you mean 'category'?)",
+        ),
+        (
+            "  receivers: [{name: a, matchers: {category: telefony}, webhook: {url: 'https://x.example.org'}}]",
+            "no service has category 'telefony'",
+        ),
+        (
+            "  receivers: [{name: a, webhook: {}}]",
+            "receiver 'a': webhook has no url",
+        ),
+        (
+            "  receivers: [{name: a, slack: {url: 'hooks.slack.com/x'}}]",
+            "slack url is not an http(s) URL",
+        ),
+        (
+            "  receivers: [{name: m, email: {smtp: 'smtp.example.org:25', tls: none, username: u, password: p, from: 'a@example.org', to: ['b@example.org']}}]",
+            "would send the SMTP password in clear text",
+        ),
+        (
+            "  receivers: [{name: m, email: {smtp: smtp.example.org, from: 'not an address', to: ['b@example.org']}}]",
+            "from 'not an address' is not an e-mail address",
+        ),
+        ("  resend_intervall: 1m", "unknown field 'resend_intervall'"),
+    ];
+    for (yaml, expected) in cases {
+        let err = load_err(yaml);
+        assert!(
+            err.contains(expected),
+            "for {yaml}\nexpected: {expected}\ngot: {err}"
+        );
+        assert!(
+            err.contains("/tmp/continuity-alerting-test.yaml:"),
+            "errors carry the file: {err}"
+        );
+    }
+    // A secret URL is never echoed in an error.
+    let err = load_err("  receivers: [{name: a, slack: {url: 'hooks.slack.com/T0/secret'}}]");
+    assert!(!err.contains("secret"), "{err}");
+}
+
+#[test]
+fn defaults_match_the_documentation() {
+    let s = AlertingSpec::default();
+    assert_eq!(s.resend_interval(), Duration::from_secs(60));
+    assert_eq!(s.resolved_resend_for(), Duration::from_secs(900));
+    assert_eq!(s.degraded_for(), Duration::from_secs(300));
+    assert_eq!(s.notification_ttl(), Duration::from_secs(86400));
+    assert_eq!(s.certificate.ticket_days.value, 14);
+    assert_eq!(s.certificate.page_days.value, 3);
+    assert_eq!(s.flapping.changes.value, 4);
+    let page: Vec<(f64, String, String)> = s
+        .burn_rate
+        .page
+        .iter()
+        .map(|w| {
+            (
+                w.value.factor,
+                w.value.long.to_string(),
+                w.value.short.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        page,
+        [
+            (14.4, "1h".to_string(), "5m".to_string()),
+            (6.0, "6h".to_string(), "30m".to_string())
+        ]
+    );
+    // An empty section is the same as none.
+    assert_eq!(spec("  {}"), AlertingSpec::default());
+}
+
+// -------------------------------------------------------------- payloads
+
+/// A ServiceDown as the rules raise it, at fixed times.
+fn fixture_alert() -> Alert {
+    let mut rules = AlertRules::new(&AlertingSpec::default());
+    let mut w = World::new();
+    w.down("portal", "home", t(-150));
+    rules.evaluate(&w.view(t(0))).get("ServiceDown")[0].clone()
+}
+
+fn fixture_notifications() -> (Notification, Notification) {
+    let a = fixture_alert();
+    let incident = a.incident_id();
+    let firing = Notification::new(Status::Firing, &incident, "desk", &a, None, None);
+    let resolved = Notification::new(
+        Status::Resolved,
+        &incident,
+        "desk",
+        &a,
+        Some(t(600)),
+        Some("resolved: maintenance CHG-2026-0142 started".into()),
+    );
+    (firing, resolved)
+}
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/alerts")
+}
+
+/// Compare with a fixture; `CONTINUITY_UPDATE_FIXTURES=1` rewrites it
+/// (review the diff before committing).
+fn assert_fixture(name: &str, got: &Value) {
+    let path = fixture_dir().join(name);
+    if std::env::var_os("CONTINUITY_UPDATE_FIXTURES").is_some() {
+        std::fs::create_dir_all(fixture_dir()).unwrap();
+        std::fs::write(&path, serde_json::to_string_pretty(got).unwrap() + "\n").unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (CONTINUITY_UPDATE_FIXTURES=1 writes it)",
+            path.display()
+        )
+    });
+    let want: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        got,
+        &want,
+        "{name} differs from the fixture:\n{}",
+        serde_json::to_string_pretty(got).unwrap()
+    );
+}
+
+#[test]
+fn webhook_payload_matches_its_documented_schema() {
+    let (firing, resolved) = fixture_notifications();
+    let body = notify::webhook::render(&firing);
+    assert_fixture("webhook-firing.json", &body);
+    assert_fixture("webhook-resolved.json", &notify::webhook::render(&resolved));
+    for field in [
+        "version",
+        "status",
+        "idempotency_key",
+        "incident",
+        "labels",
+        "annotations",
+        "startsAt",
+        "endsAt",
+        "generatorURL",
+        "note",
+    ] {
+        assert!(body.get(field).is_some(), "schema field {field}");
+    }
+    assert_eq!(body["startsAt"], "2026-03-02T08:57:30Z");
+}
+
+#[test]
+fn slack_payload_has_text_and_a_coloured_attachment() {
+    let (firing, resolved) = fixture_notifications();
+    let body = notify::slack::render(&firing);
+    assert_fixture("slack-firing.json", &body);
+    assert_eq!(body["attachments"][0]["color"], "#d00000");
+    let body = notify::slack::render(&resolved);
+    assert_fixture("slack-resolved.json", &body);
+    assert!(
+        body["attachments"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("maintenance CHG-2026-0142")
+    );
+}
+
+#[test]
+fn teams_payload_is_an_adaptive_card_message() {
+    let (firing, resolved) = fixture_notifications();
+    let body = notify::teams::render(&firing);
+    assert_fixture("teams-firing.json", &body);
+    assert_fixture("teams-resolved.json", &notify::teams::render(&resolved));
+    assert_eq!(body["type"], "message");
+    let att = &body["attachments"][0];
+    assert_eq!(
+        att["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(att["content"]["type"], "AdaptiveCard");
+    assert_eq!(att["content"]["version"], "1.4");
+    let actions: Vec<&str> = att["content"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["Runbook", "Status"]);
+}
+
+// ------------------------------------------------------------ local sinks
+
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: http::HeaderMap,
+    body: Value,
+}
+
+/// A local HTTP server that records JSON POSTs, and can be told to fail.
+#[derive(Clone, Default)]
+struct HttpSink {
+    got: Arc<Mutex<Vec<Received>>>,
+    fail_next: Arc<AtomicUsize>,
+    fail_always: Arc<std::sync::atomic::AtomicBool>,
+    addr: Arc<Mutex<Option<SocketAddr>>>,
+}
+
+impl HttpSink {
+    async fn start() -> HttpSink {
+        let sink = HttpSink::default();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        *sink.addr.lock().unwrap() = Some(listener.local_addr().unwrap());
+        let state = sink.clone();
+        let app = axum::Router::new().fallback(
+            move |uri: http::Uri, headers: http::HeaderMap, body: bytes::Bytes| {
+                let s = state.clone();
+                async move {
+                    if s.fail_always.load(Ordering::SeqCst) {
+                        return http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    if s.fail_next
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok()
+                    {
+                        return http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    s.got.lock().unwrap().push(Received {
+                        path: uri.path().to_string(),
+                        headers,
+                        body,
+                    });
+                    http::StatusCode::OK
+                }
+            },
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        sink
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr.lock().unwrap().unwrap())
+    }
+
+    fn got(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+async fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !ok() {
+        if start.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn fast() -> DispatchOptions {
+    DispatchOptions {
+        poll: Duration::from_millis(20),
+        retry_base: Duration::from_millis(50),
+        retry_max: Duration::from_millis(200),
+        http_timeout: Duration::from_secs(2),
+        reconcile_after: Duration::from_millis(300),
+        ..DispatchOptions::default()
+    }
+}
+
+fn metric(t: &Telemetry, line_start: &str) -> Option<f64> {
+    t.render(false)
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn notifications(t: &Telemetry, receiver: &str, result: &str) -> f64 {
+    metric(
+        t,
+        &format!("continuity_notifications_total{{receiver=\"{receiver}\",result=\"{result}\"}}"),
+    )
+    .unwrap_or(0.0)
+}
+
+fn hook_spec(sink: &HttpSink) -> AlertingSpec {
+    spec(&format!(
+        "  receivers:\n    - name: hook\n      webhook: {{ url: \"{}\", headers: {{ X-Token: abc }} }}",
+        sink.url("/hook")
+    ))
+}
+
+/// Evaluate and hand the result to the dispatcher, as the engine does.
+fn tick(rules: &mut AlertRules, d: &Dispatcher, view: &AlertView) -> AlertSet {
+    let set = rules.evaluate(view);
+    d.update(&set, &rules.changes());
+    set
+}
+
+fn statuses(got: &[Received]) -> Vec<String> {
+    got.iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.body["status"].as_str().unwrap_or("?"),
+                r.body["labels"]["alertname"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+// ------------------------------------------------------- outbox delivery
+
+#[tokio::test]
+async fn webhook_gets_each_change_once_after_retries_with_an_idempotency_key() {
+    let sink = HttpSink::start().await;
+    sink.fail_next.store(2, Ordering::SeqCst);
+    let telemetry = Arc::new(Telemetry::new());
+    let outbox = Arc::new(MemoryOutbox::new());
+    let d = Dispatcher::start_with(&hook_spec(&sink), outbox.clone(), telemetry.clone(), fast())
+        .unwrap();
+    let mut rules = AlertRules::new(&AlertingSpec::default());
+    let mut w = World::new();
+    let now = Timestamp::now();
+    w.down("portal", "home", now - jiff::SignedDuration::from_secs(90));
+    tick(&mut rules, &d, &w.view(now));
+    tick(&mut rules, &d, &w.view(now));
+    wait_until("the firing arrives", Duration::from_secs(5), || {
+        !sink.got().is_empty()
+    })
+    .await;
+    let first = &sink.got()[0];
+    assert_eq!(first.path, "/hook");
+    assert_eq!(first.body["status"], "firing");
+    assert_eq!(first.body["receiver"], "hook");
+    let key = first.body["idempotency_key"].as_str().unwrap().to_string();
+    assert_eq!(first.headers["idempotency-key"], key.as_str());
+    assert_eq!(first.headers["x-token"], "abc");
+    assert_eq!(notifications(&telemetry, "hook", "failed"), 2.0);
+    assert_eq!(notifications(&telemetry, "hook", "delivered"), 1.0);
+    assert_eq!(
+        metric(
+            &telemetry,
+            "continuity_alerts_firing{alertname=\"ServiceDown\",severity=\"page\"}"
+        ),
+        Some(1.0)
+    );
+
+    w.up("portal", "home");
+    tick(&mut rules, &d, &w.view(Timestamp::now()));
+    wait_until("the resolution arrives", Duration::from_secs(5), || {
+        sink.got().len() == 2
+    })
+    .await;
+    let second = &sink.got()[1];
+    assert_eq!(second.body["status"], "resolved");
+    assert_eq!(second.body["incident"], first.body["incident"]);
+    assert!(second.body["endsAt"].is_string());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sink.got().len(), 2, "nothing is sent twice");
+    assert!(
+        outbox
+            .all()
+            .iter()
+            .all(|i| i.state == OutboxState::Delivered)
+    );
+    assert_eq!(
+        metric(&telemetry, "continuity_notification_queue_length"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(
+            &telemetry,
+            "continuity_alerts_firing{alertname=\"ServiceDown\",severity=\"page\"}"
+        ),
+        Some(0.0)
+    );
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_maintenance_an_alert_that_fires_again_is_a_new_incident_for_receivers() {
+    let sink = HttpSink::start().await;
+    let telemetry = Arc::new(Telemetry::new());
+    let d = Dispatcher::start_with(
+        &hook_spec(&sink),
+        Arc::new(MemoryOutbox::new()),
+        telemetry,
+        fast(),
+    )
+    .unwrap();
+    let mut rules = AlertRules::new(&AlertingSpec::default());
+    let mut w = World::new();
+    let start = Timestamp::now() - jiff::SignedDuration::from_secs(60);
+    w.down("portal", "home", start);
+    tick(&mut rules, &d, &w.view(Timestamp::now()));
+    w.svc("portal").maintenance = Some(MaintenanceView {
+        reference: "CHG-2026-0142".into(),
+        effect: MaintenanceEffect::Exclude,
+    });
+    tick(&mut rules, &d, &w.view(Timestamp::now()));
+    w.svc("portal").maintenance = None;
+    tick(&mut rules, &d, &w.view(Timestamp::now()));
+    wait_until("three notifications", Duration::from_secs(5), || {
+        sink.got().len() == 3
+    })
+    .await;
+    let got = sink.got();
+    assert_eq!(
+        statuses(&got),
+        [
+            "firing ServiceDown",
+            "resolved ServiceDown",
+            "firing ServiceDown"
+        ]
+    );
+    assert_eq!(
+        got[1].body["note"],
+        "resolved: maintenance CHG-2026-0142 started"
+    );
+    assert_ne!(
+        got[2].body["incident"], got[0].body["incident"],
+        "the same down_since, but a new incident"
+    );
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_resolution_supersedes_a_firing_that_could_not_be_delivered() {
+    let sink = HttpSink::start().await;
+    sink.fail_always.store(true, Ordering::SeqCst);
+    let telemetry = Arc::new(Telemetry::new());
+    let d = Dispatcher::start_with(
+        &hook_spec(&sink),
+        Arc::new(MemoryOutbox::new()),
+        telemetry.clone(),
+        fast(),
+    )
+    .unwrap();
+    let mut rules = AlertRules::new(&AlertingSpec::default());
+    let mut w = World::new();
+    w.down("portal", "home", Timestamp::now());
+    tick(&mut rules, &d, &w.view(Timestamp::now()));
+    wait_until("a failed attempt", Duration::from_secs(5), || {
+        notifications(&telemetry, "hook", "failed") >= 1.0
+    })
+    .await;
+    w.up("portal", "home");
+    tick(&mut rules, &d, &w.view(Timestamp::now()));
+    sink.fail_always.store(false, Ordering::SeqCst);
+    wait_until("a delivery", Duration::from_secs(5), || {
+        !sink.got().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        statuses(&sink.got()),
+        ["resolved ServiceDown"],
+        "the receiver never sees a firing after its resolution"
+    );
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_restarted_dispatcher_neither_repeats_a_firing_nor_forgets_the_resolution() {
+    let sink = HttpSink::start().await;
+    let outbox = Arc::new(MemoryOutbox::new());
+    let spec = hook_spec(&sink);
+    let now = Timestamp::now();
+    let mut w = with_burn(&[]);
+    w.down("portal", "home", now - jiff::SignedDuration::from_secs(300));
+    w.svc("portal").slas[0].budget_remaining_ratio = Some(-0.2);
+
+    let first =
+        Dispatcher::start_with(&spec, outbox.clone(), Arc::new(Telemetry::new()), fast()).unwrap();
+    let mut rules = AlertRules::new(&AlertingSpec::default());
+    tick(&mut rules, &first, &w.view(now));
+    wait_until("two firings", Duration::from_secs(5), || {
+        sink.got().len() == 2
+    })
+    .await;
+    first.shutdown().await;
+
+    // The restart: fresh rules and dispatcher, the same store. The SLA
+    // breach is seen anew two minutes later, so its startsAt moved.
+    let second =
+        Dispatcher::start_with(&spec, outbox.clone(), Arc::new(Telemetry::new()), fast()).unwrap();
+    let mut rules = AlertRules::new(&AlertingSpec::default());
+    let later = now + jiff::SignedDuration::from_secs(120);
+    let set = tick(&mut rules, &second, &w.view(later));
+    assert_eq!(set.get("SLABreached").len(), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        statuses(&sink.got()),
+        ["firing SLABreached", "firing ServiceDown"]
+            .iter()
+            .copied()
+            .filter(|s| statuses(&sink.got()).contains(&s.to_string()))
+            .map(String::from)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(sink.got().len(), 2, "no second firing after the restart");
+
+    w.up("portal", "home");
+    w.svc("portal").slas[0].budget_remaining_ratio = Some(0.5);
+    tick(
+        &mut rules,
+        &second,
+        &w.view(later + jiff::SignedDuration::from_secs(30)),
+    );
+    wait_until("two resolutions", Duration::from_secs(5), || {
+        sink.got().len() == 4
+    })
+    .await;
+    let got = sink.got();
+    for resolved in &got[2..] {
+        assert_eq!(resolved.body["status"], "resolved");
+        let fired = got[..2]
+            .iter()
+            .find(|f| f.body["labels"] == resolved.body["labels"])
+            .expect("resolution of a firing");
+        assert_eq!(
+            resolved.body["incident"], fired.body["incident"],
+            "the resolution closes the incident announced before the restart"
+        );
+    }
+    second.shutdown().await;
+}
+
+#[tokio::test]
+async fn incidents_that_ended_while_the_monitor_was_down_are_resolved_after_the_restart() {
+    let sink = HttpSink::start().await;
+    let outbox = Arc::new(MemoryOutbox::new());
+    let spec = hook_spec(&sink);
+    let mut w = World::new();
+    w.down("portal", "home", Timestamp::now());
+    let first =
+        Dispatcher::start_with(&spec, outbox.clone(), Arc::new(Telemetry::new()), fast()).unwrap();
+    tick(
+        &mut AlertRules::new(&AlertingSpec::default()),
+        &first,
+        &w.view(Timestamp::now()),
+    );
+    wait_until("the firing", Duration::from_secs(5), || {
+        sink.got().len() == 1
+    })
+    .await;
+    first.shutdown().await;
+
+    w.up("portal", "home");
+    let second = Dispatcher::start_with(&spec, outbox, Arc::new(Telemetry::new()), fast()).unwrap();
+    let mut rules = AlertRules::new(&AlertingSpec::default());
+    tick(&mut rules, &second, &w.view(Timestamp::now()));
+    wait_until("the resolution", Duration::from_secs(5), || {
+        sink.got().len() == 2
+    })
+    .await;
+    let resolved = &sink.got()[1];
+    assert_eq!(resolved.body["status"], "resolved");
+    assert_eq!(
+        resolved.body["note"],
+        "resolved: no longer firing after continuity restarted"
+    );
+    assert_eq!(resolved.body["incident"], sink.got()[0].body["incident"]);
+    second.shutdown().await;
+}
