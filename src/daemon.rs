@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, ConfigError};
-use crate::engine::{Engine, StatusBoard};
+use crate::engine::{Engine, Restorer, StatusBoard};
+use crate::store::writer::{StoreWriter, WriterOptions};
+use crate::store::{Store, WriteOp};
 use crate::scheduler::Scheduler;
 use crate::server::{AppState, ReloadRequest};
 use crate::telemetry::{Telemetry, VersionLabels};
@@ -21,7 +23,14 @@ use crate::telemetry::{Telemetry, VersionLabels};
 pub enum DaemonError {
     #[error("HTTP server failed: {0}")]
     Server(#[source] std::io::Error),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot start the store writer: {0}")]
+    Writer(#[source] std::io::Error),
 }
+
+/// How often the engine re-evaluates staleness, maintenance and SLAs.
+const TICK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Run the daemon until `shutdown` completes.
 ///
@@ -40,6 +49,23 @@ pub async fn run(
         })
         .set(1);
     mark_loaded(&telemetry);
+
+    // The store: opened (and migrated) before anything runs, so that a
+    // store we cannot use stops the daemon at once with a clear error.
+    let store_config = config.store.clone();
+    let store: Arc<dyn Store> = Arc::new(
+        tokio::task::spawn_blocking(move || crate::store::open(&store_config))
+            .await
+            .map_err(|e| DaemonError::Writer(std::io::Error::other(e)))??,
+    );
+    let writer = StoreWriter::spawn(store.clone(), WriterOptions::for_config(&config.store))
+        .map_err(DaemonError::Writer)?;
+    let run_id = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.start_run(jiff::Timestamp::now()))
+            .await
+            .map_err(|e| DaemonError::Writer(std::io::Error::other(e)))??
+    };
 
     let config = Arc::new(config);
     let status = Arc::new(RwLock::new(StatusBoard::default()));
@@ -63,7 +89,21 @@ pub async fn run(
     });
 
     let (report_tx, mut report_rx) = mpsc::channel(8192);
-    let mut engine = Engine::new(config.clone(), telemetry.clone(), status);
+    let mut engine = {
+        let (config, telemetry, writer, store) =
+            (config.clone(), telemetry.clone(), writer.clone(), store.clone());
+        tokio::task::spawn_blocking(move || {
+            Engine::new(
+                config,
+                telemetry,
+                status,
+                Box::new(writer),
+                Some(Restorer::new(store)),
+            )
+        })
+        .await
+        .map_err(|e| DaemonError::Writer(std::io::Error::other(e)))?
+    };
     let mut scheduler = Scheduler::start(&config, telemetry.clone(), report_tx.clone());
     let mut current = config;
     ready.store(true, Ordering::Relaxed);
@@ -75,18 +115,27 @@ pub async fn run(
     );
 
     let mut hangup = hangup_signal();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             Some(report) = report_rx.recv() => engine.on_report(report),
+            _ = tick.tick() => {
+                let now = jiff::Timestamp::now();
+                engine.tick(now);
+                writer.submit(WriteOp::Heartbeat { run: run_id, at: now });
+                let errors = writer.errors_total();
+                let counted = telemetry.store_errors_total.get();
+                if errors > counted {
+                    telemetry.store_errors_total.inc_by(errors - counted);
+                }
+            }
             Some(answer) = reload_rx.recv() => {
-                let result = reload(&current, &telemetry).await;
-                match result {
+                match reload(&current, &telemetry).await {
                     Ok(new) => {
-                        scheduler.stop().await;
                         let new = Arc::new(new);
-                        engine.apply_config(new.clone());
-                        scheduler = Scheduler::start(&new, telemetry.clone(), report_tx.clone());
+                        (engine, scheduler) = switch(engine, scheduler, &new, &telemetry, &report_tx, &writer).await;
                         current = new;
                         let _ = answer.send(Ok(()));
                     }
@@ -95,10 +144,8 @@ pub async fn run(
             }
             _ = hangup.recv() => {
                 if let Ok(new) = reload(&current, &telemetry).await {
-                    scheduler.stop().await;
                     let new = Arc::new(new);
-                    engine.apply_config(new.clone());
-                    scheduler = Scheduler::start(&new, telemetry.clone(), report_tx.clone());
+                    (engine, scheduler) = switch(engine, scheduler, &new, &telemetry, &report_tx, &writer).await;
                     current = new;
                 }
             }
@@ -114,12 +161,50 @@ pub async fn run(
     while let Some(report) = report_rx.recv().await {
         engine.on_report(report);
     }
+    engine.tick(jiff::Timestamp::now());
+    // Everything recorded reaches the disk before we say goodbye.
+    writer.flush().await;
+    let stopped = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.stop_run(run_id, jiff::Timestamp::now())).await
+    };
+    if let Ok(Err(e)) = stopped {
+        tracing::error!(error = %e, "cannot record the end of this run");
+    }
     let _ = stop_tx.send(true);
     match server.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(DaemonError::Server(e)),
         Err(e) => Err(DaemonError::Server(std::io::Error::other(e))),
     }
+}
+
+/// Stop the scheduler, switch the engine to the new configuration (state
+/// of changed services is rebuilt from the store, off the async threads)
+/// and start probing with it.
+async fn switch(
+    mut engine: Engine,
+    scheduler: Scheduler,
+    new: &Arc<Config>,
+    telemetry: &Arc<Telemetry>,
+    reports: &mpsc::Sender<crate::scheduler::ProbeReport>,
+    writer: &StoreWriter,
+) -> (Engine, Scheduler) {
+    scheduler.stop().await;
+    // Restoring reads what was written: let it reach the disk first.
+    writer.flush().await;
+    let cfg = new.clone();
+    let engine = match tokio::task::spawn_blocking(move || {
+        engine.apply_config(cfg);
+        engine
+    })
+    .await
+    {
+        Ok(e) => e,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    let scheduler = Scheduler::start(new, telemetry.clone(), reports.clone());
+    (engine, scheduler)
 }
 
 fn mark_loaded(telemetry: &Telemetry) {

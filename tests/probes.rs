@@ -15,7 +15,9 @@ const T: Duration = Duration::from_secs(3);
 const SLACK: Duration = Duration::from_millis(1000);
 
 async fn run(kind: CheckKind, timeout: Duration) -> ProbeOutcome {
-    probe::run(&kind, timeout).await.expect("the monitor itself could run the probe")
+    probe::run(&kind, timeout)
+        .await
+        .expect("the monitor itself could run the probe")
 }
 
 async fn http(yaml: &str) -> ProbeOutcome {
@@ -36,7 +38,12 @@ async fn dns(yaml: &str, timeout: Duration) -> ProbeOutcome {
 
 #[track_caller]
 fn assert_ok(o: &ProbeOutcome) {
-    assert!(o.success(), "expected success, got {:?}\ndetails: {:?}", o.failure, o.details);
+    assert!(
+        o.success(),
+        "expected success, got {:?}\ndetails: {:?}",
+        o.failure,
+        o.details
+    );
 }
 
 #[track_caller]
@@ -70,15 +77,27 @@ fn phase_names(o: &ProbeOutcome) -> Vec<&'static str> {
 #[tokio::test]
 async fn http_succeeds_on_the_welcome_page_and_times_each_phase() {
     let server = http_server(portal()).await;
-    let o = http(&format!("url: {}\nbody_contains: Welkom\n", server.url("/"))).await;
+    let o = http(&format!(
+        "url: {}\nbody_contains: Welkom\n",
+        server.url("/")
+    ))
+    .await;
     assert_ok(&o);
     assert_eq!(o.http_status, Some(200));
     assert_eq!(
         phase_names(&o),
-        [phase::RESOLVE, phase::CONNECT, phase::PROCESSING, phase::TRANSFER]
+        [
+            phase::RESOLVE,
+            phase::CONNECT,
+            phase::PROCESSING,
+            phase::TRANSFER
+        ]
     );
     assert_eq!(detail(&o, "status"), Some("200 OK"));
-    assert_eq!(detail(&o, "body_bytes"), Some(WELKOM.len().to_string().as_str()));
+    assert_eq!(
+        detail(&o, "body_bytes"),
+        Some(WELKOM.len().to_string().as_str())
+    );
     assert!(o.duration > Duration::ZERO);
     assert_eq!(o.cert_not_after, None);
 }
@@ -94,7 +113,11 @@ async fn http_fails_with_status_on_a_server_error() {
 #[tokio::test]
 async fn http_accepts_listed_statuses() {
     let server = http_server(portal()).await;
-    let o = http(&format!("url: {}\nexpect_status: [\"500-503\"]\n", server.url("/error"))).await;
+    let o = http(&format!(
+        "url: {}\nexpect_status: [\"500-503\"]\n",
+        server.url("/error")
+    ))
+    .await;
     assert_ok(&o);
 }
 
@@ -110,7 +133,11 @@ async fn http_uses_a_fresh_connection_for_every_probe() {
 #[tokio::test]
 async fn http_follows_a_redirect_chain_on_fresh_connections() {
     let server = http_server(portal()).await;
-    let o = http(&format!("url: {}\nbody_contains: Welkom\n", server.url("/redirect/3"))).await;
+    let o = http(&format!(
+        "url: {}\nbody_contains: Welkom\n",
+        server.url("/redirect/3")
+    ))
+    .await;
     assert_ok(&o);
     assert_eq!(o.http_status, Some(200));
     assert_eq!(server.connections(), 5, "one connection per hop");
@@ -119,7 +146,12 @@ async fn http_follows_a_redirect_chain_on_fresh_connections() {
     // Phases are summed over hops: one entry per phase name.
     assert_eq!(
         phase_names(&o),
-        [phase::RESOLVE, phase::CONNECT, phase::PROCESSING, phase::TRANSFER]
+        [
+            phase::RESOLVE,
+            phase::CONNECT,
+            phase::PROCESSING,
+            phase::TRANSFER
+        ]
     );
 }
 
@@ -174,11 +206,23 @@ async fn http_sends_configured_headers_and_host_header() {
 #[tokio::test]
 async fn http_body_checks_fail_with_body() {
     let server = http_server(portal()).await;
-    let o = http(&format!("url: {}\nbody_contains: Storing\n", server.url("/"))).await;
+    let o = http(&format!(
+        "url: {}\nbody_contains: Storing\n",
+        server.url("/")
+    ))
+    .await;
     assert_failed(&o, FailureReason::Body, "does not contain 'Storing'");
-    let o = http(&format!("url: {}\nbody_regex: 'Welkom bij de (provincie|rijksoverheid)'\n", server.url("/"))).await;
+    let o = http(&format!(
+        "url: {}\nbody_regex: 'Welkom bij de (provincie|rijksoverheid)'\n",
+        server.url("/")
+    ))
+    .await;
     assert_failed(&o, FailureReason::Body, "does not match");
-    let o = http(&format!("url: {}\nbody_regex: 'Welkom bij de (gemeente|provincie)'\n", server.url("/"))).await;
+    let o = http(&format!(
+        "url: {}\nbody_regex: 'Welkom bij de (gemeente|provincie)'\n",
+        server.url("/")
+    ))
+    .await;
     assert_ok(&o);
 }
 
@@ -193,18 +237,33 @@ async fn http_json_pointers_must_hold_the_expected_values() {
     assert_ok(&ok);
     assert_eq!(detail(&ok, "json /status"), Some("\"ok\""));
 
-    let wrong = http(&format!("url: {url}\njson: [{{pointer: /checks/db, equals: down}}]\n")).await;
-    assert_failed(&wrong, FailureReason::Expectation, "/checks/db is \"up\", expected \"down\"");
+    let wrong = http(&format!(
+        "url: {url}\njson: [{{pointer: /checks/db, equals: down}}]\n"
+    ))
+    .await;
+    assert_failed(
+        &wrong,
+        FailureReason::Expectation,
+        "/checks/db is \"up\", expected \"down\"",
+    );
     let missing = http(&format!("url: {url}\njson: [{{pointer: /uptime}}]\n")).await;
     assert_failed(&missing, FailureReason::Expectation, "nothing at /uptime");
-    let not_json = http(&format!("url: {}\njson: [{{pointer: /status, equals: ok}}]\n", server.url("/"))).await;
+    let not_json = http(&format!(
+        "url: {}\njson: [{{pointer: /status, equals: ok}}]\n",
+        server.url("/")
+    ))
+    .await;
     assert_failed(&not_json, FailureReason::Expectation, "body is not JSON");
 }
 
 #[tokio::test]
 async fn http_is_slow_when_a_correct_answer_takes_too_long() {
     let server = http_server(portal()).await;
-    let o = http(&format!("url: {}\nmax_response_time: 50ms\n", server.url("/slow/300"))).await;
+    let o = http(&format!(
+        "url: {}\nmax_response_time: 50ms\n",
+        server.url("/slow/300")
+    ))
+    .await;
     assert_failed(&o, FailureReason::Slow, "more than max_response_time 50ms");
     assert_eq!(o.http_status, Some(200));
 }
@@ -214,9 +273,17 @@ async fn http_times_out_when_the_server_never_answers() {
     let addr = silent_listener().await;
     let timeout = Duration::from_millis(500);
     let started = Instant::now();
-    let o = run(CheckKind::Http(spec(&format!("url: http://{addr}/\n"))), timeout).await;
+    let o = run(
+        CheckKind::Http(spec(&format!("url: http://{addr}/\n"))),
+        timeout,
+    )
+    .await;
     assert_failed(&o, FailureReason::Timeout, "no response headers");
-    assert!(started.elapsed() < timeout + SLACK, "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < timeout + SLACK,
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(phase_names(&o).contains(&phase::PROCESSING));
 }
 
@@ -225,16 +292,28 @@ async fn http_times_out_while_a_body_dribbles_in() {
     let server = http_server(portal()).await;
     let timeout = Duration::from_millis(600);
     let started = Instant::now();
-    let o = run(CheckKind::Http(spec(&format!("url: {}\n", server.url("/dribble")))), timeout).await;
+    let o = run(
+        CheckKind::Http(spec(&format!("url: {}\n", server.url("/dribble")))),
+        timeout,
+    )
+    .await;
     assert_failed(&o, FailureReason::Timeout, "body not complete");
     assert_eq!(o.http_status, Some(200));
-    assert!(started.elapsed() < timeout + SLACK, "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < timeout + SLACK,
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn http_reads_no_more_than_max_body_bytes_of_an_endless_body() {
     let server = http_server(portal()).await;
-    let o = http(&format!("url: {}\nmax_body_bytes: 100000\n", server.url("/flood"))).await;
+    let o = http(&format!(
+        "url: {}\nmax_body_bytes: 100000\n",
+        server.url("/flood")
+    ))
+    .await;
     assert_ok(&o);
     assert_eq!(detail(&o, "body_bytes"), Some("100000"));
     assert!(detail(&o, "body_truncated").is_some(), "{:?}", o.details);
@@ -244,10 +323,18 @@ async fn http_reads_no_more_than_max_body_bytes_of_an_endless_body() {
 async fn http_body_checks_run_on_the_part_that_was_read() {
     let server = http_server(portal()).await;
     // "EINDE" sits after the first MiB of /big, beyond the default cap.
-    let o = http(&format!("url: {}\nbody_contains: EINDE\n", server.url("/big"))).await;
+    let o = http(&format!(
+        "url: {}\nbody_contains: EINDE\n",
+        server.url("/big")
+    ))
+    .await;
     assert_failed(&o, FailureReason::Body, "truncated");
     assert_eq!(detail(&o, "body_bytes"), Some("1048576"));
-    let o = http(&format!("url: {}\nbody_contains: EINDE\nmax_body_bytes: 3000000\n", server.url("/big"))).await;
+    let o = http(&format!(
+        "url: {}\nbody_contains: EINDE\nmax_body_bytes: 3000000\n",
+        server.url("/big")
+    ))
+    .await;
     assert_ok(&o);
     assert!(detail(&o, "body_truncated").is_none());
 }
@@ -302,7 +389,13 @@ async fn https_with_ca_file_succeeds_and_reports_certificate_expiry() {
     assert_eq!(o.cert_not_after, Some(cert.not_after));
     assert_eq!(
         phase_names(&o),
-        [phase::RESOLVE, phase::CONNECT, phase::TLS, phase::PROCESSING, phase::TRANSFER]
+        [
+            phase::RESOLVE,
+            phase::CONNECT,
+            phase::TLS,
+            phase::PROCESSING,
+            phase::TRANSFER
+        ]
     );
     assert_eq!(detail(&o, "cert_subject"), Some("CN=localhost"));
     assert_eq!(detail(&o, "cert_issuer"), Some("CN=Continuity Test CA"));
@@ -313,7 +406,12 @@ async fn https_expired_certificate_fails_with_tls_but_still_reports_expiry() {
     let pki = Pki::new();
     let cert = pki.ca.leaf(&["localhost"], Validity::Expired);
     let server = https_server(portal(), &cert).await;
-    let o = http(&format!("url: {}\nca_file: {}\n", server.url("/"), pki.ca_file())).await;
+    let o = http(&format!(
+        "url: {}\nca_file: {}\n",
+        server.url("/"),
+        pki.ca_file()
+    ))
+    .await;
     assert_failed(&o, FailureReason::Tls, "certificate expired on 2021-01-01");
     assert_eq!(o.cert_not_after, Some(cert.not_after));
     assert_eq!(o.http_status, None);
@@ -324,7 +422,12 @@ async fn https_certificate_for_another_host_fails_with_tls() {
     let pki = Pki::new();
     let cert = pki.ca.leaf(&["other.gemeente.nl"], Validity::Current);
     let server = https_server(portal(), &cert).await;
-    let o = http(&format!("url: {}\nca_file: {}\n", server.url("/"), pki.ca_file())).await;
+    let o = http(&format!(
+        "url: {}\nca_file: {}\n",
+        server.url("/"),
+        pki.ca_file()
+    ))
+    .await;
     assert_failed(
         &o,
         FailureReason::Tls,
@@ -339,7 +442,11 @@ async fn https_private_ca_is_an_unknown_issuer_to_the_public_roots() {
     let cert = pki.ca.leaf(&["localhost"], Validity::Current);
     let server = https_server(portal(), &cert).await;
     let o = http(&format!("url: {}\n", server.url("/"))).await;
-    assert_failed(&o, FailureReason::Tls, "unknown issuer 'CN=Continuity Test CA'");
+    assert_failed(
+        &o,
+        FailureReason::Tls,
+        "unknown issuer 'CN=Continuity Test CA'",
+    );
     assert_eq!(o.cert_not_after, Some(cert.not_after));
 }
 
@@ -376,7 +483,11 @@ async fn https_handshake_times_out_against_a_silent_server() {
         timeout,
     )
     .await;
-    assert_failed(&o, FailureReason::Timeout, "TLS handshake with localhost did not finish");
+    assert_failed(
+        &o,
+        FailureReason::Timeout,
+        "TLS handshake with localhost did not finish",
+    );
 }
 
 #[tokio::test]
@@ -386,11 +497,17 @@ async fn a_missing_ca_file_is_a_config_error() {
     let mut v = continuity::config::Validator::new("test.yaml".into());
     s.validate(&mut v, serde_saphyr::Location::UNKNOWN);
     assert_eq!(v.issues.len(), 1);
-    assert!(v.issues[0].message.contains("cannot read /nonexistent/ca.pem"));
+    assert!(
+        v.issues[0]
+            .message
+            .contains("cannot read /nonexistent/ca.pem")
+    );
     // An unvalidated spec fails as the monitor's problem, never the target's.
     let unvalidated: continuity::probe::http::HttpSpec =
         serde_saphyr::from_str("url: https://localhost/\nca_file: /nonexistent/ca.pem\n").unwrap();
-    let err = probe::run(&CheckKind::Http(unvalidated), T).await.unwrap_err();
+    let err = probe::run(&CheckKind::Http(unvalidated), T)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
 }
 
@@ -402,12 +519,19 @@ async fn tls_probe_reports_the_chain() {
     let cert = pki.ca.leaf(&["localhost"], Validity::Current);
     let addr = tls_server(&cert).await;
     let o = tls(
-        &format!("target: localhost:{}\nca_file: {}\n", addr.port(), pki.ca_file()),
+        &format!(
+            "target: localhost:{}\nca_file: {}\n",
+            addr.port(),
+            pki.ca_file()
+        ),
         T,
     )
     .await;
     assert_ok(&o);
-    assert_eq!(phase_names(&o), [phase::RESOLVE, phase::CONNECT, phase::TLS]);
+    assert_eq!(
+        phase_names(&o),
+        [phase::RESOLVE, phase::CONNECT, phase::TLS]
+    );
     assert_eq!(o.cert_not_after, Some(cert.not_after));
     assert_eq!(detail(&o, "cert_subject"), Some("CN=localhost"));
     assert_eq!(detail(&o, "cert_names"), Some("localhost"));
@@ -419,9 +543,17 @@ async fn tls_fails_expectation_when_expiry_is_closer_than_min_days_valid() {
     let pki = Pki::new();
     let cert = pki.ca.leaf(&["localhost"], Validity::DaysLeft(10));
     let addr = tls_server(&cert).await;
-    let base = format!("target: localhost:{}\nca_file: {}\n", addr.port(), pki.ca_file());
+    let base = format!(
+        "target: localhost:{}\nca_file: {}\n",
+        addr.port(),
+        pki.ca_file()
+    );
     let o = tls(&format!("{base}min_days_valid: 30\n"), T).await;
-    assert_failed(&o, FailureReason::Expectation, "less than min_days_valid 30");
+    assert_failed(
+        &o,
+        FailureReason::Expectation,
+        "less than min_days_valid 30",
+    );
     let o = tls(&format!("{base}min_days_valid: 5\n"), T).await;
     assert_ok(&o);
 }
@@ -432,7 +564,11 @@ async fn tls_expired_chain_fails_and_reports_its_expiry() {
     let cert = pki.ca.leaf(&["localhost"], Validity::Expired);
     let addr = tls_server(&cert).await;
     let o = tls(
-        &format!("target: localhost:{}\nca_file: {}\n", addr.port(), pki.ca_file()),
+        &format!(
+            "target: localhost:{}\nca_file: {}\n",
+            addr.port(),
+            pki.ca_file()
+        ),
         T,
     )
     .await;
@@ -446,30 +582,53 @@ async fn tls_server_name_decides_which_name_is_checked() {
     let pki = Pki::new();
     let cert = pki.ca.leaf(&["portal.gemeente.nl"], Validity::Current);
     let addr = tls_server(&cert).await;
-    let base = format!("target: 127.0.0.1:{}\nca_file: {}\n", addr.port(), pki.ca_file());
-    assert_failed(&tls(&base, T).await, FailureReason::Tls, "not valid for host 127.0.0.1");
+    let base = format!(
+        "target: 127.0.0.1:{}\nca_file: {}\n",
+        addr.port(),
+        pki.ca_file()
+    );
+    assert_failed(
+        &tls(&base, T).await,
+        FailureReason::Tls,
+        "not valid for host 127.0.0.1",
+    );
     assert_ok(&tls(&format!("{base}server_name: portal.gemeente.nl\n"), T).await);
 }
 
 #[tokio::test]
 async fn tls_to_a_plain_tcp_service_fails_with_tls() {
     let addr = line_server("220 smtp.gemeente.nl ESMTP\r\n", |_| String::new()).await;
-    let o = tls(&format!("target: localhost:{}\ntls_verify: false\n", addr.port()), T).await;
+    let o = tls(
+        &format!("target: localhost:{}\ntls_verify: false\n", addr.port()),
+        T,
+    )
+    .await;
     assert_failed(&o, FailureReason::Tls, "TLS handshake failed");
 }
 
 // ------------------------------------------------------------------- TCP
 
 fn pong(line: &str) -> String {
-    if line == "PING" { "+PONG\r\n".into() } else { "-ERR unknown\r\n".into() }
+    if line == "PING" {
+        "+PONG\r\n".into()
+    } else {
+        "-ERR unknown\r\n".into()
+    }
 }
 
 #[tokio::test]
 async fn tcp_send_and_expect_a_matching_reply() {
     let addr = line_server("", pong).await;
-    let o = tcp(&format!("target: {addr}\nsend: \"PING\\r\\n\"\nexpect: '^\\+PONG'\n"), T).await;
+    let o = tcp(
+        &format!("target: {addr}\nsend: \"PING\\r\\n\"\nexpect: '^\\+PONG'\n"),
+        T,
+    )
+    .await;
     assert_ok(&o);
-    assert_eq!(phase_names(&o), [phase::RESOLVE, phase::CONNECT, phase::RESPONSE]);
+    assert_eq!(
+        phase_names(&o),
+        [phase::RESOLVE, phase::CONNECT, phase::RESPONSE]
+    );
     assert_eq!(detail(&o, "reply"), Some("+PONG\\r\\n"));
 }
 
@@ -481,7 +640,7 @@ async fn tcp_reads_a_greeting_without_sending() {
 }
 
 #[tokio::test]
-async fn tcp_reply_that_does_not_match_fails_expectation_at_eof() {
+async fn tcp_reply_that_never_matches_times_out_showing_what_came() {
     let addr = line_server("", |_| "-ERR go away\r\n".into()).await;
     // The server keeps the connection open; the reply arrives, then silence.
     let o = tcp(
@@ -489,7 +648,43 @@ async fn tcp_reply_that_does_not_match_fails_expectation_at_eof() {
         Duration::from_millis(500),
     )
     .await;
-    assert_failed(&o, FailureReason::Timeout, "no reply matching /PONG/ (got '-ERR go away");
+    assert_failed(
+        &o,
+        FailureReason::Timeout,
+        "no reply matching /PONG/ (got '-ERR go away",
+    );
+}
+
+#[tokio::test]
+async fn tcp_reply_that_does_not_match_fails_expectation_when_the_server_closes() {
+    let addr = one_shot_server("554 no service here\r\n").await;
+    let o = tcp(&format!("target: {addr}\nexpect: '^220 '\n"), T).await;
+    assert_failed(&o, FailureReason::Expectation, "reply '554 no service here");
+    let addr = one_shot_server("").await;
+    let o = tcp(&format!("target: {addr}\nexpect: '^220 '\n"), T).await;
+    assert_failed(
+        &o,
+        FailureReason::Expectation,
+        "closed the connection without replying",
+    );
+}
+
+#[tokio::test]
+async fn tcp_stops_reading_after_64_kib_without_a_match() {
+    let server = http_server(portal()).await;
+    let o = tcp(
+        &format!(
+            "target: {}\nsend: 'GET /flood HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n'\nexpect: EINDE\n",
+            server.addr
+        ),
+        T,
+    )
+    .await;
+    assert_failed(
+        &o,
+        FailureReason::Expectation,
+        "first 65536 bytes of the reply do not match /EINDE/",
+    );
 }
 
 #[tokio::test]
@@ -512,9 +707,17 @@ async fn tcp_times_out_when_no_reply_comes() {
     let addr = silent_listener().await;
     let timeout = Duration::from_millis(400);
     let started = Instant::now();
-    let o = tcp(&format!("target: {addr}\nsend: \"HELLO\\n\"\nexpect: .\n"), timeout).await;
+    let o = tcp(
+        &format!("target: {addr}\nsend: \"HELLO\\n\"\nexpect: .\n"),
+        timeout,
+    )
+    .await;
     assert_failed(&o, FailureReason::Timeout, "no reply within 400ms");
-    assert!(started.elapsed() < timeout + SLACK, "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < timeout + SLACK,
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -547,19 +750,30 @@ async fn dns_answer_matches_expected_addresses() {
 async fn dns_answers_are_compared_in_canonical_form() {
     let server = dns_server(DnsMode::Normal).await;
     let o = dns(
-        &format!("name: {}\ntype: MX\nserver: {server}\nexpect_answers: ['10 Mail.Gemeente.NL.']\n", zone::DOMAIN),
+        &format!(
+            "name: {}\ntype: MX\nserver: {server}\nexpect_answers: ['10 Mail.Gemeente.NL.']\n",
+            zone::DOMAIN
+        ),
         T,
     )
     .await;
     assert_ok(&o);
     let o = dns(
-        &format!("name: {}\ntype: TXT\nserver: {server}\nexpect_answers: ['{}']\n", zone::DOMAIN, zone::TXT),
+        &format!(
+            "name: {}\ntype: TXT\nserver: {server}\nexpect_answers: ['{}']\n",
+            zone::DOMAIN,
+            zone::TXT
+        ),
         T,
     )
     .await;
     assert_ok(&o);
     let o = dns(
-        &format!("name: {}\nserver: {server}\nexpect_answers: [{}]\nexpect_min_answers: 2\n", zone::WWW, zone::PORTAL),
+        &format!(
+            "name: {}\nserver: {server}\nexpect_answers: [{}]\nexpect_min_answers: 2\n",
+            zone::WWW,
+            zone::PORTAL
+        ),
         T,
     )
     .await;
@@ -570,13 +784,23 @@ async fn dns_answers_are_compared_in_canonical_form() {
 async fn dns_missing_answer_fails_expectation() {
     let server = dns_server(DnsMode::Normal).await;
     let o = dns(
-        &format!("name: {}\nserver: {server}\nexpect_answers: [192.0.2.99]\n", zone::PORTAL),
+        &format!(
+            "name: {}\nserver: {server}\nexpect_answers: [192.0.2.99]\n",
+            zone::PORTAL
+        ),
         T,
     )
     .await;
-    assert_failed(&o, FailureReason::Expectation, "answer '192.0.2.99' not among the answers");
+    assert_failed(
+        &o,
+        FailureReason::Expectation,
+        "answer '192.0.2.99' not among the answers",
+    );
     let o = dns(
-        &format!("name: {}\nserver: {server}\nexpect_min_answers: 3\n", zone::PORTAL),
+        &format!(
+            "name: {}\nserver: {server}\nexpect_min_answers: 3\n",
+            zone::PORTAL
+        ),
         T,
     )
     .await;
@@ -600,7 +824,10 @@ async fn dns_nxdomain_fails_with_dns_unless_expected() {
 async fn dns_ignores_a_reply_with_the_wrong_id() {
     let server = dns_server(DnsMode::WrongIdFirst).await;
     let o = dns(
-        &format!("name: {}\nserver: {server}\nexpect_min_answers: 2\n", zone::PORTAL),
+        &format!(
+            "name: {}\nserver: {server}\nexpect_min_answers: 2\n",
+            zone::PORTAL
+        ),
         T,
     )
     .await;
@@ -612,9 +839,17 @@ async fn dns_times_out_when_the_server_is_silent() {
     let server = dns_server(DnsMode::Silent).await;
     let timeout = Duration::from_millis(400);
     let started = Instant::now();
-    let o = dns(&format!("name: {}\nserver: {server}\n", zone::PORTAL), timeout).await;
+    let o = dns(
+        &format!("name: {}\nserver: {server}\n", zone::PORTAL),
+        timeout,
+    )
+    .await;
     assert_failed(&o, FailureReason::Timeout, "no answer from");
-    assert!(started.elapsed() < timeout + SLACK, "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < timeout + SLACK,
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -645,7 +880,10 @@ async fn dns_is_refused_when_nothing_listens() {
 async fn dns_over_tcp_times_connect_and_response() {
     let server = dns_server(DnsMode::WrongIdFirst).await;
     let o = dns(
-        &format!("name: {}\nserver: {server}\ntransport: tcp\nexpect_answers: [192.0.2.10]\n", zone::PORTAL),
+        &format!(
+            "name: {}\nserver: {server}\ntransport: tcp\nexpect_answers: [192.0.2.10]\n",
+            zone::PORTAL
+        ),
         T,
     )
     .await;

@@ -235,7 +235,8 @@ impl Dispatcher {
     /// Notifications are in the outbox when this returns; delivery happens
     /// in the background.
     pub fn update(&self, set: &AlertSet, changes: &[AlertChange]) {
-        let now = set.at.unwrap_or_else(Timestamp::now);
+        // The outbox runs on the wall clock, whatever time the view was for.
+        let now = Timestamp::now();
         self.publish_firing(set);
         let mut notes = BTreeMap::new();
         {
@@ -784,9 +785,12 @@ async fn deliver_due(shared: &Shared) {
             .or_default()
             .push(item);
     }
-    let rounds = per_receiver
-        .into_values()
-        .map(|items| deliver_in_order(shared, items));
+    let rounds = per_receiver.into_values().map(|mut items| {
+        // Stores may hand out due items by due time; within a receiver,
+        // queue order is what keeps a resolution after its firing.
+        items.sort_by_key(|i| i.id);
+        deliver_in_order(shared, items)
+    });
     futures::future::join_all(rounds).await;
     match shared.outbox.queue_length() {
         Ok(n) => {

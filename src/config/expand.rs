@@ -53,9 +53,9 @@ pub fn expand_with(
             out.push_str(&rest[..i]);
             col += rest[..i].chars().count() as u64;
             let after = &rest[i..];
-            if after.starts_with("$${") {
+            if let Some(stripped) = after.strip_prefix("$${") {
                 out.push_str("${");
-                rest = &after[3..];
+                rest = stripped;
                 col += 3;
             } else if let Some(body) = after.strip_prefix("${") {
                 let Some(end) = body.find('}') else {

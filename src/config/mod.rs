@@ -100,6 +100,9 @@ pub struct Check {
 }
 
 /// Exactly one kind block per check.
+// Specs differ in size, but there is one per check and they are read on
+// every probe: boxing would only add an indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckKind {
     Http(probe::http::HttpSpec),

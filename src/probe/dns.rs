@@ -126,7 +126,11 @@ impl DnsSpec {
                         Some(c) => format!("did you mean {c}?"),
                         None => format!("use one of {}", RECORD_TYPES.join(", ")),
                     };
-                    v.error(t.referenced, format!("unknown DNS record type '{}'", t.value), Some(hint));
+                    v.error(
+                        t.referenced,
+                        format!("unknown DNS record type '{}'", t.value),
+                        Some(hint),
+                    );
                     None
                 }
             }
@@ -178,7 +182,11 @@ impl DnsSpec {
                             Some(c) => format!("did you mean {c}?"),
                             None => format!("use one of {}", names.join(", ")),
                         };
-                        v.error(r.referenced, format!("unknown DNS response code '{}'", r.value), Some(hint));
+                        v.error(
+                            r.referenced,
+                            format!("unknown DNS response code '{}'", r.value),
+                            Some(hint),
+                        );
                         None
                     }
                 }
@@ -208,7 +216,9 @@ fn parse_server(s: &str) -> Option<SocketAddr> {
         return Some(addr);
     }
     let bare = s.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53))
+    bare.parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, 53))
 }
 
 /// The first `nameserver` line of a resolv.conf.
@@ -283,7 +293,12 @@ async fn ask_udp(server: SocketAddr, query: &Message, wire: &[u8], ctx: &ProbeCo
     };
     let socket = match UdpSocket::bind(local).await {
         Ok(s) => s,
-        Err(e) => return Reply::Failed(FailureReason::Network, format!("cannot open a UDP socket: {e}")),
+        Err(e) => {
+            return Reply::Failed(
+                FailureReason::Network,
+                format!("cannot open a UDP socket: {e}"),
+            );
+        }
     };
     // A connected socket only hears the server, and hears ICMP port
     // unreachable as ECONNREFUSED.
@@ -308,7 +323,12 @@ async fn ask_udp(server: SocketAddr, query: &Message, wire: &[u8], ctx: &ProbeCo
                     format!("{server} refused (ICMP port unreachable): no DNS server listening"),
                 );
             }
-            Ok(Err(e)) => return Reply::Failed(io_reason(&e), format!("receiving from {server} failed: {e}")),
+            Ok(Err(e)) => {
+                return Reply::Failed(
+                    io_reason(&e),
+                    format!("receiving from {server} failed: {e}"),
+                );
+            }
             Err(_) => {
                 return match malformed {
                     Some(m) => Reply::Failed(FailureReason::Malformed, m),
@@ -335,7 +355,9 @@ async fn ask_tcp(
     outcome.phase(phase::CONNECT, started.elapsed());
     let mut stream = match connected {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Reply::Failed(io_reason(&e), format!("cannot connect to {server}: {e}")),
+        Ok(Err(e)) => {
+            return Reply::Failed(io_reason(&e), format!("cannot connect to {server}: {e}"));
+        }
         Err(_) => {
             return Reply::Failed(
                 FailureReason::Timeout,
@@ -356,20 +378,32 @@ async fn ask_tcp(
             let mut len = [0u8; 2];
             if let Err(e) = stream.read_exact(&mut len).await {
                 return if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    Reply::Failed(FailureReason::Network, format!("{server} closed the connection without answering"))
+                    Reply::Failed(
+                        FailureReason::Network,
+                        format!("{server} closed the connection without answering"),
+                    )
                 } else {
-                    Reply::Failed(io_reason(&e), format!("receiving from {server} failed: {e}"))
+                    Reply::Failed(
+                        io_reason(&e),
+                        format!("receiving from {server} failed: {e}"),
+                    )
                 };
             }
             let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
             if let Err(e) = stream.read_exact(&mut buf).await {
-                return Reply::Failed(FailureReason::Malformed, format!("truncated reply from {server}: {e}"));
+                return Reply::Failed(
+                    FailureReason::Malformed,
+                    format!("truncated reply from {server}: {e}"),
+                );
             }
             match Message::from_vec(&buf) {
                 Ok(m) if answers_query(&m, query) => return Reply::Answer(Box::new(m)),
                 Ok(_) => {}
                 Err(e) => {
-                    return Reply::Failed(FailureReason::Malformed, format!("unparsable reply from {server}: {e}"));
+                    return Reply::Failed(
+                        FailureReason::Malformed,
+                        format!("unparsable reply from {server}: {e}"),
+                    );
                 }
             }
         }
@@ -460,7 +494,12 @@ fn check_response(c: &CompiledDns, spec: &DnsSpec, m: &Message, outcome: &mut Pr
     let answers: Vec<(RecordType, String)> = m
         .answers
         .iter()
-        .map(|r: &Record| (r.record_type(), canonical(r.record_type(), &r.data.to_string())))
+        .map(|r: &Record| {
+            (
+                r.record_type(),
+                canonical(r.record_type(), &r.data.to_string()),
+            )
+        })
         .collect();
     outcome.detail(
         "answers",
@@ -476,7 +515,10 @@ fn check_response(c: &CompiledDns, spec: &DnsSpec, m: &Message, outcome: &mut Pr
         let meaning = m.metadata.response_code.to_str();
         outcome.fail(
             FailureReason::Dns,
-            format!("{} {}: rcode {got} ({meaning}), expected {expected}", c.name, c.record_type),
+            format!(
+                "{} {}: rcode {got} ({meaning}), expected {expected}",
+                c.name, c.record_type
+            ),
         );
         return;
     }
@@ -489,7 +531,11 @@ fn check_response(c: &CompiledDns, spec: &DnsSpec, m: &Message, outcome: &mut Pr
                     "answer '{want}' not among the answers for {} {} ({})",
                     c.name,
                     c.record_type,
-                    if got.is_empty() { "none".to_string() } else { got.join(", ") }
+                    if got.is_empty() {
+                        "none".to_string()
+                    } else {
+                        got.join(", ")
+                    }
                 ),
             );
             return;
@@ -500,7 +546,10 @@ fn check_response(c: &CompiledDns, spec: &DnsSpec, m: &Message, outcome: &mut Pr
         if n < min {
             outcome.fail(
                 FailureReason::Expectation,
-                format!("{n} {} answers for {}, expected at least {min}", c.record_type, c.name),
+                format!(
+                    "{n} {} answers for {}, expected at least {min}",
+                    c.record_type, c.name
+                ),
             );
         }
     }
@@ -533,7 +582,10 @@ mod tests {
     fn unknown_record_type_suggests_the_closest() {
         let (_, issues) = validated("name: a.nl\ntype: AAA\n");
         assert_eq!(issues.len(), 1, "{issues:?}");
-        assert!(issues[0].starts_with("checks.yaml:2:7: unknown DNS record type 'AAA'"), "{issues:?}");
+        assert!(
+            issues[0].starts_with("checks.yaml:2:7: unknown DNS record type 'AAA'"),
+            "{issues:?}"
+        );
         assert!(issues[0].contains("did you mean A"), "{issues:?}");
     }
 
@@ -541,10 +593,22 @@ mod tests {
     fn server_must_be_an_address() {
         let (_, issues) = validated("name: a.nl\nserver: ns1.gemeente.nl\n");
         assert_eq!(issues.len(), 1, "{issues:?}");
-        assert!(issues[0].contains("is not an IP address or ip:port"), "{issues:?}");
-        assert_eq!(parse_server("192.0.2.1"), Some("192.0.2.1:53".parse().unwrap()));
-        assert_eq!(parse_server("192.0.2.1:5353"), Some("192.0.2.1:5353".parse().unwrap()));
-        assert_eq!(parse_server("[::1]:5353"), Some("[::1]:5353".parse().unwrap()));
+        assert!(
+            issues[0].contains("is not an IP address or ip:port"),
+            "{issues:?}"
+        );
+        assert_eq!(
+            parse_server("192.0.2.1"),
+            Some("192.0.2.1:53".parse().unwrap())
+        );
+        assert_eq!(
+            parse_server("192.0.2.1:5353"),
+            Some("192.0.2.1:5353".parse().unwrap())
+        );
+        assert_eq!(
+            parse_server("[::1]:5353"),
+            Some("[::1]:5353".parse().unwrap())
+        );
         assert_eq!(parse_server("::1"), Some("[::1]:53".parse().unwrap()));
     }
 
@@ -560,20 +624,33 @@ mod tests {
     fn ptr_accepts_an_ip_address() {
         let (spec, issues) = validated("name: 192.0.2.10\ntype: ptr\n");
         assert!(issues.is_empty(), "{issues:?}");
-        assert_eq!(spec.compiled.unwrap().name.to_string(), "10.2.0.192.in-addr.arpa.");
+        assert_eq!(
+            spec.compiled.unwrap().name.to_string(),
+            "10.2.0.192.in-addr.arpa."
+        );
     }
 
     #[test]
     fn resolv_conf_first_nameserver_wins() {
-        let text = "# generated\nsearch gemeente.nl\nnameserver fe80::1%eth0\nnameserver 10.0.0.2\n";
-        assert_eq!(first_nameserver(text), Some("[fe80::1]:53".parse().unwrap()));
+        let text =
+            "# generated\nsearch gemeente.nl\nnameserver fe80::1%eth0\nnameserver 10.0.0.2\n";
+        assert_eq!(
+            first_nameserver(text),
+            Some("[fe80::1]:53".parse().unwrap())
+        );
         assert_eq!(first_nameserver("search x\n"), None);
     }
 
     #[test]
     fn answers_compare_in_canonical_form() {
-        assert_eq!(canonical(RecordType::MX, "10 Mail.Gemeente.nl."), "10 mail.gemeente.nl");
-        assert_eq!(canonical(RecordType::AAAA, "2001:0DB8::0001"), "2001:db8::1");
+        assert_eq!(
+            canonical(RecordType::MX, "10 Mail.Gemeente.nl."),
+            "10 mail.gemeente.nl"
+        );
+        assert_eq!(
+            canonical(RecordType::AAAA, "2001:0DB8::0001"),
+            "2001:db8::1"
+        );
         assert_eq!(canonical(RecordType::TXT, "v=spf1 -all"), "v=spf1 -all");
         assert_eq!(canonical(RecordType::CNAME, "www.a.nl."), "www.a.nl");
     }

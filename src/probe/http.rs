@@ -115,7 +115,10 @@ impl<'de> Deserialize<'de> for StatusList {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StatusList, E> {
                 Ok(StatusList(vec![v.to_string()]))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<StatusList, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<StatusList, A::Error> {
                 let mut out = Vec::new();
                 while let Some(item) = seq.next_element::<StatusItem>()? {
                     out.push(item.0);
@@ -200,8 +203,11 @@ impl PartialEq for HttpSpec {
         fn val<T: Clone>(s: &Option<Spanned<T>>) -> Option<T> {
             s.as_ref().map(|s| s.value.clone())
         }
-        let header_values =
-            |h: &BTreeMap<String, Spanned<String>>| h.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect::<Vec<_>>();
+        let header_values = |h: &BTreeMap<String, Spanned<String>>| {
+            h.iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect::<Vec<_>>()
+        };
         let json_values = |j: &[JsonExpectation]| {
             j.iter()
                 .map(|e| (e.pointer.value.clone(), e.equals.clone()))
@@ -268,14 +274,18 @@ impl HttpSpec {
                     v.error(
                         value.referenced,
                         format!("'{name}' is not a valid HTTP header name"),
-                        Some("header names are letters, digits and '-', e.g. Accept-Language".into()),
+                        Some(
+                            "header names are letters, digits and '-', e.g. Accept-Language".into(),
+                        ),
                     );
                 }
                 (_, Err(_)) => {
                     ok = false;
                     v.error(
                         value.referenced,
-                        format!("the value of header '{name}' contains characters HTTP does not allow"),
+                        format!(
+                            "the value of header '{name}' contains characters HTTP does not allow"
+                        ),
                         Some("remove control characters and line breaks".into()),
                     );
                 }
@@ -293,7 +303,11 @@ impl HttpSpec {
                 headers.insert(header::HOST, val);
             } else {
                 ok = false;
-                v.error(h.referenced, "host_header is not a valid header value", None);
+                v.error(
+                    h.referenced,
+                    "host_header is not a valid header value",
+                    None,
+                );
             }
         }
 
@@ -366,7 +380,13 @@ impl HttpSpec {
                 let host = h.value.trim();
                 // Strip a port, but not the colons of a bracketed IPv6 address.
                 let host = match host.rsplit_once(':') {
-                    Some((h, p)) if !h.is_empty() && p.chars().all(|c| c.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) => h,
+                    Some((h, p))
+                        if !h.is_empty()
+                            && p.chars().all(|c| c.is_ascii_digit())
+                            && (!h.contains(':') || h.ends_with(']')) =>
+                    {
+                        h
+                    }
                     _ => host,
                 };
                 Spanned::new(host.to_string(), h.referenced, h.defined)
@@ -397,12 +417,20 @@ fn check_url(url: &Spanned<String>, v: &mut Validator) -> Option<Uri> {
     let s = url.value.trim();
     let hint = Some(format!(
         "write a full URL like https://{}/",
-        if s.is_empty() { "portal.gemeente.nl" } else { s.trim_start_matches('/') }
+        if s.is_empty() {
+            "portal.gemeente.nl"
+        } else {
+            s.trim_start_matches('/')
+        }
     ));
     let uri = match s.parse::<Uri>() {
         Ok(u) => u,
         Err(e) => {
-            v.error(url.referenced, format!("url '{s}' does not parse: {e}"), hint);
+            v.error(
+                url.referenced,
+                format!("url '{s}' does not parse: {e}"),
+                hint,
+            );
             return None;
         }
     };
@@ -488,7 +516,10 @@ fn resolve_location(base: &Uri, location: &str) -> Result<Uri, String> {
             Some(i) => &base.path()[..=i],
             None => "/",
         };
-        format!("{scheme}://{authority}{}", remove_dot_segments(&format!("{dir}{location}")))
+        format!(
+            "{scheme}://{authority}{}",
+            remove_dot_segments(&format!("{dir}{location}"))
+        )
     };
     let uri: Uri = absolute
         .parse()
@@ -607,12 +638,18 @@ async fn exchange(
         Ok(Ok(pair)) => pair,
         Ok(Err(e)) => {
             out.phase(phase::PROCESSING, started.elapsed());
-            out.fail(FailureReason::Network, format!("HTTP connection setup failed: {e}"));
+            out.fail(
+                FailureReason::Network,
+                format!("HTTP connection setup failed: {e}"),
+            );
             return Ok(None);
         }
         Err(_) => {
             out.phase(phase::PROCESSING, started.elapsed());
-            out.fail(FailureReason::Timeout, format!("no HTTP connection within {within}"));
+            out.fail(
+                FailureReason::Timeout,
+                format!("no HTTP connection within {within}"),
+            );
             return Ok(None);
         }
     };
@@ -653,7 +690,10 @@ async fn exchange(
             let (reason, what) = if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
                 (FailureReason::Malformed, "the response is not valid HTTP/1")
             } else {
-                (FailureReason::Network, "the connection failed before response headers")
+                (
+                    FailureReason::Network,
+                    "the connection failed before response headers",
+                )
             };
             let cause = std::error::Error::source(&e)
                 .map(|s| format!(" ({s})"))
@@ -688,7 +728,9 @@ async fn exchange(
         match tokio::time::timeout_at(ctx.deadline(), incoming.frame()).await {
             Ok(None) => break,
             Ok(Some(Ok(frame))) => {
-                let Ok(data) = frame.into_data() else { continue };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
                 let room = cap - hop.body.len();
                 if data.len() > room {
                     hop.body.extend_from_slice(&data[..room]);
@@ -706,7 +748,10 @@ async fn exchange(
                 out.phase(phase::TRANSFER, started.elapsed());
                 out.fail(
                     FailureReason::Network,
-                    format!("reading the body failed after {} bytes: {e}", hop.body.len()),
+                    format!(
+                        "reading the body failed after {} bytes: {e}",
+                        hop.body.len()
+                    ),
                 );
                 return Ok(None);
             }
@@ -789,14 +834,20 @@ pub async fn probe(spec: &HttpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, 
         let Some(location) = reply.headers.get(header::LOCATION) else {
             outcome.fail(
                 FailureReason::Status,
-                format!("{} redirect from {url} without a Location header", reply.status),
+                format!(
+                    "{} redirect from {url} without a Location header",
+                    reply.status
+                ),
             );
             return Ok(outcome);
         };
         if redirects >= spec.max_redirects {
             outcome.fail(
                 FailureReason::Status,
-                format!("more than {} redirects (last: {} from {url})", spec.max_redirects, reply.status),
+                format!(
+                    "more than {} redirects (last: {} from {url})",
+                    spec.max_redirects, reply.status
+                ),
             );
             return Ok(outcome);
         }
@@ -836,7 +887,11 @@ pub async fn probe(spec: &HttpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, 
         .trim_end()
         .to_string(),
     );
-    if let Some(ct) = response.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    if let Some(ct) = response
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
         outcome.detail("content_type", ct);
     }
     outcome.detail("body_bytes", response.body.len().to_string());
@@ -877,7 +932,13 @@ fn check_response(spec: &HttpSpec, c: &CompiledHttp, r: &HopResponse, out: &mut 
         let expected: Vec<String> = c
             .status
             .iter()
-            .map(|(lo, hi)| if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") })
+            .map(|(lo, hi)| {
+                if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}-{hi}")
+                }
+            })
             .collect();
         out.fail(
             FailureReason::Status,
@@ -885,14 +946,21 @@ fn check_response(spec: &HttpSpec, c: &CompiledHttp, r: &HopResponse, out: &mut 
         );
         return;
     }
-    let truncated = if r.truncated { " (in the truncated body)" } else { "" };
+    let truncated = if r.truncated {
+        " (in the truncated body)"
+    } else {
+        ""
+    };
     let text = String::from_utf8_lossy(&r.body);
     if let Some(needle) = &spec.body_contains
         && !text.contains(needle.as_str())
     {
         out.fail(
             FailureReason::Body,
-            format!("body does not contain '{needle}'{truncated}; it starts '{}'", excerpt(&r.body, 120)),
+            format!(
+                "body does not contain '{needle}'{truncated}; it starts '{}'",
+                excerpt(&r.body, 120)
+            ),
         );
         return;
     }
@@ -1000,8 +1068,14 @@ mod tests {
     #[test]
     fn url_without_scheme_is_rejected_with_an_example() {
         let issue = one_issue("url: portal.gemeente.nl/login\n");
-        assert!(issue.starts_with("checks.yaml:1:6: url 'portal.gemeente.nl/login'"), "{issue}");
-        assert!(issue.contains("https://portal.gemeente.nl/login"), "{issue}");
+        assert!(
+            issue.starts_with("checks.yaml:1:6: url 'portal.gemeente.nl/login'"),
+            "{issue}"
+        );
+        assert!(
+            issue.contains("https://portal.gemeente.nl/login"),
+            "{issue}"
+        );
     }
 
     #[test]
@@ -1013,7 +1087,10 @@ mod tests {
     #[test]
     fn unknown_method_suggests_the_closest() {
         let issue = one_issue("url: http://a.nl/\nmethod: PSOT\n");
-        assert!(issue.starts_with("checks.yaml:2:9: unknown HTTP method 'PSOT'"), "{issue}");
+        assert!(
+            issue.starts_with("checks.yaml:2:9: unknown HTTP method 'PSOT'"),
+            "{issue}"
+        );
         assert!(issue.contains("did you mean POST?"), "{issue}");
         let (spec, _) = validated("url: http://a.nl/\nmethod: head\n");
         assert_eq!(spec.compiled.unwrap().method, Method::HEAD);
@@ -1021,9 +1098,13 @@ mod tests {
 
     #[test]
     fn expect_status_takes_codes_ranges_and_classes() {
-        let (spec, issues) = validated("url: http://a.nl/\nexpect_status: [200, \"300-302\", 4xx]\n");
+        let (spec, issues) =
+            validated("url: http://a.nl/\nexpect_status: [200, \"300-302\", 4xx]\n");
         assert!(issues.is_empty(), "{issues:?}");
-        assert_eq!(spec.compiled.unwrap().status, vec![(200, 200), (300, 302), (400, 499)]);
+        assert_eq!(
+            spec.compiled.unwrap().status,
+            vec![(200, 200), (300, 302), (400, 499)]
+        );
         let (spec, _) = validated("url: http://a.nl/\nexpect_status: 204\n");
         assert_eq!(spec.compiled.unwrap().status, vec![(204, 204)]);
     }
@@ -1039,7 +1120,12 @@ mod tests {
     #[test]
     fn invalid_body_regex_is_a_config_error_at_its_place() {
         let issue = one_issue("url: http://a.nl/\nbody_regex: 'Welkom ['\n");
-        assert!(issue.starts_with("checks.yaml:2:13: body_regex: 'Welkom [' is not a valid regular expression"), "{issue}");
+        assert!(
+            issue.starts_with(
+                "checks.yaml:2:13: body_regex: 'Welkom [' is not a valid regular expression"
+            ),
+            "{issue}"
+        );
     }
 
     #[test]
@@ -1052,27 +1138,39 @@ mod tests {
     #[test]
     fn bad_header_name_and_double_host_are_reported() {
         let issue = one_issue("url: http://a.nl/\nheaders:\n  'Bad Header': x\n");
-        assert!(issue.contains("'Bad Header' is not a valid HTTP header name"), "{issue}");
+        assert!(
+            issue.contains("'Bad Header' is not a valid HTTP header name"),
+            "{issue}"
+        );
         let issue = one_issue("url: http://a.nl/\nhost_header: b.nl\nheaders:\n  Host: c.nl\n");
         assert!(issue.contains("both set the Host header"), "{issue}");
     }
 
     #[test]
     fn host_header_also_sets_the_tls_server_name() {
-        let (spec, issues) = validated("url: https://10.0.0.5/\nhost_header: portal.gemeente.nl:8443\n");
+        let (spec, issues) =
+            validated("url: https://10.0.0.5/\nhost_header: portal.gemeente.nl:8443\n");
         assert!(issues.is_empty(), "{issues:?}");
         let c = spec.compiled.unwrap();
         assert_eq!(
             c.server_name,
             Some(rustls::pki_types::ServerName::try_from("portal.gemeente.nl").unwrap())
         );
-        assert_eq!(c.headers.get(header::HOST).unwrap(), "portal.gemeente.nl:8443");
+        assert_eq!(
+            c.headers.get(header::HOST).unwrap(),
+            "portal.gemeente.nl:8443"
+        );
     }
 
     #[test]
     fn zero_limits_are_rejected() {
-        assert!(one_issue("url: http://a.nl/\nmax_body_bytes: 0\n").contains("max_body_bytes must be at least 1"));
-        assert!(one_issue("url: http://a.nl/\nmax_response_time: 0s\n").contains("longer than zero"));
+        assert!(
+            one_issue("url: http://a.nl/\nmax_body_bytes: 0\n")
+                .contains("max_body_bytes must be at least 1")
+        );
+        assert!(
+            one_issue("url: http://a.nl/\nmax_response_time: 0s\n").contains("longer than zero")
+        );
     }
 
     #[test]
@@ -1110,10 +1208,14 @@ mod tests {
 
     #[test]
     fn specs_are_equal_regardless_of_their_place_in_the_file() {
-        let (a, _) = validated("url: http://a.nl/\nbody_regex: W.lkom\njson: [{pointer: /s, equals: ok}]\n");
-        let (b, _) = validated("\njson: [{pointer: /s, equals: ok}]\n\nbody_regex: W.lkom\nurl: http://a.nl/\n");
+        let (a, _) =
+            validated("url: http://a.nl/\nbody_regex: W.lkom\njson: [{pointer: /s, equals: ok}]\n");
+        let (b, _) = validated(
+            "\njson: [{pointer: /s, equals: ok}]\n\nbody_regex: W.lkom\nurl: http://a.nl/\n",
+        );
         assert_eq!(a, b);
-        let (c, _) = validated("url: http://a.nl/\nbody_regex: W.lkom\njson: [{pointer: /s, equals: ko}]\n");
+        let (c, _) =
+            validated("url: http://a.nl/\nbody_regex: W.lkom\njson: [{pointer: /s, equals: ko}]\n");
         assert_ne!(a, c);
     }
 }

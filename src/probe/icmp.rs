@@ -73,7 +73,10 @@ impl IcmpSpec {
             ok = false;
             v.error(
                 self.host.referenced,
-                format!("host '{}' is not a host name or IP address", self.host.value),
+                format!(
+                    "host '{}' is not a host name or IP address",
+                    self.host.value
+                ),
                 Some("write a name like gw.gemeente.nl or an address like 192.0.2.1".into()),
             );
         }
@@ -126,12 +129,18 @@ pub async fn probe(spec: &IcmpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, 
                 Ok(Ok(mut addrs)) => match addrs.next().map(|a: SocketAddr| a.ip()) {
                     Some(ip) => ip,
                     None => {
-                        outcome.fail(FailureReason::Dns, format!("name '{}' has no addresses", c.host));
+                        outcome.fail(
+                            FailureReason::Dns,
+                            format!("name '{}' has no addresses", c.host),
+                        );
                         return Ok(outcome);
                     }
                 },
                 Ok(Err(e)) => {
-                    outcome.fail(FailureReason::Dns, format!("name '{}' does not resolve: {e}", c.host));
+                    outcome.fail(
+                        FailureReason::Dns,
+                        format!("name '{}' does not resolve: {e}", c.host),
+                    );
                     return Ok(outcome);
                 }
                 Err(_) => {
@@ -174,7 +183,10 @@ pub async fn probe(spec: &IcmpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, 
                 return Err(ProbeError::IcmpPermission(e.to_string()));
             }
             Err(SurgeError::IOError(e)) => {
-                trouble = Some((FailureReason::Network, format!("sending to {ip} failed: {e}")));
+                trouble = Some((
+                    FailureReason::Network,
+                    format!("sending to {ip} failed: {e}"),
+                ));
                 break;
             }
             Err(e) => {
@@ -207,7 +219,11 @@ pub async fn probe(spec: &IcmpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, 
     {
         outcome.fail(
             FailureReason::Slow,
-            format!("average round trip {} to {ip} exceeds max_rtt {}", ms(avg), limit.value),
+            format!(
+                "average round trip {} to {ip} exceeds max_rtt {}",
+                ms(avg),
+                limit.value
+            ),
         );
     }
     Ok(outcome)
@@ -229,7 +245,10 @@ mod tests {
         assert!(issues("host: 192.0.2.1\ncount: 3\n").is_empty());
         let found = issues("host: 192.0.2.1\ncount: 50\n");
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].starts_with("checks.yaml:2:8: count 50 is outside 1 to 10"), "{found:?}");
+        assert!(
+            found[0].starts_with("checks.yaml:2:8: count 50 is outside 1 to 10"),
+            "{found:?}"
+        );
         assert_eq!(issues("host: 192.0.2.1\ncount: 0\n").len(), 1);
     }
 
@@ -237,6 +256,9 @@ mod tests {
     fn host_must_look_like_a_host() {
         let found = issues("host: http://gw.gemeente.nl/\n");
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].contains("is not a host name or IP address"), "{found:?}");
+        assert!(
+            found[0].contains("is not a host name or IP address"),
+            "{found:?}"
+        );
     }
 }

@@ -112,7 +112,10 @@ pub(crate) fn compile_regex(field: &str, re: &Spanned<String>, v: &mut Validator
             let why = why.lines().last().unwrap_or("invalid").trim().to_string();
             v.error(
                 re.referenced,
-                format!("{field}: '{}' is not a valid regular expression: {why}", re.value),
+                format!(
+                    "{field}: '{}' is not a valid regular expression: {why}",
+                    re.value
+                ),
                 Some(
                     "Rust regex syntax; escape special characters like . ( ) [ with a backslash"
                         .into(),
@@ -221,7 +224,10 @@ pub(crate) async fn connect(
         Ok(Ok(addrs)) => addrs.collect(),
         Ok(Err(e)) => {
             outcome.phase(phase::RESOLVE, started.elapsed());
-            outcome.fail(FailureReason::Dns, format!("name '{bare}' does not resolve: {e}"));
+            outcome.fail(
+                FailureReason::Dns,
+                format!("name '{bare}' does not resolve: {e}"),
+            );
             return None;
         }
         Err(_) => {
@@ -235,7 +241,10 @@ pub(crate) async fn connect(
     };
     outcome.phase(phase::RESOLVE, started.elapsed());
     if addrs.is_empty() {
-        outcome.fail(FailureReason::Dns, format!("name '{bare}' has no addresses"));
+        outcome.fail(
+            FailureReason::Dns,
+            format!("name '{bare}' has no addresses"),
+        );
         return None;
     }
 
@@ -374,7 +383,11 @@ pub async fn probe(spec: &TcpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, P
                 let got = if reply.is_empty() {
                     "no reply".to_string()
                 } else {
-                    format!("no reply matching /{}/ (got '{}')", expect.as_str(), excerpt(&reply, 200))
+                    format!(
+                        "no reply matching /{}/ (got '{}')",
+                        expect.as_str(),
+                        excerpt(&reply, 200)
+                    )
                 };
                 outcome.fail(FailureReason::Timeout, format!("{got} within {within}"));
                 return Ok(outcome);
@@ -405,7 +418,10 @@ mod tests {
     #[test]
     fn target_accepts_names_ipv4_and_bracketed_ipv6() {
         assert_eq!(parse_target("a.nl:25").unwrap(), ("a.nl".into(), 25));
-        assert_eq!(parse_target("10.0.0.1:80").unwrap(), ("10.0.0.1".into(), 80));
+        assert_eq!(
+            parse_target("10.0.0.1:80").unwrap(),
+            ("10.0.0.1".into(), 80)
+        );
         assert_eq!(parse_target("[::1]:53").unwrap(), ("::1".into(), 53));
         assert!(parse_target("::1:53").unwrap_err().0.contains("brackets"));
         assert!(parse_target("a.nl:0").is_err());
@@ -425,7 +441,12 @@ mod tests {
     fn bad_expect_regex_is_a_config_error() {
         let (_, issues) = validated("target: a.nl:1\nexpect: '^220 (ESMTP'\n");
         assert_eq!(issues.len(), 1, "{issues:?}");
-        assert!(issues[0].starts_with("checks.yaml:2:9: expect: '^220 (ESMTP' is not a valid regular expression"), "{issues:?}");
+        assert!(
+            issues[0].starts_with(
+                "checks.yaml:2:9: expect: '^220 (ESMTP' is not a valid regular expression"
+            ),
+            "{issues:?}"
+        );
     }
 
     #[test]

@@ -225,26 +225,38 @@ mod tests {
         std::fs::write(&path, "not a certificate\n").unwrap();
         let (_, issues) = validated(&format!("target: a.nl:443\nca_file: {}\n", path.display()));
         assert_eq!(issues.len(), 1, "{issues:?}");
-        assert!(issues[0].contains("contains no PEM certificate"), "{issues:?}");
+        assert!(
+            issues[0].contains("contains no PEM certificate"),
+            "{issues:?}"
+        );
     }
 
     #[test]
     fn ca_file_with_verification_off_is_contradictory() {
         let (_, issues) = validated("target: a.nl:443\ntls_verify: false\nca_file: ca.pem\n");
         assert_eq!(issues.len(), 1, "{issues:?}");
-        assert!(issues[0].contains("no effect with tls_verify: false"), "{issues:?}");
+        assert!(
+            issues[0].contains("no effect with tls_verify: false"),
+            "{issues:?}"
+        );
     }
 
     #[test]
     fn invalid_server_name_is_reported() {
         let (_, issues) = validated("target: a.nl:443\nserver_name: 'not a name!'\n");
         assert_eq!(issues.len(), 1, "{issues:?}");
-        assert!(issues[0].contains("is not a valid TLS server name"), "{issues:?}");
+        assert!(
+            issues[0].contains("is not a valid TLS server name"),
+            "{issues:?}"
+        );
     }
 
     #[test]
     fn unknown_fields_are_rejected() {
         let err = serde_saphyr::from_str::<TlsSpec>("target: a.nl:443\nmin_days: 3\n").unwrap_err();
-        assert!(err.to_string().contains("unknown field `min_days`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown field `min_days`"),
+            "{err}"
+        );
     }
 }

@@ -12,7 +12,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -147,7 +149,10 @@ impl PresentedChain {
             }
         }
         if let Some(earliest) = self.earliest_not_after() {
-            out.push(("chain_earliest_not_after".to_string(), format_unix(earliest)));
+            out.push((
+                "chain_earliest_not_after".to_string(),
+                format_unix(earliest),
+            ));
         }
         out
     }

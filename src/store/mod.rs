@@ -269,6 +269,18 @@ pub enum WriteOp {
     /// Create or replace the incident of `(service, started_at)`: open it,
     /// add evidence, or close it by setting `ended_at`.
     Incident(IncidentRecord),
+    /// Delete the service transition at `at` (a back-dated verdict
+    /// rewrote it).
+    RetractServiceTransition { service: String, at: Timestamp },
+    /// Delete every service transition at or after `from` (state restored
+    /// from raw results is rewritten from there).
+    RetractServiceTransitionsFrom { service: String, from: Timestamp },
+    /// Delete the incident of `(service, started_at)` (rewritten away or
+    /// merged into another).
+    RetractIncident {
+        service: String,
+        started_at: Timestamp,
+    },
     /// Close the incident of `(service, started_at)`; a no-op if unknown.
     CloseIncident {
         service: String,

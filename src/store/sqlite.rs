@@ -420,6 +420,10 @@ fn apply(c: &Connection, ids: &mut Ids, op: &WriteOp) -> Result<(), StoreError> 
         }
         WriteOp::ServiceTransition(t) => {
             let service_id = ids.service(c, &t.service)?;
+            // A timeline has at most one transition per instant: a
+            // rewritten one replaces what was stored.
+            c.prepare_cached("DELETE FROM service_transitions WHERE service_id = ?1 AND at = ?2")?
+                .execute(params![service_id, ms(t.at)])?;
             c.prepare_cached(
                 "INSERT INTO service_transitions (service_id, at, state, cause) VALUES (?1, ?2, ?3, ?4)",
             )?
@@ -440,6 +444,27 @@ fn apply(c: &Connection, ids: &mut Ids, op: &WriteOp) -> Result<(), StoreError> 
                 json(&i.cause)?,
                 json(&i.evidence)?
             ])?;
+        }
+        WriteOp::RetractServiceTransition { service, at } => {
+            c.prepare_cached(
+                "DELETE FROM service_transitions
+                 WHERE service_id = (SELECT id FROM services WHERE name = ?1) AND at = ?2",
+            )?
+            .execute(params![service, ms(*at)])?;
+        }
+        WriteOp::RetractServiceTransitionsFrom { service, from } => {
+            c.prepare_cached(
+                "DELETE FROM service_transitions
+                 WHERE service_id = (SELECT id FROM services WHERE name = ?1) AND at >= ?2",
+            )?
+            .execute(params![service, ms(*from)])?;
+        }
+        WriteOp::RetractIncident { service, started_at } => {
+            c.prepare_cached(
+                "DELETE FROM incidents
+                 WHERE service_id = (SELECT id FROM services WHERE name = ?1) AND started_at = ?2",
+            )?
+            .execute(params![service, ms(*started_at)])?;
         }
         WriteOp::CloseIncident {
             service,

@@ -466,6 +466,19 @@ pub async fn line_server(greeting: &'static str, reply: fn(&str) -> String) -> S
     addr
 }
 
+/// Sends `reply` (may be empty) to each connection and closes it.
+pub async fn one_shot_server(reply: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let _ = stream.write_all(reply.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
+    });
+    addr
+}
+
 // -------------------------------------------------------------------- DNS
 
 /// How the test DNS server behaves.

@@ -399,6 +399,16 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn challenge_parsing_never_panics(s in "(Digest )?[a-z=\",\\ -]{0,80}|\\PC{0,60}") {
+            if let Ok(ch) = parse_challenge(&s) {
+                let _ = authorization(&ch, &RFC7616_ANSWER);
+            }
+            let _ = best([s.as_str()]);
+        }
+    }
+
     #[test]
     fn quoted_values_may_hold_commas_and_escapes() {
         let ch = parse_challenge(r#"Digest realm="a, \"b\"",nonce=abc ,stale=TRUE"#).unwrap();

@@ -516,9 +516,11 @@ impl SipSpec {
         let default_port = transport.default_port();
         if let Some(p) = &self.proxy {
             let text = p.value.trim();
-            let as_uri = if text.len() > 4 && text[..4].eq_ignore_ascii_case("sip:")
-                || text.len() > 5 && text[..5].eq_ignore_ascii_case("sips:")
-            {
+            let has_scheme = |scheme: &str| {
+                text.get(..scheme.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+            };
+            let as_uri = if has_scheme("sip:") || has_scheme("sips:") {
                 text.to_string()
             } else {
                 format!("sip:{text}")

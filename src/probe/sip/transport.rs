@@ -71,7 +71,10 @@ trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> ByteStream for T {}
 
 enum Io {
-    Udp(UdpSocket),
+    Udp {
+        socket: UdpSocket,
+        buf: Vec<u8>,
+    },
     Stream {
         stream: Box<dyn ByteStream>,
         buf: Vec<u8>,
@@ -222,7 +225,12 @@ async fn open_udp(
         }
     };
     Some(Connection {
-        io: Io::Udp(socket),
+        // One byte more than the limit tells "too large" apart from
+        // "exactly at the limit".
+        io: Io::Udp {
+            socket,
+            buf: vec![0u8; MAX_MESSAGE + 1],
+        },
         transport: Transport::Udp,
         local,
         peer,
@@ -232,7 +240,7 @@ async fn open_udp(
 impl Connection {
     pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         match &mut self.io {
-            Io::Udp(s) => s.send(bytes).await.map(|_| ()),
+            Io::Udp { socket, .. } => socket.send(bytes).await.map(|_| ()),
             Io::Stream { stream, .. } => {
                 stream.write_all(bytes).await?;
                 stream.flush().await
@@ -244,26 +252,21 @@ impl Connection {
     /// future loses no bytes, so it can race a retransmission timer.
     pub async fn recv(&mut self) -> io::Result<Incoming> {
         match &mut self.io {
-            Io::Udp(s) => {
-                // One byte more than the limit tells "too large" apart
-                // from "exactly at the limit".
-                let mut buf = vec![0u8; MAX_MESSAGE + 1];
-                loop {
-                    let n = s.recv(&mut buf).await?;
-                    let datagram = &buf[..n];
-                    // Keep-alives (RFC 5626 4.4.1) are not replies.
-                    if datagram.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
-                        continue;
-                    }
-                    return Ok(match message::parse(datagram) {
-                        Ok(m) => Incoming::Message(m),
-                        Err(error) => Incoming::Malformed {
-                            error,
-                            bytes: datagram[..n.min(1024)].to_vec(),
-                        },
-                    });
+            Io::Udp { socket, buf } => loop {
+                let n = socket.recv(buf).await?;
+                let datagram = &buf[..n];
+                // Keep-alives (RFC 5626 4.4.1) are not replies.
+                if datagram.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                    continue;
                 }
-            }
+                return Ok(match message::parse(datagram) {
+                    Ok(m) => Incoming::Message(m),
+                    Err(error) => Incoming::Malformed {
+                        error,
+                        bytes: datagram[..n.min(1024)].to_vec(),
+                    },
+                });
+            },
             Io::Stream { stream, buf } => loop {
                 match message::frame(buf) {
                     Ok(Frame::Complete(n)) => {

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::digest::{self, Answer, Challenge};
 use super::message::{self, OutRequest, Response, SipUri, bracket_host};
-use super::transaction::{Client, Event, Matched, new_branch, new_token};
+use super::transaction::{Client, Event, Matched, T1, new_branch, new_token};
 use super::transport;
 use super::{CompiledSip, Method};
 use crate::config::Dur;
@@ -68,6 +68,9 @@ struct Uac<'a> {
     nc: u32,
 }
 
+/// RFC 3261 timers B and F.
+const TRANSACTION_TIMEOUT: Duration = T1.saturating_mul(64);
+
 /// Time kept back from the timeout to end a call or registration cleanly.
 fn cleanup_reserve(timeout: Duration) -> Duration {
     (timeout / 5).min(Duration::from_secs(2))
@@ -78,6 +81,15 @@ fn status(r: &Response) -> String {
 }
 
 impl Uac<'_> {
+    /// When setting up a call or registration must end, so that undoing
+    /// it still fits in the timeout.
+    fn setup_deadline(&self) -> Instant {
+        let deadline = self.ctx.deadline();
+        deadline
+            .checked_sub(cleanup_reserve(self.ctx.timeout))
+            .unwrap_or(deadline)
+    }
+
     fn via(&self, branch: &str) -> String {
         let local = self.client.conn.local;
         format!(
@@ -217,6 +229,8 @@ impl Uac<'_> {
                 return Ended::Failed(r, d);
             }
             let mut provisional = None;
+            // Timer F: a non-INVITE transaction gives up after 64*T1.
+            let until = until.min(Instant::now() + TRANSACTION_TIMEOUT);
             let response = loop {
                 match self.client.next(until).await {
                     Event::Response(Matched {
@@ -362,7 +376,7 @@ impl Uac<'_> {
         let uri = self.c.request_uri.to_string();
         let to = format!("<{}>", self.c.to);
         let contact = self.contact();
-        let until = self.ctx.deadline() - cleanup_reserve(self.ctx.timeout);
+        let until = self.setup_deadline();
         let sent = Instant::now();
         let extra = [
             ("Contact", contact.clone()),
@@ -441,7 +455,7 @@ impl Uac<'_> {
             .and_then(|s| s.local_addr().ok())
             .map_or(4000, |a| a.port());
         let body = self.sdp(rtp_port);
-        let setup_until = self.ctx.deadline() - cleanup_reserve(self.ctx.timeout);
+        let setup_until = self.setup_deadline();
         let first_sent = Instant::now();
         let mut answered_fresh = false;
         let mut ringing_recorded = false;
@@ -473,8 +487,13 @@ impl Uac<'_> {
                 cseq,
                 dialled: first_sent,
             };
+            // Timer B: without any answer an INVITE gives up after 64*T1.
+            let give_up = Instant::now() + TRANSACTION_TIMEOUT;
             loop {
-                let until = ring_until.map_or(setup_until, |r| r.min(setup_until));
+                let mut until = ring_until.map_or(setup_until, |r| r.min(setup_until));
+                if provisional.is_none() {
+                    until = until.min(give_up);
+                }
                 let matched = match self.client.next(until).await {
                     Event::Response(m) if m.branch == invite.branch && m.method == "INVITE" => m,
                     Event::Response(_) => continue,
@@ -483,7 +502,7 @@ impl Uac<'_> {
                         return;
                     }
                     Event::Deadline => {
-                        let waited = Dur(setup_until.saturating_duration_since(first_sent));
+                        let waited = Dur(until.saturating_duration_since(first_sent));
                         match (&accepted, &provisional) {
                             (Some(code), _) => {
                                 outcome.detail(
@@ -524,7 +543,7 @@ impl Uac<'_> {
                     if code != 100 && accepted.is_none() && self.c.accept.contains(&code) {
                         accepted = Some(status(&r));
                         outcome.sip_code = Some(code);
-                        ring_until = Some(Instant::now() + self.c.ring_time);
+                        ring_until = Instant::now().checked_add(self.c.ring_time);
                     }
                     continue;
                 }
@@ -543,7 +562,6 @@ impl Uac<'_> {
                         );
                     }
                     self.answered(&invite, &r, outcome).await;
-                    drop(rtp);
                     return;
                 }
                 // Every final non-2xx answer to an INVITE is acknowledged

@@ -1,0 +1,585 @@
+//! The state engine: takes finished probes from the scheduler, feeds them
+//! through the SLA state machines (`crate::sla`), and from there updates
+//! metrics, the status board, the store and the alert view.
+//!
+//! Everything that counts time lives in `crate::sla` and is shared with
+//! recomputation; this module only decides when to run it and where the
+//! results go.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::config::{Config, MaintenanceSpec, Service};
+use crate::scheduler::ProbeReport;
+use crate::sla::{
+    self, CheckState, IncidentChange, ProbeResult, RangeSet, Segment, ServiceMaintenance,
+    ServiceState, ServiceTracker, ServiceUpdate, SlaCalendar, TimeRange, Timeline,
+};
+use crate::store::{IncidentRecord, ResultRecord, ResultSource, ServiceTransitionRecord, WriteOp};
+use crate::telemetry::{BurnLabels, ServiceLabels, ServiceOnly, SlaLabels, Telemetry};
+
+mod restore;
+pub mod status;
+
+pub use restore::Restorer;
+pub use status::{CheckStatus, LastOutcome, ServiceStatus, SharedStatus, StatusBoard};
+
+/// Where the engine's writes go: the store's batching writer, or nowhere
+/// (the `probe` command and unit tests).
+pub trait Sink: Send {
+    fn write(&self, ops: Vec<WriteOp>);
+}
+
+impl Sink for crate::store::writer::StoreWriter {
+    fn write(&self, ops: Vec<WriteOp>) {
+        self.submit_all(ops);
+    }
+}
+
+/// Discards writes.
+pub struct NoSink;
+
+impl Sink for NoSink {
+    fn write(&self, _ops: Vec<WriteOp>) {}
+}
+
+/// The SLA state of one SLA of a service, for metrics and alerts.
+#[derive(Debug, Clone)]
+pub struct SlaRuntime {
+    pub spec: crate::config::SlaSpec,
+    /// Time up to which `continuity_sla_*_seconds_total` have counted.
+    counted_until: Timestamp,
+    pub last: Option<sla::status::SlaStatus>,
+}
+
+/// Everything the engine keeps about one service.
+pub struct ServiceRuntime {
+    pub tracker: ServiceTracker,
+    /// The stored timeline before `cut`; the tracker's own from `cut` on.
+    pub history: Timeline,
+    pub cut: Timestamp,
+    pub slas: Vec<SlaRuntime>,
+    /// Start of the open incident, as stored.
+    pub open_incident: Option<Timestamp>,
+    /// The maintenance window covering the service now, if any.
+    pub maintenance: Option<sla::MaintenanceWindow>,
+}
+
+impl ServiceRuntime {
+    /// The service's state segments over `range`: stored history before
+    /// the cut, the live tracker after it.
+    pub fn segments(&self, range: TimeRange) -> Vec<Segment> {
+        let mut out = Vec::new();
+        if range.start < self.cut {
+            let end = range.end.min(self.cut);
+            out.extend(self.history.segments(TimeRange::new(range.start, end)));
+        }
+        if range.end > self.cut {
+            let start = range.start.max(self.cut);
+            out.extend(self.tracker.timeline().segments(TimeRange::new(start, range.end)));
+        }
+        out
+    }
+}
+
+pub struct Engine {
+    config: Arc<Config>,
+    telemetry: Arc<Telemetry>,
+    status: SharedStatus,
+    sink: Box<dyn Sink>,
+    restorer: Option<Restorer>,
+    /// (service, check) -> (service index, check index).
+    index: HashMap<(String, String), (usize, usize)>,
+    services: Vec<ServiceRuntime>,
+    calendars: BTreeMap<String, SlaCalendar>,
+    /// Maintenance windows added at run time (through the API).
+    adhoc: Vec<MaintenanceSpec>,
+}
+
+/// How far behind now a result may still arrive: the longest check
+/// timeout plus scheduling slack. Time before the watermark is complete.
+fn watermark(config: &Config, now: Timestamp) -> Timestamp {
+    let longest = config
+        .services
+        .iter()
+        .flat_map(|s| s.checks.iter().map(|c| c.timeout))
+        .max()
+        .unwrap_or_default();
+    now - SignedDuration::try_from(longest).unwrap_or_default() - SignedDuration::from_secs(2)
+}
+
+impl Engine {
+    pub fn new(
+        config: Arc<Config>,
+        telemetry: Arc<Telemetry>,
+        status: SharedStatus,
+        sink: Box<dyn Sink>,
+        restorer: Option<Restorer>,
+    ) -> Engine {
+        let mut e = Engine {
+            config: config.clone(),
+            telemetry,
+            status,
+            sink,
+            restorer,
+            index: HashMap::new(),
+            services: Vec::new(),
+            calendars: BTreeMap::new(),
+            adhoc: Vec::new(),
+        };
+        e.rebuild(config, Timestamp::now(), true);
+        e
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    pub fn services(&self) -> &[ServiceRuntime] {
+        &self.services
+    }
+
+    /// Replace the maintenance windows created at run time.
+    pub fn set_adhoc_maintenances(&mut self, windows: Vec<MaintenanceSpec>) {
+        self.adhoc = windows;
+        self.tick(Timestamp::now());
+    }
+
+    /// Switch to a new configuration. Services whose checks are unchanged
+    /// keep their trackers; the others are rebuilt from the store.
+    pub fn apply_config(&mut self, config: Arc<Config>) {
+        self.rebuild(config, Timestamp::now(), false);
+    }
+
+    fn rebuild(&mut self, config: Arc<Config>, now: Timestamp, first: bool) {
+        self.forget_removed(&config);
+        let mut old: HashMap<String, ServiceRuntime> = HashMap::new();
+        for (s, rt) in self.config.services.iter().zip(self.services.drain(..)) {
+            old.insert(s.id.clone(), rt);
+        }
+        let old_config = self.config.clone();
+        let old_board = std::mem::take(&mut *self.status.write().expect("status lock"));
+
+        self.calendars = config
+            .calendars
+            .iter()
+            .map(|(name, spec)| (name.clone(), SlaCalendar::new(spec)))
+            .collect();
+        self.index.clear();
+        let mut board = StatusBoard {
+            location: config.location.clone(),
+            services: Vec::with_capacity(config.services.len()),
+        };
+        for (si, service) in config.services.iter().enumerate() {
+            let unchanged = old_config
+                .service(&service.id)
+                .is_some_and(|o| same_rules(o, service));
+            let mut runtime = match old.remove(&service.id) {
+                Some(rt) if unchanged && !first => rt,
+                _ => self.fresh_runtime(service, now),
+            };
+            runtime.slas = service
+                .slas
+                .iter()
+                .map(|spec| {
+                    let kept = runtime.slas.iter().find(|r| r.spec == *spec);
+                    SlaRuntime {
+                        spec: spec.clone(),
+                        counted_until: kept.map(|k| k.counted_until).unwrap_or(now),
+                        last: kept.and_then(|k| k.last.clone()),
+                    }
+                })
+                .collect();
+            let prev = old_board.services.iter().find(|s| s.id == service.id);
+            let checks = service
+                .checks
+                .iter()
+                .enumerate()
+                .map(|(ci, c)| {
+                    self.index.insert((service.id.clone(), c.id.clone()), (si, ci));
+                    let last = prev
+                        .and_then(|p| p.checks.iter().find(|x| x.id == c.id && x.kind == c.kind.name()))
+                        .and_then(|x| x.last.clone());
+                    CheckStatus {
+                        id: c.id.clone(),
+                        kind: c.kind.name(),
+                        critical: c.critical,
+                        interval_seconds: c.interval.as_secs_f64(),
+                        state: "unknown".into(),
+                        since: None,
+                        slow: false,
+                        flapping: false,
+                        last,
+                    }
+                })
+                .collect();
+            board.services.push(ServiceStatus {
+                id: service.id.clone(),
+                name: service.name.clone(),
+                category: service.category.clone(),
+                supplier: service.supplier.clone(),
+                state: "unknown".into(),
+                up: false,
+                maintenance: None,
+                incident_since: None,
+                checks,
+            });
+            self.services.push(runtime);
+        }
+        *self.status.write().expect("status lock") = board;
+        self.config = config;
+        self.tick(now);
+    }
+
+    fn fresh_runtime(&self, service: &Service, now: Timestamp) -> ServiceRuntime {
+        match &self.restorer {
+            Some(r) => r.restore(service, now, self.sink.as_ref()),
+            None => ServiceRuntime {
+                tracker: ServiceTracker::new(service, now),
+                history: Timeline::new(now, ServiceState::Unknown),
+                cut: sla::range::to_millisecond(now),
+                slas: Vec::new(),
+                open_incident: None,
+                maintenance: None,
+            },
+        }
+    }
+
+    /// Drop the metrics of services and checks that leave the configuration.
+    fn forget_removed(&self, new: &Config) {
+        for s in &self.config.services {
+            let labels = service_labels(s);
+            let still = new.service(&s.id);
+            if still.map(service_labels) != Some(labels.clone()) {
+                let slas: Vec<String> = s.slas.iter().map(|x| x.name.clone()).collect();
+                self.telemetry.forget_service(&labels, &slas);
+            } else if let Some(n) = still {
+                for sla in s.slas.iter().filter(|x| !n.slas.iter().any(|y| y.name == x.name)) {
+                    self.forget_sla(&s.id, &sla.name);
+                }
+            }
+            for c in &s.checks {
+                let kept = still
+                    .and_then(|n| n.checks.iter().find(|x| x.id == c.id))
+                    .is_some_and(|n| n.kind.name() == c.kind.name());
+                if !kept {
+                    self.telemetry.forget_check(&crate::telemetry::CheckLabels {
+                        service: s.id.clone(),
+                        check: c.id.clone(),
+                        kind: c.kind.name().to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn forget_sla(&self, service: &str, sla: &str) {
+        let sl = SlaLabels {
+            service: service.to_string(),
+            sla: sla.to_string(),
+        };
+        let t = &self.telemetry;
+        t.sla_objective.remove(&sl);
+        t.sla_availability.remove(&sl);
+        t.sla_budget_remaining.remove(&sl);
+        t.sla_eligible_seconds.remove(&sl);
+        t.sla_good_seconds.remove(&sl);
+        for w in crate::telemetry::BURN_WINDOWS {
+            t.sla_burn_rate.remove(&BurnLabels {
+                service: service.to_string(),
+                sla: sla.to_string(),
+                window: w.to_string(),
+            });
+        }
+    }
+
+    /// One finished probe.
+    pub fn on_report(&mut self, r: ProbeReport) {
+        let key = (r.service.to_string(), r.check.to_string());
+        let Some(&(si, ci)) = self.index.get(&key) else {
+            // A probe of a check removed by a reload finished late.
+            return;
+        };
+        let last = status::last_outcome(&r);
+        {
+            let mut board = self.status.write().expect("status lock");
+            board.services[si].checks[ci].last = Some(last);
+        }
+        let Ok(outcome) = &r.outcome else {
+            // The monitor's own failure: no evidence either way. The
+            // check's last result goes stale and its time becomes unknown.
+            return;
+        };
+        let record = ResultRecord {
+            service: key.0.clone(),
+            check: key.1.clone(),
+            at: r.at,
+            success: outcome.success(),
+            duration: outcome.duration,
+            reason: outcome.reason().map(|x| x.as_str().to_string()),
+            detail: outcome.failure.as_ref().map(|f| f.detail.clone()),
+            source: ResultSource::Live,
+        };
+        let result = ProbeResult {
+            check_id: key.1,
+            at: r.at,
+            success: outcome.success(),
+            duration: outcome.duration,
+            reason: outcome.reason(),
+            detail: outcome.failure.as_ref().map(|f| f.detail.clone()).unwrap_or_default(),
+        };
+        let update = self.services[si].tracker.observe(&result);
+        let mut ops = vec![WriteOp::Result(record)];
+        self.persist(si, &update, &mut ops);
+        self.sink.write(ops);
+        self.publish(si, Timestamp::now());
+    }
+
+    /// Turn a tracker update into store writes and incident metrics.
+    fn persist(&mut self, si: usize, update: &ServiceUpdate, ops: &mut Vec<WriteOp>) {
+        let service = &self.config.services[si];
+        for t in &update.retracted {
+            ops.push(WriteOp::RetractServiceTransition {
+                service: service.id.clone(),
+                at: t.at,
+            });
+        }
+        for t in &update.added {
+            ops.push(WriteOp::ServiceTransition(transition_record(&service.id, t)));
+        }
+        for change in &update.incidents {
+            match change {
+                IncidentChange::Opened(i) => {
+                    self.telemetry
+                        .incidents_total
+                        .get_or_create(&ServiceOnly {
+                            service: service.id.clone(),
+                        })
+                        .inc();
+                    ops.push(WriteOp::Incident(incident_record(&service.id, i)));
+                }
+                IncidentChange::Updated { before, after } => {
+                    if before.start != after.start {
+                        ops.push(WriteOp::RetractIncident {
+                            service: service.id.clone(),
+                            started_at: before.start,
+                        });
+                    }
+                    ops.push(WriteOp::Incident(incident_record(&service.id, after)));
+                }
+                IncidentChange::Retracted(i) => ops.push(WriteOp::RetractIncident {
+                    service: service.id.clone(),
+                    started_at: i.start,
+                }),
+            }
+        }
+        let rt = &mut self.services[si];
+        rt.open_incident = sla::incident::incidents(rt.tracker.timeline())
+            .into_iter()
+            .rev()
+            .find(|i| i.is_open())
+            .map(|i| i.start);
+    }
+
+    /// Periodic work: staleness, maintenance, SLA figures, memory bounds.
+    pub fn tick(&mut self, now: Timestamp) {
+        let mark = watermark(&self.config, now);
+        let mut ops = Vec::new();
+        for si in 0..self.services.len() {
+            let update = self.services[si].tracker.advance(mark);
+            if !update.is_empty() {
+                self.persist(si, &update, &mut ops);
+            }
+            self.update_slas(si, now);
+            // Keep four weeks of live timeline (the longest rolling period)
+            // plus slack; older time is in the store.
+            let keep = now - SignedDuration::from_hours(24 * 35);
+            self.services[si].tracker.forget_before(keep);
+            self.publish(si, now);
+        }
+        if !ops.is_empty() {
+            self.sink.write(ops);
+        }
+    }
+
+    fn update_slas(&mut self, si: usize, now: Timestamp) {
+        let service = &self.config.services[si];
+        let three_days = SignedDuration::from_hours(72);
+        // Maintenance over the whole current month (longest period) and
+        // the burn windows before it.
+        let span = TimeRange::new(
+            now - SignedDuration::from_hours(24 * 35),
+            now + SignedDuration::from_hours(24 * 35),
+        );
+        let specs: Vec<MaintenanceSpec> = self
+            .config
+            .maintenances
+            .iter()
+            .chain(self.adhoc.iter())
+            .cloned()
+            .collect();
+        let maintenance = ServiceMaintenance::for_service(&specs, service, span);
+        let rt = &mut self.services[si];
+        rt.maintenance = maintenance.active_at(now).cloned();
+        if rt.slas.is_empty() {
+            return;
+        }
+        let settled = rt.tracker.settled_before().min(now);
+        for i in 0..rt.slas.len() {
+            let spec = rt.slas[i].spec.clone();
+            let calendar = self
+                .calendars
+                .get(&spec.calendar)
+                .cloned()
+                .unwrap_or_else(SlaCalendar::always);
+            let period = sla::period_containing(spec.period, now, calendar.tz());
+            let from = period.start().min(now - three_days);
+            let segments = rt.segments(TimeRange::new(from, now));
+            let status = sla::status::sla_status(&spec, &calendar, &segments, &maintenance.excluded, now);
+            // Counters only count settled time: a back-dated verdict can
+            // still rewrite what is newer, and a counter cannot go down.
+            let counted = rt.slas[i].counted_until;
+            if settled > counted {
+                let range = TimeRange::new(counted, settled);
+                let segs = rt.segments(range);
+                let open = calendar.open_ranges(range);
+                let f = sla::account(&segs, range, &open, &maintenance.excluded);
+                let labels = SlaLabels {
+                    service: service.id.clone(),
+                    sla: spec.name.clone(),
+                };
+                self.telemetry
+                    .sla_eligible_seconds
+                    .get_or_create(&labels)
+                    .inc_by(f.eligible as f64 / 1000.0);
+                self.telemetry
+                    .sla_good_seconds
+                    .get_or_create(&labels)
+                    .inc_by(f.good as f64 / 1000.0);
+                rt.slas[i].counted_until = settled;
+            }
+            rt.slas[i].last = Some(status);
+        }
+    }
+
+    /// Metrics and status board for one service.
+    fn publish(&self, si: usize, now: Timestamp) {
+        let service = &self.config.services[si];
+        let rt = &self.services[si];
+        let state = rt.tracker.state().shown(rt.maintenance.is_some());
+        let mut board = self.status.write().expect("status lock");
+        let status = &mut board.services[si];
+        for (c, cs) in rt.tracker.checks().zip(status.checks.iter_mut()) {
+            cs.state = c.state().as_str().to_string();
+            cs.since = (c.state() != CheckState::Unknown).then(|| c.since());
+            cs.slow = c.is_slow();
+            cs.flapping = c.is_flapping(now);
+        }
+        status.up = status
+            .checks
+            .iter()
+            .filter(|c| c.critical)
+            .all(|c| c.last.as_ref().is_some_and(|l| l.success));
+        status.state = state.as_str().to_string();
+        status.maintenance = rt.maintenance.as_ref().map(|m| m.reference.clone());
+        status.incident_since = rt.open_incident;
+        let up = status.up;
+        drop(board);
+
+        let t = &self.telemetry;
+        t.service_up.get_or_create(&service_labels(service)).set(up as i64);
+        t.set_service_state(&service.id, state.as_str());
+        let only = ServiceOnly {
+            service: service.id.clone(),
+        };
+        t.maintenance_active
+            .get_or_create(&only)
+            .set(rt.maintenance.is_some() as i64);
+        let _ = t.incidents_total.get_or_create(&only);
+        for s in &rt.slas {
+            let labels = SlaLabels {
+                service: service.id.clone(),
+                sla: s.spec.name.clone(),
+            };
+            t.sla_objective.get_or_create(&labels).set(s.spec.ratio());
+            let _ = t.sla_eligible_seconds.get_or_create(&labels);
+            let _ = t.sla_good_seconds.get_or_create(&labels);
+            let Some(st) = &s.last else { continue };
+            match st.figures.availability() {
+                Some(a) => {
+                    t.sla_availability.get_or_create(&labels).set(a);
+                }
+                None => {
+                    t.sla_availability.remove(&labels);
+                }
+            }
+            match st.budget.remaining_ratio {
+                Some(r) => {
+                    t.sla_budget_remaining.get_or_create(&labels).set(r);
+                }
+                None => {
+                    t.sla_budget_remaining.remove(&labels);
+                }
+            }
+            for (w, rate) in st.burn.iter() {
+                t.sla_burn_rate
+                    .get_or_create(&BurnLabels {
+                        service: service.id.clone(),
+                        sla: s.spec.name.clone(),
+                        window: w.label().to_string(),
+                    })
+                    .set(rate);
+            }
+        }
+    }
+
+    /// Excluded maintenance of a service over a range (for reports).
+    pub fn excluded(&self, service: &Service, range: TimeRange) -> RangeSet {
+        let specs: Vec<MaintenanceSpec> = self
+            .config
+            .maintenances
+            .iter()
+            .chain(self.adhoc.iter())
+            .cloned()
+            .collect();
+        ServiceMaintenance::for_service(&specs, service, range).excluded
+    }
+}
+
+/// Two versions of a service whose checks decide state the same way.
+fn same_rules(a: &Service, b: &Service) -> bool {
+    a.checks.len() == b.checks.len()
+        && a.checks.iter().zip(&b.checks).all(|(x, y)| {
+            sla::CheckRules::of(x) == sla::CheckRules::of(y) && x.kind.name() == y.kind.name()
+        })
+}
+
+fn service_labels(s: &Service) -> ServiceLabels {
+    ServiceLabels {
+        service: s.id.clone(),
+        category: s.category.clone(),
+        supplier: s.supplier.clone(),
+    }
+}
+
+pub fn transition_record(service: &str, t: &sla::ServiceTransition) -> ServiceTransitionRecord {
+    ServiceTransitionRecord {
+        service: service.to_string(),
+        at: t.at,
+        state: t.to.as_str().to_string(),
+        cause: serde_json::to_string(&t.cause).ok(),
+    }
+}
+
+pub fn incident_record(service: &str, i: &sla::Incident) -> IncidentRecord {
+    IncidentRecord {
+        id: 0,
+        service: service.to_string(),
+        started_at: i.start,
+        ended_at: i.end,
+        cause: serde_json::to_value(&i.cause).unwrap_or_default(),
+        evidence: Vec::new(),
+    }
+}
