@@ -107,7 +107,7 @@ impl Rng {
     }
 
     fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 < p
+        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
     }
 }
 

@@ -71,11 +71,17 @@ pub async fn run(
     let status = Arc::new(RwLock::new(StatusBoard::default()));
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let ready = Arc::new(AtomicBool::new(false));
+    let shared_config = Arc::new(RwLock::new(config.clone()));
+    let (maint_tx, mut maint_rx) = mpsc::channel::<()>(16);
     let app = crate::server::router(AppState {
         telemetry: telemetry.clone(),
         status: status.clone(),
         reload: reload_tx,
         ready: ready.clone(),
+        store: store.clone(),
+        config: shared_config.clone(),
+        api_token: config.server.api_token.clone(),
+        maintenance_changed: maint_tx,
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -104,6 +110,7 @@ pub async fn run(
         .await
         .map_err(|e| DaemonError::Writer(std::io::Error::other(e)))?
     };
+    load_adhoc(&mut engine, &store).await;
     let mut scheduler = Scheduler::start(&config, telemetry.clone(), report_tx.clone());
     let mut current = config;
     ready.store(true, Ordering::Relaxed);
@@ -131,11 +138,13 @@ pub async fn run(
                     telemetry.store_errors_total.inc_by(errors - counted);
                 }
             }
+            Some(()) = maint_rx.recv() => load_adhoc(&mut engine, &store).await,
             Some(answer) = reload_rx.recv() => {
                 match reload(&current, &telemetry).await {
                     Ok(new) => {
                         let new = Arc::new(new);
                         (engine, scheduler) = switch(engine, scheduler, &new, &telemetry, &report_tx, &writer).await;
+                        *shared_config.write().expect("config lock") = new.clone();
                         current = new;
                         let _ = answer.send(Ok(()));
                     }
@@ -146,6 +155,7 @@ pub async fn run(
                 if let Ok(new) = reload(&current, &telemetry).await {
                     let new = Arc::new(new);
                     (engine, scheduler) = switch(engine, scheduler, &new, &telemetry, &report_tx, &writer).await;
+                    *shared_config.write().expect("config lock") = new.clone();
                     current = new;
                 }
             }
@@ -205,6 +215,16 @@ async fn switch(
     };
     let scheduler = Scheduler::start(new, telemetry.clone(), reports.clone());
     (engine, scheduler)
+}
+
+/// Give the engine the maintenance windows added through the API.
+async fn load_adhoc(engine: &mut Engine, store: &Arc<dyn Store>) {
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || crate::server::api::load_adhoc(store.as_ref())).await {
+        Ok(Ok(specs)) => engine.set_adhoc_maintenances(specs),
+        Ok(Err(e)) => tracing::error!(error = %e, "cannot read maintenance windows from the store"),
+        Err(e) => tracing::error!(error = %e, "maintenance load task failed"),
+    }
 }
 
 fn mark_loaded(telemetry: &Telemetry) {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use continuity::alert::config::{AlertingSpec, Severity};
 use continuity::alert::dispatch::{DispatchOptions, Dispatcher};
 use continuity::alert::notify::{self, Notification, Status};
-use continuity::alert::outbox::{MemoryOutbox, OutboxState, OutboxStore};
+use continuity::alert::outbox::{MemoryOutbox, OutboxState};
 use continuity::alert::rules::{
     Alert, AlertChange, AlertRules, AlertSet, AlertView, CheckState, CheckView, MaintenanceView,
     ServiceView, SlaView,
@@ -26,7 +26,7 @@ use continuity::config::Config;
 use continuity::config::schedule::MaintenanceEffect;
 use continuity::telemetry::Telemetry;
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -346,7 +346,8 @@ fn burn_rate_alerts_need_both_windows_at_their_factor() {
     let fast = vec!["ErrorBudgetFastBurn/portal/office-hours".to_string()];
     let slow = vec!["ErrorBudgetSlowBurn/portal/office-hours".to_string()];
     let none: Vec<String> = Vec::new();
-    let cases: &[(&[(&str, f64)], &Vec<String>)] = &[
+    type Case<'a> = (&'a [(&'a str, f64)], &'a Vec<String>);
+    let cases: &[Case] = &[
         // 14.4x over 1h and 5m pages; a hair below on either window does not.
         (&[("1h", 14.4), ("5m", 14.4)], &fast),
         (&[("1h", 14.4), ("5m", 14.39)], &none),
@@ -1821,7 +1822,7 @@ impl Drop for Alertmanager {
 
 fn am_spec(url: &str) -> AlertingSpec {
     spec(&format!(
-        "  alertmanagers: [\"{url}\"]\n  resend_interval: 500ms\n  resolved_resend_for: 1m"
+        "  alertmanagers: [\"{url}\"]\n  resend_interval: 1s\n  resolved_resend_for: 1m"
     ))
 }
 
@@ -1963,4 +1964,27 @@ async fn two_monitors_sending_the_same_alert_notify_once() {
     for (d, _, _) in pair {
         d.shutdown().await;
     }
+}
+
+#[test]
+fn the_sample_alertmanager_configuration_is_valid() {
+    let amtool = alertmanager_binary().with_file_name("amtool");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/alertmanager/alertmanager.yml");
+    let out = Command::new(&amtool)
+        .arg("check-config")
+        .arg(&sample)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e} (apt-get install prometheus-alertmanager)",
+                amtool.display()
+            )
+        });
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("3 inhibit rules"), "{text}");
 }

@@ -556,6 +556,18 @@ async fn tls_fails_expectation_when_expiry_is_closer_than_min_days_valid() {
     );
     let o = tls(&format!("{base}min_days_valid: 5\n"), T).await;
     assert_ok(&o);
+
+    let expired = pki.ca.leaf(&["localhost"], Validity::Expired);
+    let addr = tls_server(&expired).await;
+    let o = tls(
+        &format!(
+            "target: localhost:{}\ntls_verify: false\nmin_days_valid: 1\n",
+            addr.port()
+        ),
+        T,
+    )
+    .await;
+    assert_failed(&o, FailureReason::Expectation, "expired on 2021-01-01");
 }
 
 #[tokio::test]

@@ -251,7 +251,8 @@ impl Dispatcher {
                 {
                     notes.insert(alert.fingerprint(), n.clone());
                 }
-                route(&self.shared, &mut routing, change, now);
+                let all: Vec<String> = routing.receivers.keys().cloned().collect();
+                route(&self.shared, &mut routing, change, now, &all);
             }
             routing.latest = Some(set.clone());
         }
@@ -268,8 +269,25 @@ impl Dispatcher {
         let receivers = build_receivers(spec, &self.shared.http);
         {
             let mut routing = lock(&self.shared.routing);
+            let added: Vec<String> = receivers
+                .keys()
+                .filter(|name| !routing.receivers.contains_key(*name))
+                .cloned()
+                .collect();
             routing.receivers = receivers;
             routing.ttl = spec.notification_ttl();
+            // A receiver added by a reload hears about what fires now.
+            let now = Timestamp::now();
+            let firing = routing.latest.clone().unwrap_or_default().alerts;
+            for a in firing {
+                route(
+                    &self.shared,
+                    &mut routing,
+                    &AlertChange::Firing(a),
+                    now,
+                    &added,
+                );
+            }
         }
         self.am_config.send_if_modified(|c| {
             let new = AmConfig::from_spec(spec);
@@ -400,12 +418,21 @@ fn learn_history(routing: &mut Routing, items: &[OutboxItem]) {
     }
 }
 
-/// Turn one change into outbox entries for the receivers that want it.
-fn route(shared: &Shared, routing: &mut Routing, change: &AlertChange, now: Timestamp) {
+/// Turn one change into outbox entries for those of `receivers` that want
+/// it.
+fn route(
+    shared: &Shared,
+    routing: &mut Routing,
+    change: &AlertChange,
+    now: Timestamp,
+    receivers: &[String],
+) {
     let alert = change.alert();
     let fp = alert.fingerprint();
-    let names: Vec<String> = routing.receivers.keys().cloned().collect();
-    for name in names {
+    for name in receivers.iter().cloned() {
+        if !routing.receivers.contains_key(&name) {
+            continue;
+        }
         let key = (name.clone(), fp.clone());
         match change {
             AlertChange::Firing(a) => {

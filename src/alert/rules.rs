@@ -446,10 +446,17 @@ impl AlertRules {
                     );
                 }
                 None => {
+                    let Some(told) = self.notified.get(&fp).map(|n| n.alert.clone()) else {
+                        continue;
+                    };
+                    let note = self
+                        .suppressed
+                        .get(told.label("service"))
+                        .cloned()
+                        .or_else(|| self.escalation(&told));
                     let Some(n) = self.notified.get_mut(&fp) else {
                         continue;
                     };
-                    let note = self.suppressed.get(n.alert.label("service")).cloned();
                     self.pending.push(AlertChange::Resolved {
                         alert: n.alert.clone(),
                         ended_at: now,
@@ -465,6 +472,21 @@ impl AlertRules {
         let keep = jiff::SignedDuration::try_from(gate).unwrap_or_default();
         self.notified
             .retain(|_, n| n.firing || now.duration_since(n.at) < keep);
+    }
+
+    /// When the same alert fires again at another severity (a certificate
+    /// closer to expiry), the old one resolved because of that.
+    fn escalation(&self, a: &Alert) -> Option<String> {
+        let without = |x: &Alert| {
+            let mut l = x.labels.clone();
+            l.remove("severity");
+            l
+        };
+        let key = without(a);
+        self.active
+            .values()
+            .find(|b| without(b) == key)
+            .map(|b| format!("resolved: continues at severity {}", b.label("severity")))
     }
 
     fn track_flapping(&mut self, view: &AlertView) {

@@ -47,6 +47,11 @@ pub fn expand_with(
     let mut out = String::with_capacity(text.len());
     let mut issues = Vec::new();
     for (line_no, line) in text.split_inclusive('\n').enumerate() {
+        // Comment lines are documentation: `${NAME}` there is not expanded.
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
         let mut rest = line;
         let mut col = 1u64;
         while let Some(i) = rest.find('$') {
@@ -159,8 +164,8 @@ mod tests {
 
     #[test]
     fn expands_set_variables_and_fallbacks() {
-        let out = expand_with("a: ${PORT}\nb: ${NOPE:-x}\nc: $${PORT}\nd: $5", env).unwrap();
-        assert_eq!(out, "a: 8080\nb: x\nc: ${PORT}\nd: $5");
+        let out = expand_with("a: ${PORT}\nb: ${NOPE:-x}\nc: $${PORT}\nd: $5\n# ${UNSET}", env).unwrap();
+        assert_eq!(out, "a: 8080\nb: x\nc: ${PORT}\nd: $5\n# ${UNSET}");
     }
 
     #[test]

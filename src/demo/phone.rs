@@ -30,7 +30,7 @@ pub fn line_state_at(unix_secs: u64) -> LineState {
     if into < start || into >= start + OUTAGE.as_secs() {
         return LineState::Up;
     }
-    if (unix_secs / cycle) % 2 == 0 {
+    if (unix_secs / cycle).is_multiple_of(2) {
         LineState::Silent
     } else {
         LineState::Unavailable

@@ -592,8 +592,6 @@ async fn exchange(
     url: &Uri,
     method: &Method,
     body: &Bytes,
-    first_hop: bool,
-    read_body: impl Fn(StatusCode) -> bool,
     ctx: &ProbeContext,
     out: &mut ProbeOutcome,
 ) -> Result<Option<HopResponse>, ProbeError> {
@@ -603,8 +601,7 @@ async fn exchange(
     let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
     // Overrides are for the configured URL's authority, not for wherever
     // a redirect leads.
-    let same_authority = url.authority() == c.url.authority();
-    let overrides = first_hop || same_authority;
+    let overrides = url.authority() == c.url.authority();
 
     let Some(tcp) = connect(host, port, ctx, out).await else {
         return Ok(None);
@@ -718,7 +715,8 @@ async fn exchange(
         body: Vec::new(),
         truncated: false,
     };
-    if !read_body(status) {
+    // A redirect that will be followed has no body worth reading.
+    if spec.follow_redirects && is_redirect(status) {
         return Ok(Some(hop));
     }
 
@@ -812,18 +810,7 @@ pub async fn probe(spec: &HttpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, 
     let follow = spec.follow_redirects;
     let response = loop {
         let mut hop = ProbeOutcome::default();
-        let reply = exchange(
-            &c,
-            spec,
-            &url,
-            &method,
-            &body,
-            redirects == 0,
-            |s| !(follow && is_redirect(s)),
-            ctx,
-            &mut hop,
-        )
-        .await?;
+        let reply = exchange(&c, spec, &url, &method, &body, ctx, &mut hop).await?;
         absorb(&mut outcome, hop);
         let Some(reply) = reply else {
             return Ok(outcome);

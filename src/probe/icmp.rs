@@ -161,7 +161,11 @@ pub async fn probe(spec: &IcmpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, 
     };
     let client = Client::new(&config).map_err(|e| {
         if e.kind() == std::io::ErrorKind::PermissionDenied {
-            ProbeError::IcmpPermission(e.to_string())
+            // surge-ping wraps the OS error in a multi-line how-to that
+            // ProbeError already says in one line.
+            let text = e.to_string();
+            let os = text.rsplit("Original error: ").next().unwrap_or(&text);
+            ProbeError::IcmpPermission(os.trim().to_string())
         } else {
             ProbeError::Setup(format!("cannot open an ICMP socket for {ip}: {e}"))
         }

@@ -85,10 +85,7 @@ impl TcpSpec {
         };
         let expect = match &self.expect {
             None => Some(None),
-            Some(e) => match compile_regex("expect", e, v) {
-                Some(re) => Some(Some(re)),
-                None => None,
-            },
+            Some(e) => compile_regex("expect", e, v).map(Some),
         };
         let ((host, port), send, expect) = (target?, send?, expect?);
         Some(CompiledTcp {

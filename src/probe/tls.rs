@@ -175,12 +175,14 @@ pub async fn probe(spec: &TlsSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, P
         let left_days = (earliest - now) / 86400;
         outcome.detail("days_valid", left_days.to_string());
         if earliest - now < i64::from(min_days) * 86400 {
+            let when = if earliest < now {
+                format!("expired on {}", format_unix(earliest))
+            } else {
+                format!("expires on {} (in {left_days} days)", format_unix(earliest))
+            };
             outcome.fail(
                 FailureReason::Expectation,
-                format!(
-                    "certificate chain expires on {} (in {left_days} days), less than min_days_valid {min_days}",
-                    format_unix(earliest)
-                ),
+                format!("certificate chain {when}, less than min_days_valid {min_days}"),
             );
         }
     }

@@ -11,7 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::config::{Config, Secret};
 use crate::engine::SharedStatus;
+use crate::store::Store;
+
+pub mod api;
 use crate::telemetry::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Telemetry};
 
 /// A reload request; the answer says whether the new configuration took.
@@ -23,6 +27,12 @@ pub struct AppState {
     pub status: SharedStatus,
     pub reload: mpsc::Sender<ReloadRequest>,
     pub ready: Arc<AtomicBool>,
+    pub store: Arc<dyn Store>,
+    /// The running configuration (swapped on reload).
+    pub config: Arc<std::sync::RwLock<Arc<Config>>>,
+    pub api_token: Option<Secret>,
+    /// Tells the engine that ad-hoc maintenance windows changed.
+    pub maintenance_changed: mpsc::Sender<()>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -32,6 +42,12 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/-/reload", post(reload))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/incidents", get(api::incidents))
+        .route(
+            "/api/v1/maintenances",
+            get(api::list_maintenances).post(api::create_maintenance),
+        )
+        .route("/api/v1/maintenances/{id}", axum::routing::delete(api::delete_maintenance))
         .with_state(state)
 }
 

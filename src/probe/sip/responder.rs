@@ -92,7 +92,7 @@ struct Line {
 impl Line {
     fn handle(self: &Arc<Self>, req: Request, reply: &Replier) {
         let state = (self.state)();
-        if state == LineState::Silent || req.method == "ACK" && state != LineState::Up {
+        if state == LineState::Silent || (req.method == "ACK" && state != LineState::Up) {
             return;
         }
         if state == LineState::Unavailable {

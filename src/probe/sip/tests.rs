@@ -771,6 +771,7 @@ fn invalid_specs_are_rejected_with_a_reason_and_a_fix() {
             "ring_time only applies to method invite",
         ),
         ("uri: sip:a@b\nproxy: 'sbc:99999'\n", "is not host[:port]"),
+        ("uri: sip:a@b\nproxy: 'ü:5060'\n", "is not host[:port]"),
         ("uri: sip:a@b\nusername: 'a b'\n", "cannot be the user part"),
         ("uri: sip:a@b\nfrom: alice\n", "from: "),
         (
@@ -805,4 +806,28 @@ fn password_file_is_read_relative_to_the_configuration_file() {
     let creds = s.compiled.as_ref().unwrap().credentials.as_ref().unwrap();
     assert_eq!(creds.password.expose(), "s3cret");
     assert!(!format!("{s:?}").contains("s3cret"));
+}
+
+#[test]
+fn the_documented_check_loads_as_written() {
+    let yaml = "services:
+  - id: sip-trunk
+    checks:
+      - id: trunk-options
+        sip:
+          uri: sip:ping@sbc.example.org:5060
+          transport: udp          # udp | tcp | tls
+          method: options         # options | register | invite
+          accept: [200]           # codes that count as up; e.g. add 401, 403, 404, 405, 407
+";
+    let config = crate::config::Config::from_str("continuity.yaml", yaml).expect("loads");
+    let crate::config::CheckKind::Sip(s) = &config.services[0].checks[0].kind else {
+        panic!("not a sip check")
+    };
+    let c = s.compiled.as_ref().unwrap();
+    assert_eq!(
+        (c.method, c.dest.transport, c.dest.port),
+        (Method::Options, Transport::Udp, 5060)
+    );
+    assert_eq!(c.accept, [200]);
 }

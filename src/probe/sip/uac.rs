@@ -439,7 +439,7 @@ impl Uac<'_> {
         let ip = self.client.conn.local.ip();
         for _ in 0..8 {
             let s = UdpSocket::bind((ip, 0)).await.ok()?;
-            if s.local_addr().ok()?.port() % 2 == 0 {
+            if s.local_addr().ok()?.port().is_multiple_of(2) {
                 return Some(s);
             }
         }
@@ -564,8 +564,8 @@ impl Uac<'_> {
                     self.answered(&invite, &r, outcome).await;
                     return;
                 }
-                // Every final non-2xx answer to an INVITE is acknowledged
-                // in its own transaction (RFC 3261 17.1.1.3).
+                // A final non-2xx answer is acknowledged within the INVITE
+                // transaction itself (RFC 3261 17.1.1.3), before anything else.
                 self.ack_failure(&invite, &r).await;
                 if self.can_authenticate(code) && !answered_fresh {
                     if let Err(why) = self.take_challenge(&r) {

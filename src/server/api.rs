@@ -1,0 +1,329 @@
+//! The JSON API that reads the store: incidents, SLA figures, and the
+//! maintenance windows people add at run time (guarded by a bearer token).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use crate::config::schedule::{MaintenanceScope, MaintenanceTime};
+use crate::config::{KnownNames, MaintenanceSpec, Validator};
+use crate::store::{MaintenanceRecord, Store};
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// Parse a query timestamp: RFC 3339, or `now`, or relative like `-7d`.
+pub fn parse_time(s: &str, now: Timestamp) -> Result<Timestamp, String> {
+    let s = s.trim();
+    if s == "now" {
+        return Ok(now);
+    }
+    if let Some(rel) = s.strip_prefix('-') {
+        let d = crate::config::Dur::parse(rel)?;
+        let d = jiff::SignedDuration::try_from(d.0).map_err(|e| e.to_string())?;
+        return Ok(now - d);
+    }
+    s.parse::<Timestamp>().map_err(|_| {
+        format!("'{s}' is not a time: write RFC 3339 (2026-11-23T00:00:00+01:00), now, or -7d")
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}"))),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("store task: {e}"))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct IncidentQuery {
+    service: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /api/v1/incidents?service=&from=&to=` (default: the last 7 days).
+pub async fn incidents(State(s): State<AppState>, Query(q): Query<IncidentQuery>) -> Response {
+    let now = Timestamp::now();
+    let from = match parse_time(q.from.as_deref().unwrap_or("-7d"), now) {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("from: {e}")),
+    };
+    let to = match parse_time(q.to.as_deref().unwrap_or("now"), now) {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("to: {e}")),
+    };
+    if from >= to {
+        return error(StatusCode::BAD_REQUEST, "from must be before to");
+    }
+    let store = s.store.clone();
+    let service = q.service.clone();
+    match blocking(move || store.incidents(service.as_deref(), from, to)).await {
+        Ok(list) => {
+            let items: Vec<_> = list
+                .into_iter()
+                .map(|i| {
+                    let end = i.ended_at.unwrap_or(now);
+                    json!({
+                        "service": i.service,
+                        "start": i.started_at,
+                        "end": i.ended_at,
+                        "ongoing": i.ended_at.is_none(),
+                        "duration_seconds": (end.as_millisecond() - i.started_at.as_millisecond()) as f64 / 1000.0,
+                        "cause": i.cause,
+                    })
+                })
+                .collect();
+            Json(json!({ "from": from, "to": to, "incidents": items })).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+fn authorized(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(token) = &s.api_token else {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "maintenance API disabled: set server.api_token (or api_token_file) in the configuration",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // Constant-time comparison: the token guards changes to SLA figures.
+    let ok = given.is_some_and(|g| {
+        g.len() == token.expose().len()
+            && g.bytes()
+                .zip(token.expose().bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token (Authorization: Bearer <server.api_token>)",
+        ))
+    }
+}
+
+/// A stored ad-hoc window as the SLA code reads it.
+pub fn record_to_spec(m: &MaintenanceRecord) -> Option<MaintenanceSpec> {
+    let scope = match m.scope_kind.as_str() {
+        "service" => MaintenanceScope::Service(m.scope_value.clone()),
+        "category" => MaintenanceScope::Category(m.scope_value.clone()),
+        "supplier" => MaintenanceScope::Supplier(m.scope_value.clone()),
+        "all" => MaintenanceScope::All,
+        _ => return None,
+    };
+    let effect = match m.effect.as_str() {
+        "mute" => crate::config::schedule::MaintenanceEffect::Mute,
+        _ => crate::config::schedule::MaintenanceEffect::Exclude,
+    };
+    Some(MaintenanceSpec {
+        reference: m.reference.clone(),
+        description: m.description.clone(),
+        effect,
+        service: None,
+        category: None,
+        supplier: None,
+        all: false,
+        start: None,
+        end: None,
+        recurring: None,
+        timezone: crate::config::schedule::DEFAULT_TIMEZONE.to_string(),
+        scope: Some(scope),
+        time: Some(MaintenanceTime::Once {
+            start: m.start,
+            end: m.end,
+        }),
+    })
+}
+
+/// Every ad-hoc window not deleted, as specs for the engine.
+pub fn load_adhoc(store: &dyn Store) -> Result<Vec<MaintenanceSpec>, crate::store::StoreError> {
+    let all = store.maintenances(Timestamp::MIN, Timestamp::MAX, false)?;
+    Ok(all.iter().filter_map(record_to_spec).collect())
+}
+
+fn record_json(m: &MaintenanceRecord) -> serde_json::Value {
+    json!({
+        "id": m.id,
+        "reference": m.reference,
+        "description": m.description,
+        "effect": m.effect,
+        "scope": { "kind": m.scope_kind, "value": m.scope_value },
+        "start": m.start,
+        "end": m.end,
+        "created_at": m.created_at,
+        "created_by": m.created_by,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct MaintenanceQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /api/v1/maintenances?from=&to=`: windows added through the API
+/// (and, for reference, those in the configuration).
+pub async fn list_maintenances(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<MaintenanceQuery>,
+) -> Response {
+    if let Err(r) = authorized(&s, &headers) {
+        return r;
+    }
+    let now = Timestamp::now();
+    let (from, to) = match (
+        parse_time(q.from.as_deref().unwrap_or("-30d"), now),
+        q.to.as_deref().map(|t| parse_time(t, now)).transpose(),
+    ) {
+        (Ok(f), Ok(t)) => (f, t.unwrap_or(Timestamp::MAX)),
+        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let store = s.store.clone();
+    match blocking(move || store.maintenances(from, to, false)).await {
+        Ok(list) => {
+            let config = s.config.read().expect("config lock").clone();
+            let configured: Vec<_> = config
+                .maintenances
+                .iter()
+                .map(|m| json!({ "reference": m.reference, "effect": m.effect, "scope": m.scope, "description": m.description }))
+                .collect();
+            Json(json!({
+                "maintenances": list.iter().map(record_json).collect::<Vec<_>>(),
+                "configured": configured,
+            }))
+            .into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+/// `POST /api/v1/maintenances` with a JSON body using the same fields as
+/// a one-off window in the configuration.
+pub async fn create_maintenance(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = authorized(&s, &headers) {
+        return r;
+    }
+    let mut spec: MaintenanceSpec = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "body: {e}; send e.g. {{\"reference\":\"CHG-1\",\"service\":\"citizen-portal\",\"start\":\"2026-12-01T22:00:00+01:00\",\"end\":\"2026-12-02T02:00:00+01:00\"}}"
+                ),
+            );
+        }
+    };
+    if spec.recurring.is_some() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "recurring windows belong in the configuration; the API takes one-off windows (start, end)",
+        );
+    }
+    let config = s.config.read().expect("config lock").clone();
+    let known = KnownNames {
+        services: config.services.iter().map(|x| x.id.as_str()).collect::<BTreeSet<_>>(),
+        categories: config.services.iter().map(|x| x.category.as_str()).collect(),
+        suppliers: config.services.iter().map(|x| x.supplier.as_str()).collect(),
+    };
+    let mut v = Validator::new(Arc::from("request"));
+    spec.validate(&mut v, serde_saphyr::Location::UNKNOWN, &known);
+    if !v.is_ok() {
+        let msgs: Vec<String> = v
+            .issues
+            .iter()
+            .map(|i| match &i.hint {
+                Some(h) => format!("{} ({h})", i.message),
+                None => i.message.clone(),
+            })
+            .collect();
+        return error(StatusCode::BAD_REQUEST, msgs.join("; "));
+    }
+    let (Some(scope), Some(MaintenanceTime::Once { start, end })) = (&spec.scope, &spec.time) else {
+        return error(StatusCode::BAD_REQUEST, "a window needs a scope, start and end");
+    };
+    let (scope_kind, scope_value) = match scope {
+        MaintenanceScope::Service(x) => ("service", x.clone()),
+        MaintenanceScope::Category(x) => ("category", x.clone()),
+        MaintenanceScope::Supplier(x) => ("supplier", x.clone()),
+        MaintenanceScope::All => ("all", String::new()),
+    };
+    let created_by = headers
+        .get("x-continuity-user")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("api")
+        .to_string();
+    let mut record = MaintenanceRecord {
+        id: 0,
+        reference: spec.reference.clone(),
+        description: spec.description.clone(),
+        effect: match spec.effect {
+            crate::config::schedule::MaintenanceEffect::Exclude => "exclude".into(),
+            crate::config::schedule::MaintenanceEffect::Mute => "mute".into(),
+        },
+        scope_kind: scope_kind.into(),
+        scope_value,
+        start: *start,
+        end: *end,
+        created_at: Timestamp::now(),
+        created_by,
+        deleted: false,
+    };
+    let store = s.store.clone();
+    let r2 = record.clone();
+    match blocking(move || store.insert_maintenance(&r2)).await {
+        Ok(id) => {
+            record.id = id;
+            let _ = s.maintenance_changed.try_send(());
+            tracing::info!(id, reference = %record.reference, "maintenance window added through the API");
+            (StatusCode::CREATED, Json(record_json(&record))).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+/// `DELETE /api/v1/maintenances/{id}`: the window ends its effect; the
+/// record is kept for the audit trail.
+pub async fn delete_maintenance(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Err(r) = authorized(&s, &headers) {
+        return r;
+    }
+    let store = s.store.clone();
+    match blocking(move || store.delete_maintenance(id)).await {
+        Ok(true) => {
+            let _ = s.maintenance_changed.try_send(());
+            tracing::info!(id, "maintenance window deleted through the API");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("no maintenance window {id}")),
+        Err(r) => r,
+    }
+}
