@@ -199,8 +199,8 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
         a.checks, a.interval_s, a.days, a.synchronous
     );
     println!(
-        "  raw results for the last {} days ({} rows; {:.1} % failures with a detail, \
-         {} ms scheduler jitter), of which the newest {} h go through the batching writer",
+        "  raw results for the last {} days (~{} rows; {:.1} % failures with a detail, \
+         {} ms scheduler jitter), of which the newest {} h (up to now) go through the batching writer",
         a.retention_days,
         per_hour * raw_hours as u64,
         FAILURE_RATE * 100.0,
@@ -220,11 +220,12 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     // 1. Live path: the newest hours through the StoreWriter.
     let writer = StoreWriter::spawn(store.clone(), WriterOptions::default())?;
-    let live_from = now_hour - a.live_hours + 1;
+    let live_from = now_hour - a.live_hours;
+    let now_slot = Timestamp::now().as_millisecond() / (a.interval_s * 1000);
     let started = Instant::now();
     let mut live_rows = 0u64;
     for hour in live_from..=now_hour {
-        for slot in slots_in_hour(a, hour) {
+        for slot in slots_in_hour(a, hour).filter(|&s| s < now_slot) {
             let ops: Vec<WriteOp> = (0..a.checks)
                 .map(|i| WriteOp::Result(result(a, &mut rng, i, slot)))
                 .collect();
@@ -254,7 +255,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // 2. The rest of the retention window through the import path.
     let started = Instant::now();
     let mut imported = 0u64;
-    for hour in (now_hour - raw_hours + 1)..live_from {
+    for hour in (now_hour - raw_hours)..live_from {
         let mut rows = Vec::with_capacity(per_hour as usize);
         for slot in slots_in_hour(a, hour) {
             rows.extend((0..a.checks).map(|i| result(a, &mut rng, i, slot)));
@@ -270,8 +271,8 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. Roll-ups older than the raw retention.
     let started = Instant::now();
-    let rollup_from = now_hour - a.days * 24 + 1;
-    let rollup_to = now_hour - raw_hours + 1;
+    let rollup_from = now_hour - a.days * 24;
+    let rollup_to = now_hour - raw_hours;
     let mut batch = Vec::new();
     let mut rollup_rows = 0u64;
     let samples = 3600 / a.interval_s as u64;
@@ -392,9 +393,9 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let bytes = store.disk_bytes();
     println!(
-        "\ndisk: {:.1} MiB ({bytes} bytes) = {:.2} bytes per raw result kept",
+        "\ndisk: {:.1} MiB ({bytes} bytes), all tables together = {:.2} bytes per raw result kept",
         mib(bytes),
-        bytes as f64 / (per_hour * raw_hours as u64) as f64
+        bytes as f64 / (live_rows + imported) as f64
     );
     for (name, size) in store.space_by_table()?.into_iter().take(12) {
         println!("  {name:<34} {:>9.1} MiB", mib(size));

@@ -1988,3 +1988,78 @@ fn the_sample_alertmanager_configuration_is_valid() {
     );
     assert!(text.contains("3 inhibit rules"), "{text}");
 }
+
+#[test]
+fn a_certificate_closer_to_expiry_moves_from_ticket_to_page_with_a_note() {
+    let mut rules = AlertRules::new(&AlertingSpec::default());
+    let mut w = World::new();
+    let not_after = BASE + 4 * 86400;
+    w.chk("portal", "home").cert_not_after = Some(not_after);
+    rules.evaluate(&w.view(t(0)));
+    assert_eq!(
+        change_summary(&rules.changes()),
+        ["firing CertificateExpiring"]
+    );
+    let set = rules.evaluate(&w.view(t(86400 + 1)));
+    assert_eq!(set.get("CertificateExpiring")[0].severity(), Severity::Page);
+    let mut changes = change_summary(&rules.changes());
+    changes.sort();
+    assert_eq!(
+        changes,
+        [
+            "firing CertificateExpiring",
+            "resolved CertificateExpiring (resolved: continues at severity page)"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_notification_that_cannot_be_delivered_expires_after_its_ttl() {
+    let sink = HttpSink::start().await;
+    sink.fail_always.store(true, Ordering::SeqCst);
+    let s = spec(&format!(
+        "  notification_ttl: 1s\n  receivers:\n    - name: hook\n      webhook: {{ url: \"{}\" }}",
+        sink.url("/hook")
+    ));
+    let telemetry = Arc::new(Telemetry::new());
+    let outbox = Arc::new(MemoryOutbox::new());
+    let d = Dispatcher::start_with(&s, outbox.clone(), telemetry.clone(), fast()).unwrap();
+    let mut rules = AlertRules::new(&AlertingSpec::default());
+    let mut w = World::new();
+    w.down("portal", "home", Timestamp::now());
+    tick(&mut rules, &d, &w.view(Timestamp::now()));
+    wait_until("the notification expires", Duration::from_secs(5), || {
+        notifications(&telemetry, "hook", "expired") == 1.0
+    })
+    .await;
+    let items = outbox.all();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].state, OutboxState::Expired);
+    assert!(items[0].attempts >= 2, "retried until then");
+    assert!(items[0].last_error.as_deref().unwrap().contains("HTTP 503"));
+    assert!(notifications(&telemetry, "hook", "failed") >= 2.0);
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_receiver_added_by_a_reload_hears_what_fires_now() {
+    let sink = HttpSink::start().await;
+    let d = Dispatcher::start_with(
+        &AlertingSpec::default(),
+        Arc::new(MemoryOutbox::new()),
+        Arc::new(Telemetry::new()),
+        fast(),
+    )
+    .unwrap();
+    let mut rules = AlertRules::new(&AlertingSpec::default());
+    let mut w = World::new();
+    w.down("portal", "home", Timestamp::now());
+    tick(&mut rules, &d, &w.view(Timestamp::now()));
+    d.apply_config(&hook_spec(&sink));
+    wait_until("the firing", Duration::from_secs(5), || {
+        sink.got().len() == 1
+    })
+    .await;
+    assert_eq!(statuses(&sink.got()), ["firing ServiceDown"]);
+    d.shutdown().await;
+}

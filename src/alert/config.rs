@@ -448,16 +448,16 @@ impl LabelMatcher {
             (MatchOp::Equal, written)
         };
         let regex = match op {
-            MatchOp::Regex | MatchOp::NotRegex => Some(
-                regex::Regex::new(&format!("^(?:{value})$")).map_err(|e| {
+            MatchOp::Regex | MatchOp::NotRegex => {
+                Some(regex::Regex::new(&format!("^(?:{value})$")).map_err(|e| {
                     // The regex crate explains over several lines; its last
                     // line says what is wrong.
                     let text = e.to_string();
                     let why = text.lines().last().unwrap_or("").trim().to_string();
                     let why = why.strip_prefix("error: ").unwrap_or(&why).to_string();
                     format!("matcher {label}: '{value}' is not a valid regex: {why}")
-                })?,
-            ),
+                })?)
+            }
             _ => None,
         };
         Ok(LabelMatcher {

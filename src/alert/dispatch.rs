@@ -429,21 +429,22 @@ fn route(
 ) {
     let alert = change.alert();
     let fp = alert.fingerprint();
-    for name in receivers.iter().cloned() {
-        if !routing.receivers.contains_key(&name) {
+    for name in receivers {
+        let name = name.as_str();
+        if !routing.receivers.contains_key(name) {
             continue;
         }
-        let key = (name.clone(), fp.clone());
+        let key = (name.to_string(), fp.clone());
         match change {
             AlertChange::Firing(a) => {
-                let wants = routing.receivers[&name].spec.wants(a.severity(), &a.labels);
+                let wants = routing.receivers[name].spec.wants(a.severity(), &a.labels);
                 if !wants || routing.open.contains_key(&key) {
                     // Already told (before a restart, or a flapping alert
                     // that never stopped firing for receivers).
                     continue;
                 }
-                let incident = fresh_incident(routing, &name, a);
-                let n = Notification::new(Status::Firing, &incident, &name, a, None, None);
+                let incident = fresh_incident(routing, name, a);
+                let n = Notification::new(Status::Firing, &incident, name, a, None, None);
                 enqueue(shared, routing, &n, now);
                 routing.open.insert(
                     key,
@@ -465,7 +466,7 @@ fn route(
                 resolve(
                     shared,
                     routing,
-                    &name,
+                    name,
                     open,
                     alert,
                     *ended_at,

@@ -3,7 +3,7 @@
 //! re-sending) and to receivers ([`notify`]) through the durable [`outbox`].
 
 pub mod config;
-pub mod rules;
+pub mod dispatch;
 pub mod notify;
 pub mod outbox;
-pub mod dispatch;
+pub mod rules;
