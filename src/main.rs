@@ -19,6 +19,23 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum SlaFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+impl From<SlaFormat> for continuity::report::OutputFormat {
+    fn from(f: SlaFormat) -> Self {
+        match f {
+            SlaFormat::Table => continuity::report::OutputFormat::Table,
+            SlaFormat::Json => continuity::report::OutputFormat::Json,
+            SlaFormat::Csv => continuity::report::OutputFormat::Csv,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -42,6 +59,82 @@ enum Command {
         config: PathBuf,
         /// SERVICE or SERVICE/CHECK.
         target: String,
+    },
+    /// Print the SLA figures of each service for a period, from the store.
+    Sla {
+        #[arg(long, short, default_value = "continuity.yaml")]
+        config: PathBuf,
+        /// Only this service.
+        #[arg(long)]
+        service: Option<String>,
+        /// A period for every SLA (2026-W47, 2026-11, 28d@2026-11-20T14:00:00Z);
+        /// default: each SLA's current period.
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long, value_enum, default_value_t = SlaFormat::Table)]
+        format: SlaFormat,
+        /// Also store the figures as SLA snapshots: the figures on record,
+        /// which a later recompute keeps as its "before".
+        #[arg(long)]
+        record: bool,
+    },
+    /// Load probe history from a CSV or JSON Lines file, or from a
+    /// Prometheus server, and rebuild the state of the imported range.
+    #[command(group(
+        clap::ArgGroup::new("source").required(true).args(["csv", "jsonl", "prometheus"])
+    ))]
+    Import {
+        #[arg(long, short, default_value = "continuity.yaml")]
+        config: PathBuf,
+        /// A CSV file: timestamp,service,check,success,duration_seconds,reason.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// A JSON Lines file with the same fields, one object per line.
+        #[arg(long, value_name = "FILE")]
+        jsonl: Option<PathBuf>,
+        /// Base URL of a Prometheus server to read one probe_success series from.
+        #[arg(long, value_name = "URL", requires_all = ["query", "service", "check", "from", "to"])]
+        prometheus: Option<String>,
+        /// PromQL giving exactly one series of 0 and 1.
+        #[arg(long, requires = "prometheus")]
+        query: Option<String>,
+        /// The service the series measured.
+        #[arg(long, requires = "prometheus")]
+        service: Option<String>,
+        /// The check of that service the series measured.
+        #[arg(long, requires = "prometheus")]
+        check: Option<String>,
+        /// Start: RFC 3339, `now`, or a time before now like -30d.
+        #[arg(long, requires = "prometheus", allow_hyphen_values = true)]
+        from: Option<String>,
+        /// End: RFC 3339, `now`, or a time before now like -1h.
+        #[arg(long, requires = "prometheus", allow_hyphen_values = true)]
+        to: Option<String>,
+        /// One result per step; use the check's interval.
+        #[arg(long, default_value = "30s")]
+        step: String,
+        /// Leave bad rows out (each is listed) and import the rest.
+        #[arg(long)]
+        skip_bad: bool,
+    },
+    /// Rebuild states, incidents and SLA figures of a range from the stored
+    /// raw results with the current configuration; the figures before and
+    /// after are kept on record.
+    Recompute {
+        #[arg(long, short, default_value = "continuity.yaml")]
+        config: PathBuf,
+        /// Start: RFC 3339, `now`, or a time before now like -7d.
+        #[arg(long, allow_hyphen_values = true)]
+        from: String,
+        /// End: RFC 3339, `now`, or a time before now like -1h.
+        #[arg(long, allow_hyphen_values = true)]
+        to: String,
+        /// Only this service (default: every service).
+        #[arg(long)]
+        service: Option<String>,
+        /// Why, for the record (e.g. "CHG-2026-0142 window was missing").
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Start simulated citizen services on loopback and monitor them.
     Demo {
@@ -97,6 +190,49 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Check { config } => Ok(check(&config)),
         Command::Probe { config, target } => probe_once(&config, &target).await,
         Command::Demo { listen, catalogue } => demo(&listen, catalogue.as_deref()).await,
+        Command::Sla {
+            config,
+            service,
+            period,
+            format,
+            record,
+        } => sla(&config, service.as_deref(), period, format, record),
+        Command::Import {
+            config,
+            csv,
+            jsonl,
+            prometheus,
+            query,
+            service,
+            check,
+            from,
+            to,
+            step,
+            skip_bad,
+        } => {
+            let source = match (csv, jsonl, prometheus) {
+                (Some(path), _, _) => ImportSource::Csv(path),
+                (None, Some(path), _) => ImportSource::Jsonl(path),
+                (None, None, Some(url)) => ImportSource::Prometheus {
+                    url,
+                    query: query.unwrap_or_default(),
+                    service: service.unwrap_or_default(),
+                    check: check.unwrap_or_default(),
+                    from: from.unwrap_or_default(),
+                    to: to.unwrap_or_default(),
+                    step,
+                },
+                (None, None, None) => bail!("give --csv FILE, --jsonl FILE or --prometheus URL"),
+            };
+            import(&config, source, skip_bad).await
+        }
+        Command::Recompute {
+            config,
+            from,
+            to,
+            service,
+            reason,
+        } => recompute(&config, &from, &to, service, reason),
     }
 }
 
@@ -298,5 +434,197 @@ async fn demo(listen: &str, catalogue: Option<&Path>) -> Result<ExitCode> {
     println!("Press Ctrl-C to stop.");
     continuity::run(cfg, listener, shutdown_signal()).await?;
     let _ = stop_tx.send(true);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Open the store a configuration names, refusing to create one: reading
+/// figures from an empty new file would only mislead.
+fn open_existing_store(cfg: &Config) -> Result<continuity::store::SqliteStore> {
+    let path = &cfg.store.path;
+    if !path.exists() {
+        bail!(
+            "no store at {} (store.path): nothing has been recorded yet; run the daemon or import history first",
+            path.display()
+        );
+    }
+    Ok(continuity::store::open(&cfg.store)?)
+}
+
+fn sla(
+    config: &Path,
+    service: Option<&str>,
+    period: Option<String>,
+    format: SlaFormat,
+    record: bool,
+) -> Result<ExitCode> {
+    use continuity::report::{self, PeriodSelector};
+    use continuity::store::Store;
+    let Some(cfg) = load_or_report(config) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let store = open_existing_store(&cfg)?;
+    let now = jiff::Timestamp::now();
+    let selector = period.map_or(PeriodSelector::Current, PeriodSelector::Label);
+    let rows = report::sla_report(&cfg, &store, selector, service, now)?;
+    print!("{}", report::render(&rows, format.into()));
+    if record {
+        for row in &rows {
+            store.insert_sla_snapshot(&report::snapshot(row, now))?;
+        }
+        eprintln!("recorded {} SLA snapshot(s)", rows.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+enum ImportSource {
+    Csv(PathBuf),
+    Jsonl(PathBuf),
+    Prometheus {
+        url: String,
+        query: String,
+        service: String,
+        check: String,
+        from: String,
+        to: String,
+        step: String,
+    },
+}
+
+async fn import(config: &Path, source: ImportSource, skip_bad: bool) -> Result<ExitCode> {
+    use continuity::import::{self, ImportError, prometheus::PrometheusSource};
+    let Some(cfg) = load_or_report(config) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let store = continuity::store::open(&cfg.store)?;
+    let now = jiff::Timestamp::now();
+    let rows = match &source {
+        ImportSource::Csv(path) => import::csv::read(&cfg, path, now)?,
+        ImportSource::Jsonl(path) => import::jsonl::read(&cfg, path, now)?,
+        ImportSource::Prometheus {
+            url,
+            query,
+            service,
+            check,
+            from,
+            to,
+            step,
+        } => {
+            let when = |s: &str, what: &str| {
+                import::parse_time(s, now).map_err(|e| anyhow::anyhow!("--{what}: {e}"))
+            };
+            let step = continuity::config::Dur::parse(step)
+                .map_err(|e| anyhow::anyhow!("--step: {e}"))?;
+            let src = PrometheusSource {
+                url: url.clone(),
+                query: query.clone(),
+                service: service.clone(),
+                check: check.clone(),
+                from: when(from, "from")?,
+                to: when(to, "to")?,
+                step: step.0,
+                points_per_page: import::prometheus::MAX_POINTS_PER_PAGE,
+            };
+            import::prometheus::read(&cfg, &src, now).await?
+        }
+    };
+    let summary = match import::load(&store, rows, skip_bad, now) {
+        Ok(s) => s,
+        Err(ImportError::BadRows { origin, problems }) => {
+            eprintln!("{origin}: {} bad row(s); nothing was imported:", problems.len());
+            for p in &problems {
+                eprintln!("  {p}");
+            }
+            eprintln!("Fix them, or pass --skip-bad to leave them out and import the rest.");
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!("imported from {}", summary.origin);
+    println!("  rows read: {}", summary.rows_read);
+    println!("  imported:  {}", summary.imported);
+    println!("  skipped:   {}", summary.skipped.len());
+    for p in &summary.skipped {
+        println!("    {p}");
+    }
+    if let (Some(first), Some(last)) = (summary.first, summary.last) {
+        println!("  range:     {first} to {last}");
+    }
+    for s in &summary.services {
+        println!(
+            "  service {}: state rebuilt from {} results (transitions -{} +{}, incidents -{} +{})",
+            s.service,
+            s.results,
+            s.transitions_retracted,
+            s.transitions_written,
+            s.incidents_retracted,
+            s.incidents_written
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn recompute(
+    config: &Path,
+    from: &str,
+    to: &str,
+    service: Option<String>,
+    reason: Option<String>,
+) -> Result<ExitCode> {
+    use continuity::import::parse_time;
+    use continuity::recompute::{RecomputeRequest, recompute};
+    use continuity::report::format::duration;
+    let Some(cfg) = load_or_report(config) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let store = open_existing_store(&cfg)?;
+    let now = jiff::Timestamp::now();
+    let from = parse_time(from, now).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+    let to = parse_time(to, now).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    let who = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    let req = RecomputeRequest {
+        from,
+        to,
+        service,
+        reason: reason.unwrap_or_else(|| "no reason given".into()),
+        who,
+    };
+    let out = recompute(&cfg, &store, &req, now)?;
+    println!(
+        "recomputation {} on record: {} to {}, by {}, configuration {}",
+        out.id,
+        out.range.start,
+        out.range.end,
+        req.who,
+        &cfg.digest[..12.min(cfg.digest.len())]
+    );
+    for s in &out.rewrites {
+        println!(
+            "  service {}: {} results (transitions -{} +{}, incidents -{} +{})",
+            s.service,
+            s.results,
+            s.transitions_retracted,
+            s.transitions_written,
+            s.incidents_retracted,
+            s.incidents_written
+        );
+    }
+    let pct = |a: Option<f64>| a.map_or("-".to_string(), |a| format!("{:.3}%", a * 100.0));
+    for (b, a) in out.before.iter().zip(&out.after) {
+        println!(
+            "  {} {} {}: availability {} -> {}, down {} -> {}, excluded {} -> {}",
+            a.service,
+            a.sla,
+            a.period,
+            pct(b.row.availability),
+            pct(a.availability),
+            duration(b.row.down_seconds),
+            duration(a.down_seconds),
+            duration(b.row.excluded_maintenance_seconds),
+            duration(a.excluded_maintenance_seconds)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

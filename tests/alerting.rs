@@ -2063,3 +2063,35 @@ async fn a_receiver_added_by_a_reload_hears_what_fires_now() {
     assert_eq!(statuses(&sink.got()), ["firing ServiceDown"]);
     d.shutdown().await;
 }
+
+#[test]
+fn the_documented_example_configuration_loads() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/alerting.md"))
+            .unwrap();
+    let start = doc.find("```yaml\nalerting:\n").expect("example in docs") + 8;
+    let example = &doc[start..start + doc[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let teams = dir.path().join("teams-url");
+    std::fs::write(&teams, "https://prod.example.org/workflows/1").unwrap();
+    let password = dir.path().join("smtp-password");
+    std::fs::write(&password, "pw").unwrap();
+    let example = example
+        .replace(
+            "${SLACK_WEBHOOK}",
+            "https://hooks.slack.example.org/T0/B0/x",
+        )
+        .replace("${INCIDENT_TOKEN}", "t0ken")
+        .replace("/run/secrets/teams-url", &teams.display().to_string())
+        .replace(
+            "/run/secrets/smtp-password",
+            &password.display().to_string(),
+        );
+    let text = format!("location: test-loc\n{example}{SERVICES}");
+    let config = Config::from_str("/tmp/continuity-docs-example.yaml", &text)
+        .unwrap_or_else(|e| panic!("the example in docs/alerting.md does not load:\n{e}"));
+    let a = &config.alerting;
+    assert_eq!(a.alertmanagers.len(), 2);
+    assert_eq!(a.receivers.len(), 4);
+    assert_eq!(a.canary_checks.len(), 2);
+}

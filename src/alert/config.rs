@@ -547,6 +547,18 @@ impl AlertingSpec {
                 );
             }
         }
+        if self.resend_interval.value.0 > Duration::from_secs(3600) {
+            v.error(
+                loc(self.resend_interval.referenced, at),
+                format!(
+                    "alerting.resend_interval {} is longer than an hour",
+                    self.resend_interval.value
+                ),
+                Some(
+                    "Alertmanager resolves alerts that are not re-sent: keep it at about 1m".into(),
+                ),
+            );
+        }
         if self.resend_interval.value.0 > Duration::ZERO
             && self.resend_interval.value.0 < Duration::from_secs(1)
         {

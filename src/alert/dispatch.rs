@@ -86,7 +86,9 @@ impl AmConfig {
                 .iter()
                 .map(|u| u.value.trim_end_matches('/').to_string())
                 .collect(),
-            resend: spec.resend_interval().max(Duration::from_millis(100)),
+            resend: spec
+                .resend_interval()
+                .clamp(Duration::from_millis(100), Duration::from_secs(3600)),
             resolved_for: spec.resolved_resend_for(),
         }
     }
@@ -666,7 +668,7 @@ async fn post_all(
     let now = Timestamp::now();
     let keep = jiff::SignedDuration::try_from(cfg.resolved_for).unwrap_or_default();
     resolved.retain(|_, (_, ended)| now.duration_since(*ended) < keep);
-    let ahead = jiff::SignedDuration::try_from(cfg.resend * 4).unwrap_or_default();
+    let ahead = jiff::SignedDuration::try_from(cfg.resend.saturating_mul(4)).unwrap_or_default();
     let ends = now.checked_add(ahead).unwrap_or(now);
     let mut batch: Vec<PostableAlert> = firing
         .values()

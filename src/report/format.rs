@@ -96,8 +96,7 @@ pub fn table(rows: &[SlaRow]) -> String {
             *w = (*w).max(c.chars().count());
         }
     }
-    let mut out = String::new();
-    let mut line = |cells: &[&str]| {
+    let line = |out: &mut String, cells: &[&str]| {
         let mut l = String::new();
         for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
             // Text columns align left, figures right.
@@ -110,9 +109,10 @@ pub fn table(rows: &[SlaRow]) -> String {
         out.push_str(l.trim_end());
         out.push('\n');
     };
-    line(&HEADER);
+    let mut out = String::new();
+    line(&mut out, &HEADER);
     for (r, c) in rows.iter().zip(&cells) {
-        line(&c.each_ref().map(String::as_str));
+        line(&mut out, &c.each_ref().map(String::as_str));
         if let Some(n) = &r.recomputed {
             let _ = writeln!(
                 out,

@@ -21,6 +21,15 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
+/// An API error: its status and a sentence saying what to do.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
 /// Parse a query timestamp: RFC 3339, or `now`, or relative like `-7d`.
 pub fn parse_time(s: &str, now: Timestamp) -> Result<Timestamp, String> {
     let s = s.trim();
@@ -39,11 +48,11 @@ pub fn parse_time(s: &str, now: Timestamp) -> Result<Timestamp, String> {
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
-) -> Result<T, Response> {
+) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}"))),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("store task: {e}"))),
+        Ok(Err(e)) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}"))),
+        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("store task: {e}"))),
     }
 }
 
@@ -88,15 +97,15 @@ pub async fn incidents(State(s): State<AppState>, Query(q): Query<IncidentQuery>
                 .collect();
             Json(json!({ "from": from, "to": to, "incidents": items })).into_response()
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
-fn authorized(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorized(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &s.api_token else {
-        return Err(error(
+        return Err(ApiError(
             StatusCode::FORBIDDEN,
-            "maintenance API disabled: set server.api_token (or api_token_file) in the configuration",
+            "maintenance API disabled: set server.api_token (or api_token_file) in the configuration".into(),
         ));
     };
     let given = headers
@@ -114,9 +123,9 @@ fn authorized(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     if ok {
         Ok(())
     } else {
-        Err(error(
+        Err(ApiError(
             StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token (Authorization: Bearer <server.api_token>)",
+            "missing or wrong bearer token (Authorization: Bearer <server.api_token>)".into(),
         ))
     }
 }
@@ -188,7 +197,7 @@ pub async fn list_maintenances(
     Query(q): Query<MaintenanceQuery>,
 ) -> Response {
     if let Err(r) = authorized(&s, &headers) {
-        return r;
+        return r.into_response();
     }
     let now = Timestamp::now();
     let (from, to) = match (
@@ -213,7 +222,7 @@ pub async fn list_maintenances(
             }))
             .into_response()
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -225,7 +234,7 @@ pub async fn create_maintenance(
     body: axum::body::Bytes,
 ) -> Response {
     if let Err(r) = authorized(&s, &headers) {
-        return r;
+        return r.into_response();
     }
     let mut spec: MaintenanceSpec = match serde_json::from_slice(&body) {
         Ok(m) => m,
@@ -302,7 +311,7 @@ pub async fn create_maintenance(
             tracing::info!(id, reference = %record.reference, "maintenance window added through the API");
             (StatusCode::CREATED, Json(record_json(&record))).into_response()
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -314,7 +323,7 @@ pub async fn delete_maintenance(
     Path(id): Path<i64>,
 ) -> Response {
     if let Err(r) = authorized(&s, &headers) {
-        return r;
+        return r.into_response();
     }
     let store = s.store.clone();
     match blocking(move || store.delete_maintenance(id)).await {
@@ -324,6 +333,6 @@ pub async fn delete_maintenance(
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(false) => error(StatusCode::NOT_FOUND, format!("no maintenance window {id}")),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }

@@ -58,44 +58,34 @@ pub fn incidents_since(timeline: &Timeline, t: Timestamp) -> Vec<Incident> {
 
 /// Incidents from stored transitions (in time order), e.g. for reports.
 pub fn incidents_from_transitions(transitions: &[ServiceTransition]) -> Vec<Incident> {
-    let mut out = Vec::new();
-    for tr in transitions {
-        if tr.to == ServiceState::Down && tr.from != ServiceState::Down {
-            out.push(Incident {
-                start: tr.at,
-                end: None,
-                cause: tr.cause.clone(),
-            });
-        } else if tr.from == ServiceState::Down
-            && tr.to != ServiceState::Down
-            && let Some(open) = out.last_mut().filter(|i: &&mut Incident| i.end.is_none())
-        {
-            open.end = Some(tr.at);
-        }
-    }
-    out
+    from_points(transitions.iter().map(|t| (t.at, t.to, &t.cause)))
 }
 
+/// Each spell of Down is one incident. A spell of Unknown inside it (the
+/// monitor was not running, or could not see) does not split it: if the
+/// service is Down again when we see it next, it is the same incident; if
+/// it is up, the incident ended when we lost sight of it. An incident
+/// whose service has been Unknown since stays open: it is not known to
+/// have ended.
 fn from_points<'a>(
     points: impl Iterator<Item = (Timestamp, ServiceState, &'a Vec<CheckCause>)>,
 ) -> Vec<Incident> {
     let mut out: Vec<Incident> = Vec::new();
+    let mut blind_since: Option<Timestamp> = None;
     for (at, state, cause) in points {
-        match out.last_mut() {
-            Some(open) if open.end.is_none() => {
-                if state != ServiceState::Down {
-                    open.end = Some(at);
-                }
+        let open = out.last_mut().filter(|i| i.end.is_none());
+        match (open, state) {
+            (Some(_), ServiceState::Down) => blind_since = None,
+            (Some(_), ServiceState::Unknown) => {
+                blind_since.get_or_insert(at);
             }
-            _ => {
-                if state == ServiceState::Down {
-                    out.push(Incident {
-                        start: at,
-                        end: None,
-                        cause: cause.clone(),
-                    });
-                }
-            }
+            (Some(open), _) => open.end = Some(blind_since.take().unwrap_or(at)),
+            (None, ServiceState::Down) => out.push(Incident {
+                start: at,
+                end: None,
+                cause: cause.clone(),
+            }),
+            (None, _) => {}
         }
     }
     out
@@ -181,12 +171,18 @@ mod tests {
     }
 
     #[test]
-    fn down_until_the_monitor_stopped_ends_when_time_became_unknown() {
+    fn an_incident_spanning_a_monitor_restart_stays_one_incident() {
         let tl = timeline(&[(0, Up), (100, Down), (160, Unknown), (400, Down), (500, Up)]);
-        assert_eq!(
-            spans(&incidents(&tl)),
-            vec![(t(100), Some(t(160))), (t(400), Some(t(500)))]
-        );
+        assert_eq!(spans(&incidents(&tl)), vec![(t(100), Some(t(500)))]);
+        assert_eq!(incidents_from_transitions(&tl.transitions()), incidents(&tl));
+    }
+
+    #[test]
+    fn an_incident_found_over_after_a_blind_spell_ends_where_sight_was_lost() {
+        let tl = timeline(&[(0, Up), (100, Down), (160, Unknown), (400, Up)]);
+        assert_eq!(spans(&incidents(&tl)), vec![(t(100), Some(t(160)))]);
+        let tl = timeline(&[(0, Up), (100, Down), (160, Unknown)]);
+        assert_eq!(spans(&incidents(&tl)), vec![(t(100), None)], "not known to have ended");
     }
 
     #[test]
