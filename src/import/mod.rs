@@ -215,8 +215,10 @@ impl<'c> Rows<'c> {
             f.duration_seconds
                 .parse::<f64>()
                 .ok()
-                .filter(|d| *d >= 0.0)
-                .and_then(|d| Duration::try_from_secs_f64(d).ok())
+                .filter(|d| d.is_finite() && *d >= 0.0 && *d < 1e9)
+                // The store keeps microseconds: 0.12 is 120 000 µs, not
+                // the 119 999 µs its binary fraction truncates to.
+                .map(|d| Duration::from_micros((d * 1e6).round() as u64))
                 .ok_or_else(|| {
                     format!(
                         "duration_seconds '{}' is not a number of seconds (write e.g. 0.25)",

@@ -48,8 +48,13 @@ pub fn incidents(timeline: &Timeline) -> Vec<Incident> {
 /// ones a rewrite from `t` can change.
 pub fn incidents_since(timeline: &Timeline, t: Timestamp) -> Vec<Incident> {
     let points: &[StatePoint] = timeline.points();
-    // Include the spell in force just before `t`, which may extend past it.
-    let i = points.partition_point(|p| p.at < t).saturating_sub(1);
+    // Include the spell in force just before `t`, which may extend past
+    // it; an incident can reach across Unknown, so go back to where the
+    // run of Down and Unknown began.
+    let mut i = points.partition_point(|p| p.at < t).saturating_sub(1);
+    while i > 0 && matches!(points[i].state, ServiceState::Down | ServiceState::Unknown) {
+        i -= 1;
+    }
     from_points(points[i..].iter().map(|p| (p.at, p.state, &p.cause)))
         .into_iter()
         .filter(|inc| inc.end.is_none_or(|e| e >= t))
@@ -175,6 +180,12 @@ mod tests {
         let tl = timeline(&[(0, Up), (100, Down), (160, Unknown), (400, Down), (500, Up)]);
         assert_eq!(spans(&incidents(&tl)), vec![(t(100), Some(t(500)))]);
         assert_eq!(incidents_from_transitions(&tl.transitions()), incidents(&tl));
+    }
+
+    #[test]
+    fn incidents_since_sees_an_incident_reaching_across_a_blind_spell() {
+        let tl = timeline(&[(0, Up), (100, Down), (160, Unknown), (400, Down)]);
+        assert_eq!(spans(&incidents_since(&tl, t(400))), vec![(t(100), None)]);
     }
 
     #[test]
