@@ -430,7 +430,8 @@ async fn demo(listen: &str, catalogue: Option<&Path>) -> Result<ExitCode> {
     println!("  config:  {}", path.display());
     println!("The appointments application has a scheduled outage of {}s every {}s, and fails now and then;",
         continuity::demo::OUTAGE.as_secs(), continuity::demo::CYCLE.as_secs());
-    println!("the taxes portal is slow. Watch continuity_probe_success and continuity_service_state move.");
+    println!("the taxes portal is slow; the contact centre's phone line drops out for 40s every 4 minutes.");
+    println!("Watch continuity_probe_success, continuity_service_state and continuity_sla_* move.");
     println!("Press Ctrl-C to stop.");
     continuity::run(cfg, listener, shutdown_signal()).await?;
     let _ = stop_tx.send(true);

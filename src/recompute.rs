@@ -125,7 +125,11 @@ pub fn rewrite_service(
     // The stored incidents touching the range, and the stored transitions
     // from the start of the first to the end of the last: incidents that
     // cross an edge keep their stored part beyond it.
-    let touching = store.incidents(Some(&service.id), shift(range.start, -1), shift(range.end, 1))?;
+    let touching = store.incidents(
+        Some(&service.id),
+        shift(range.start, -1),
+        shift(range.end, 1),
+    )?;
     let lo = touching
         .iter()
         .map(|i| i.started_at)
@@ -211,7 +215,12 @@ pub fn rewrite_service(
 
 /// The stored timeline with `range` replaced by the derived one: stored
 /// before the range, derived inside it, stored again from its end on.
-fn merge(old: &[ServiceTransition], derived: &Timeline, lo: Timestamp, range: TimeRange) -> Timeline {
+fn merge(
+    old: &[ServiceTransition],
+    derived: &Timeline,
+    lo: Timestamp,
+    range: TimeRange,
+) -> Timeline {
     let before_lo = old
         .iter()
         .rev()
@@ -435,7 +444,9 @@ pub fn warmup_ms(service: &Service) -> i64 {
         .iter()
         .map(|c| {
             let runs = i64::from(c.failure_threshold.max(c.success_threshold)) + 1;
-            millis(c.interval).saturating_mul(runs).saturating_add(millis(c.timeout))
+            millis(c.interval)
+                .saturating_mul(runs)
+                .saturating_add(millis(c.timeout))
         })
         .max()
         .unwrap_or(0)
@@ -448,7 +459,9 @@ pub fn margin_ms(service: &Service) -> i64 {
         .iter()
         .map(|c| {
             let runs = i64::from(c.failure_threshold.max(c.success_threshold));
-            millis(c.interval).saturating_mul(runs).saturating_add(millis(c.timeout))
+            millis(c.interval)
+                .saturating_mul(runs)
+                .saturating_add(millis(c.timeout))
         })
         .max()
         .unwrap_or(0)

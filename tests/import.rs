@@ -107,7 +107,9 @@ fn october_csv(path: &Path) -> usize {
             || within(t, "2026-10-28T16:30:00+01:00", "2026-10-28T17:30:00+01:00");
         let slow = within(t, "2026-10-19T10:00:00+02:00", "2026-10-19T10:10:00+02:00");
         if !gap {
-            let local = t.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z");
+            let local = t
+                .to_zoned_datetime(tz.clone())
+                .strftime("%Y-%m-%dT%H:%M:%S%:z");
             if failing {
                 out.push_str(&format!("{local},portal,home,false,10,timeout\n"));
             } else {
@@ -181,7 +183,16 @@ fn a_month_imported_from_csv_gives_the_hand_computed_figures_to_the_second() {
             r.degraded_seconds,
             r.down_seconds
         ),
-        (2_682_000.0, 0.0, 7_200.0, 1_790.0, 2_673_010.0, 2_658_610.0, 600.0, 14_400.0)
+        (
+            2_682_000.0,
+            0.0,
+            7_200.0,
+            1_790.0,
+            2_673_010.0,
+            2_658_610.0,
+            600.0,
+            14_400.0
+        )
     );
     assert_eq!(r.availability, Some(2_658_610.0 / 2_673_010.0));
     assert_eq!(
@@ -195,7 +206,10 @@ fn a_month_imported_from_csv_gives_the_hand_computed_figures_to_the_second() {
     );
     assert_eq!(r.budget_remaining_ratio, Some(-1_026.0 / 13_374.0));
     assert_eq!(r.met, Some(false));
-    assert_eq!((r.service.as_str(), r.supplier.as_str()), ("portal", "acme"));
+    assert_eq!(
+        (r.service.as_str(), r.supplier.as_str()),
+        ("portal", "acme")
+    );
 
     // Office hours, 99.7 %: Mon-Fri 08:00-17:00, Dutch holidays (none in
     // October), closed Fri 16 Oct.
@@ -223,7 +237,16 @@ fn a_month_imported_from_csv_gives_the_hand_computed_figures_to_the_second() {
             o.degraded_seconds,
             o.down_seconds
         ),
-        (2_682_000.0, 2_001_600.0, 3_600.0, 1_790.0, 675_010.0, 673_210.0, 600.0, 1_800.0)
+        (
+            2_682_000.0,
+            2_001_600.0,
+            3_600.0,
+            1_790.0,
+            675_010.0,
+            673_210.0,
+            600.0,
+            1_800.0
+        )
     );
     assert_eq!(o.availability, Some(673_210.0 / 675_010.0));
     assert_eq!(
@@ -244,14 +267,30 @@ fn a_month_imported_from_csv_gives_the_hand_computed_figures_to_the_second() {
     assert_eq!(
         spells,
         vec![
-            (ts("2026-10-16T10:00:00+02:00"), Some(ts("2026-10-16T11:00:00+02:00"))),
-            (ts("2026-10-22T07:30:00+02:00"), Some(ts("2026-10-22T08:30:00+02:00"))),
-            (ts("2026-10-25T01:30:00+02:00"), Some(ts("2026-10-25T02:30:00+01:00"))),
-            (ts("2026-10-28T16:30:00+01:00"), Some(ts("2026-10-28T17:30:00+01:00"))),
+            (
+                ts("2026-10-16T10:00:00+02:00"),
+                Some(ts("2026-10-16T11:00:00+02:00"))
+            ),
+            (
+                ts("2026-10-22T07:30:00+02:00"),
+                Some(ts("2026-10-22T08:30:00+02:00"))
+            ),
+            (
+                ts("2026-10-25T01:30:00+02:00"),
+                Some(ts("2026-10-25T02:30:00+01:00"))
+            ),
+            (
+                ts("2026-10-28T16:30:00+01:00"),
+                Some(ts("2026-10-28T17:30:00+01:00"))
+            ),
         ]
     );
     assert_eq!(o.incidents[2].duration_seconds, 7_200.0);
-    assert!(o.incidents[2].cause.starts_with("home: timeout"), "{}", o.incidents[2].cause);
+    assert!(
+        o.incidents[2].cause.starts_with("home: timeout"),
+        "{}",
+        o.incidents[2].cause
+    );
     assert_eq!(r.incident_count, 4);
     assert!(r.recomputed.is_none());
 }
@@ -267,7 +306,12 @@ fn bad_rows_are_listed_by_line_and_nothing_is_imported() {
     )
     .unwrap();
     let rows = import::csv::read(&s.config, &earlier, november()).unwrap();
-    assert_eq!(import::load(&s.store, rows, false, november()).unwrap().imported, 1);
+    assert_eq!(
+        import::load(&s.store, rows, false, november())
+            .unwrap()
+            .imported,
+        1
+    );
 
     let rows = import::csv::read(&s.config, &fixture("bad.csv"), november()).unwrap();
     let err = import::load(&s.store, rows, false, november()).unwrap_err();
@@ -282,15 +326,36 @@ fn bad_rows_are_listed_by_line_and_nothing_is_imported() {
         "{problems:#?}"
     );
     let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-    assert!(text[0].contains("unknown service 'portl' (did you mean 'portal'?)"), "{}", text[0]);
-    assert!(text[1].contains("timestamp '2026-10-01 08:02'"), "{}", text[1]);
+    assert!(
+        text[0].contains("unknown service 'portl' (did you mean 'portal'?)"),
+        "{}",
+        text[0]
+    );
+    assert!(
+        text[1].contains("timestamp '2026-10-01 08:02'"),
+        "{}",
+        text[1]
+    );
     assert!(text[2].contains("duplicate of line 2"), "{}", text[2]);
     assert!(text[3].contains("success 'maybe'"), "{}", text[3]);
-    assert!(text[4].contains("duplicate of a stored result"), "{}", text[4]);
-    assert!(text[5].contains("unknown reason 'certificate'"), "{}", text[5]);
+    assert!(
+        text[4].contains("duplicate of a stored result"),
+        "{}",
+        text[4]
+    );
+    assert!(
+        text[5].contains("unknown reason 'certificate'"),
+        "{}",
+        text[5]
+    );
     let stored = s
         .store
-        .results_vec("portal", None, ts("2026-10-01T00:00:00Z"), ts("2026-10-02T00:00:00Z"))
+        .results_vec(
+            "portal",
+            None,
+            ts("2026-10-01T00:00:00Z"),
+            ts("2026-10-02T00:00:00Z"),
+        )
         .unwrap();
     assert_eq!(stored.len(), 1, "nothing of the bad file may be stored");
 
@@ -302,7 +367,12 @@ fn bad_rows_are_listed_by_line_and_nothing_is_imported() {
     assert_eq!(skipped, [3, 4, 6, 7, 8, 9].map(Place::Line).to_vec());
     let stored = s
         .store
-        .results_vec("portal", None, ts("2026-10-01T00:00:00Z"), ts("2026-10-02T00:00:00Z"))
+        .results_vec(
+            "portal",
+            None,
+            ts("2026-10-01T00:00:00Z"),
+            ts("2026-10-02T00:00:00Z"),
+        )
         .unwrap();
     let at: Vec<Timestamp> = stored.iter().map(|r| r.at).collect();
     assert_eq!(
@@ -321,13 +391,18 @@ fn a_csv_without_the_required_header_is_refused_whole() {
     let s = setup(PORTAL);
     let path = s.dir.path().join("no-header.csv");
     std::fs::write(&path, "2026-10-01T08:00:00+02:00,portal,home,true,0.1,\n").unwrap();
-    let err = import::csv::read(&s.config, &path, november()).err().expect("refused");
+    let err = import::csv::read(&s.config, &path, november())
+        .err()
+        .expect("refused");
     assert!(
-        err.to_string().contains("unknown column '2026-10-01t08:00:00+02:00'"),
+        err.to_string()
+            .contains("unknown column '2026-10-01t08:00:00+02:00'"),
         "{err}"
     );
     std::fs::write(&path, "timestamp,service,check,duration_seconds\n").unwrap();
-    let err = import::csv::read(&s.config, &path, november()).err().expect("refused");
+    let err = import::csv::read(&s.config, &path, november())
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("lacks column(s) success"), "{err}");
 }
 
@@ -341,14 +416,23 @@ fn json_lines_import_with_blank_lines_counted_in_line_numbers() {
     };
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].place, Place::Line(6));
-    assert!(problems[0].problem.contains("unknown field 'succes' (did you mean 'success'?"));
+    assert!(
+        problems[0]
+            .problem
+            .contains("unknown field 'succes' (did you mean 'success'?")
+    );
 
     let rows = import::jsonl::read(&s.config, &fixture("history.jsonl"), november()).unwrap();
     let summary = import::load(&s.store, rows, true, november()).unwrap();
     assert_eq!((summary.rows_read, summary.imported), (6, 5));
     let stored = s
         .store
-        .results_vec("portal", Some("home"), ts("2026-10-01T00:00:00Z"), ts("2026-10-02T00:00:00Z"))
+        .results_vec(
+            "portal",
+            Some("home"),
+            ts("2026-10-01T00:00:00Z"),
+            ts("2026-10-02T00:00:00Z"),
+        )
         .unwrap();
     assert_eq!(stored.len(), 5);
     assert_eq!(stored[1].detail.as_deref(), Some("no answer within 10s"));
@@ -358,7 +442,10 @@ fn json_lines_import_with_blank_lines_counted_in_line_numbers() {
     let ResultSource::Imported { origin } = &stored[0].source else {
         panic!("imported results say where they came from");
     };
-    assert!(origin.starts_with("jsonl ") && origin.ends_with("history.jsonl"), "{origin}");
+    assert!(
+        origin.starts_with("jsonl ") && origin.ends_with("history.jsonl"),
+        "{origin}"
+    );
 }
 
 // ------------------------------------------------------------ Prometheus
@@ -370,7 +457,11 @@ fn binary(name: &str) -> PathBuf {
         .into_iter()
         .chain(
             std::env::var_os("PATH")
-                .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect::<Vec<_>>())
+                .map(|p| {
+                    std::env::split_paths(&p)
+                        .map(|d| d.join(name))
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_default(),
         )
         .find(|p| p.is_file())
@@ -457,7 +548,11 @@ async fn prometheus_history_is_read_over_http_page_by_page() {
     // retention, and within one local day (so within one ISO week).
     let tz = TimeZone::get("Europe/Amsterdam").unwrap();
     let day = Timestamp::now().to_zoned_datetime(tz.clone()).date() - 2.days();
-    let base = day.at(8, 0, 0, 0).to_zoned_datetime(tz).unwrap().timestamp();
+    let base = day
+        .at(8, 0, 0, 0)
+        .to_zoned_datetime(tz)
+        .unwrap()
+        .timestamp();
     let secs = |t: Timestamp| t.as_second();
 
     // A sample every 15 s; the portal fails from +2h to +2h30m. A second
@@ -523,31 +618,50 @@ async fn prometheus_history_is_read_over_http_page_by_page() {
         "{msg}"
     );
 
-    let rows = import::prometheus::read(&s.config, &source(r#"probe_success{instance="https://portal.example/"} * 2"#), now)
-        .await
-        .unwrap();
-    let ImportError::BadRows { problems, .. } = import::load(&s.store, rows, false, now).unwrap_err()
+    let rows = import::prometheus::read(
+        &s.config,
+        &source(r#"probe_success{instance="https://portal.example/"} * 2"#),
+        now,
+    )
+    .await
+    .unwrap();
+    let ImportError::BadRows { problems, .. } =
+        import::load(&s.store, rows, false, now).unwrap_err()
     else {
         panic!("values other than 0 and 1 are bad rows");
     };
     assert_eq!(problems.len(), 720 - 60);
     assert_eq!(problems[0].place, Place::Sample(base));
-    assert!(problems[0].problem.contains("value '2'"), "{}", problems[0].problem);
+    assert!(
+        problems[0].problem.contains("value '2'"),
+        "{}",
+        problems[0].problem
+    );
 
     let query = r#"probe_success{instance="https://portal.example/"}"#;
-    let rows = import::prometheus::read(&s.config, &source(query), now).await.unwrap();
+    let rows = import::prometheus::read(&s.config, &source(query), now)
+        .await
+        .unwrap();
     let summary = import::load(&s.store, rows, false, now).unwrap();
     assert_eq!((summary.rows_read, summary.imported), (720, 720));
 
     let stored = s
         .store
-        .results_vec("portal", Some("home"), base, base + SignedDuration::from_hours(6))
+        .results_vec(
+            "portal",
+            Some("home"),
+            base,
+            base + SignedDuration::from_hours(6),
+        )
         .unwrap();
     assert_eq!(stored.len(), 720);
     let failures: Vec<_> = stored.iter().filter(|r| !r.success).collect();
     assert_eq!(failures.len(), 60);
     assert_eq!(failures[0].at, base + SignedDuration::from_mins(120));
-    assert_eq!(failures[0].detail.as_deref(), Some("imported from prometheus"));
+    assert_eq!(
+        failures[0].detail.as_deref(),
+        Some("imported from prometheus")
+    );
     assert_eq!(
         stored[0].source,
         ResultSource::Imported {

@@ -137,7 +137,10 @@ fn added_maintenance_window_moves_down_time_to_excluded_and_both_versions_stay_o
 
     // Down: Tue 10:00-10:04 (240 s) + Wed 02:00-03:00 (3600 s).
     let old = week(&before_cfg, &store);
-    assert_eq!((old.down_seconds, old.excluded_maintenance_seconds), (3_840.0, 0.0));
+    assert_eq!(
+        (old.down_seconds, old.excluded_maintenance_seconds),
+        (3_840.0, 0.0)
+    );
     // The weekly report put these figures on record.
     store
         .insert_sla_snapshot(&report::snapshot(&old, ts("2026-11-23T06:00:00Z")))
@@ -160,16 +163,27 @@ fn added_maintenance_window_moves_down_time_to_excluded_and_both_versions_stay_o
     // is left as it was, only the counting changes.
     let rw = &out.rewrites[0];
     assert_eq!(
-        (rw.transitions_retracted, rw.transitions_written, rw.incidents_written),
+        (
+            rw.transitions_retracted,
+            rw.transitions_written,
+            rw.incidents_written
+        ),
         (0, 0, 0)
     );
     // Before: the snapshot; after: Wed 01:30-03:30 excluded (7200 s), of
     // which the 02:00-03:00 outage was part.
     assert_eq!(out.before.len(), 1);
-    assert!(out.before[0].basis.starts_with("snapshot "), "{}", out.before[0].basis);
+    assert!(
+        out.before[0].basis.starts_with("snapshot "),
+        "{}",
+        out.before[0].basis
+    );
     assert_eq!(out.before[0].row.down_seconds, 3_840.0);
     let new = &out.after[0];
-    assert_eq!((new.down_seconds, new.excluded_maintenance_seconds), (240.0, 7_200.0));
+    assert_eq!(
+        (new.down_seconds, new.excluded_maintenance_seconds),
+        (240.0, 7_200.0)
+    );
     assert_eq!(new.unknown_seconds, old.unknown_seconds);
     assert_eq!(new.eligible_seconds, old.eligible_seconds - 7_200.0);
 
@@ -181,7 +195,13 @@ fn added_maintenance_window_moves_down_time_to_excluded_and_both_versions_stay_o
     assert_eq!(rec.who, "alice");
     assert_eq!(rec.config_digest, after_cfg.digest);
     assert_ne!(rec.config_digest, before_cfg.digest);
-    assert_eq!((rec.from, rec.to), (ts("2026-11-16T00:00:00+01:00"), ts("2026-11-23T00:00:00+01:00")));
+    assert_eq!(
+        (rec.from, rec.to),
+        (
+            ts("2026-11-16T00:00:00+01:00"),
+            ts("2026-11-23T00:00:00+01:00")
+        )
+    );
     assert_eq!(rec.before[0]["down_seconds"], 3_840.0);
     assert_eq!(rec.after[0]["down_seconds"], 240.0);
     assert_eq!(rec.after[0]["excluded_maintenance_seconds"], 7_200.0);
@@ -189,14 +209,20 @@ fn added_maintenance_window_moves_down_time_to_excluded_and_both_versions_stay_o
         .sla_snapshot_history("portal", "round-the-clock", "2026-W47")
         .unwrap();
     assert_eq!(
-        history.iter().map(|s| s.recomputation_id).collect::<Vec<_>>(),
+        history
+            .iter()
+            .map(|s| s.recomputation_id)
+            .collect::<Vec<_>>(),
         vec![None, Some(out.id)]
     );
     assert_eq!(history[1].figures["down_seconds"], 240.0);
 
     // `continuity sla` shows the recomputed figures, with a note.
     let shown = week(&after_cfg, &store);
-    assert_eq!((shown.down_seconds, shown.excluded_maintenance_seconds), (240.0, 7_200.0));
+    assert_eq!(
+        (shown.down_seconds, shown.excluded_maintenance_seconds),
+        (240.0, 7_200.0)
+    );
     let note = shown.recomputed.as_ref().expect("recomputed note");
     assert_eq!((note.id, note.by.as_str()), (out.id, "alice"));
     assert_eq!(note.config_digest, after_cfg.digest);
@@ -206,7 +232,10 @@ fn added_maintenance_window_moves_down_time_to_excluded_and_both_versions_stay_o
         note.at.strftime("%Y-%m-%dT%H:%MZ")
     );
     assert!(table.lines().any(|l| l == note_line), "{table}");
-    assert!(table.lines().nth(1).unwrap().starts_with("portal "), "{table}");
+    assert!(
+        table.lines().nth(1).unwrap().starts_with("portal "),
+        "{table}"
+    );
     // Another week is not marked.
     let other = sla_report(
         &after_cfg,
@@ -228,8 +257,13 @@ fn raised_threshold_rewrites_states_and_incidents_as_a_fresh_derivation_would() 
     assert_eq!(spells(&store, from, "2026-11-24T00:00:00+01:00").len(), 3);
 
     let five = config(dir.path(), "five.yaml", 5, "");
-    let out = recompute(&five, &store, &request(from, to, "contract says 5 failures"), now())
-        .unwrap();
+    let out = recompute(
+        &five,
+        &store,
+        &request(from, to, "contract says 5 failures"),
+        now(),
+    )
+    .unwrap();
     // No snapshot was taken: the old state is counted for the record.
     assert!(out.before[0].basis.starts_with("stored state"));
     assert_eq!(out.before[0].row.down_seconds, 3_840.0);
@@ -242,8 +276,14 @@ fn raised_threshold_rewrites_states_and_incidents_as_a_fresh_derivation_would() 
     assert_eq!(
         spells(&store, from, "2026-11-24T00:00:00+01:00"),
         vec![
-            (ts("2026-11-18T02:00:00+01:00"), Some(ts("2026-11-18T03:00:00+01:00"))),
-            (ts("2026-11-23T10:00:00+01:00"), Some(ts("2026-11-23T10:04:00+01:00"))),
+            (
+                ts("2026-11-18T02:00:00+01:00"),
+                Some(ts("2026-11-18T03:00:00+01:00"))
+            ),
+            (
+                ts("2026-11-23T10:00:00+01:00"),
+                Some(ts("2026-11-23T10:04:00+01:00"))
+            ),
         ]
     );
 
@@ -253,10 +293,14 @@ fn raised_threshold_rewrites_states_and_incidents_as_a_fresh_derivation_would() 
     let fresh_cfg = config(fresh_dir.path(), "five.yaml", 5, "");
     let fresh = imported(fresh_dir.path(), &fresh_cfg);
     let transitions = |s: &SqliteStore| -> Vec<ServiceTransitionRecord> {
-        s.service_transitions(Some("portal"), ts(from), ts(to)).unwrap()
+        s.service_transitions(Some("portal"), ts(from), ts(to))
+            .unwrap()
     };
     assert_eq!(transitions(&store), transitions(&fresh));
-    assert_eq!(week(&five, &store).down_seconds, week(&fresh_cfg, &fresh).down_seconds);
+    assert_eq!(
+        week(&five, &store).down_seconds,
+        week(&fresh_cfg, &fresh).down_seconds
+    );
 }
 
 #[test]
@@ -268,15 +312,26 @@ fn an_incident_cut_by_the_range_start_keeps_its_stored_part() {
     recompute(
         &five,
         &store,
-        &request("2026-11-17T10:02:00+01:00", "2026-11-18T00:00:00+01:00", "edge"),
+        &request(
+            "2026-11-17T10:02:00+01:00",
+            "2026-11-18T00:00:00+01:00",
+            "edge",
+        ),
         now(),
     )
     .unwrap();
     // Before 10:02 the stored state (down from 10:00) stands; from 10:02
     // the recomputed one (up): the incident now ends at the edge.
     assert_eq!(
-        spells(&store, "2026-11-17T00:00:00+01:00", "2026-11-18T00:00:00+01:00"),
-        vec![(ts("2026-11-17T10:00:00+01:00"), Some(ts("2026-11-17T10:02:00+01:00")))]
+        spells(
+            &store,
+            "2026-11-17T00:00:00+01:00",
+            "2026-11-18T00:00:00+01:00"
+        ),
+        vec![(
+            ts("2026-11-17T10:00:00+01:00"),
+            Some(ts("2026-11-17T10:02:00+01:00"))
+        )]
     );
     let states: Vec<(Timestamp, String)> = store
         .service_transitions(
@@ -315,7 +370,11 @@ fn recompute_refuses_to_turn_recorded_history_without_raw_results_into_unknown_t
     let err = recompute(
         &cfg,
         &store,
-        &request("2026-11-16T00:00:00+01:00", "2026-11-23T00:00:00+01:00", "x"),
+        &request(
+            "2026-11-16T00:00:00+01:00",
+            "2026-11-23T00:00:00+01:00",
+            "x",
+        ),
         now(),
     )
     .unwrap_err();
@@ -325,7 +384,11 @@ fn recompute_refuses_to_turn_recorded_history_without_raw_results_into_unknown_t
     let err = recompute(
         &cfg,
         &store,
-        &request("2026-11-23T00:00:00+01:00", "2026-11-16T00:00:00+01:00", "x"),
+        &request(
+            "2026-11-23T00:00:00+01:00",
+            "2026-11-16T00:00:00+01:00",
+            "x",
+        ),
         now(),
     )
     .unwrap_err();

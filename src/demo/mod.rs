@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
 pub mod dns;
+pub mod phone;
 
 /// The demo catalogue, built in so that `continuity demo` works anywhere.
 pub const DEMO_CATALOGUE: &str = include_str!("../../probes/demo.yaml");
@@ -32,6 +33,7 @@ pub struct DemoServices {
     pub slow_app: SocketAddr,
     pub tcp: SocketAddr,
     pub dns: SocketAddr,
+    pub phone: SocketAddr,
 }
 
 impl DemoServices {
@@ -42,6 +44,7 @@ impl DemoServices {
             ("DEMO_SLOW_APP", self.slow_app.to_string()),
             ("DEMO_TCP", self.tcp.to_string()),
             ("DEMO_DNS", self.dns.to_string()),
+            ("DEMO_PHONE", self.phone.to_string()),
         ]
     }
 }
@@ -77,12 +80,19 @@ pub async fn start(stop: watch::Receiver<bool>) -> std::io::Result<DemoServices>
     let dns_socket = UdpSocket::bind("127.0.0.1:0").await?;
     let dns = dns_socket.local_addr()?;
     tokio::spawn(dns::serve(dns_socket, stop.clone()));
+    let phone_socket = UdpSocket::bind("127.0.0.1:0").await?;
+    let phone = phone_socket.local_addr()?;
+    let mut phone_stop = stop.clone();
+    tokio::spawn(phone::serve_phone_line(phone_socket, async move {
+        let _ = phone_stop.wait_for(|s| *s).await;
+    }));
     Ok(DemoServices {
         portal,
         hosted_app,
         slow_app,
         tcp,
         dns,
+        phone,
     })
 }
 

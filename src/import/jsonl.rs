@@ -94,9 +94,7 @@ fn values(text: &str) -> Result<[Option<String>; 7], String> {
             Value::Bool(b) => Some(b.to_string()),
             Value::Number(n) => Some(n.to_string()),
             Value::Array(_) | Value::Object(_) => {
-                return Err(format!(
-                    "field '{key}' must be a string, number or boolean"
-                ));
+                return Err(format!("field '{key}' must be a string, number or boolean"));
             }
         };
     }

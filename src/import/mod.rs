@@ -233,9 +233,14 @@ impl<'c> Rows<'c> {
                 format!("unknown reason '{r}' (reasons: {})", known.join(", "))
             }),
         };
-        for p in [at.as_ref().err(), success.as_ref().err(), duration.as_ref().err(), reason.as_ref().err()]
-            .into_iter()
-            .flatten()
+        for p in [
+            at.as_ref().err(),
+            success.as_ref().err(),
+            duration.as_ref().err(),
+            reason.as_ref().err(),
+        ]
+        .into_iter()
+        .flatten()
         {
             problems.push(p.clone());
         }
@@ -413,7 +418,11 @@ pub fn load(
         };
         // Up to where the last result stops standing, so the state it
         // leads to (unknown, when nothing follows) is rebuilt too.
-        let end = from_ms(ms(*last).saturating_add(standing_ms(service)).saturating_add(1));
+        let end = from_ms(
+            ms(*last)
+                .saturating_add(standing_ms(service))
+                .saturating_add(1),
+        );
         let rw = rewrite_service(store, service, TimeRange::new(*first, end), now)?;
         store.write_batch(&rw.ops).map_err(RecomputeError::from)?;
         services.push(rw.summary);
@@ -526,12 +535,19 @@ services:
     fn every_problem_of_a_row_is_named() {
         let c = config();
         let mut rows = Rows::new(&c, "test".into(), "2026-12-01T00:00:00Z".parse().unwrap());
-        rows.add(Place::Line(2), row("2026-10-01T08:00:00", "yes", "slowness"));
+        rows.add(
+            Place::Line(2),
+            row("2026-10-01T08:00:00", "yes", "slowness"),
+        );
         let p = &rows.problems()[0];
         assert_eq!(p.place, Place::Line(2));
         assert!(p.problem.contains("RFC 3339"), "{}", p.problem);
         assert!(p.problem.contains("success 'yes'"), "{}", p.problem);
-        assert!(p.problem.contains("unknown reason 'slowness'"), "{}", p.problem);
+        assert!(
+            p.problem.contains("unknown reason 'slowness'"),
+            "{}",
+            p.problem
+        );
     }
 
     #[test]
@@ -539,7 +555,10 @@ services:
         let c = config();
         let mut rows = Rows::new(&c, "test".into(), "2026-12-01T00:00:00Z".parse().unwrap());
         rows.add(Place::Line(2), row("2026-10-01T08:00:00Z", "1", ""));
-        rows.add(Place::Line(3), row("2026-10-01T10:00:00+02:00", "0", "timeout"));
+        rows.add(
+            Place::Line(3),
+            row("2026-10-01T10:00:00+02:00", "0", "timeout"),
+        );
         assert_eq!(rows.problems().len(), 1);
         assert_eq!(rows.problems()[0].place, Place::Line(3));
         assert!(rows.problems()[0].problem.contains("duplicate of line 2"));
@@ -550,7 +569,10 @@ services:
         let c = config();
         let mut rows = Rows::new(&c, "test".into(), "2026-12-01T00:00:00Z".parse().unwrap());
         rows.add(Place::Line(2), row("2027-01-01T00:00:00Z", "true", ""));
-        rows.add(Place::Line(3), row("2026-10-01T00:00:00Z", "true", "timeout"));
+        rows.add(
+            Place::Line(3),
+            row("2026-10-01T00:00:00Z", "true", "timeout"),
+        );
         assert!(rows.problems()[0].problem.contains("in the future"));
         assert!(rows.problems()[1].problem.contains("successful result"));
     }

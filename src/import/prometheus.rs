@@ -80,9 +80,10 @@ pub async fn read<'c>(
         problem,
     };
     let Some(service) = config.service(&src.service) else {
-        let hint = crate::config::closest(&src.service, config.services.iter().map(|s| s.id.as_str()))
-            .map(|c| format!(" (did you mean '{c}'?)"))
-            .unwrap_or_default();
+        let hint =
+            crate::config::closest(&src.service, config.services.iter().map(|s| s.id.as_str()))
+                .map(|c| format!(" (did you mean '{c}'?)"))
+                .unwrap_or_default();
         return Err(format(format!("unknown service '{}'{hint}", src.service)));
     };
     if !service.checks.iter().any(|c| c.id == src.check) {
@@ -96,10 +97,15 @@ pub async fn read<'c>(
     }
     let step_ms = i64::try_from(src.step.as_millis()).unwrap_or(i64::MAX);
     if step_ms < 1 {
-        return Err(format("the step must be at least 1ms (use the check's interval, e.g. 30s)".into()));
+        return Err(format(
+            "the step must be at least 1ms (use the check's interval, e.g. 30s)".into(),
+        ));
     }
     if src.from > src.to {
-        return Err(format(format!("--from {} is after --to {}", src.from, src.to)));
+        return Err(format(format!(
+            "--from {} is after --to {}",
+            src.from, src.to
+        )));
     }
     let endpoint = format!("{}/api/v1/query_range", src.url.trim_end_matches('/'));
     let base = reqwest::Url::parse(&endpoint)
@@ -126,9 +132,9 @@ pub async fn read<'c>(
             .append_pair("end", &seconds(end))
             .append_pair("step", &seconds(step_ms));
         let answer = fetch(&client, url).await?;
-        let data = answer.data.ok_or_else(|| {
-            ImportError::Prometheus("the answer has no data".into())
-        })?;
+        let data = answer
+            .data
+            .ok_or_else(|| ImportError::Prometheus("the answer has no data".into()))?;
         if data.result_type != "matrix" {
             return Err(ImportError::Prometheus(format!(
                 "the query gave a {} instead of a range of samples (a matrix)",
@@ -143,7 +149,7 @@ pub async fn read<'c>(
             labels.insert(0, seen.clone());
         }
         if labels.len() > 1 {
-            let listed: Vec<String> = labels.iter().map(|l| series_name(l)).collect();
+            let listed: Vec<String> = labels.iter().map(series_name).collect();
             return Err(format(format!(
                 "the query must give exactly one series, but it gives {}: {}; narrow it with label matchers, e.g. {}",
                 listed.len(),
@@ -241,7 +247,10 @@ mod tests {
     fn series_are_named_as_promql_selectors() {
         let labels: BTreeMap<String, String> = [
             ("__name__".to_string(), "probe_success".to_string()),
-            ("instance".to_string(), "https://portal.example/".to_string()),
+            (
+                "instance".to_string(),
+                "https://portal.example/".to_string(),
+            ),
         ]
         .into();
         assert_eq!(

@@ -156,7 +156,11 @@ pub fn sla_report(
     let now = to_millisecond(now);
     let services: Vec<&Service> = match service {
         None => config.services.iter().collect(),
-        Some(id) => vec![config.service(id).ok_or_else(|| unknown_service(config, id))?],
+        Some(id) => vec![
+            config
+                .service(id)
+                .ok_or_else(|| unknown_service(config, id))?,
+        ],
     };
     let calendars: BTreeMap<&str, SlaCalendar> = services
         .iter()
@@ -399,10 +403,7 @@ fn covers(r: &RecomputationRecord, service: &str, period: TimeRange) -> bool {
 /// Per service, the instant after which its stored state is not backed
 /// by results: the earliest instant a critical check's last result stops
 /// standing (for a service without critical checks, the latest one).
-fn horizons(
-    services: &[&Service],
-    last: &[crate::store::ResultRecord],
-) -> Vec<Option<Timestamp>> {
+fn horizons(services: &[&Service], last: &[crate::store::ResultRecord]) -> Vec<Option<Timestamp>> {
     let by_check: HashMap<(&str, &str), Timestamp> = last
         .iter()
         .map(|r| ((r.service.as_str(), r.check.as_str()), r.at))
