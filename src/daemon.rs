@@ -12,6 +12,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, ConfigError};
+use crate::alert::dispatch::Dispatcher;
+use crate::alert::outbox::StoreOutbox;
+use crate::alert::rules::AlertRules;
 use crate::engine::{Engine, Restorer, StatusBoard};
 use crate::store::writer::{StoreWriter, WriterOptions};
 use crate::store::{Store, WriteOp};
@@ -27,6 +30,8 @@ pub enum DaemonError {
     Store(#[from] crate::store::StoreError),
     #[error("cannot start the store writer: {0}")]
     Writer(#[source] std::io::Error),
+    #[error("cannot start alert delivery: {0}")]
+    Alerts(#[from] crate::alert::dispatch::DispatchError),
 }
 
 /// How often the engine re-evaluates staleness, maintenance and SLAs.
@@ -111,6 +116,12 @@ pub async fn run(
         .map_err(|e| DaemonError::Writer(std::io::Error::other(e)))?
     };
     load_adhoc(&mut engine, &store).await;
+    let mut rules = AlertRules::new(&config.alerting);
+    let dispatcher = Dispatcher::start(
+        &config.alerting,
+        Arc::new(StoreOutbox(store.clone())),
+        telemetry.clone(),
+    )?;
     let mut scheduler = Scheduler::start(&config, telemetry.clone(), report_tx.clone());
     let mut current = config;
     ready.store(true, Ordering::Relaxed);
@@ -131,6 +142,12 @@ pub async fn run(
             _ = tick.tick() => {
                 let now = jiff::Timestamp::now();
                 engine.tick(now);
+                let set = rules.evaluate(&engine.alert_view(now));
+                let changes = rules.changes();
+                // Writes the outbox synchronously: a few milliseconds per
+                // tick, only when something changed.
+                dispatcher.update(&set, &changes);
+                engine.set_network_degraded(rules.network_degraded());
                 writer.submit(WriteOp::Heartbeat { run: run_id, at: now });
                 let errors = writer.errors_total();
                 let counted = telemetry.store_errors_total.get();
@@ -144,6 +161,8 @@ pub async fn run(
                     Ok(new) => {
                         let new = Arc::new(new);
                         (engine, scheduler) = switch(engine, scheduler, &new, &telemetry, &report_tx, &writer).await;
+                        rules.apply_config(&new.alerting);
+                        dispatcher.apply_config(&new.alerting);
                         *shared_config.write().expect("config lock") = new.clone();
                         current = new;
                         let _ = answer.send(Ok(()));
@@ -155,6 +174,8 @@ pub async fn run(
                 if let Ok(new) = reload(&current, &telemetry).await {
                     let new = Arc::new(new);
                     (engine, scheduler) = switch(engine, scheduler, &new, &telemetry, &report_tx, &writer).await;
+                    rules.apply_config(&new.alerting);
+                    dispatcher.apply_config(&new.alerting);
                     *shared_config.write().expect("config lock") = new.clone();
                     current = new;
                 }
@@ -172,6 +193,9 @@ pub async fn run(
         engine.on_report(report);
     }
     engine.tick(jiff::Timestamp::now());
+    // Notifications already queued get one last delivery round; the outbox
+    // keeps the rest for the next start.
+    dispatcher.shutdown().await;
     // Everything recorded reaches the disk before we say goodbye.
     writer.flush().await;
     let stopped = {

@@ -513,8 +513,8 @@ async fn import(config: &Path, source: ImportSource, skip_bad: bool) -> Result<E
             let when = |s: &str, what: &str| {
                 import::parse_time(s, now).map_err(|e| anyhow::anyhow!("--{what}: {e}"))
             };
-            let step = continuity::config::Dur::parse(step)
-                .map_err(|e| anyhow::anyhow!("--step: {e}"))?;
+            let step =
+                continuity::config::Dur::parse(step).map_err(|e| anyhow::anyhow!("--step: {e}"))?;
             let src = PrometheusSource {
                 url: url.clone(),
                 query: query.clone(),
@@ -531,7 +531,10 @@ async fn import(config: &Path, source: ImportSource, skip_bad: bool) -> Result<E
     let summary = match import::load(&store, rows, skip_bad, now) {
         Ok(s) => s,
         Err(ImportError::BadRows { origin, problems }) => {
-            eprintln!("{origin}: {} bad row(s); nothing was imported:", problems.len());
+            eprintln!(
+                "{origin}: {} bad row(s); nothing was imported:",
+                problems.len()
+            );
             for p in &problems {
                 eprintln!("  {p}");
             }

@@ -6,7 +6,7 @@
 //! The daemon implements [`OutboxStore`] on its SQLite store;
 //! [`MemoryOutbox`] is the same contract in memory, for tests.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -275,5 +275,83 @@ mod tests {
         assert_eq!(b(5), Duration::from_secs(80));
         assert_eq!(b(10), Duration::from_secs(600));
         assert_eq!(b(40), Duration::from_secs(600));
+    }
+}
+
+/// The durable outbox: the daemon's store behind [`OutboxStore`].
+pub struct StoreOutbox(pub Arc<dyn crate::store::Store>);
+
+fn item(r: crate::store::OutboxRecord) -> OutboxItem {
+    use crate::store::OutboxStatus;
+    OutboxItem {
+        id: r.id,
+        key: r.idempotency_key,
+        receiver: r.receiver,
+        payload: r.payload,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        next_attempt_at: r.next_attempt_at,
+        attempts: r.attempts,
+        state: match r.status {
+            OutboxStatus::Pending => OutboxState::Pending,
+            OutboxStatus::Delivered => OutboxState::Delivered,
+            OutboxStatus::Expired => OutboxState::Expired,
+        },
+        last_error: r.last_error,
+    }
+}
+
+fn store_err(e: crate::store::StoreError) -> OutboxError {
+    OutboxError(e.to_string())
+}
+
+impl OutboxStore for StoreOutbox {
+    fn enqueue(
+        &self,
+        key: &str,
+        receiver: &str,
+        payload: &serde_json::Value,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<bool, OutboxError> {
+        self.0
+            .outbox_enqueue(&crate::store::OutboxRecord {
+                id: 0,
+                idempotency_key: key.to_string(),
+                receiver: receiver.to_string(),
+                payload: payload.clone(),
+                status: crate::store::OutboxStatus::Pending,
+                attempts: 0,
+                next_attempt_at: now,
+                created_at: now,
+                expires_at,
+                last_error: None,
+                delivered_at: None,
+            })
+            .map_err(store_err)
+    }
+
+    fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, OutboxError> {
+        Ok(self.0.outbox_due(now, limit).map_err(store_err)?.into_iter().map(item).collect())
+    }
+
+    fn mark_delivered(&self, id: i64, now: Timestamp) -> Result<(), OutboxError> {
+        self.0.outbox_delivered(id, now).map_err(store_err)
+    }
+
+    fn mark_failed(&self, id: i64, next_attempt_at: Timestamp, error: &str) -> Result<(), OutboxError> {
+        self.0.outbox_failed(id, error, next_attempt_at).map_err(store_err)
+    }
+
+    fn expire(&self, now: Timestamp) -> Result<Vec<OutboxItem>, OutboxError> {
+        Ok(self.0.outbox_expire_items(now).map_err(store_err)?.into_iter().map(item).collect())
+    }
+
+    fn queue_length(&self) -> Result<usize, OutboxError> {
+        Ok(self.0.outbox_len().map_err(store_err)? as usize)
+    }
+
+    fn history(&self, since: Timestamp) -> Result<Vec<OutboxItem>, OutboxError> {
+        Ok(self.0.outbox_history(since).map_err(store_err)?.into_iter().map(item).collect())
     }
 }

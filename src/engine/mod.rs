@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::alert::rules::{
+    AlertView, CheckState as AlertCheckState, CheckView, MaintenanceView, ServiceView, SlaView,
+};
 use crate::config::{Config, MaintenanceSpec, Service};
 use crate::scheduler::ProbeReport;
 use crate::sla::{
@@ -96,6 +99,11 @@ pub struct Engine {
     calendars: BTreeMap<String, SlaCalendar>,
     /// Maintenance windows added at run time (through the API).
     adhoc: Vec<MaintenanceSpec>,
+    /// Since when each check (by service and check index) has been slow.
+    slow_since: HashMap<(usize, usize), Timestamp>,
+    /// Every canary failing: the monitor's own network is the likely cause,
+    /// so service states are shown as unknown rather than down.
+    network_degraded: bool,
 }
 
 /// How far behind now a result may still arrive: the longest check
@@ -128,6 +136,8 @@ impl Engine {
             services: Vec::new(),
             calendars: BTreeMap::new(),
             adhoc: Vec::new(),
+            slow_since: HashMap::new(),
+            network_degraded: false,
         };
         e.rebuild(config, Timestamp::now(), true);
         e
@@ -230,6 +240,7 @@ impl Engine {
         }
         *self.status.write().expect("status lock") = board;
         self.config = config;
+        self.slow_since.clear();
         self.tick(now);
     }
 
@@ -468,7 +479,10 @@ impl Engine {
     fn publish(&self, si: usize, now: Timestamp) {
         let service = &self.config.services[si];
         let rt = &self.services[si];
-        let state = rt.tracker.state().shown(rt.maintenance.is_some());
+        let mut state = rt.tracker.state().shown(rt.maintenance.is_some());
+        if self.network_degraded && state == ServiceState::Down {
+            state = ServiceState::Unknown;
+        }
         let mut board = self.status.write().expect("status lock");
         let status = &mut board.services[si];
         for (c, cs) in rt.tracker.checks().zip(status.checks.iter_mut()) {
@@ -532,6 +546,93 @@ impl Engine {
                     })
                     .set(rate);
             }
+        }
+    }
+
+    /// Whether the monitor's own network looks broken (all canaries down).
+    pub fn set_network_degraded(&mut self, degraded: bool) {
+        if self.network_degraded != degraded {
+            self.network_degraded = degraded;
+            let now = Timestamp::now();
+            for si in 0..self.services.len() {
+                self.publish(si, now);
+            }
+        }
+    }
+
+    /// What the alert rules see: confirmed states, back-dated, with the
+    /// SLA figures of the last tick.
+    pub fn alert_view(&mut self, now: Timestamp) -> AlertView {
+        let board = self.status.read().expect("status lock").clone();
+        let mut services = Vec::with_capacity(self.services.len());
+        for (si, (service, rt)) in self.config.services.iter().zip(&self.services).enumerate() {
+            let checks = rt
+                .tracker
+                .checks()
+                .enumerate()
+                .map(|(ci, c)| {
+                    let last = board.services[si].checks[ci].last.as_ref();
+                    let slow_since = if c.is_slow() {
+                        Some(*self.slow_since.entry((si, ci)).or_insert(now))
+                    } else {
+                        self.slow_since.remove(&(si, ci));
+                        None
+                    };
+                    let failure = c.failure();
+                    CheckView {
+                        id: c.id().to_string(),
+                        critical: c.critical(),
+                        state: match c.state() {
+                            CheckState::Up => AlertCheckState::Up,
+                            CheckState::Down => AlertCheckState::Down,
+                            CheckState::Unknown => AlertCheckState::Unknown,
+                        },
+                        down_since: (c.state() == CheckState::Down).then(|| c.since()),
+                        reason: failure
+                            .and_then(|f| f.reason.map(|r| r.as_str().to_string()))
+                            .or_else(|| last.and_then(|l| l.reason.clone())),
+                        detail: failure
+                            .map(|f| f.detail.clone())
+                            .or_else(|| last.and_then(|l| l.detail.clone())),
+                        slow_since,
+                        cert_not_after: last.and_then(|l| l.cert_not_after),
+                    }
+                })
+                .collect();
+            let slas = rt
+                .slas
+                .iter()
+                .map(|s| SlaView {
+                    name: s.spec.name.clone(),
+                    objective_ratio: s.spec.ratio(),
+                    availability: s.last.as_ref().and_then(|l| l.figures.availability()),
+                    budget_remaining_ratio: s.last.as_ref().and_then(|l| l.budget.remaining_ratio),
+                    burn_rates: s
+                        .last
+                        .as_ref()
+                        .map(|l| l.burn.iter().map(|(w, r)| (w.label().to_string(), r)).collect())
+                        .unwrap_or_default(),
+                })
+                .collect();
+            services.push(ServiceView {
+                id: service.id.clone(),
+                name: service.name.clone(),
+                category: service.category.clone(),
+                supplier: service.supplier.clone(),
+                runbook_url: service.runbook_url.clone(),
+                maintenance: rt.maintenance.as_ref().map(|m| MaintenanceView {
+                    reference: m.reference.clone(),
+                    effect: m.effect,
+                }),
+                checks,
+                slas,
+            });
+        }
+        AlertView {
+            now,
+            location: self.config.location.clone(),
+            external_url: self.config.server.external_url.clone(),
+            services,
         }
     }
 

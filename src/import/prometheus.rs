@@ -192,12 +192,11 @@ async fn fetch(client: &reqwest::Client, url: reqwest::Url) -> Result<Answer, Im
         .get(url)
         .send()
         .await
-        .map_err(|e| ImportError::Prometheus(format!("GET {shown}: {e}")))?;
+        .map_err(|e| ImportError::Prometheus(format!("GET {shown}: {}", chain(&e))))?;
     let status = response.status();
-    let body = response
-        .text()
-        .await
-        .map_err(|e| ImportError::Prometheus(format!("GET {shown}: reading the answer: {e}")))?;
+    let body = response.text().await.map_err(|e| {
+        ImportError::Prometheus(format!("GET {shown}: reading the answer: {}", chain(&e)))
+    })?;
     let answer: Answer = match serde_json::from_str(&body) {
         Ok(a) => a,
         Err(_) => {
@@ -215,6 +214,19 @@ async fn fetch(client: &reqwest::Client, url: reqwest::Url) -> Result<Answer, Im
         )));
     }
     Ok(answer)
+}
+
+/// An error with its causes: reqwest's own message leaves out why
+/// ("connection refused").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// Milliseconds as the seconds Prometheus takes: `1700000000.250`.

@@ -548,6 +548,14 @@ pub trait Store: Send + Sync {
     /// Pending items.
     fn outbox_len(&self) -> Result<u64, StoreError>;
 
+    /// Mark pending items past `expires_at` expired and return them (the
+    /// expired-notification metric is per receiver).
+    fn outbox_expire_items(&self, now: Timestamp) -> Result<Vec<OutboxRecord>, StoreError>;
+
+    /// Every item created at or after `since`, any status, oldest first:
+    /// what receivers were told before a restart.
+    fn outbox_history(&self, since: Timestamp) -> Result<Vec<OutboxRecord>, StoreError>;
+
     // ---- SLA recomputations and snapshots ----
 
     /// Store a recomputation with the snapshots it produced (their

@@ -21,7 +21,10 @@ pub fn latest_version() -> i64 {
 
 // Raw results arrive in `results_recent` (one row each) and are packed per
 // check and hour into `result_blocks` when the hour is rolled up; see
-// docs/store.md for the layout and its measured size.
+// docs/store.md for the layout and its measured size. `results_recent` is
+// keyed by time first so that inserts append (a batch dirties a few pages,
+// not one per check); it only holds the hours not rolled up yet, so finding
+// one check's rows in it by scanning a time range is cheap.
 const V1: &str = r#"
 CREATE TABLE services (
     id   INTEGER PRIMARY KEY,
@@ -48,9 +51,8 @@ CREATE TABLE results_recent (
     duration_us INTEGER NOT NULL,
     source_id   INTEGER NOT NULL,
     detail      TEXT,
-    PRIMARY KEY (check_id, ts)
+    PRIMARY KEY (ts, check_id)
 ) WITHOUT ROWID;
-CREATE INDEX results_recent_by_ts ON results_recent (ts);
 CREATE TABLE result_blocks (
     check_id INTEGER NOT NULL,
     hour     INTEGER NOT NULL,

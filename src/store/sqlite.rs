@@ -687,21 +687,54 @@ fn data_span(c: &Connection, checks: &[(i64, String)]) -> rusqlite::Result<Optio
             )?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         widen(lo, hi);
-        let (lo, hi): (Option<i64>, Option<i64>) = c
-            .prepare_cached("SELECT min(ts), max(ts) + 1 FROM results_recent WHERE check_id = ?1")?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        widen(lo, hi);
     }
+    // Of all checks: per check it would take a scan, and a wider span
+    // only costs a few empty lookups.
+    let (lo, hi): (Option<i64>, Option<i64>) = c
+        .prepare_cached("SELECT min(ts), max(ts) + 1 FROM results_recent")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    widen(lo, hi);
     Ok(span)
 }
 
 fn recent_range(c: &Connection, check_id: i64, lo: i64, hi: i64) -> rusqlite::Result<Vec<Entry>> {
     c.prepare_cached(
         "SELECT ts, status, duration_us, source_id, detail FROM results_recent
-         WHERE check_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts",
+         WHERE ts >= ?2 AND ts < ?3 AND check_id = ?1 ORDER BY ts",
     )?
     .query_map(params![check_id, lo, hi], |r| entry_from_recent(r, 0))?
     .collect()
+}
+
+/// `(check_id, ts)` of every row in `results_recent` within `hour`.
+fn recent_keys(c: &Connection, hour: i64) -> rusqlite::Result<HashSet<(i64, i64)>> {
+    c.prepare_cached("SELECT check_id, ts FROM results_recent WHERE ts >= ?1 AND ts < ?2")?
+        .query_map(params![hour * HOUR_MS, (hour + 1) * HOUR_MS], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect()
+}
+
+/// Rows of `results_recent` in `[lo, hi)` of the checks in `wanted`
+/// (check id to caller's index), in one pass.
+fn recent_window(
+    c: &Connection,
+    lo: i64,
+    hi: i64,
+    wanted: &HashMap<i64, usize>,
+    out: &mut Vec<(usize, Entry)>,
+) -> rusqlite::Result<()> {
+    let mut stmt = c.prepare_cached(
+        "SELECT check_id, ts, status, duration_us, source_id, detail FROM results_recent
+         WHERE ts >= ?1 AND ts < ?2",
+    )?;
+    let mut rows = stmt.query(params![lo, hi])?;
+    while let Some(row) = rows.next()? {
+        if let Some(&i) = wanted.get(&row.get(0)?) {
+            out.push((i, entry_from_recent(row, 1)?));
+        }
+    }
+    Ok(())
 }
 
 fn blocks_range(
@@ -978,14 +1011,22 @@ impl Store for SqliteStore {
             }
             let mut duplicates = Vec::new();
             let mut fresh: Vec<((i64, i64), Vec<Entry>)> = Vec::with_capacity(groups.len());
+            // Rows not rolled up yet, per hour: one scan for all checks.
+            let mut recent: HashMap<i64, HashSet<(i64, i64)>> = HashMap::new();
             for ((check_id, hour), mut items) in groups {
-                let mut stored: HashSet<i64> =
+                let stored: HashSet<i64> =
                     block(tx, check_id, hour)?.into_iter().map(|e| e.ts).collect();
-                stored.extend(
-                    recent_range(tx, check_id, hour * HOUR_MS, (hour + 1) * HOUR_MS)?
-                        .into_iter()
-                        .map(|e| e.ts),
-                );
+                if !recent.contains_key(&hour) {
+                    recent.insert(hour, recent_keys(tx, hour)?);
+                }
+                let recent = &recent[&hour];
+                items.retain(|(i, e)| {
+                    let dup = recent.contains(&(check_id, e.ts));
+                    if dup {
+                        duplicates.push(*i);
+                    }
+                    !dup
+                });
                 items.sort_by_key(|(i, e)| (e.ts, *i));
                 let mut keep: Vec<Entry> = Vec::with_capacity(items.len());
                 for (i, e) in items {
@@ -1055,6 +1096,8 @@ impl Store for SqliteStore {
                 return Ok(());
             };
             let names = Names::load(c)?;
+            let wanted: HashMap<i64, usize> =
+                checks.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
             let (from, to) = (ms(from).max(data_lo), ms(to).min(data_hi));
             // A day at a time: bounded memory, yet few queries.
             const WINDOW: i64 = 24 * HOUR_MS;
@@ -1071,8 +1114,8 @@ impl Store for SqliteStore {
                             .filter(|e| e.ts >= lo && e.ts < hi)
                             .map(|e| (ci, e)),
                     );
-                    batch.extend(recent_range(c, *id, lo, hi)?.into_iter().map(|e| (ci, e)));
                 }
+                recent_window(c, lo, hi, &wanted, &mut batch)?;
                 batch.sort_by_key(|(ci, e)| (e.ts, *ci));
                 batch.dedup_by_key(|(ci, e)| (e.ts, *ci));
                 for (ci, e) in batch {
@@ -1093,7 +1136,8 @@ impl Store for SqliteStore {
                 return Ok(None);
             };
             let names = Names::load(c)?;
-            last_of(c, &names, id, service, &name)
+            let recent = last_recent(c, id)?;
+            last_of(c, &names, (id, service, &name), recent)
         })
     }
 
@@ -1107,9 +1151,23 @@ impl Store for SqliteStore {
                 )?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<_>>()?;
+            // One pass over the rows not rolled up, rather than one per check.
+            let mut recent: HashMap<i64, Entry> = HashMap::new();
+            {
+                let mut stmt = c.prepare_cached(
+                    "SELECT check_id, ts, status, duration_us, source_id, detail FROM results_recent
+                     ORDER BY ts",
+                )?;
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    let e = entry_from_recent(row, 1)?;
+                    recent.insert(row.get(0)?, e);
+                }
+            }
             let mut out = Vec::new();
             for (id, service, check) in checks {
-                out.extend(last_of(c, &names, id, &service, &check)?);
+                let newest = recent.remove(&id);
+                out.extend(last_of(c, &names, (id, &service, &check), newest)?);
             }
             Ok(out)
         })
@@ -1457,6 +1515,30 @@ impl Store for SqliteStore {
         })
     }
 
+    fn outbox_expire_items(&self, now: Timestamp) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.write(|tx, _| {
+            let sql = format!(
+                "UPDATE outbox SET status = 'expired'
+                 WHERE status = 'pending' AND expires_at <= ?1
+                 RETURNING {OUTBOX_COLUMNS}"
+            );
+            let mut stmt = tx.prepare(&sql)?;
+            let rows = stmt
+                .query_map([ms(now)], outbox_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn outbox_history(&self, since: Timestamp) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.read(|c| {
+            let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE created_at >= ?1 ORDER BY id");
+            Ok(c.prepare_cached(&sql)?
+                .query_map([ms(since)], outbox_row)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     fn outbox_len(&self) -> Result<u64, StoreError> {
         self.read(|c| {
             Ok(unsigned(c.query_row(
@@ -1660,20 +1742,24 @@ impl Store for SqliteStore {
     }
 }
 
+/// The newest row of one check in `results_recent`.
+fn last_recent(c: &Connection, check_id: i64) -> rusqlite::Result<Option<Entry>> {
+    c.prepare_cached(
+        "SELECT ts, status, duration_us, source_id, detail FROM results_recent
+         WHERE check_id = ?1 ORDER BY ts DESC LIMIT 1",
+    )?
+    .query_row([check_id], |r| entry_from_recent(r, 0))
+    .optional()
+}
+
+/// The newest of `recent` (the check's newest row not rolled up) and the
+/// last entry of its newest block.
 fn last_of(
     c: &Connection,
     names: &Names,
-    check_id: i64,
-    service: &str,
-    check: &str,
+    (check_id, service, check): (i64, &str, &str),
+    recent: Option<Entry>,
 ) -> Result<Option<ResultRecord>, StoreError> {
-    let recent = c
-        .prepare_cached(
-            "SELECT ts, status, duration_us, source_id, detail FROM results_recent
-             WHERE check_id = ?1 ORDER BY ts DESC LIMIT 1",
-        )?
-        .query_row([check_id], |r| entry_from_recent(r, 0))
-        .optional()?;
     let packed: Option<(i64, Vec<u8>)> = c
         .prepare_cached(
             "SELECT hour, data FROM result_blocks WHERE check_id = ?1 ORDER BY hour DESC LIMIT 1",
