@@ -354,6 +354,59 @@ fn an_incident_cut_by_the_range_start_keeps_its_stored_part() {
 }
 
 #[test]
+fn an_incident_cut_by_the_range_end_keeps_its_stored_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let three = config(dir.path(), "three.yaml", 3, "");
+    let store = imported(dir.path(), &three);
+    let five = config(dir.path(), "five.yaml", 5, "");
+    let out = recompute(
+        &five,
+        &store,
+        &request(
+            "2026-11-17T00:00:00+01:00",
+            "2026-11-17T10:02:00+01:00",
+            "edge",
+        ),
+        now(),
+    )
+    .unwrap();
+    // Up until 10:02 recomputed; from 10:02 the stored state (down until
+    // 10:04) stands, joined by a transition at the edge.
+    let rw = &out.rewrites[0];
+    assert_eq!((rw.transitions_retracted, rw.transitions_written), (1, 1));
+    assert_eq!((rw.incidents_retracted, rw.incidents_written), (1, 1));
+    assert_eq!(
+        spells(
+            &store,
+            "2026-11-17T00:00:00+01:00",
+            "2026-11-18T00:00:00+01:00"
+        ),
+        vec![(
+            ts("2026-11-17T10:02:00+01:00"),
+            Some(ts("2026-11-17T10:04:00+01:00"))
+        )]
+    );
+    let states: Vec<(Timestamp, String)> = store
+        .service_transitions(
+            Some("portal"),
+            ts("2026-11-17T09:00:00+01:00"),
+            ts("2026-11-17T11:00:00+01:00"),
+        )
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.at, t.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (ts("2026-11-15T22:00:00+01:00"), "up".to_string()),
+            (ts("2026-11-17T10:02:00+01:00"), "down".to_string()),
+            (ts("2026-11-17T10:04:00+01:00"), "up".to_string()),
+        ]
+    );
+}
+
+#[test]
 fn recompute_refuses_to_turn_recorded_history_without_raw_results_into_unknown_time() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "c.yaml", 3, "");

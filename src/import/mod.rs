@@ -79,7 +79,9 @@ pub enum ImportError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the results were imported, but their state could not be rebuilt: {0}")]
+    #[error(
+        "the results were imported, but their state could not be rebuilt ({0}); run `continuity recompute` over the imported range"
+    )]
     Rebuild(#[from] RecomputeError),
     #[error("prometheus: {0}")]
     Prometheus(String),

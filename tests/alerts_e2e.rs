@@ -1,0 +1,179 @@
+//! Alerts through the real daemon: a target goes down, `ServiceDown`
+//! reaches a webhook receiver once; a `kill -9` and restart in the middle
+//! of the outage sends no second notification, and the resolution still
+//! comes when the target is back.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(listener: TcpListener, handle: impl Fn(&str) -> (u16, String) + Send + Sync + 'static) {
+    let handle = Arc::new(handle);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let handle = handle.clone();
+            std::thread::spawn(move || {
+                stream.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read headers and, when announced, the body.
+                loop {
+                    let Ok(n) = stream.read(&mut chunk) else { break };
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            break;
+                        }
+                    }
+                }
+                let text = String::from_utf8_lossy(&buf).to_string();
+                let (status, body) = handle(&text);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+}
+
+fn start(config: &std::path::Path) -> Daemon {
+    Daemon(
+        Command::new(env!("CARGO_BIN_EXE_continuity"))
+            .args(["run", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn notifications(sink: &Mutex<Vec<serde_json::Value>>, status: &str) -> usize {
+    sink.lock()
+        .unwrap()
+        .iter()
+        .filter(|n| n.to_string().contains("ServiceDown") && n["status"] == status)
+        .count()
+}
+
+#[test]
+fn service_down_is_notified_once_across_a_crash_and_resolves() {
+    let healthy = Arc::new(AtomicBool::new(true));
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target_addr = target.local_addr().unwrap();
+    let h = healthy.clone();
+    serve(target, move |_| {
+        if h.load(Ordering::SeqCst) { (200, "Welkom".into()) } else { (503, "weg".into()) }
+    });
+    let sink: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let hook = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook_addr = hook.local_addr().unwrap();
+    let s = sink.clone();
+    serve(hook, move |req| {
+        if let Some((_, body)) = req.split_once("\r\n\r\n")
+            && let Ok(v) = serde_json::from_str(body)
+        {
+            s.lock().unwrap().push(v);
+        }
+        (200, "ok".into())
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let listen: SocketAddr = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let cfg = dir.path().join("continuity.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"location: test-lab
+server:
+  listen: {listen}
+defaults:
+  interval: 1s
+  timeout: 500ms
+  failure_threshold: 2
+  success_threshold: 2
+store:
+  path: {db}
+alerting:
+  receivers:
+    - name: incident-tool
+      min_severity: page
+      webhook:
+        url: http://{hook_addr}/hook
+services:
+  - id: portal
+    category: portal
+    supplier: hosting-partner
+    checks:
+      - id: home
+        http:
+          url: http://{target_addr}/
+"#,
+            db = dir.path().join("c.db").display()
+        ),
+    )
+    .unwrap();
+
+    let mut daemon = start(&cfg);
+    std::thread::sleep(Duration::from_secs(4));
+    healthy.store(false, Ordering::SeqCst);
+    wait_for("ServiceDown at the webhook", Duration::from_secs(20), || {
+        notifications(&sink, "firing") >= 1
+    });
+    let first = sink.lock().unwrap().iter().find(|n| n.to_string().contains("ServiceDown")).cloned().unwrap();
+    let text = first.to_string();
+    assert!(text.contains("\"service\":\"portal\""), "{text}");
+    assert!(text.contains("\"location\":\"test-lab\""), "{text}");
+    assert!(text.contains("\"severity\":\"page\""), "{text}");
+
+    // Crash in the middle of the outage, and come back.
+    daemon.0.kill().unwrap();
+    daemon.0.wait().unwrap();
+    let daemon = start(&cfg);
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(notifications(&sink, "firing"), 1, "a second ServiceDown after the restart");
+
+    healthy.store(true, Ordering::SeqCst);
+    wait_for("the resolution", Duration::from_secs(20), || {
+        notifications(&sink, "resolved") >= 1
+    });
+    assert_eq!(notifications(&sink, "firing"), 1);
+    drop(daemon);
+}
