@@ -32,7 +32,9 @@ fn get(addr: SocketAddr, path: &str) -> String {
     write!(s, "GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n").unwrap();
     let mut buf = String::new();
     s.read_to_string(&mut buf).unwrap();
-    buf.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default()
+    buf.split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default()
 }
 
 fn cpu_seconds(pid: u32) -> f64 {
@@ -70,7 +72,11 @@ fn quantile(body: &str, name: &str, q: f64) -> f64 {
         .filter(|l| l.starts_with(&format!("{name}_bucket")))
         .filter_map(|l| {
             let le = l.split("le=\"").nth(1)?.split('"').next()?;
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
             Some((le, l.rsplit(' ').next()?.parse().ok()?))
         })
         .collect();
@@ -98,11 +104,14 @@ fn main() {
             addrs.push(l.local_addr().unwrap());
             tokio::spawn(async move {
                 loop {
-                    let Ok((stream, _)) = l.accept().await else { continue };
+                    let Ok((stream, _)) = l.accept().await else {
+                        continue;
+                    };
                     tokio::spawn(async move {
                         let svc = hyper::service::service_fn(|_req| async {
                             let mut r = Response::new(Full::new(Bytes::from_static(b"Welkom")));
-                            r.headers_mut().insert("connection", "close".parse().unwrap());
+                            r.headers_mut()
+                                .insert("connection", "close".parse().unwrap());
                             Ok::<_, Infallible>(r)
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
@@ -134,7 +143,8 @@ fn main() {
     let cfg = dir.path().join("bench.yaml");
     std::fs::write(&cfg, yaml).unwrap();
 
-    let exe = std::env::var("CONTINUITY_BIN").unwrap_or_else(|_| "target/release/continuity".into());
+    let exe =
+        std::env::var("CONTINUITY_BIN").unwrap_or_else(|_| "target/release/continuity".into());
     let mut child = Command::new(&exe)
         .args(["run", "--config"])
         .arg(&cfg)
@@ -146,7 +156,10 @@ fn main() {
     let pid = child.id();
     let start = Instant::now();
     while TcpStream::connect(listen).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "daemon did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "daemon did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // Warm up for one full interval so every check has run once.
@@ -167,16 +180,31 @@ fn main() {
         .sum();
     let probes = probes1 - probes0;
     let cpu = cpu1 - cpu0;
-    println!("checks: {checks} at 10s interval; measured over {:.1}s", elapsed.as_secs_f64());
-    println!("probes: {probes:.0} ({:.0}/s), failures so far: {failures:.0}", probes / elapsed.as_secs_f64());
-    println!("cpu: {cpu:.2}s -> {:.3} CPU-seconds per 1,000 probes", cpu / probes * 1000.0);
+    println!(
+        "checks: {checks} at 10s interval; measured over {:.1}s",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "probes: {probes:.0} ({:.0}/s), failures so far: {failures:.0}",
+        probes / elapsed.as_secs_f64()
+    );
+    println!(
+        "cpu: {cpu:.2}s -> {:.3} CPU-seconds per 1,000 probes",
+        cpu / probes * 1000.0
+    );
     println!("peak RSS: {:.1} MiB", peak_rss_mib(pid));
     println!(
         "scheduler lag: p50 <= {}s, p99 <= {}s (histogram bucket bounds)",
         quantile(&m1, "continuity_scheduler_lag_seconds", 0.5),
         quantile(&m1, "continuity_scheduler_lag_seconds", 0.99)
     );
-    println!("/metrics scrape: {:.1} ms, {} KiB", scrape.as_secs_f64() * 1000.0, m1.len() / 1024);
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    println!(
+        "/metrics scrape: {:.1} ms, {} KiB",
+        scrape.as_secs_f64() * 1000.0,
+        m1.len() / 1024
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let _ = child.wait();
 }

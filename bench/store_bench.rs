@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use continuity::store::{
     IncidentRecord, LATENCY_BUCKETS_MS, ResultRecord, ResultSource, RollupRecord,
-    ServiceTransitionRecord, SqliteOptions, SqliteStore, Store, StoreWriter, Synchronous,
-    WriteOp, WriterOptions, bucket_count,
+    ServiceTransitionRecord, SqliteOptions, SqliteStore, Store, StoreWriter, Synchronous, WriteOp,
+    WriterOptions, bucket_count,
 };
 use jiff::{SignedDuration, Timestamp};
 
@@ -129,7 +129,11 @@ fn result(a: &Args, rng: &mut Rng, i: usize, slot: i64) -> ResultRecord {
     let fail = rng.chance(FAILURE_RATE);
     let (duration_us, reason, detail) = if fail {
         let r = REASONS[rng.below(REASONS.len() as u64) as usize];
-        (10_000_000, Some(r.to_string()), Some(format!("{r}: no usable answer from the service")))
+        (
+            10_000_000,
+            Some(r.to_string()),
+            Some(format!("{r}: no usable answer from the service")),
+        )
     } else {
         (typical_us * (80 + rng.below(70)) / 100, None, None)
     };
@@ -334,13 +338,15 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
         for start in starts {
             let down = Timestamp::from_millisecond(start)?;
             let up = down + SignedDuration::from_secs(60 + rng.below(3_600) as i64);
-            ops.push(WriteOp::CheckTransition(continuity::store::CheckTransitionRecord {
-                service: service.clone(),
-                check: "home".into(),
-                at: down,
-                state: "down".into(),
-                reason: Some("timeout".into()),
-            }));
+            ops.push(WriteOp::CheckTransition(
+                continuity::store::CheckTransitionRecord {
+                    service: service.clone(),
+                    check: "home".into(),
+                    at: down,
+                    state: "down".into(),
+                    reason: Some("timeout".into()),
+                },
+            ));
             ops.push(service_transition(&service, down, "down"));
             let evidence = (0..3)
                 .map(|k| {
@@ -359,13 +365,15 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 cause: serde_json::json!({"checks_down": ["home"], "rule": "any"}),
                 evidence,
             }));
-            ops.push(WriteOp::CheckTransition(continuity::store::CheckTransitionRecord {
-                service: service.clone(),
-                check: "home".into(),
-                at: up,
-                state: "up".into(),
-                reason: None,
-            }));
+            ops.push(WriteOp::CheckTransition(
+                continuity::store::CheckTransitionRecord {
+                    service: service.clone(),
+                    check: "home".into(),
+                    at: up,
+                    state: "up".into(),
+                    reason: None,
+                },
+            ));
             ops.push(service_transition(&service, up, "up"));
             transitions += 4;
             incidents += 1;

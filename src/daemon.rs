@@ -11,15 +11,15 @@ use std::sync::{Arc, RwLock};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::config::{Config, ConfigError};
 use crate::alert::dispatch::Dispatcher;
 use crate::alert::outbox::StoreOutbox;
 use crate::alert::rules::AlertRules;
+use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, Restorer, StatusBoard};
-use crate::store::writer::{StoreWriter, WriterOptions};
-use crate::store::{Store, WriteOp};
 use crate::scheduler::Scheduler;
 use crate::server::{AppState, ReloadRequest};
+use crate::store::writer::{StoreWriter, WriterOptions};
+use crate::store::{Store, WriteOp};
 use crate::telemetry::{Telemetry, VersionLabels};
 
 #[derive(Debug, thiserror::Error)]
@@ -101,8 +101,12 @@ pub async fn run(
 
     let (report_tx, mut report_rx) = mpsc::channel(8192);
     let mut engine = {
-        let (config, telemetry, writer, store) =
-            (config.clone(), telemetry.clone(), writer.clone(), store.clone());
+        let (config, telemetry, writer, store) = (
+            config.clone(),
+            telemetry.clone(),
+            writer.clone(),
+            store.clone(),
+        );
         tokio::task::spawn_blocking(move || {
             Engine::new(
                 config,
@@ -244,7 +248,8 @@ async fn switch(
 /// Give the engine the maintenance windows added through the API.
 async fn load_adhoc(engine: &mut Engine, store: &Arc<dyn Store>) {
     let store = store.clone();
-    match tokio::task::spawn_blocking(move || crate::server::api::load_adhoc(store.as_ref())).await {
+    match tokio::task::spawn_blocking(move || crate::server::api::load_adhoc(store.as_ref())).await
+    {
         Ok(Ok(specs)) => engine.set_adhoc_maintenances(specs),
         Ok(Err(e)) => tracing::error!(error = %e, "cannot read maintenance windows from the store"),
         Err(e) => tracing::error!(error = %e, "maintenance load task failed"),
@@ -299,9 +304,7 @@ async fn reload(current: &Config, telemetry: &Telemetry) -> Result<Config, Confi
 
 /// SIGHUP as a stream; on platforms without it, a stream that never fires.
 fn hangup_signal() -> HangupSignal {
-    HangupSignal(
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
-    )
+    HangupSignal(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok())
 }
 
 struct HangupSignal(Option<tokio::signal::unix::Signal>);

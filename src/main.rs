@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use continuity::config::Config;
 
 #[derive(Parser)]
-#[command(name = "continuity", version, about = "Guards the public services citizens depend on during an ICT migration")]
+#[command(
+    name = "continuity",
+    version,
+    about = "Guards the public services citizens depend on during an ICT migration"
+)]
 struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -150,7 +154,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -259,7 +266,10 @@ async fn run_daemon(cfg: Config) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
-    tracing::info!("serving /metrics and the API on http://{}", cfg.server.listen);
+    tracing::info!(
+        "serving /metrics and the API on http://{}",
+        cfg.server.listen
+    );
     continuity::run(cfg, listener, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -394,9 +404,14 @@ async fn demo(listen: &str, catalogue: Option<&Path>) -> Result<ExitCode> {
     // changing this process's environment.
     let mut env = services.env();
     env.push(("DEMO_LISTEN", listen.to_string()));
-    env.push(("DEMO_STORE", dir.join("continuity.db").display().to_string()));
+    env.push((
+        "DEMO_STORE",
+        dir.join("continuity.db").display().to_string(),
+    ));
     let text = match catalogue {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?
+        }
         None => continuity::demo::DEMO_CATALOGUE.to_string(),
     };
     let expanded = continuity::config::expand::expand_with(&text, |name| {
@@ -422,15 +437,29 @@ async fn demo(listen: &str, catalogue: Option<&Path>) -> Result<ExitCode> {
     };
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
-        .with_context(|| format!("cannot listen on {} (use --listen 127.0.0.1:0 or another port)", cfg.server.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (use --listen 127.0.0.1:0 or another port)",
+                cfg.server.listen
+            )
+        })?;
     let addr = listener.local_addr()?;
-    println!("continuity demo: {} simulated services, {} checks", cfg.services.len(), cfg.check_count());
+    println!(
+        "continuity demo: {} simulated services, {} checks",
+        cfg.services.len(),
+        cfg.check_count()
+    );
     println!("  metrics: http://{addr}/metrics");
     println!("  status:  http://{addr}/api/v1/status");
     println!("  config:  {}", path.display());
-    println!("The appointments application has a scheduled outage of {}s every {}s, and fails now and then;",
-        continuity::demo::OUTAGE.as_secs(), continuity::demo::CYCLE.as_secs());
-    println!("the taxes portal is slow; the contact centre's phone line drops out for 40s every 4 minutes.");
+    println!(
+        "The appointments application has a scheduled outage of {}s every {}s, and fails now and then;",
+        continuity::demo::OUTAGE.as_secs(),
+        continuity::demo::CYCLE.as_secs()
+    );
+    println!(
+        "the taxes portal is slow; the contact centre's phone line drops out for 40s every 4 minutes."
+    );
     println!("Watch continuity_probe_success, continuity_service_state and continuity_sla_* move.");
     println!("Press Ctrl-C to stop.");
     continuity::run(cfg, listener, shutdown_signal()).await?;

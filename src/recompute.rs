@@ -250,7 +250,7 @@ fn merge(
                 cause: p.cause.clone(),
             }),
     );
-    if false && !old.iter().any(|t| t.at == range.end) {
+    if !old.iter().any(|t| t.at == range.end) {
         // Time after the range keeps its stored state.
         let in_force = old.iter().rev().find(|t| t.at < range.end);
         points.push(ServiceTransition {

@@ -124,7 +124,10 @@ impl Job {
                     Ok(o)
                 }
                 Err(e) => {
-                    telemetry.probe_errors_total.get_or_create(&self.labels).inc();
+                    telemetry
+                        .probe_errors_total
+                        .get_or_create(&self.labels)
+                        .inc();
                     tracing::warn!(service = %self.service, check = %check_id, error = %e, "probe could not run");
                     Err(e.to_string())
                 }

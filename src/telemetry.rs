@@ -521,7 +521,9 @@ mod tests {
         assert!(text.contains(
             "continuity_probe_failures_total{service=\"portal\",check=\"home\",kind=\"http\",reason=\"refused\"} 1"
         ));
-        assert!(text.contains("continuity_probe_success{service=\"portal\",check=\"home\",kind=\"http\"} 0"));
+        assert!(text.contains(
+            "continuity_probe_success{service=\"portal\",check=\"home\",kind=\"http\"} 0"
+        ));
         assert!(!text.contains("# EOF"));
         assert!(t.render(true).ends_with("# EOF\n"));
     }

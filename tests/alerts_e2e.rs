@@ -31,7 +31,9 @@ fn serve(listener: TcpListener, handle: impl Fn(&str) -> (u16, String) + Send + 
                 let mut chunk = [0u8; 4096];
                 // Read headers and, when announced, the body.
                 loop {
-                    let Ok(n) = stream.read(&mut chunk) else { break };
+                    let Ok(n) = stream.read(&mut chunk) else {
+                        break;
+                    };
                     if n == 0 {
                         break;
                     }
@@ -42,7 +44,8 @@ fn serve(listener: TcpListener, handle: impl Fn(&str) -> (u16, String) + Send + 
                             .lines()
                             .find_map(|l| {
                                 let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
                             })
                             .unwrap_or(0);
                         if body.len() >= len {
@@ -97,7 +100,11 @@ fn service_down_is_notified_once_across_a_crash_and_resolves() {
     let target_addr = target.local_addr().unwrap();
     let h = healthy.clone();
     serve(target, move |_| {
-        if h.load(Ordering::SeqCst) { (200, "Welkom".into()) } else { (503, "weg".into()) }
+        if h.load(Ordering::SeqCst) {
+            (200, "Welkom".into())
+        } else {
+            (503, "weg".into())
+        }
     });
     let sink: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
     let hook = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -154,10 +161,18 @@ services:
     let mut daemon = start(&cfg);
     std::thread::sleep(Duration::from_secs(4));
     healthy.store(false, Ordering::SeqCst);
-    wait_for("ServiceDown at the webhook", Duration::from_secs(20), || {
-        notifications(&sink, "firing") >= 1
-    });
-    let first = sink.lock().unwrap().iter().find(|n| n.to_string().contains("ServiceDown")).cloned().unwrap();
+    wait_for(
+        "ServiceDown at the webhook",
+        Duration::from_secs(20),
+        || notifications(&sink, "firing") >= 1,
+    );
+    let first = sink
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|n| n.to_string().contains("ServiceDown"))
+        .cloned()
+        .unwrap();
     let text = first.to_string();
     assert!(text.contains("\"service\":\"portal\""), "{text}");
     assert!(text.contains("\"location\":\"test-lab\""), "{text}");
@@ -168,7 +183,11 @@ services:
     daemon.0.wait().unwrap();
     let daemon = start(&cfg);
     std::thread::sleep(Duration::from_secs(8));
-    assert_eq!(notifications(&sink, "firing"), 1, "a second ServiceDown after the restart");
+    assert_eq!(
+        notifications(&sink, "firing"),
+        1,
+        "a second ServiceDown after the restart"
+    );
 
     healthy.store(true, Ordering::SeqCst);
     wait_for("the resolution", Duration::from_secs(20), || {

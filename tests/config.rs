@@ -28,7 +28,11 @@ fn assert_error(name: &str, place: &str, needle: &str) {
 
 #[test]
 fn unknown_field_names_the_closest_known_one() {
-    assert_error("invalid-unknown-field.yaml", "5:9", "unknown field 'timout' (did you mean 'timeout'?)");
+    assert_error(
+        "invalid-unknown-field.yaml",
+        "5:9",
+        "unknown field 'timout' (did you mean 'timeout'?)",
+    );
 }
 
 #[test]
@@ -38,7 +42,11 @@ fn url_that_does_not_parse_is_rejected() {
 
 #[test]
 fn zero_interval_is_rejected() {
-    assert_error("invalid-zero-interval.yaml", "5:19", "interval must be longer than zero");
+    assert_error(
+        "invalid-zero-interval.yaml",
+        "5:19",
+        "interval must be longer than zero",
+    );
 }
 
 #[test]
@@ -57,12 +65,20 @@ fn timeout_longer_than_interval_is_rejected() {
 
 #[test]
 fn duplicate_service_ids_are_rejected() {
-    assert_error("invalid-duplicate-service.yaml", "7:5", "duplicate service id 'citizen-portal' (first defined at");
+    assert_error(
+        "invalid-duplicate-service.yaml",
+        "7:5",
+        "duplicate service id 'citizen-portal' (first defined at",
+    );
 }
 
 #[test]
 fn duplicate_check_ids_are_rejected() {
-    assert_error("invalid-duplicate-check.yaml", "7:13", "duplicate check id 'homepage'");
+    assert_error(
+        "invalid-duplicate-check.yaml",
+        "7:13",
+        "duplicate check id 'homepage'",
+    );
 }
 
 #[test]
@@ -72,12 +88,20 @@ fn empty_checks_list_is_rejected() {
 
 #[test]
 fn two_kind_blocks_are_rejected() {
-    assert_error("invalid-two-kinds.yaml", "8:", "has 2 kind blocks (http, tcp)");
+    assert_error(
+        "invalid-two-kinds.yaml",
+        "8:",
+        "has 2 kind blocks (http, tcp)",
+    );
 }
 
 #[test]
 fn missing_kind_block_is_rejected() {
-    assert_error("invalid-no-kind.yaml", "4:9", "has no kind block (add exactly one of http, tcp, tls, dns, icmp or sip)");
+    assert_error(
+        "invalid-no-kind.yaml",
+        "4:9",
+        "has no kind block (add exactly one of http, tcp, tls, dns, icmp or sip)",
+    );
 }
 
 #[test]
@@ -87,17 +111,29 @@ fn duration_without_known_unit_is_rejected() {
 
 #[test]
 fn sla_with_unknown_calendar_suggests_the_right_one() {
-    assert_error("invalid-unknown-calendar.yaml", "7:9", "unknown calendar 'ofice-hours' (did you mean 'office-hours'?)");
+    assert_error(
+        "invalid-unknown-calendar.yaml",
+        "7:9",
+        "unknown calendar 'ofice-hours' (did you mean 'office-hours'?)",
+    );
 }
 
 #[test]
 fn unset_environment_variable_is_reported_where_it_is_used() {
-    assert_error("invalid-env-unset.yaml", "6:23", "environment variable CONTINUITY_TEST_UNSET_HOST is not set");
+    assert_error(
+        "invalid-env-unset.yaml",
+        "6:23",
+        "environment variable CONTINUITY_TEST_UNSET_HOST is not set",
+    );
 }
 
 #[test]
 fn maintenance_without_scope_is_rejected() {
-    assert_error("invalid-maintenance-no-scope.yaml", "2:", "has no scope (add one of service:, category:, supplier:, or all: true)");
+    assert_error(
+        "invalid-maintenance-no-scope.yaml",
+        "2:",
+        "has no scope (add one of service:, category:, supplier:, or all: true)",
+    );
 }
 
 #[test]
@@ -108,7 +144,10 @@ fn include_matching_nothing_is_rejected() {
 #[test]
 fn broken_yaml_is_reported_with_its_place() {
     let errors = errors_of("invalid-yaml-syntax.yaml");
-    assert!(errors[0].contains("invalid-yaml-syntax.yaml:"), "{errors:?}");
+    assert!(
+        errors[0].contains("invalid-yaml-syntax.yaml:"),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -150,7 +189,10 @@ fn catalogue_files_are_included_relative_to_the_main_file() {
     )
     .unwrap();
     let err = Config::load(&main).unwrap_err().to_string();
-    assert!(err.contains("probes/network.yaml:7:11: unknown field 'sned' (did you mean 'send'?)"), "{err}");
+    assert!(
+        err.contains("probes/network.yaml:7:11: unknown field 'sned' (did you mean 'send'?)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -170,14 +212,20 @@ fn shipped_example_configuration_is_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("configuration OK"), "{stdout}");
-    assert!(stdout.contains("sip"), "the example catalogue has phone lines: {stdout}");
+    assert!(
+        stdout.contains("sip"),
+        "the example catalogue has phone lines: {stdout}"
+    );
 }
 
 #[test]
 fn check_command_lists_every_error_and_fails() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_continuity"))
         .args(["check", "--config"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/invalid-duplicate-check.yaml"))
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/config/invalid-duplicate-check.yaml"),
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

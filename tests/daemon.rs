@@ -42,11 +42,19 @@ impl Drop for Daemon {
 fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "{method} {path} HTTP/1.0\r\nHost: test\r\nContent-Length: 0\r\n\r\n").unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: test\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = String::new();
     s.read_to_string(&mut buf).unwrap();
     let status = buf[9..12].parse().unwrap();
-    let body = buf.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("").to_string();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string();
     (status, body)
 }
 
@@ -79,7 +87,9 @@ fn start_portal(rt: &tokio::runtime::Runtime) -> tokio::task::JoinHandle<()> {
         };
         tokio::spawn(async move {
             loop {
-                let Ok((mut stream, _)) = listener.accept().await else { continue };
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 tokio::spawn(async move {
                     use tokio::io::{AsyncReadExt, AsyncWriteExt};
                     let mut buf = [0u8; 2048];
@@ -104,7 +114,12 @@ fn promtool_check(text: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool is needed for this test: apt-get install --no-install-recommends prometheus (scripts/test installs it)");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -141,13 +156,17 @@ fn minimal_config_is_scraped_fails_recovers_and_survives_a_broken_reload() {
     });
 
     // The first probe lands within one interval (10 s) of the start.
-    let success = "continuity_probe_success{service=\"citizen-portal\",check=\"homepage\",kind=\"http\"}";
+    let success =
+        "continuity_probe_success{service=\"citizen-portal\",check=\"homepage\",kind=\"http\"}";
     wait_for("a successful probe", Duration::from_secs(15), || {
         metric(&http(addr, "GET", "/metrics").1, success) == Some(1.0)
     });
     let body = http(addr, "GET", "/metrics").1;
     assert_eq!(
-        metric(&body, "continuity_service_up{service=\"citizen-portal\",category=\"portal\",supplier=\"in-house\"}"),
+        metric(
+            &body,
+            "continuity_service_up{service=\"citizen-portal\",category=\"portal\",supplier=\"in-house\"}"
+        ),
         Some(1.0)
     );
     assert_eq!(metric(&body, "continuity_checks_configured"), Some(1.0));
@@ -169,9 +188,15 @@ fn minimal_config_is_scraped_fails_recovers_and_survives_a_broken_reload() {
 "#;
     write(&cfg, &fast);
     assert_eq!(http(addr, "POST", "/-/reload").0, 200);
-    wait_for("the second service to be probed", Duration::from_secs(5), || {
-        http(addr, "GET", "/metrics").1.contains("service=\"website\"")
-    });
+    wait_for(
+        "the second service to be probed",
+        Duration::from_secs(5),
+        || {
+            http(addr, "GET", "/metrics")
+                .1
+                .contains("service=\"website\"")
+        },
+    );
 
     // The target stops: the check fails with a typed reason.
     portal.abort();
@@ -193,10 +218,16 @@ fn minimal_config_is_scraped_fails_recovers_and_survives_a_broken_reload() {
     });
 
     // Removing a service by reload removes its series.
-    write(&cfg, &fast.replace("      - id: home\n", "      - id: home2\n"));
+    write(
+        &cfg,
+        &fast.replace("      - id: home\n", "      - id: home2\n"),
+    );
     assert_eq!(http(addr, "POST", "/-/reload").0, 200);
     let body = http(addr, "GET", "/metrics").1;
-    assert!(!body.contains("check=\"home\""), "removed check still exported");
+    assert!(
+        !body.contains("check=\"home\""),
+        "removed check still exported"
+    );
 
     // A broken configuration is rejected whole; the old one keeps running.
     write(&cfg, "services:\n  - id: citizen-portal\n    checks: []\n");
@@ -206,7 +237,10 @@ fn minimal_config_is_scraped_fails_recovers_and_survives_a_broken_reload() {
     let before = metric(&http(addr, "GET", "/metrics").1, "continuity_probes_total{service=\"citizen-portal\",check=\"homepage\",kind=\"http\",result=\"success\"}").unwrap();
     std::thread::sleep(Duration::from_millis(2500));
     let body = http(addr, "GET", "/metrics").1;
-    assert_eq!(metric(&body, "continuity_config_last_reload_successful"), Some(0.0));
+    assert_eq!(
+        metric(&body, "continuity_config_last_reload_successful"),
+        Some(0.0)
+    );
     let after = metric(&body, "continuity_probes_total{service=\"citizen-portal\",check=\"homepage\",kind=\"http\",result=\"success\"}").unwrap();
     assert!(after > before, "probing stopped after a broken reload");
 
@@ -219,7 +253,10 @@ fn minimal_config_is_scraped_fails_recovers_and_survives_a_broken_reload() {
             assert!(status.success(), "exit status {status}");
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "did not stop on SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

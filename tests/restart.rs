@@ -22,7 +22,11 @@ impl Drop for Daemon {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn get(addr: SocketAddr, path: &str) -> Option<String> {
@@ -115,9 +119,11 @@ fn kill_9_mid_outage_keeps_the_incident_and_counts_the_gap_as_unknown() {
     });
     healthy.store(false, Ordering::SeqCst);
     let incident_start = wait_for("an open incident", Duration::from_secs(10), || {
-        let body: serde_json::Value = serde_json::from_str(&get(listen, "/api/v1/incidents")?).ok()?;
+        let body: serde_json::Value =
+            serde_json::from_str(&get(listen, "/api/v1/incidents")?).ok()?;
         let list = body["incidents"].as_array()?.clone();
-        (list.len() == 1 && list[0]["ongoing"] == true).then(|| list[0]["start"].as_str().unwrap().to_string())
+        (list.len() == 1 && list[0]["ongoing"] == true)
+            .then(|| list[0]["start"].as_str().unwrap().to_string())
     });
     // Let some down time accrue and be written, then crash hard.
     std::thread::sleep(Duration::from_millis(2500));
@@ -145,7 +151,8 @@ fn kill_9_mid_outage_keeps_the_incident_and_counts_the_gap_as_unknown() {
     });
     // The store is written in batches (within ~100 ms).
     let body = wait_for("the incident to close", Duration::from_secs(5), || {
-        let body: serde_json::Value = serde_json::from_str(&get(listen, "/api/v1/incidents")?).ok()?;
+        let body: serde_json::Value =
+            serde_json::from_str(&get(listen, "/api/v1/incidents")?).ok()?;
         (body["incidents"][0]["ongoing"] == false).then_some(body)
     });
     let list = body["incidents"].as_array().unwrap();
@@ -169,10 +176,23 @@ fn kill_9_mid_outage_keeps_the_incident_and_counts_the_gap_as_unknown() {
     let transitions = store.service_transitions(Some("portal"), from, to).unwrap();
     let states: Vec<&str> = transitions.iter().map(|t| t.state.as_str()).collect();
     let down_unknown_down = states.windows(3).any(|w| w == ["down", "unknown", "down"]);
-    assert!(down_unknown_down, "expected down, unknown, down around the crash: {states:?}");
-    let unknown = transitions.iter().find(|t| t.state == "unknown" && t.at > killed_at - jiff::SignedDuration::from_secs(3)).unwrap();
-    assert!(unknown.at <= killed_at + jiff::SignedDuration::from_secs(2), "unknown from {} but killed at {killed_at}", unknown.at);
+    assert!(
+        down_unknown_down,
+        "expected down, unknown, down around the crash: {states:?}"
+    );
+    let unknown = transitions
+        .iter()
+        .find(|t| t.state == "unknown" && t.at > killed_at - jiff::SignedDuration::from_secs(3))
+        .unwrap();
+    assert!(
+        unknown.at <= killed_at + jiff::SignedDuration::from_secs(2),
+        "unknown from {} but killed at {killed_at}",
+        unknown.at
+    );
     let results = store.results_vec("portal", Some("home"), from, to).unwrap();
     let before_kill = results.iter().filter(|r| r.at < killed_at).count();
-    assert!(before_kill >= 5, "results before the crash were lost: {before_kill}");
+    assert!(
+        before_kill >= 5,
+        "results before the crash were lost: {before_kill}"
+    );
 }

@@ -236,48 +236,6 @@ impl OutboxStore for MemoryOutbox {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t(s: i64) -> Timestamp {
-        Timestamp::from_second(1_800_000_000 + s).unwrap()
-    }
-
-    #[test]
-    fn duplicate_key_is_refused_in_any_state() {
-        let o = MemoryOutbox::new();
-        let p = serde_json::json!({});
-        assert!(o.enqueue("k", "r", &p, t(0), t(100)).unwrap());
-        let id = o.due(t(0), 10).unwrap()[0].id;
-        o.mark_delivered(id, t(1)).unwrap();
-        assert!(!o.enqueue("k", "r", &p, t(2), t(100)).unwrap());
-        assert_eq!(o.queue_length().unwrap(), 0);
-    }
-
-    #[test]
-    fn failed_items_wait_for_their_next_attempt_and_then_expire() {
-        let o = MemoryOutbox::new();
-        o.enqueue("k", "r", &serde_json::json!({}), t(0), t(60))
-            .unwrap();
-        o.mark_failed(1, t(30), "refused").unwrap();
-        assert!(o.due(t(10), 10).unwrap().is_empty());
-        assert_eq!(o.due(t(30), 10).unwrap()[0].attempts, 1);
-        assert_eq!(o.expire(t(60)).unwrap().len(), 1);
-        assert!(o.due(t(61), 10).unwrap().is_empty());
-    }
-
-    #[test]
-    fn backoff_doubles_from_five_seconds_to_ten_minutes() {
-        let b = |n| backoff(n, Duration::from_secs(5), Duration::from_secs(600));
-        assert_eq!(b(1), Duration::from_secs(5));
-        assert_eq!(b(2), Duration::from_secs(10));
-        assert_eq!(b(5), Duration::from_secs(80));
-        assert_eq!(b(10), Duration::from_secs(600));
-        assert_eq!(b(40), Duration::from_secs(600));
-    }
-}
-
 /// The durable outbox: the daemon's store behind [`OutboxStore`].
 pub struct StoreOutbox(pub Arc<dyn crate::store::Store>);
 
@@ -332,19 +290,38 @@ impl OutboxStore for StoreOutbox {
     }
 
     fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, OutboxError> {
-        Ok(self.0.outbox_due(now, limit).map_err(store_err)?.into_iter().map(item).collect())
+        Ok(self
+            .0
+            .outbox_due(now, limit)
+            .map_err(store_err)?
+            .into_iter()
+            .map(item)
+            .collect())
     }
 
     fn mark_delivered(&self, id: i64, now: Timestamp) -> Result<(), OutboxError> {
         self.0.outbox_delivered(id, now).map_err(store_err)
     }
 
-    fn mark_failed(&self, id: i64, next_attempt_at: Timestamp, error: &str) -> Result<(), OutboxError> {
-        self.0.outbox_failed(id, error, next_attempt_at).map_err(store_err)
+    fn mark_failed(
+        &self,
+        id: i64,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> Result<(), OutboxError> {
+        self.0
+            .outbox_failed(id, error, next_attempt_at)
+            .map_err(store_err)
     }
 
     fn expire(&self, now: Timestamp) -> Result<Vec<OutboxItem>, OutboxError> {
-        Ok(self.0.outbox_expire_items(now).map_err(store_err)?.into_iter().map(item).collect())
+        Ok(self
+            .0
+            .outbox_expire_items(now)
+            .map_err(store_err)?
+            .into_iter()
+            .map(item)
+            .collect())
     }
 
     fn queue_length(&self) -> Result<usize, OutboxError> {
@@ -352,6 +329,54 @@ impl OutboxStore for StoreOutbox {
     }
 
     fn history(&self, since: Timestamp) -> Result<Vec<OutboxItem>, OutboxError> {
-        Ok(self.0.outbox_history(since).map_err(store_err)?.into_iter().map(item).collect())
+        Ok(self
+            .0
+            .outbox_history(since)
+            .map_err(store_err)?
+            .into_iter()
+            .map(item)
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + s).unwrap()
+    }
+
+    #[test]
+    fn duplicate_key_is_refused_in_any_state() {
+        let o = MemoryOutbox::new();
+        let p = serde_json::json!({});
+        assert!(o.enqueue("k", "r", &p, t(0), t(100)).unwrap());
+        let id = o.due(t(0), 10).unwrap()[0].id;
+        o.mark_delivered(id, t(1)).unwrap();
+        assert!(!o.enqueue("k", "r", &p, t(2), t(100)).unwrap());
+        assert_eq!(o.queue_length().unwrap(), 0);
+    }
+
+    #[test]
+    fn failed_items_wait_for_their_next_attempt_and_then_expire() {
+        let o = MemoryOutbox::new();
+        o.enqueue("k", "r", &serde_json::json!({}), t(0), t(60))
+            .unwrap();
+        o.mark_failed(1, t(30), "refused").unwrap();
+        assert!(o.due(t(10), 10).unwrap().is_empty());
+        assert_eq!(o.due(t(30), 10).unwrap()[0].attempts, 1);
+        assert_eq!(o.expire(t(60)).unwrap().len(), 1);
+        assert!(o.due(t(61), 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn backoff_doubles_from_five_seconds_to_ten_minutes() {
+        let b = |n| backoff(n, Duration::from_secs(5), Duration::from_secs(600));
+        assert_eq!(b(1), Duration::from_secs(5));
+        assert_eq!(b(2), Duration::from_secs(10));
+        assert_eq!(b(5), Duration::from_secs(80));
+        assert_eq!(b(10), Duration::from_secs(600));
+        assert_eq!(b(40), Duration::from_secs(600));
     }
 }

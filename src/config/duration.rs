@@ -107,7 +107,10 @@ mod tests {
         assert_eq!(Dur::parse("5m").unwrap().0, Duration::from_secs(300));
         assert_eq!(Dur::parse("1h30m").unwrap().0, Duration::from_secs(5400));
         assert_eq!(Dur::parse("250ms").unwrap().0, Duration::from_millis(250));
-        assert_eq!(Dur::parse("35d").unwrap().0, Duration::from_secs(35 * 86400));
+        assert_eq!(
+            Dur::parse("35d").unwrap().0,
+            Duration::from_secs(35 * 86400)
+        );
     }
 
     #[test]

@@ -79,8 +79,8 @@ pub fn expand_with(
                     Some((n, f)) => (n, Some(f)),
                     None => (inner, None),
                 };
-                let valid = !name.is_empty()
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                let valid =
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !valid {
                     issues.push((
                         line_no as u64 + 1,
@@ -131,7 +131,9 @@ pub fn secret(
             v.error(
                 f.referenced,
                 format!("both {name} and {name}_file are set"),
-                Some(format!("keep only one; {name}_file keeps the secret out of the YAML")),
+                Some(format!(
+                    "keep only one; {name}_file keeps the secret out of the YAML"
+                )),
             );
             None
         }
@@ -164,7 +166,11 @@ mod tests {
 
     #[test]
     fn expands_set_variables_and_fallbacks() {
-        let out = expand_with("a: ${PORT}\nb: ${NOPE:-x}\nc: $${PORT}\nd: $5\n# ${UNSET}", env).unwrap();
+        let out = expand_with(
+            "a: ${PORT}\nb: ${NOPE:-x}\nc: $${PORT}\nd: $5\n# ${UNSET}",
+            env,
+        )
+        .unwrap();
         assert_eq!(out, "a: 8080\nb: x\nc: ${PORT}\nd: $5\n# ${UNSET}");
     }
 

@@ -370,7 +370,10 @@ impl Loader {
                 Err(e) => {
                     v.error(
                         pattern.referenced,
-                        format!("include pattern '{}' is not a valid glob: {e}", pattern.value),
+                        format!(
+                            "include pattern '{}' is not a valid glob: {e}",
+                            pattern.value
+                        ),
                         Some("write a path or a pattern like probes/*.yaml".into()),
                     );
                     continue;
@@ -380,7 +383,10 @@ impl Loader {
             if matched.is_empty() {
                 v.error(
                     pattern.referenced,
-                    format!("include '{}' matches no file (looked for {full_s})", pattern.value),
+                    format!(
+                        "include '{}' matches no file (looked for {full_s})",
+                        pattern.value
+                    ),
                     Some("paths are relative to the file that includes them".into()),
                 );
             }
@@ -713,7 +719,9 @@ fn service(
         if !ok {
             v.error(
                 at,
-                format!("label name '{key}' in service '{id}' is not a valid Prometheus label name"),
+                format!(
+                    "label name '{key}' in service '{id}' is not a valid Prometheus label name"
+                ),
                 Some("use letters, digits and '_', not starting with a digit".into()),
             );
         }
@@ -825,7 +833,11 @@ fn check(
         ($field:ident, $variant:ident) => {
             if let Some(mut spec) = raw.$field {
                 spec.value.validate(v, spec.referenced);
-                kinds.push((stringify!($field), spec.referenced, CheckKind::$variant(spec.value)));
+                kinds.push((
+                    stringify!($field),
+                    spec.referenced,
+                    CheckKind::$variant(spec.value),
+                ));
             }
         };
     }
@@ -839,7 +851,11 @@ fn check(
         let names: Vec<&str> = kinds.iter().map(|k| k.0).collect();
         v.error(
             kinds[1].1,
-            format!("check '{id}' has {} kind blocks ({})", kinds.len(), names.join(", ")),
+            format!(
+                "check '{id}' has {} kind blocks ({})",
+                kinds.len(),
+                names.join(", ")
+            ),
             Some("a check has exactly one kind block: split it into one check per kind".into()),
         );
         return None;
@@ -868,7 +884,9 @@ fn check(
             .as_ref()
             .map(|t| threshold(v, "success_threshold", t))
             .unwrap_or(success_threshold),
-        latency_threshold: raw.latency_threshold.and_then(|l| positive(v, "latency_threshold", &l)),
+        latency_threshold: raw
+            .latency_threshold
+            .and_then(|l| positive(v, "latency_threshold", &l)),
     })
 }
 
@@ -929,7 +947,13 @@ mod tests {
 
     #[test]
     fn location_prefix_is_stripped_from_messages() {
-        assert_eq!(strip_location("line 3 column 5: invalid type"), "invalid type");
-        assert_eq!(strip_location("invalid type at line 3 column 5"), "invalid type");
+        assert_eq!(
+            strip_location("line 3 column 5: invalid type"),
+            "invalid type"
+        );
+        assert_eq!(
+            strip_location("invalid type at line 3 column 5"),
+            "invalid type"
+        );
     }
 }

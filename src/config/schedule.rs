@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Weekday};
 use jiff::tz::TimeZone;
-use jiff::Timestamp;
 use serde::Deserialize;
 use serde_saphyr::Location;
 
@@ -75,7 +75,11 @@ impl SlaSpec {
         calendars: &BTreeMap<String, CalendarSpec>,
     ) {
         if self.name.trim().is_empty() {
-            v.error(at, "SLA name is empty", Some("e.g. name: office-hours".into()));
+            v.error(
+                at,
+                "SLA name is empty",
+                Some("e.g. name: office-hours".into()),
+            );
         }
         if !(self.objective > 0.0 && self.objective <= 100.0) {
             v.error(
@@ -94,7 +98,10 @@ impl SlaSpec {
             };
             v.error(
                 at,
-                format!("SLA '{}' uses unknown calendar '{}'", self.name, self.calendar),
+                format!(
+                    "SLA '{}' uses unknown calendar '{}'",
+                    self.name, self.calendar
+                ),
                 Some(hint),
             );
         }
@@ -143,7 +150,8 @@ fn default_holidays() -> String {
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 fn day_index(s: &str) -> Option<usize> {
-    DAYS.iter().position(|d| *d == s.trim().to_ascii_lowercase())
+    DAYS.iter()
+        .position(|d| *d == s.trim().to_ascii_lowercase())
 }
 
 fn parse_hhmm(s: &str) -> Option<u16> {
@@ -203,7 +211,9 @@ impl CalendarSpec {
             Err(_) => v.error(
                 at,
                 format!("unknown time zone '{}'", self.timezone),
-                Some(format!("use an IANA name, e.g. timezone: {DEFAULT_TIMEZONE}")),
+                Some(format!(
+                    "use an IANA name, e.g. timezone: {DEFAULT_TIMEZONE}"
+                )),
             ),
         }
         if !matches!(self.holidays.as_str(), "nl" | "none") {
@@ -360,7 +370,10 @@ pub fn parse_instant(s: &str, tz: &TimeZone) -> Option<Timestamp> {
         return Some(ts);
     }
     let dt: DateTime = s.trim().replace(' ', "T").parse().ok()?;
-    tz.to_ambiguous_zoned_datetime(dt).compatible().ok().map(|z| z.timestamp())
+    tz.to_ambiguous_zoned_datetime(dt)
+        .compatible()
+        .ok()
+        .map(|z| z.timestamp())
 }
 
 impl MaintenanceSpec {

@@ -36,11 +36,7 @@ fn answer(query: &Message) -> Option<Message> {
     resp.add_query(q.clone());
     if name.eq_ignore_root_case(&ours) {
         if q.query_type() == RecordType::A {
-            resp.add_answer(Record::from_rdata(
-                name,
-                60,
-                RData::A(A::new(127, 0, 0, 1)),
-            ));
+            resp.add_answer(Record::from_rdata(name, 60, RData::A(A::new(127, 0, 0, 1))));
         }
     } else {
         resp.metadata.response_code = ResponseCode::NXDomain;

@@ -52,19 +52,31 @@ impl DemoServices {
 /// Start every simulated service on 127.0.0.1; they stop when `stop` flips.
 pub async fn start(stop: watch::Receiver<bool>) -> std::io::Result<DemoServices> {
     let portal = serve_http(stop.clone(), |_path| async {
-        (StatusCode::OK, "<html><body><h1>Welkom bij de gemeente</h1></body></html>".to_string())
+        (
+            StatusCode::OK,
+            "<html><body><h1>Welkom bij de gemeente</h1></body></html>".to_string(),
+        )
     })
     .await?;
     let hosted_app = serve_http(stop.clone(), |path| async move {
         if in_outage() {
-            return (StatusCode::SERVICE_UNAVAILABLE, "Scheduled outage (demo)".to_string());
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Scheduled outage (demo)".to_string(),
+            );
         }
         // Fails now and then, as real hosted applications do.
         if rand::random_ratio(1, 12) {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "Internal error".to_string());
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error".to_string(),
+            );
         }
         if path == "/api/health" {
-            (StatusCode::OK, r#"{"status":"ok","version":"4.2.1"}"#.to_string())
+            (
+                StatusCode::OK,
+                r#"{"status":"ok","version":"4.2.1"}"#.to_string(),
+            )
         } else {
             (StatusCode::OK, "Afspraak maken".to_string())
         }
@@ -157,7 +169,11 @@ async fn serve_tcp(mut stop: watch::Receiver<bool>) -> std::io::Result<SocketAdd
                 let mut lines = BufReader::new(r).lines();
                 let _ = w.write_all(b"+OK gemeente-queue ready\r\n").await;
                 while let Ok(Some(line)) = lines.next_line().await {
-                    let reply: &[u8] = if line.trim() == "PING" { b"PONG\r\n" } else { b"-ERR\r\n" };
+                    let reply: &[u8] = if line.trim() == "PING" {
+                        b"PONG\r\n"
+                    } else {
+                        b"-ERR\r\n"
+                    };
                     if w.write_all(reply).await.is_err() {
                         break;
                     }

@@ -81,7 +81,11 @@ impl ServiceRuntime {
         }
         if range.end > self.cut {
             let start = range.start.max(self.cut);
-            out.extend(self.tracker.timeline().segments(TimeRange::new(start, range.end)));
+            out.extend(
+                self.tracker
+                    .timeline()
+                    .segments(TimeRange::new(start, range.end)),
+            );
         }
         out
     }
@@ -208,9 +212,14 @@ impl Engine {
                 .iter()
                 .enumerate()
                 .map(|(ci, c)| {
-                    self.index.insert((service.id.clone(), c.id.clone()), (si, ci));
+                    self.index
+                        .insert((service.id.clone(), c.id.clone()), (si, ci));
                     let last = prev
-                        .and_then(|p| p.checks.iter().find(|x| x.id == c.id && x.kind == c.kind.name()))
+                        .and_then(|p| {
+                            p.checks
+                                .iter()
+                                .find(|x| x.id == c.id && x.kind == c.kind.name())
+                        })
                         .and_then(|x| x.last.clone());
                     CheckStatus {
                         id: c.id.clone(),
@@ -267,7 +276,11 @@ impl Engine {
                 let slas: Vec<String> = s.slas.iter().map(|x| x.name.clone()).collect();
                 self.telemetry.forget_service(&labels, &slas);
             } else if let Some(n) = still {
-                for sla in s.slas.iter().filter(|x| !n.slas.iter().any(|y| y.name == x.name)) {
+                for sla in s
+                    .slas
+                    .iter()
+                    .filter(|x| !n.slas.iter().any(|y| y.name == x.name))
+                {
                     self.forget_sla(&s.id, &sla.name);
                 }
             }
@@ -339,7 +352,11 @@ impl Engine {
             success: outcome.success(),
             duration: outcome.duration,
             reason: outcome.reason(),
-            detail: outcome.failure.as_ref().map(|f| f.detail.clone()).unwrap_or_default(),
+            detail: outcome
+                .failure
+                .as_ref()
+                .map(|f| f.detail.clone())
+                .unwrap_or_default(),
         };
         let update = self.services[si].tracker.observe(&result);
         let mut ops = vec![WriteOp::Result(record)];
@@ -358,7 +375,10 @@ impl Engine {
             });
         }
         for t in &update.added {
-            ops.push(WriteOp::ServiceTransition(transition_record(&service.id, t)));
+            ops.push(WriteOp::ServiceTransition(transition_record(
+                &service.id,
+                t,
+            )));
         }
         for change in &update.incidents {
             match change {
@@ -448,7 +468,8 @@ impl Engine {
             let period = sla::period_containing(spec.period, now, calendar.tz());
             let from = period.start().min(now - three_days);
             let segments = rt.segments(TimeRange::new(from, now));
-            let status = sla::status::sla_status(&spec, &calendar, &segments, &maintenance.excluded, now);
+            let status =
+                sla::status::sla_status(&spec, &calendar, &segments, &maintenance.excluded, now);
             // Counters only count settled time: a back-dated verdict can
             // still rewrite what is newer, and a counter cannot go down.
             let counted = rt.slas[i].counted_until;
@@ -503,7 +524,9 @@ impl Engine {
         drop(board);
 
         let t = &self.telemetry;
-        t.service_up.get_or_create(&service_labels(service)).set(up as i64);
+        t.service_up
+            .get_or_create(&service_labels(service))
+            .set(up as i64);
         t.set_service_state(&service.id, state.as_str());
         let only = ServiceOnly {
             service: service.id.clone(),
@@ -610,7 +633,12 @@ impl Engine {
                     burn_rates: s
                         .last
                         .as_ref()
-                        .map(|l| l.burn.iter().map(|(w, r)| (w.label().to_string(), r)).collect())
+                        .map(|l| {
+                            l.burn
+                                .iter()
+                                .map(|(w, r)| (w.label().to_string(), r))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 })
                 .collect();

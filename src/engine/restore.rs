@@ -14,7 +14,9 @@ use jiff::{SignedDuration, Timestamp};
 use super::{ServiceRuntime, Sink, incident_record, transition_record};
 use crate::config::Service;
 use crate::probe::FailureReason;
-use crate::sla::{self, ProbeResult, ServiceState, ServiceTracker, ServiceTransition, TimeRange, Timeline};
+use crate::sla::{
+    self, ProbeResult, ServiceState, ServiceTracker, ServiceTransition, TimeRange, Timeline,
+};
 use crate::store::{ResultRecord, Store, WriteOp};
 
 /// Minimum stretch of raw results replayed at start-up.
@@ -110,12 +112,10 @@ impl Restorer {
         let start = sla::range::to_millisecond(start.max(now - HISTORY));
         let mut tracker = ServiceTracker::new(service, start);
         let mut replayed = 0usize;
-        let fed = self
-            .store
-            .results(&service.id, None, start, now, &mut |r| {
-                replayed += 1;
-                tracker.observe(&probe_result(r));
-            });
+        let fed = self.store.results(&service.id, None, start, now, &mut |r| {
+            replayed += 1;
+            tracker.observe(&probe_result(r));
+        });
         if let Err(e) = fed {
             tracing::error!(service = %service.id, error = %e, "cannot replay stored results");
         }
@@ -160,7 +160,11 @@ impl Restorer {
             });
         }
         sink.write(ops);
-        let open_incident = incidents.iter().rev().find(|i| i.is_open()).map(|i| i.start);
+        let open_incident = incidents
+            .iter()
+            .rev()
+            .find(|i| i.is_open())
+            .map(|i| i.start);
         tracing::debug!(service = %service.id, replayed, %cut, "state restored from the store");
         ServiceRuntime {
             tracker,

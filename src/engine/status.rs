@@ -72,7 +72,6 @@ pub struct StatusBoard {
 
 pub type SharedStatus = Arc<RwLock<StatusBoard>>;
 
-
 /// What the status board keeps of a finished probe.
 pub fn last_outcome(r: &crate::scheduler::ProbeReport) -> LastOutcome {
     match &r.outcome {
@@ -82,7 +81,11 @@ pub fn last_outcome(r: &crate::scheduler::ProbeReport) -> LastOutcome {
             duration_seconds: o.duration.as_secs_f64(),
             reason: o.reason().map(|x| x.as_str().to_string()),
             detail: o.failure.as_ref().map(|f| f.detail.clone()),
-            phases: o.phases.iter().map(|(p, d)| (*p, d.as_secs_f64())).collect(),
+            phases: o
+                .phases
+                .iter()
+                .map(|(p, d)| (*p, d.as_secs_f64()))
+                .collect(),
             http_status: o.http_status,
             sip_code: o.sip_code,
             cert_not_after: o.cert_not_after,

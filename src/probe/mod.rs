@@ -236,7 +236,10 @@ pub async fn run(
         Ok(r) => r?,
         Err(_) => ProbeOutcome::failed(
             FailureReason::Timeout,
-            format!("no result within the {} timeout", crate::config::Dur(timeout)),
+            format!(
+                "no result within the {} timeout",
+                crate::config::Dur(timeout)
+            ),
         ),
     };
     outcome.duration = ctx.started.elapsed();

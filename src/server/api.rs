@@ -51,8 +51,14 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}"))),
-        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("store task: {e}"))),
+        Ok(Err(e)) => Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("store: {e}"),
+        )),
+        Err(e) => Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("store task: {e}"),
+        )),
     }
 }
 
@@ -255,9 +261,21 @@ pub async fn create_maintenance(
     }
     let config = s.config.read().expect("config lock").clone();
     let known = KnownNames {
-        services: config.services.iter().map(|x| x.id.as_str()).collect::<BTreeSet<_>>(),
-        categories: config.services.iter().map(|x| x.category.as_str()).collect(),
-        suppliers: config.services.iter().map(|x| x.supplier.as_str()).collect(),
+        services: config
+            .services
+            .iter()
+            .map(|x| x.id.as_str())
+            .collect::<BTreeSet<_>>(),
+        categories: config
+            .services
+            .iter()
+            .map(|x| x.category.as_str())
+            .collect(),
+        suppliers: config
+            .services
+            .iter()
+            .map(|x| x.supplier.as_str())
+            .collect(),
     };
     let mut v = Validator::new(Arc::from("request"));
     spec.validate(&mut v, serde_saphyr::Location::UNKNOWN, &known);
@@ -272,8 +290,12 @@ pub async fn create_maintenance(
             .collect();
         return error(StatusCode::BAD_REQUEST, msgs.join("; "));
     }
-    let (Some(scope), Some(MaintenanceTime::Once { start, end })) = (&spec.scope, &spec.time) else {
-        return error(StatusCode::BAD_REQUEST, "a window needs a scope, start and end");
+    let (Some(scope), Some(MaintenanceTime::Once { start, end })) = (&spec.scope, &spec.time)
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a window needs a scope, start and end",
+        );
     };
     let (scope_kind, scope_value) = match scope {
         MaintenanceScope::Service(x) => ("service", x.clone()),

@@ -47,7 +47,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/maintenances",
             get(api::list_maintenances).post(api::create_maintenance),
         )
-        .route("/api/v1/maintenances/{id}", axum::routing::delete(api::delete_maintenance))
+        .route(
+            "/api/v1/maintenances/{id}",
+            axum::routing::delete(api::delete_maintenance),
+        )
         .with_state(state)
 }
 

@@ -179,7 +179,10 @@ mod tests {
     fn an_incident_spanning_a_monitor_restart_stays_one_incident() {
         let tl = timeline(&[(0, Up), (100, Down), (160, Unknown), (400, Down), (500, Up)]);
         assert_eq!(spans(&incidents(&tl)), vec![(t(100), Some(t(500)))]);
-        assert_eq!(incidents_from_transitions(&tl.transitions()), incidents(&tl));
+        assert_eq!(
+            incidents_from_transitions(&tl.transitions()),
+            incidents(&tl)
+        );
     }
 
     #[test]
@@ -193,7 +196,11 @@ mod tests {
         let tl = timeline(&[(0, Up), (100, Down), (160, Unknown), (400, Up)]);
         assert_eq!(spans(&incidents(&tl)), vec![(t(100), Some(t(160)))]);
         let tl = timeline(&[(0, Up), (100, Down), (160, Unknown)]);
-        assert_eq!(spans(&incidents(&tl)), vec![(t(100), None)], "not known to have ended");
+        assert_eq!(
+            spans(&incidents(&tl)),
+            vec![(t(100), None)],
+            "not known to have ended"
+        );
     }
 
     #[test]

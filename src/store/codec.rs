@@ -148,7 +148,11 @@ pub(crate) fn decode_block(hour: i64, data: &[u8]) -> Result<Vec<Entry>, String>
         prev_ts = ts;
         let flags = r.varint()?;
         let duration_us = r.varint()?;
-        let source = if flags & IMPORTED != 0 { r.varint()? } else { 0 };
+        let source = if flags & IMPORTED != 0 {
+            r.varint()?
+        } else {
+            0
+        };
         let detail = if flags & HAS_DETAIL != 0 {
             let len = r.varint()? as usize;
             let bytes = r.bytes(len)?;
@@ -207,10 +211,16 @@ impl Aggregate {
         }
     }
 
+    /// Only the non-empty buckets, as (index, count) pairs: an hour of one
+    /// check usually fills one or two, so this saves about 6 of 11 bytes
+    /// on every roll-up (50 MB a year at 1,000 checks).
     pub fn encode_buckets(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(bucket_count());
-        for &b in &self.buckets {
-            put_varint(&mut out, b);
+        let mut out = Vec::with_capacity(8);
+        for (i, &b) in self.buckets.iter().enumerate() {
+            if b > 0 {
+                put_varint(&mut out, i as u64);
+                put_varint(&mut out, b);
+            }
         }
         out
     }
@@ -218,11 +228,12 @@ impl Aggregate {
     pub fn decode_buckets(data: &[u8]) -> Result<[u64; bucket_count()], String> {
         let mut r = Reader { data, pos: 0 };
         let mut out = [0u64; bucket_count()];
-        for slot in &mut out {
+        while r.pos < data.len() {
+            let i = r.varint()? as usize;
+            let slot = out
+                .get_mut(i)
+                .ok_or_else(|| format!("roll-up histogram names bucket {i}"))?;
             *slot = r.varint()?;
-        }
-        if r.pos != data.len() {
-            return Err("roll-up histogram has trailing bytes".into());
         }
         Ok(out)
     }
@@ -301,7 +312,8 @@ mod tests {
         stored.duration_us = 1;
         let mut newer = entry(10);
         newer.duration_us = 2;
-        let (merged, added) = merge_entries(vec![stored.clone(), entry(30)], vec![newer, entry(20)]);
+        let (merged, added) =
+            merge_entries(vec![stored.clone(), entry(30)], vec![newer, entry(20)]);
         assert_eq!(merged, vec![stored, entry(20), entry(30)]);
         assert_eq!(added.count, 1);
     }
@@ -316,7 +328,10 @@ mod tests {
         assert_eq!(a.buckets[1], 1);
         assert_eq!(a.buckets[bucket_count() - 1], 1);
         assert_eq!(a.failures, 1);
-        assert_eq!(Aggregate::decode_buckets(&a.encode_buckets()).unwrap(), a.buckets);
+        assert_eq!(
+            Aggregate::decode_buckets(&a.encode_buckets()).unwrap(),
+            a.buckets
+        );
     }
 
     proptest! {

@@ -271,10 +271,16 @@ pub enum WriteOp {
     Incident(IncidentRecord),
     /// Delete the service transition at `at` (a back-dated verdict
     /// rewrote it).
-    RetractServiceTransition { service: String, at: Timestamp },
+    RetractServiceTransition {
+        service: String,
+        at: Timestamp,
+    },
     /// Delete every service transition at or after `from` (state restored
     /// from raw results is rewritten from there).
-    RetractServiceTransitionsFrom { service: String, from: Timestamp },
+    RetractServiceTransitionsFrom {
+        service: String,
+        from: Timestamp,
+    },
     /// Delete the incident of `(service, started_at)` (rewritten away or
     /// merged into another).
     RetractIncident {
@@ -325,9 +331,7 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
-    #[error(
-        "{path} holds tables but is not a continuity store; point store.path at a new file"
-    )]
+    #[error("{path} holds tables but is not a continuity store; point store.path at a new file")]
     NotContinuity { path: String },
     #[error("{} imported result(s) are already stored, first at row {} (import again with duplicates skipped to load the rest)", .rows.len(), .rows.first().map_or(0, |r| r + 1))]
     Duplicates { rows: Vec<usize> },

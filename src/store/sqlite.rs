@@ -15,9 +15,7 @@ use jiff::Timestamp;
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::codec::{
-    Aggregate, Entry, HOUR_MS, decode_block, encode_block, hour_of, merge_entries,
-};
+use super::codec::{Aggregate, Entry, HOUR_MS, decode_block, encode_block, hour_of, merge_entries};
 use super::schema;
 use super::{
     CheckTransitionRecord, ImportReport, IncidentRecord, MaintenanceRecord, OutboxRecord,
@@ -98,8 +96,7 @@ impl Ids {
         let id = c
             .prepare_cached("SELECT id FROM services WHERE name = ?1")?
             .query_row([name], |r| r.get(0))?;
-        self.services
-            .insert(name.to_string(), (id, HashMap::new()));
+        self.services.insert(name.to_string(), (id, HashMap::new()));
         Ok(id)
     }
 
@@ -235,7 +232,9 @@ fn ms(t: Timestamp) -> i64 {
 }
 
 fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).min(i64::MAX as u64)
+    u64::try_from(d.as_micros())
+        .unwrap_or(u64::MAX)
+        .min(i64::MAX as u64)
 }
 
 fn ts(ms: i64) -> Result<Timestamp, StoreError> {
@@ -279,7 +278,9 @@ fn entry_from_recent(row: &Row<'_>, first: usize) -> rusqlite::Result<Entry> {
 }
 
 fn corrupt_block(check_id: i64, hour: i64, why: String) -> StoreError {
-    StoreError::Corrupt(format!("result block of check {check_id}, hour {hour}: {why}"))
+    StoreError::Corrupt(format!(
+        "result block of check {check_id}, hour {hour}: {why}"
+    ))
 }
 
 fn insert_recent(c: &Connection, check_id: i64, e: &Entry) -> rusqlite::Result<bool> {
@@ -459,7 +460,10 @@ fn apply(c: &Connection, ids: &mut Ids, op: &WriteOp) -> Result<(), StoreError> 
             )?
             .execute(params![service, ms(*from)])?;
         }
-        WriteOp::RetractIncident { service, started_at } => {
+        WriteOp::RetractIncident {
+            service,
+            started_at,
+        } => {
             c.prepare_cached(
                 "DELETE FROM incidents
                  WHERE service_id = (SELECT id FROM services WHERE name = ?1) AND started_at = ?2",
@@ -634,7 +638,11 @@ fn snapshot_row(r: &Row<'_>) -> rusqlite::Result<SlaSnapshot> {
     })
 }
 
-fn insert_snapshot(c: &Connection, s: &SlaSnapshot, recomputation: Option<i64>) -> Result<i64, StoreError> {
+fn insert_snapshot(
+    c: &Connection,
+    s: &SlaSnapshot,
+    recomputation: Option<i64>,
+) -> Result<i64, StoreError> {
     c.prepare_cached(
         "INSERT INTO sla_snapshots (service, sla, period, computed_at, recomputation_id, figures)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -891,7 +899,10 @@ impl SqliteStore {
 
     /// Run `f` in a read transaction, so that it sees one snapshot even
     /// while a roll-up moves results from rows into blocks.
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let pooled = self
             .readers
             .lock()
@@ -1014,8 +1025,10 @@ impl Store for SqliteStore {
             // Rows not rolled up yet, per hour: one scan for all checks.
             let mut recent: HashMap<i64, HashSet<(i64, i64)>> = HashMap::new();
             for ((check_id, hour), mut items) in groups {
-                let stored: HashSet<i64> =
-                    block(tx, check_id, hour)?.into_iter().map(|e| e.ts).collect();
+                let stored: HashSet<i64> = block(tx, check_id, hour)?
+                    .into_iter()
+                    .map(|e| e.ts)
+                    .collect();
                 if !recent.contains_key(&hour) {
                     recent.insert(hour, recent_keys(tx, hour)?);
                 }
@@ -1096,8 +1109,11 @@ impl Store for SqliteStore {
                 return Ok(());
             };
             let names = Names::load(c)?;
-            let wanted: HashMap<i64, usize> =
-                checks.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
+            let wanted: HashMap<i64, usize> = checks
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| (*id, i))
+                .collect();
             let (from, to) = (ms(from).max(data_lo), ms(to).min(data_hi));
             // A day at a time: bounded memory, yet few queries.
             const WINDOW: i64 = 24 * HOUR_MS;
@@ -1438,10 +1454,7 @@ impl Store for SqliteStore {
                  ORDER BY starts_at, id"
             );
             Ok(c.prepare_cached(&sql)?
-                .query_map(
-                    params![ms(from), ms(to), include_deleted],
-                    maintenance_row,
-                )?
+                .query_map(params![ms(from), ms(to), include_deleted], maintenance_row)?
                 .collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -1532,7 +1545,8 @@ impl Store for SqliteStore {
 
     fn outbox_history(&self, since: Timestamp) -> Result<Vec<OutboxRecord>, StoreError> {
         self.read(|c| {
-            let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE created_at >= ?1 ORDER BY id");
+            let sql =
+                format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE created_at >= ?1 ORDER BY id");
             Ok(c.prepare_cached(&sql)?
                 .query_map([ms(since)], outbox_row)?
                 .collect::<rusqlite::Result<_>>()?)
@@ -1590,10 +1604,7 @@ impl Store for SqliteStore {
                  WHERE ?1 IS NULL OR service = ?1 ORDER BY id DESC LIMIT ?2"
             );
             Ok(c.prepare_cached(&sql)?
-                .query_map(
-                    params![service, signed(limit as u64)],
-                    recomputation_row,
-                )?
+                .query_map(params![service, signed(limit as u64)], recomputation_row)?
                 .collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -1663,7 +1674,8 @@ impl Store for SqliteStore {
         retention: Duration,
         rollup_retention: Duration,
     ) -> Result<PruneReport, StoreError> {
-        let before = |d: Duration| ms(now).saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let before =
+            |d: Duration| ms(now).saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         // Whole hours only: an hour is kept while any of it is in retention.
         let raw_hour = hour_of(before(retention));
         let rollup_hour = hour_of(before(rollup_retention));
@@ -1714,8 +1726,8 @@ impl Store for SqliteStore {
                 [raw_hour * HOUR_MS],
             )? as u64;
             for id in &services {
-                report.service_transitions += tx
-                    .prepare_cached(
+                report.service_transitions +=
+                    tx.prepare_cached(
                         "DELETE FROM service_transitions WHERE service_id = ?1 AND at < (
                            SELECT at FROM service_transitions WHERE service_id = ?1 AND at < ?2
                            ORDER BY at DESC LIMIT 1)",
@@ -1783,9 +1795,12 @@ fn last_of(
 impl SqliteStore {
     pub(crate) fn recent_rows(&self) -> u64 {
         self.read(|c| {
-            Ok(unsigned(c.query_row("SELECT count(*) FROM results_recent", [], |r| r.get(0))?))
+            Ok(unsigned(c.query_row(
+                "SELECT count(*) FROM results_recent",
+                [],
+                |r| r.get(0),
+            )?))
         })
         .unwrap_or(0)
     }
 }
-

@@ -161,12 +161,22 @@ fn results_read_back_the_same_before_and_after_roll_up() {
     let mut expected = rows.clone();
     expected.sort_by(|a, b| (a.at, &a.check).cmp(&(b.at, &b.check)));
 
-    assert_eq!(store.results_vec("portal", None, from, to).unwrap(), expected);
+    assert_eq!(
+        store.results_vec("portal", None, from, to).unwrap(),
+        expected
+    );
     assert!(store.roll_up(now_ms()).unwrap() >= 3);
     assert_eq!(store.recent_rows(), 0);
-    assert_eq!(store.results_vec("portal", None, from, to).unwrap(), expected);
+    assert_eq!(
+        store.results_vec("portal", None, from, to).unwrap(),
+        expected
+    );
 
-    let home: Vec<ResultRecord> = expected.iter().filter(|r| r.check == "home").cloned().collect();
+    let home: Vec<ResultRecord> = expected
+        .iter()
+        .filter(|r| r.check == "home")
+        .cloned()
+        .collect();
     assert_eq!(
         store.results_vec("portal", Some("home"), from, to).unwrap(),
         home
@@ -179,7 +189,12 @@ fn results_read_back_the_same_before_and_after_roll_up() {
         store.last_result("portal", "login").unwrap().as_ref(),
         rows.last()
     );
-    assert!(store.results_vec("nobody", None, from, to).unwrap().is_empty());
+    assert!(
+        store
+            .results_vec("nobody", None, from, to)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -189,7 +204,12 @@ fn late_result_is_merged_into_a_rolled_up_hour() {
     let rows = series("portal", "home", start, 10);
     write_results(&store, &rows);
     store.roll_up(now_ms()).unwrap();
-    let late = failed("portal", "home", start + SignedDuration::from_secs(45), "dns");
+    let late = failed(
+        "portal",
+        "home",
+        start + SignedDuration::from_secs(45),
+        "dns",
+    );
     write_results(&store, std::slice::from_ref(&late));
     store.roll_up(now_ms()).unwrap();
 
@@ -214,14 +234,17 @@ fn rollups_count_failures_and_latency_including_hours_not_rolled_up() {
         &[
             ok("portal", "home", old, 5),
             ok("portal", "home", old + SignedDuration::from_secs(30), 300),
-            failed("portal", "home", old + SignedDuration::from_secs(60), "timeout"),
+            failed(
+                "portal",
+                "home",
+                old + SignedDuration::from_secs(60),
+                "timeout",
+            ),
             ok("portal", "home", current, 40),
         ],
     );
     store.roll_up(current).unwrap();
-    let r = store
-        .rollups("portal", None, old, current + HOUR)
-        .unwrap();
+    let r = store.rollups("portal", None, old, current + HOUR).unwrap();
     assert_eq!(r.len(), 2);
     assert_eq!((r[0].hour, r[0].count, r[0].failures), (old, 3, 1));
     assert_eq!(r[0].duration_sum, Duration::from_millis(10_305));
@@ -262,10 +285,17 @@ fn prune_keeps_rollups_after_raw_results_are_gone() {
     assert_eq!((rollups[0].count, rollups[0].failures), (120, 12));
 
     let report = store
-        .prune(now_ms(), Duration::from_secs(3600), Duration::from_secs(10 * 3600))
+        .prune(
+            now_ms(),
+            Duration::from_secs(3600),
+            Duration::from_secs(10 * 3600),
+        )
         .unwrap();
     assert_eq!(report.rollups, 1);
-    assert_eq!(store.rollups("portal", None, from, to).unwrap()[0].hour, recent);
+    assert_eq!(
+        store.rollups("portal", None, from, to).unwrap()[0].hour,
+        recent
+    );
 }
 
 #[test]
@@ -288,7 +318,9 @@ fn import_with_duplicate_fails_whole_unless_skip_duplicates() {
     for r in &mut file {
         r.source = origin.clone();
     }
-    let before = store.results_vec("portal", None, start - HOUR * 2, now_ms()).unwrap();
+    let before = store
+        .results_vec("portal", None, start - HOUR * 2, now_ms())
+        .unwrap();
 
     let err = store.insert_results_atomic(&file, false).unwrap_err();
     match &err {
@@ -297,7 +329,9 @@ fn import_with_duplicate_fails_whole_unless_skip_duplicates() {
     }
     assert!(err.to_string().contains("row 6"), "{err}");
     assert_eq!(
-        store.results_vec("portal", None, start - HOUR * 2, now_ms()).unwrap(),
+        store
+            .results_vec("portal", None, start - HOUR * 2, now_ms())
+            .unwrap(),
         before,
         "a failed import must leave nothing behind"
     );
@@ -305,14 +339,18 @@ fn import_with_duplicate_fails_whole_unless_skip_duplicates() {
     let report = store.insert_results_atomic(&file, true).unwrap();
     assert_eq!(report.inserted, 10);
     assert_eq!(report.duplicates, vec![5, 11]);
-    let all = store.results_vec("portal", None, start - HOUR * 2, now_ms()).unwrap();
+    let all = store
+        .results_vec("portal", None, start - HOUR * 2, now_ms())
+        .unwrap();
     assert_eq!(all.len(), 20);
     assert_eq!(
         all.iter().filter(|r| r.source == origin).count(),
         10,
         "the stored row wins over its duplicate"
     );
-    let rollups = store.rollups("portal", Some("home"), start - HOUR, start + HOUR).unwrap();
+    let rollups = store
+        .rollups("portal", Some("home"), start - HOUR, start + HOUR)
+        .unwrap();
     assert_eq!(rollups.iter().map(|r| r.count).sum::<u64>(), 15);
 }
 
@@ -331,13 +369,7 @@ fn import_into_the_current_hour_detects_duplicates_of_live_rows() {
 fn transitions_start_with_the_state_in_force() {
     let (_dir, store) = temp_store();
     let t0 = hour_start(100);
-    let ops = [
-        (0, "up"),
-        (10, "down"),
-        (20, "up"),
-        (30, "degraded"),
-    ]
-    .map(|(m, state)| {
+    let ops = [(0, "up"), (10, "down"), (20, "up"), (30, "degraded")].map(|(m, state)| {
         WriteOp::ServiceTransition(ServiceTransitionRecord {
             service: "portal".into(),
             at: t0 + SignedDuration::from_mins(m),
@@ -378,7 +410,11 @@ fn transitions_start_with_the_state_in_force() {
 
     // Pruning keeps the last transition before the cutoff: the state in force.
     let report = store
-        .prune(now_ms(), Duration::from_secs(3600), Duration::from_secs(3600))
+        .prune(
+            now_ms(),
+            Duration::from_secs(3600),
+            Duration::from_secs(3600),
+        )
         .unwrap();
     assert_eq!(report.service_transitions, 3);
     assert_eq!(report.check_transitions, 0);
@@ -401,14 +437,20 @@ fn incident_is_opened_updated_and_closed_by_service_and_start() {
     store
         .write_batch(&[WriteOp::Incident(incident.clone())])
         .unwrap();
-    incident
-        .evidence
-        .push(failed("portal", "home", start + SignedDuration::from_secs(30), "refused"));
+    incident.evidence.push(failed(
+        "portal",
+        "home",
+        start + SignedDuration::from_secs(30),
+        "refused",
+    ));
     store
         .write_batch(&[WriteOp::Incident(incident.clone())])
         .unwrap();
 
-    let open = store.open_incident("portal").unwrap().expect("open incident");
+    let open = store
+        .open_incident("portal")
+        .unwrap()
+        .expect("open incident");
     assert_eq!(open.evidence.len(), 2);
     assert_eq!(store.open_incidents().unwrap().len(), 1);
 
@@ -421,7 +463,9 @@ fn incident_is_opened_updated_and_closed_by_service_and_start() {
         }])
         .unwrap();
     assert!(store.open_incident("portal").unwrap().is_none());
-    let all = store.incidents(Some("portal"), start - HOUR, start + HOUR).unwrap();
+    let all = store
+        .incidents(Some("portal"), start - HOUR, start + HOUR)
+        .unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].ended_at, Some(end));
     assert_eq!(all[0].id, open.id);
@@ -448,7 +492,11 @@ fn outbox_item(key: &str, now: Timestamp) -> OutboxRecord {
 fn outbox_enqueue_ignores_duplicate_idempotency_key() {
     let (_dir, store) = temp_store();
     let now = now_ms();
-    assert!(store.outbox_enqueue(&outbox_item("portal-down-1", now)).unwrap());
+    assert!(
+        store
+            .outbox_enqueue(&outbox_item("portal-down-1", now))
+            .unwrap()
+    );
     let mut again = outbox_item("portal-down-1", now);
     again.receiver = "someone-else".into();
     assert!(!store.outbox_enqueue(&again).unwrap());
@@ -470,16 +518,24 @@ fn outbox_item_is_retried_delivered_or_expired() {
     assert_eq!(due.len(), 2);
 
     let later = now + SignedDuration::from_secs(60);
-    store.outbox_failed(due[0].id, "503 from gateway", later).unwrap();
+    store
+        .outbox_failed(due[0].id, "503 from gateway", later)
+        .unwrap();
     let due_now = store.outbox_due(now, 10).unwrap();
     assert_eq!(due_now.len(), 1);
     assert_eq!(due_now[0].idempotency_key, "b");
     store.outbox_delivered(due_now[0].id, now).unwrap();
 
     let a = store.outbox_by_key("a").unwrap().unwrap();
-    assert_eq!((a.attempts, a.last_error.as_deref()), (1, Some("503 from gateway")));
+    assert_eq!(
+        (a.attempts, a.last_error.as_deref()),
+        (1, Some("503 from gateway"))
+    );
     let b = store.outbox_by_key("b").unwrap().unwrap();
-    assert_eq!((b.status, b.delivered_at), (OutboxStatus::Delivered, Some(now)));
+    assert_eq!(
+        (b.status, b.delivered_at),
+        (OutboxStatus::Delivered, Some(now))
+    );
     assert_eq!(store.outbox_len().unwrap(), 1);
 
     assert_eq!(store.outbox_expire(now + HOUR).unwrap(), 1);
@@ -624,7 +680,9 @@ fn count_results(store: &SqliteStore, service: &str) -> usize {
     let mut n = 0;
     let far = SignedDuration::from_hours(24 * 365);
     store
-        .results(service, None, now_ms() - far, now_ms() + far, &mut |_| n += 1)
+        .results(service, None, now_ms() - far, now_ms() + far, &mut |_| {
+            n += 1
+        })
         .unwrap();
     n
 }

@@ -393,8 +393,8 @@ impl Thread {
     fn maintain(&self, m: &Maintenance, prune: bool) {
         let now = Timestamp::now();
         let grace = i64::try_from(m.grace.as_millis()).unwrap_or(i64::MAX);
-        let before = Timestamp::from_millisecond(now.as_millisecond().saturating_sub(grace))
-            .unwrap_or(now);
+        let before =
+            Timestamp::from_millisecond(now.as_millisecond().saturating_sub(grace)).unwrap_or(now);
         let result: Result<(), StoreError> = (|| {
             let hours = self.store.roll_up(before)?;
             if hours > 0 {
