@@ -369,10 +369,10 @@ async fn probe_once(path: &Path, target: &str) -> Result<ExitCode> {
                 if let Some(code) = o.sip_code {
                     println!("  sip code: {code}");
                 }
-                if let Some(t) = o.cert_not_after {
-                    if let Ok(ts) = jiff::Timestamp::from_second(t) {
-                        println!("  certificate expires: {ts}");
-                    }
+                if let Some(t) = o.cert_not_after
+                    && let Ok(ts) = jiff::Timestamp::from_second(t)
+                {
+                    println!("  certificate expires: {ts}");
                 }
                 for (k, v) in &o.details {
                     println!("  {k}: {v}");

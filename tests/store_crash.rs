@@ -36,10 +36,10 @@ fn result(base: Timestamp, seq: u64) -> ResultRecord {
         service: "portal".into(),
         check: format!("check-{}", seq % CHECKS),
         at: base + SignedDuration::from_millis(seq as i64 * STEP_MS),
-        success: seq % 17 != 0,
+        success: !seq.is_multiple_of(17),
         duration: Duration::from_micros(20_000 + seq % 5_000),
-        reason: (seq % 17 == 0).then(|| "timeout".to_string()),
-        detail: (seq % 17 == 0).then(|| format!("no answer to probe {seq}")),
+        reason: seq.is_multiple_of(17).then(|| "timeout".to_string()),
+        detail: seq.is_multiple_of(17).then(|| format!("no answer to probe {seq}")),
         source: ResultSource::Live,
     }
 }
@@ -69,7 +69,7 @@ fn write_until_killed(path: &str) -> ! {
         writer.submit(WriteOp::ServiceTransition(ServiceTransitionRecord {
             service: "portal".into(),
             at: Timestamp::now(),
-            state: if seq % 1000 == 0 { "down" } else { "up" }.into(),
+            state: if seq.is_multiple_of(1000) { "down" } else { "up" }.into(),
             cause: None,
         }));
         writer.submit(WriteOp::Heartbeat {

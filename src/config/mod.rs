@@ -649,8 +649,9 @@ fn defaults(raw: Option<RawDefaults>, v: &mut Validator) -> Defaults {
 }
 
 fn store(raw: Option<RawStore>, v: &mut Validator, base: &Path) -> StoreConfig {
+    // Relative paths, the default included, are relative to the main file.
     let mut s = StoreConfig {
-        path: PathBuf::from("./continuity.db"),
+        path: base.join("continuity.db"),
         retention: Duration::from_secs(35 * 86400),
         rollup_retention: Duration::from_secs(400 * 86400),
     };

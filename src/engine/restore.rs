@@ -13,11 +13,9 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::{ServiceRuntime, Sink, incident_record, transition_record};
 use crate::config::Service;
-use crate::probe::FailureReason;
-use crate::sla::{
-    self, ProbeResult, ServiceState, ServiceTracker, ServiceTransition, TimeRange, Timeline,
-};
-use crate::store::{ResultRecord, Store, WriteOp};
+use crate::recompute::probe_result;
+use crate::sla::{self, ServiceState, ServiceTracker, TimeRange, Timeline};
+use crate::store::{Store, WriteOp};
 
 /// Minimum stretch of raw results replayed at start-up.
 const REPLAY: SignedDuration = SignedDuration::from_mins(15);
@@ -44,31 +42,6 @@ fn warmup(service: &Service) -> SignedDuration {
     SignedDuration::try_from(longest).unwrap_or(REPLAY)
 }
 
-pub fn probe_result(r: ResultRecord) -> ProbeResult {
-    ProbeResult {
-        check_id: r.check,
-        at: r.at,
-        success: r.success,
-        duration: r.duration,
-        reason: r.reason.as_deref().and_then(FailureReason::parse),
-        detail: r.detail.unwrap_or_default(),
-    }
-}
-
-/// A stored service transition as the SLA code reads it.
-pub fn stored_transition(r: &crate::store::ServiceTransitionRecord) -> ServiceTransition {
-    ServiceTransition {
-        at: r.at,
-        from: ServiceState::Unknown,
-        to: ServiceState::parse(&r.state).unwrap_or(ServiceState::Unknown),
-        cause: r
-            .cause
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default(),
-    }
-}
-
 /// A service's stored timeline over `[from, to)`.
 pub fn stored_timeline(
     store: &dyn Store,
@@ -77,17 +50,8 @@ pub fn stored_timeline(
     to: Timestamp,
 ) -> Result<Timeline, crate::store::StoreError> {
     let records = store.service_transitions(Some(service), from, to)?;
-    let from = sla::range::to_millisecond(from);
-    Ok(Timeline::from_transitions(
-        from,
-        ServiceState::Unknown,
-        records.iter().map(|r| {
-            let mut t = stored_transition(r);
-            // The transition in force at `from` starts the timeline.
-            t.at = t.at.max(from);
-            t
-        }),
-    ))
+    let refs: Vec<_> = records.iter().collect();
+    Ok(crate::report::sla::stored_timeline(from, &refs))
 }
 
 impl Restorer {

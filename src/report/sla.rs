@@ -432,7 +432,7 @@ fn horizons(services: &[&Service], last: &[crate::store::ResultRecord]) -> Vec<O
 
 /// A service's stored timeline from `start` on; the transition in force at
 /// `start` (stored earlier) begins it.
-pub(crate) fn stored_timeline(start: Timestamp, records: &[&ServiceTransitionRecord]) -> Timeline {
+pub fn stored_timeline(start: Timestamp, records: &[&ServiceTransitionRecord]) -> Timeline {
     let start = to_millisecond(start);
     Timeline::from_transitions(
         start,
@@ -447,7 +447,7 @@ pub(crate) fn stored_timeline(start: Timestamp, records: &[&ServiceTransitionRec
 
 /// A stored service transition as the SLA code reads it (the store keeps
 /// only the new state; `from` is filled in by the timeline).
-pub(crate) fn stored_transition(r: &ServiceTransitionRecord) -> ServiceTransition {
+pub fn stored_transition(r: &ServiceTransitionRecord) -> ServiceTransition {
     ServiceTransition {
         at: r.at,
         from: ServiceState::Unknown,

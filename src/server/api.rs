@@ -136,43 +136,10 @@ fn authorized(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// A stored ad-hoc window as the SLA code reads it.
-pub fn record_to_spec(m: &MaintenanceRecord) -> Option<MaintenanceSpec> {
-    let scope = match m.scope_kind.as_str() {
-        "service" => MaintenanceScope::Service(m.scope_value.clone()),
-        "category" => MaintenanceScope::Category(m.scope_value.clone()),
-        "supplier" => MaintenanceScope::Supplier(m.scope_value.clone()),
-        "all" => MaintenanceScope::All,
-        _ => return None,
-    };
-    let effect = match m.effect.as_str() {
-        "mute" => crate::config::schedule::MaintenanceEffect::Mute,
-        _ => crate::config::schedule::MaintenanceEffect::Exclude,
-    };
-    Some(MaintenanceSpec {
-        reference: m.reference.clone(),
-        description: m.description.clone(),
-        effect,
-        service: None,
-        category: None,
-        supplier: None,
-        all: false,
-        start: None,
-        end: None,
-        recurring: None,
-        timezone: crate::config::schedule::DEFAULT_TIMEZONE.to_string(),
-        scope: Some(scope),
-        time: Some(MaintenanceTime::Once {
-            start: m.start,
-            end: m.end,
-        }),
-    })
-}
-
 /// Every ad-hoc window not deleted, as specs for the engine.
 pub fn load_adhoc(store: &dyn Store) -> Result<Vec<MaintenanceSpec>, crate::store::StoreError> {
     let all = store.maintenances(Timestamp::MIN, Timestamp::MAX, false)?;
-    Ok(all.iter().filter_map(record_to_spec).collect())
+    Ok(all.iter().map(crate::report::sla::adhoc_spec).collect())
 }
 
 fn record_json(m: &MaintenanceRecord) -> serde_json::Value {
@@ -356,5 +323,36 @@ pub async fn delete_maintenance(
         }
         Ok(false) => error(StatusCode::NOT_FOUND, format!("no maintenance window {id}")),
         Err(r) => r.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SlaQuery {
+    period: Option<String>,
+    service: Option<String>,
+}
+
+/// `GET /api/v1/sla?period=2026-W47&service=`: SLA figures from the store,
+/// computed by the same code as `continuity sla` and the weekly report.
+pub async fn sla(State(s): State<AppState>, Query(q): Query<SlaQuery>) -> Response {
+    use crate::report::sla::{PeriodSelector, ReportError, sla_report};
+    let config = s.config.read().expect("config lock").clone();
+    let store = s.store.clone();
+    let period = match q.period.as_deref() {
+        None | Some("") | Some("current") => PeriodSelector::Current,
+        Some(label) => PeriodSelector::Label(label.to_string()),
+    };
+    let now = Timestamp::now();
+    let rows = tokio::task::spawn_blocking(move || {
+        sla_report(&config, store.as_ref(), period, q.service.as_deref(), now)
+    })
+    .await;
+    match rows {
+        Ok(Ok(rows)) => Json(json!({ "generated_at": now, "slas": rows })).into_response(),
+        Ok(Err(e @ (ReportError::Period(_) | ReportError::UnknownService { .. }))) => {
+            error(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("report task: {e}")),
     }
 }

@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/-/reload", post(reload))
         .route("/api/v1/status", get(status))
         .route("/api/v1/incidents", get(api::incidents))
+        .route("/api/v1/sla", get(api::sla))
         .route(
             "/api/v1/maintenances",
             get(api::list_maintenances).post(api::create_maintenance),

@@ -6,6 +6,7 @@
 //! hour is rolled up they are packed per check and hour into
 //! `result_blocks` (about 5 bytes a result) and counted into `rollups`.
 
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -1029,10 +1030,10 @@ impl Store for SqliteStore {
                     .into_iter()
                     .map(|e| e.ts)
                     .collect();
-                if !recent.contains_key(&hour) {
-                    recent.insert(hour, recent_keys(tx, hour)?);
-                }
-                let recent = &recent[&hour];
+                let recent = match recent.entry(hour) {
+                    MapEntry::Occupied(o) => o.into_mut(),
+                    MapEntry::Vacant(v) => v.insert(recent_keys(tx, hour)?),
+                };
                 items.retain(|(i, e)| {
                     let dup = recent.contains(&(check_id, e.ts));
                     if dup {

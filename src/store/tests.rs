@@ -360,7 +360,7 @@ fn import_into_the_current_hour_detects_duplicates_of_live_rows() {
     let live = ok("portal", "home", now_ms(), 30);
     write_results(&store, std::slice::from_ref(&live));
     let err = store
-        .insert_results_atomic(&[live.clone()], false)
+        .insert_results_atomic(std::slice::from_ref(&live), false)
         .unwrap_err();
     assert!(matches!(err, StoreError::Duplicates { .. }));
 }
