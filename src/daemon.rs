@@ -120,6 +120,7 @@ pub async fn run(
         .map_err(|e| DaemonError::Writer(std::io::Error::other(e)))?
     };
     load_adhoc(&mut engine, &store).await;
+    release_freed_memory();
     let mut rules = AlertRules::new(&config.alerting);
     let dispatcher = Dispatcher::start(
         &config.alerting,
@@ -200,8 +201,17 @@ pub async fn run(
     // Notifications already queued get one last delivery round; the outbox
     // keeps the rest for the next start.
     dispatcher.shutdown().await;
-    // Everything recorded reaches the disk before we say goodbye.
-    writer.flush().await;
+    // Everything recorded reaches the disk before we say goodbye; a disk
+    // that stays broken gets a minute, then what is queued is reported lost.
+    if tokio::time::timeout(std::time::Duration::from_secs(60), writer.flush())
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            backlog = writer.backlog(),
+            "the store did not accept the last writes within 60s; they are lost"
+        );
+    }
     let stopped = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || store.stop_run(run_id, jiff::Timestamp::now())).await
@@ -243,6 +253,22 @@ async fn switch(
     };
     let scheduler = Scheduler::start(new, telemetry.clone(), reports.clone());
     (engine, scheduler)
+}
+
+/// Loading a large catalogue and restoring its state leave much freed but
+/// fragmented heap behind; hand it back to the operating system.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: glibc's malloc_trim only releases free memory; it has no
+        // preconditions and is safe to call from any thread.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
 }
 
 /// Give the engine the maintenance windows added through the API.

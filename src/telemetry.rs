@@ -337,52 +337,23 @@ impl Telemetry {
         Telemetry { registry: r, ..t }
     }
 
-    /// Record one probe outcome for a check.
-    pub fn observe_probe(&self, l: &CheckLabels, o: &ProbeOutcome) {
-        let secs = o.duration.as_secs_f64();
-        self.probe_success.get_or_create(l).set(o.success() as i64);
-        self.probe_duration.get_or_create(l).set(secs);
-        self.probe_latency.get_or_create(l).observe(secs);
-        // Phases not seen this time are dropped, so a stale connect time
-        // from an earlier probe never sits beside a failed DNS lookup.
-        for p in ALL_PHASES {
-            let pl = phase_labels(l, p);
-            match o.phases.iter().find(|(name, _)| *name == p) {
-                Some((_, d)) => {
-                    self.probe_phase_duration
-                        .get_or_create(&pl)
-                        .set(d.as_secs_f64());
-                }
-                None => {
-                    self.probe_phase_duration.remove(&pl);
-                }
-            }
-        }
-        let result = if o.success() { "success" } else { "failure" };
-        self.probes_total
-            .get_or_create(&result_labels(l, result))
-            .inc();
-        if let Some(reason) = o.reason() {
-            self.probe_failures_total
-                .get_or_create(&reason_labels(l, reason))
-                .inc();
-        }
-        if let Some(code) = o.http_status {
-            self.http_status_code.get_or_create(l).set(code as i64);
-        }
-        if let Some(code) = o.sip_code {
-            self.sip_response_code.get_or_create(l).set(code as i64);
-        }
-        if let Some(t) = o.cert_not_after {
-            self.tls_cert_not_after.get_or_create(l).set(t);
-        }
-    }
-
-    /// Make a check's counters visible from its first scrape (at 0), so
-    /// that `rate()` and `increase()` see the first failure.
-    pub fn register_check(&self, l: &CheckLabels) {
-        for result in ["success", "failure"] {
-            let _ = self.probes_total.get_or_create(&result_labels(l, result));
+    /// Handles on a check's own series, made once when its probe task
+    /// starts, so that recording a probe is a few atomic operations rather
+    /// than label look-ups and allocations.
+    pub fn check_metrics(&self, l: &CheckLabels) -> CheckMetrics {
+        CheckMetrics {
+            success: self.probe_success.get_or_create_owned(l),
+            duration: self.probe_duration.get_or_create_owned(l),
+            latency: self.probe_latency.get_or_create_owned(l),
+            ok_total: self
+                .probes_total
+                .get_or_create_owned(&result_labels(l, "success")),
+            failed_total: self
+                .probes_total
+                .get_or_create_owned(&result_labels(l, "failure")),
+            phases: Default::default(),
+            present: 0,
+            labels: l.clone(),
         }
     }
 
@@ -466,6 +437,78 @@ impl Telemetry {
     }
 }
 
+/// A check's series, held by its probe task (see
+/// [`Telemetry::check_metrics`]).
+pub struct CheckMetrics {
+    labels: CheckLabels,
+    success: Gauge,
+    duration: GaugeF,
+    latency: Histogram,
+    ok_total: Counter,
+    failed_total: Counter,
+    /// Phase gauges, made the first time a phase is seen.
+    phases: [Option<GaugeF>; ALL_PHASES.len()],
+    /// Which phases the last probe reported (bit i: `ALL_PHASES[i]`).
+    present: u16,
+}
+
+impl CheckMetrics {
+    /// Record one probe outcome.
+    pub fn observe(&mut self, t: &Telemetry, o: &ProbeOutcome) {
+        let secs = o.duration.as_secs_f64();
+        self.success.set(o.success() as i64);
+        self.duration.set(secs);
+        self.latency.observe(secs);
+        let mut present = 0u16;
+        for (name, took) in &o.phases {
+            let Some(i) = ALL_PHASES.iter().position(|p| p == name) else {
+                continue;
+            };
+            present |= 1 << i;
+            self.phases[i]
+                .get_or_insert_with(|| {
+                    t.probe_phase_duration
+                        .get_or_create_owned(&phase_labels(&self.labels, ALL_PHASES[i]))
+                })
+                .set(took.as_secs_f64());
+        }
+        // Phases not seen this time are dropped, so a stale connect time
+        // from an earlier probe never sits beside a failed DNS lookup.
+        let gone = self.present & !present;
+        if gone != 0 {
+            for (i, p) in ALL_PHASES.iter().enumerate() {
+                if gone & (1 << i) != 0 {
+                    t.probe_phase_duration
+                        .remove(&phase_labels(&self.labels, p));
+                    self.phases[i] = None;
+                }
+            }
+        }
+        self.present = present;
+        if let Some(reason) = o.reason() {
+            self.failed_total.inc();
+            t.probe_failures_total
+                .get_or_create(&reason_labels(&self.labels, reason))
+                .inc();
+        } else {
+            self.ok_total.inc();
+        }
+        if let Some(code) = o.http_status {
+            t.http_status_code
+                .get_or_create(&self.labels)
+                .set(code as i64);
+        }
+        if let Some(code) = o.sip_code {
+            t.sip_response_code
+                .get_or_create(&self.labels)
+                .set(code as i64);
+        }
+        if let Some(at) = o.cert_not_after {
+            t.tls_cert_not_after.get_or_create(&self.labels).set(at);
+        }
+    }
+}
+
 fn phase_labels(l: &CheckLabels, phase: &str) -> PhaseLabels {
     PhaseLabels {
         service: l.service.clone(),
@@ -515,7 +558,7 @@ mod tests {
         let t = Telemetry::new();
         let mut o = ProbeOutcome::failed(FailureReason::Refused, "connection refused");
         o.phase(phase::RESOLVE, std::time::Duration::from_millis(2));
-        t.observe_probe(&labels(), &o);
+        t.check_metrics(&labels()).observe(&t, &o);
         let text = t.render(false);
         assert!(text.contains("# TYPE continuity_probes_total counter"));
         assert!(text.contains(
@@ -534,7 +577,15 @@ mod tests {
         let mut o = ProbeOutcome::default();
         o.phase(phase::CONNECT, std::time::Duration::from_millis(1));
         o.http_status = Some(200);
-        t.observe_probe(&labels(), &o);
+        let mut m = t.check_metrics(&labels());
+        m.observe(&t, &o);
+        // A later probe without a connect phase drops that series.
+        m.observe(
+            &t,
+            &ProbeOutcome::failed(FailureReason::Dns, "no such host"),
+        );
+        assert!(!t.render(false).contains("phase=\"connect\""));
+        m.observe(&t, &o);
         t.forget_check(&labels());
         assert!(!t.render(false).contains("service=\"portal\""));
     }

@@ -16,10 +16,18 @@ impl Drop for Daemon {
     }
 }
 
-fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
         "{method} {path} HTTP/1.0\r\nHost: t\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -29,11 +37,18 @@ fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body
     let mut buf = String::new();
     s.read_to_string(&mut buf).unwrap();
     let status = buf[9..12].parse().unwrap();
-    (status, buf.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default())
+    (
+        status,
+        buf.split_once("\r\n\r\n")
+            .map(|x| x.1.to_string())
+            .unwrap_or_default(),
+    )
 }
 
 fn metric(body: &str, prefix: &str) -> Option<f64> {
-    body.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    body.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
@@ -53,11 +68,16 @@ fn maintenance_windows_through_the_api_and_sla_figures_from_the_store() {
             let mut s = s;
             let mut b = [0u8; 1024];
             let _ = s.read(&mut b);
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nWelkom");
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nWelkom",
+            );
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let listen = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let listen = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
     let cfg = dir.path().join("continuity.yaml");
     std::fs::write(
@@ -76,9 +96,14 @@ fn maintenance_windows_through_the_api_and_sla_figures_from_the_store() {
             .spawn()
             .unwrap(),
     );
-    wait_for("the daemon", Duration::from_secs(10), || TcpStream::connect(listen).is_ok());
+    wait_for("the daemon", Duration::from_secs(10), || {
+        TcpStream::connect(listen).is_ok()
+    });
     wait_for("portal up", Duration::from_secs(10), || {
-        metric(&request(listen, "GET", "/metrics", None, "").1, "continuity_service_state{service=\"portal\",state=\"up\"}") == Some(1.0)
+        metric(
+            &request(listen, "GET", "/metrics", None, "").1,
+            "continuity_service_state{service=\"portal\",state=\"up\"}",
+        ) == Some(1.0)
     });
 
     let now = jiff::Timestamp::now();
@@ -88,8 +113,21 @@ fn maintenance_windows_through_the_api_and_sla_figures_from_the_store() {
         now + jiff::SignedDuration::from_hours(1)
     );
     // No token, wrong token: refused.
-    assert_eq!(request(listen, "POST", "/api/v1/maintenances", None, &window).0, 401);
-    assert_eq!(request(listen, "POST", "/api/v1/maintenances", Some("nope"), &window).0, 401);
+    assert_eq!(
+        request(listen, "POST", "/api/v1/maintenances", None, &window).0,
+        401
+    );
+    assert_eq!(
+        request(
+            listen,
+            "POST",
+            "/api/v1/maintenances",
+            Some("nope"),
+            &window
+        )
+        .0,
+        401
+    );
     // A bad window says what is wrong.
     let (code, body) = request(
         listen,
@@ -99,28 +137,60 @@ fn maintenance_windows_through_the_api_and_sla_figures_from_the_store() {
         r#"{"reference":"CHG-1","service":"portl","start":"2026-12-01T22:00:00+01:00","end":"2026-12-02T02:00:00+01:00"}"#,
     );
     assert_eq!(code, 400, "{body}");
-    assert!(body.contains("unknown service 'portl'") && body.contains("did you mean 'portal'"), "{body}");
+    assert!(
+        body.contains("unknown service 'portl'") && body.contains("did you mean 'portal'"),
+        "{body}"
+    );
 
-    let (code, body) = request(listen, "POST", "/api/v1/maintenances", Some("s3cret"), &window);
+    let (code, body) = request(
+        listen,
+        "POST",
+        "/api/v1/maintenances",
+        Some("s3cret"),
+        &window,
+    );
     assert_eq!(code, 201, "{body}");
     let created: serde_json::Value = serde_json::from_str(&body).unwrap();
     let id = created["id"].as_i64().unwrap();
     wait_for("the window to take effect", Duration::from_secs(5), || {
         let m = request(listen, "GET", "/metrics", None, "").1;
         metric(&m, "continuity_maintenance_active{service=\"portal\"}") == Some(1.0)
-            && metric(&m, "continuity_service_state{service=\"portal\",state=\"maintenance\"}") == Some(1.0)
+            && metric(
+                &m,
+                "continuity_service_state{service=\"portal\",state=\"maintenance\"}",
+            ) == Some(1.0)
     });
     let (code, body) = request(listen, "GET", "/api/v1/maintenances", Some("s3cret"), "");
     assert_eq!(code, 200);
     assert!(body.contains("CHG-2026-0142"), "{body}");
 
     // Deleting it ends its effect; it stays on record.
-    assert_eq!(request(listen, "DELETE", &format!("/api/v1/maintenances/{id}"), Some("s3cret"), "").0, 204);
+    assert_eq!(
+        request(
+            listen,
+            "DELETE",
+            &format!("/api/v1/maintenances/{id}"),
+            Some("s3cret"),
+            ""
+        )
+        .0,
+        204
+    );
     wait_for("the window to end", Duration::from_secs(5), || {
         let m = request(listen, "GET", "/metrics", None, "").1;
         metric(&m, "continuity_maintenance_active{service=\"portal\"}") == Some(0.0)
     });
-    assert_eq!(request(listen, "DELETE", &format!("/api/v1/maintenances/{id}"), Some("s3cret"), "").0, 404);
+    assert_eq!(
+        request(
+            listen,
+            "DELETE",
+            &format!("/api/v1/maintenances/{id}"),
+            Some("s3cret"),
+            ""
+        )
+        .0,
+        404
+    );
 
     // SLA figures from the store, the same rows `continuity sla` prints.
     let (code, body) = request(listen, "GET", "/api/v1/sla", None, "");

@@ -39,7 +39,9 @@ fn result(base: Timestamp, seq: u64) -> ResultRecord {
         success: !seq.is_multiple_of(17),
         duration: Duration::from_micros(20_000 + seq % 5_000),
         reason: seq.is_multiple_of(17).then(|| "timeout".to_string()),
-        detail: seq.is_multiple_of(17).then(|| format!("no answer to probe {seq}")),
+        detail: seq
+            .is_multiple_of(17)
+            .then(|| format!("no answer to probe {seq}")),
         source: ResultSource::Live,
     }
 }
@@ -69,7 +71,12 @@ fn write_until_killed(path: &str) -> ! {
         writer.submit(WriteOp::ServiceTransition(ServiceTransitionRecord {
             service: "portal".into(),
             at: Timestamp::now(),
-            state: if seq.is_multiple_of(1000) { "down" } else { "up" }.into(),
+            state: if seq.is_multiple_of(1000) {
+                "down"
+            } else {
+                "up"
+            }
+            .into(),
             cause: None,
         }));
         writer.submit(WriteOp::Heartbeat {

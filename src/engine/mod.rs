@@ -105,6 +105,9 @@ pub struct Engine {
     adhoc: Vec<MaintenanceSpec>,
     /// Since when each check (by service and check index) has been slow.
     slow_since: HashMap<(usize, usize), Timestamp>,
+    /// What each service's state metrics last said, so that unchanged
+    /// services cost nothing per tick.
+    published: Vec<Option<(ServiceState, bool, bool)>>,
     /// Every canary failing: the monitor's own network is the likely cause,
     /// so service states are shown as unknown rather than down.
     network_degraded: bool,
@@ -141,6 +144,7 @@ impl Engine {
             calendars: BTreeMap::new(),
             adhoc: Vec::new(),
             slow_since: HashMap::new(),
+            published: Vec::new(),
             network_degraded: false,
         };
         e.rebuild(config, Timestamp::now(), true);
@@ -226,7 +230,7 @@ impl Engine {
                         kind: c.kind.name(),
                         critical: c.critical,
                         interval_seconds: c.interval.as_secs_f64(),
-                        state: "unknown".into(),
+                        state: "unknown",
                         since: None,
                         slow: false,
                         flapping: false,
@@ -239,7 +243,7 @@ impl Engine {
                 name: service.name.clone(),
                 category: service.category.clone(),
                 supplier: service.supplier.clone(),
-                state: "unknown".into(),
+                state: "unknown",
                 up: false,
                 maintenance: None,
                 incident_since: None,
@@ -250,6 +254,7 @@ impl Engine {
         *self.status.write().expect("status lock") = board;
         self.config = config;
         self.slow_since.clear();
+        self.published = vec![None; self.services.len()];
         self.tick(now);
     }
 
@@ -418,24 +423,32 @@ impl Engine {
     pub fn tick(&mut self, now: Timestamp) {
         let mark = watermark(&self.config, now);
         let mut ops = Vec::new();
+        let specs: Vec<MaintenanceSpec> = self
+            .config
+            .maintenances
+            .iter()
+            .chain(self.adhoc.iter())
+            .cloned()
+            .collect();
         for si in 0..self.services.len() {
             let update = self.services[si].tracker.advance(mark);
             if !update.is_empty() {
                 self.persist(si, &update, &mut ops);
             }
-            self.update_slas(si, now);
+            self.update_slas(si, now, &specs);
             // Keep four weeks of live timeline (the longest rolling period)
             // plus slack; older time is in the store.
             let keep = now - SignedDuration::from_hours(24 * 35);
             self.services[si].tracker.forget_before(keep);
             self.publish(si, now);
+            self.publish_slas(si);
         }
         if !ops.is_empty() {
             self.sink.write(ops);
         }
     }
 
-    fn update_slas(&mut self, si: usize, now: Timestamp) {
+    fn update_slas(&mut self, si: usize, now: Timestamp, specs: &[MaintenanceSpec]) {
         let service = &self.config.services[si];
         let three_days = SignedDuration::from_hours(72);
         // Maintenance over the whole current month (longest period) and
@@ -444,14 +457,11 @@ impl Engine {
             now - SignedDuration::from_hours(24 * 35),
             now + SignedDuration::from_hours(24 * 35),
         );
-        let specs: Vec<MaintenanceSpec> = self
-            .config
-            .maintenances
-            .iter()
-            .chain(self.adhoc.iter())
-            .cloned()
-            .collect();
-        let maintenance = ServiceMaintenance::for_service(&specs, service, span);
+        let maintenance = if specs.is_empty() {
+            ServiceMaintenance::from_windows(Vec::new())
+        } else {
+            ServiceMaintenance::for_service(specs, service, span)
+        };
         let rt = &mut self.services[si];
         rt.maintenance = maintenance.active_at(now).cloned();
         if rt.slas.is_empty() {
@@ -497,7 +507,7 @@ impl Engine {
     }
 
     /// Metrics and status board for one service.
-    fn publish(&self, si: usize, now: Timestamp) {
+    fn publish(&mut self, si: usize, now: Timestamp) {
         let service = &self.config.services[si];
         let rt = &self.services[si];
         let mut state = rt.tracker.state().shown(rt.maintenance.is_some());
@@ -507,7 +517,7 @@ impl Engine {
         let mut board = self.status.write().expect("status lock");
         let status = &mut board.services[si];
         for (c, cs) in rt.tracker.checks().zip(status.checks.iter_mut()) {
-            cs.state = c.state().as_str().to_string();
+            cs.state = c.state().as_str();
             cs.since = (c.state() != CheckState::Unknown).then(|| c.since());
             cs.slow = c.is_slow();
             cs.flapping = c.is_flapping(now);
@@ -517,24 +527,37 @@ impl Engine {
             .iter()
             .filter(|c| c.critical)
             .all(|c| c.last.as_ref().is_some_and(|l| l.success));
-        status.state = state.as_str().to_string();
+        status.state = state.as_str();
         status.maintenance = rt.maintenance.as_ref().map(|m| m.reference.clone());
         status.incident_since = rt.open_incident;
         let up = status.up;
         drop(board);
 
         let t = &self.telemetry;
-        t.service_up
-            .get_or_create(&service_labels(service))
-            .set(up as i64);
-        t.set_service_state(&service.id, state.as_str());
-        let only = ServiceOnly {
-            service: service.id.clone(),
-        };
-        t.maintenance_active
-            .get_or_create(&only)
-            .set(rt.maintenance.is_some() as i64);
-        let _ = t.incidents_total.get_or_create(&only);
+        let shown = (state, up, rt.maintenance.is_some());
+        if self.published.get(si).copied().flatten() != Some(shown) {
+            t.service_up
+                .get_or_create(&service_labels(service))
+                .set(up as i64);
+            t.set_service_state(&service.id, state.as_str());
+            let only = ServiceOnly {
+                service: service.id.clone(),
+            };
+            t.maintenance_active
+                .get_or_create(&only)
+                .set(rt.maintenance.is_some() as i64);
+            let _ = t.incidents_total.get_or_create(&only);
+            if let Some(p) = self.published.get_mut(si) {
+                *p = Some(shown);
+            }
+        }
+    }
+
+    /// SLA gauges of one service (after the tick computed them).
+    fn publish_slas(&self, si: usize) {
+        let service = &self.config.services[si];
+        let t = &self.telemetry;
+        let rt = &self.services[si];
         for s in &rt.slas {
             let labels = SlaLabels {
                 service: service.id.clone(),

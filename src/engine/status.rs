@@ -35,7 +35,7 @@ pub struct CheckStatus {
     pub critical: bool,
     pub interval_seconds: f64,
     /// Confirmed state after thresholds: `up`, `down` or `unknown`.
-    pub state: String,
+    pub state: &'static str,
     /// Since when the confirmed state holds (back-dated to the first probe
     /// of the run that confirmed it).
     pub since: Option<jiff::Timestamp>,
@@ -51,7 +51,7 @@ pub struct ServiceStatus {
     pub category: String,
     pub supplier: String,
     /// `up`, `degraded`, `down`, `maintenance` or `unknown`.
-    pub state: String,
+    pub state: &'static str,
     /// 1 when every critical check passed its last probe.
     pub up: bool,
     /// The change ticket of the maintenance window covering it now.

@@ -353,6 +353,9 @@ pub async fn sla(State(s): State<AppState>, Query(q): Query<SlaQuery>) -> Respon
             error(StatusCode::BAD_REQUEST, e.to_string())
         }
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("report task: {e}")),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("report task: {e}"),
+        ),
     }
 }

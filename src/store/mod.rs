@@ -401,7 +401,8 @@ pub trait Store: Send + Sync {
 
     /// Results of `service` (one check or all) in `[from, to)`, oldest
     /// first (ties in check order), handed to `sink` one by one so that a
-    /// long range never sits in memory at once.
+    /// long range never sits in memory at once. The sink runs inside one
+    /// read snapshot; keep it quick (a long one delays WAL checkpoints).
     fn results(
         &self,
         service: &str,

@@ -784,14 +784,6 @@ impl SqliteStore {
     }
 
     pub fn open_with(path: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
-        SqliteStore::open_migrating(path, options, schema::MIGRATIONS)
-    }
-
-    pub(crate) fn open_migrating(
-        path: &Path,
-        options: SqliteOptions,
-        steps: &[&str],
-    ) -> Result<SqliteStore, StoreError> {
         let display = path.display().to_string();
         let opened = |source| StoreError::Open {
             path: display.clone(),
@@ -799,7 +791,7 @@ impl SqliteStore {
         };
         let mut conn = Connection::open(path).map_err(opened)?;
         configure(&conn, &options, true).map_err(opened)?;
-        schema::migrate(&mut conn, &display, steps).map_err(|e| match e {
+        schema::migrate(&mut conn, &display, schema::MIGRATIONS).map_err(|e| match e {
             StoreError::Sqlite(source) => opened(source),
             other => other,
         })?;
@@ -854,7 +846,13 @@ impl SqliteStore {
         let dest = dest.to_str().ok_or_else(|| {
             StoreError::Invalid(format!("backup path {} is not UTF-8", dest.display()))
         })?;
-        let c = self.open_reader()?;
+        // Not a pooled reader: those are query_only, which VACUUM refuses
+        // even though it only reads this database.
+        let c = Connection::open(&self.path).map_err(|source| StoreError::Open {
+            path: self.display.clone(),
+            source,
+        })?;
+        c.busy_timeout(self.options.busy_timeout)?;
         c.execute("VACUUM INTO ?1", [dest])?;
         Ok(())
     }

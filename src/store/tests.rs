@@ -795,3 +795,23 @@ fn result_record_serializes_duration_in_microseconds() {
     let back: ResultRecord = serde_json::from_value(v).unwrap();
     assert_eq!(back, r);
 }
+
+#[test]
+fn backup_while_running_is_a_complete_store() {
+    let (dir, store) = temp_store();
+    let rows = series("portal", "home", hour_start(2), 200);
+    write_results(&store, &rows);
+    store.roll_up(hour_start(1)).unwrap();
+    let copy = dir.path().join("backup.db");
+    store.backup_to(&copy).unwrap();
+
+    let restored = SqliteStore::open(&copy).unwrap();
+    assert_eq!(restored.integrity_check().unwrap(), "ok");
+    let far = SignedDuration::from_hours(24);
+    assert_eq!(
+        restored
+            .results_vec("portal", None, now_ms() - far, now_ms() + far)
+            .unwrap(),
+        rows
+    );
+}
