@@ -363,8 +363,26 @@ impl Engine {
                 .map(|f| f.detail.clone())
                 .unwrap_or_default(),
         };
-        let update = self.services[si].tracker.observe(&result);
         let mut ops = vec![WriteOp::Result(record)];
+        // While every canary fails, a failure says more about our own
+        // network than about the service: it is kept as evidence but not
+        // fed to the state machine, so the check goes stale and its time
+        // counts as unknown, not down. Canaries themselves are always fed,
+        // or we would never see the network come back.
+        let blind = self.network_degraded
+            && !result.success
+            && !self
+                .config
+                .alerting
+                .canary_checks
+                .iter()
+                .any(|(s, c)| *s == self.config.services[si].id && *c == result.check_id);
+        if blind {
+            self.sink.write(ops);
+            self.publish(si, Timestamp::now());
+            return;
+        }
+        let update = self.services[si].tracker.observe(&result);
         self.persist(si, &update, &mut ops);
         self.sink.write(ops);
         self.publish(si, Timestamp::now());
@@ -733,5 +751,71 @@ pub fn incident_record(service: &str, i: &sla::Incident) -> IncidentRecord {
         ended_at: i.end,
         cause: serde_json::to_value(&i.cause).unwrap_or_default(),
         evidence: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{FailureReason, ProbeOutcome};
+    use std::sync::RwLock;
+
+    const CONFIG: &str = "alerting:\n  canaries: [canary/gateway]\nservices:\n  - id: canary\n    checks:\n      - id: gateway\n        interval: 1s\n        timeout: 500ms\n        failure_threshold: 2\n        tcp:\n          target: 127.0.0.1:9\n  - id: portal\n    checks:\n      - id: home\n        interval: 1s\n        timeout: 500ms\n        failure_threshold: 2\n        http:\n          url: http://127.0.0.1:9/\n";
+
+    fn engine() -> Engine {
+        let config = Arc::new(Config::from_str("test.yaml", CONFIG).unwrap());
+        Engine::new(
+            config,
+            Arc::new(Telemetry::new()),
+            Arc::new(RwLock::new(StatusBoard::default())),
+            Box::new(NoSink),
+            None,
+        )
+    }
+
+    fn report(service: &str, check: &str, at: Timestamp, ok: bool) -> ProbeReport {
+        let outcome = if ok {
+            ProbeOutcome::default()
+        } else {
+            ProbeOutcome::failed(FailureReason::Timeout, "no answer")
+        };
+        ProbeReport {
+            service: service.into(),
+            check: check.into(),
+            at,
+            outcome: Ok(outcome),
+        }
+    }
+
+    fn state(e: &Engine, service: usize) -> ServiceState {
+        e.services()[service].tracker.state()
+    }
+
+    #[test]
+    fn failures_while_the_monitor_network_is_degraded_do_not_count_as_down() {
+        let mut e = engine();
+        let t0 = Timestamp::now();
+        let at = |s: i64| t0 + SignedDuration::from_secs(s);
+        for s in 0..3 {
+            e.on_report(report("portal", "home", at(s), true));
+        }
+        assert_eq!(state(&e, 1), ServiceState::Up);
+        e.set_network_degraded(true);
+        for s in 3..8 {
+            e.on_report(report("canary", "gateway", at(s), false));
+            e.on_report(report("portal", "home", at(s), false));
+        }
+        // The canary itself is still judged; the portal is not marked down.
+        assert_eq!(state(&e, 0), ServiceState::Down);
+        assert_ne!(state(&e, 1), ServiceState::Down);
+        e.tick(at(10));
+        assert_eq!(state(&e, 1), ServiceState::Unknown, "blind time is unknown");
+
+        // With the network back, failures count again.
+        e.set_network_degraded(false);
+        for s in 11..14 {
+            e.on_report(report("portal", "home", at(s), false));
+        }
+        assert_eq!(state(&e, 1), ServiceState::Down);
     }
 }
