@@ -4,7 +4,7 @@
 //! comes when the target is back.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,10 +30,7 @@ fn serve(listener: TcpListener, handle: impl Fn(&str) -> (u16, String) + Send + 
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
                 // Read headers and, when announced, the body.
-                loop {
-                    let Ok(n) = stream.read(&mut chunk) else {
-                        break;
-                    };
+                while let Ok(n) = stream.read(&mut chunk) {
                     if n == 0 {
                         break;
                     }

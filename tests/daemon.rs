@@ -78,31 +78,31 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 
 /// A citizen portal answering "Welkom" on 127.0.0.1:18080, until aborted.
 fn start_portal(rt: &tokio::runtime::Runtime) -> tokio::task::JoinHandle<()> {
-    rt.block_on(async {
-        let listener = loop {
+    let listener = rt.block_on(async {
+        loop {
             match TcpListener::bind("127.0.0.1:18080").await {
                 Ok(l) => break l,
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
-        };
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                tokio::spawn(async move {
-                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                    let mut buf = [0u8; 2048];
-                    let _ = stream.read(&mut buf).await;
-                    let body = "<h1>Welkom</h1>";
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = stream.write_all(resp.as_bytes()).await;
-                });
-            }
-        })
+        }
+    });
+    rt.spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 2048];
+                let _ = stream.read(&mut buf).await;
+                let body = "<h1>Welkom</h1>";
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(resp.as_bytes()).await;
+            });
+        }
     })
 }
 
