@@ -67,7 +67,7 @@ impl Scheduler {
             for check in &service.checks {
                 let job = Job {
                     service: service_id.clone(),
-                    check: check.clone(),
+                    check: Arc::new(check.clone()),
                     labels: CheckLabels {
                         service: service.id.clone(),
                         check: check.id.clone(),
@@ -90,7 +90,7 @@ impl Scheduler {
 
 struct Job {
     service: Arc<str>,
-    check: Check,
+    check: Arc<Check>,
     labels: CheckLabels,
 }
 
@@ -140,7 +140,7 @@ impl Job {
                 at,
                 outcome,
             };
-            if reports.send(report).await.is_err() {
+            if Box::pin(reports.send(report)).await.is_err() {
                 return;
             }
             // Never overlap: the next run is the next slot after this one
@@ -185,7 +185,7 @@ mod tests {
             .clone();
         let job = Job {
             service: "s".into(),
-            check,
+            check: Arc::new(check),
             labels: CheckLabels {
                 service: "s".into(),
                 check: "c".into(),
@@ -194,7 +194,7 @@ mod tests {
         };
         let (tx, _rx) = mpsc::channel(1);
         let fut = job.run(Arc::new(Telemetry::new()), Arc::new(Semaphore::new(1)), tx);
-        // The check's own spec is most of it; the probe's state is not.
+        // Neither the check spec nor the probe state lives in the task.
         assert!(
             std::mem::size_of_val(&fut) < 4096,
             "{} bytes",
