@@ -127,6 +127,12 @@ fn kill_9_mid_outage_keeps_the_incident_and_counts_the_gap_as_unknown() {
     });
     // Let some down time accrue and be written, then crash hard.
     std::thread::sleep(Duration::from_millis(2500));
+    let sla = |what: &str| -> Option<f64> {
+        let body: serde_json::Value = serde_json::from_str(&get(listen, "/api/v1/sla")?).ok()?;
+        body["slas"][0][what].as_f64()
+    };
+    let good_before = sla("good_seconds").unwrap();
+    assert!(good_before > 0.0);
     let killed_at = jiff::Timestamp::now();
     daemon.0.kill().unwrap();
     daemon.0.wait().unwrap();
@@ -136,6 +142,17 @@ fn kill_9_mid_outage_keeps_the_incident_and_counts_the_gap_as_unknown() {
     wait_for("down again after restart", Duration::from_secs(15), || {
         (metric(&get(listen, "/metrics")?, &state("down"))? == 1.0).then_some(())
     });
+    // The period-to-date figures are back: the good time before the
+    // outage is exactly what it was before the crash.
+    let good_after = sla("good_seconds").unwrap();
+    assert!(
+        (good_after - good_before).abs() < 0.002,
+        "good seconds {good_before} before the crash, {good_after} after"
+    );
+    assert!(
+        sla("unknown_seconds").unwrap() >= 2.0,
+        "the crash gap counts as unknown"
+    );
     // The same incident goes on: one incident, same start, still open.
     let body: serde_json::Value =
         serde_json::from_str(&get(listen, "/api/v1/incidents").unwrap()).unwrap();
