@@ -5,19 +5,12 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod support;
+use support::daemon::{Daemon, wait_for};
 
 fn serve(listener: TcpListener, handle: impl Fn(&str) -> (u16, String) + Send + Sync + 'static) {
     let handle = Arc::new(handle);
@@ -60,26 +53,6 @@ fn serve(listener: TcpListener, handle: impl Fn(&str) -> (u16, String) + Send + 
             });
         }
     });
-}
-
-fn start(config: &std::path::Path) -> Daemon {
-    Daemon(
-        Command::new(env!("CARGO_BIN_EXE_continuity"))
-            .args(["run", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn notifications(sink: &Mutex<Vec<serde_json::Value>>, status: &str) -> usize {
@@ -155,7 +128,7 @@ services:
     )
     .unwrap();
 
-    let mut daemon = start(&cfg);
+    let mut daemon = Daemon::start(&cfg);
     std::thread::sleep(Duration::from_secs(4));
     healthy.store(false, Ordering::SeqCst);
     wait_for(
@@ -178,7 +151,7 @@ services:
     // Crash in the middle of the outage, and come back.
     daemon.0.kill().unwrap();
     daemon.0.wait().unwrap();
-    let daemon = start(&cfg);
+    let daemon = Daemon::start(&cfg);
     std::thread::sleep(Duration::from_secs(8));
     assert_eq!(
         notifications(&sink, "firing"),

@@ -3,61 +3,11 @@
 //! served from the store.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
 
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &str,
-) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.0\r\nHost: t\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).unwrap();
-    let status = buf[9..12].parse().unwrap();
-    (
-        status,
-        buf.split_once("\r\n\r\n")
-            .map(|x| x.1.to_string())
-            .unwrap_or_default(),
-    )
-}
-
-fn metric(body: &str, prefix: &str) -> Option<f64> {
-    body.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+mod support;
+use support::daemon::{Daemon, metric, request, wait_for};
 
 #[test]
 fn maintenance_windows_through_the_api_and_sla_figures_from_the_store() {
@@ -87,15 +37,7 @@ fn maintenance_windows_through_the_api_and_sla_figures_from_the_store() {
         ),
     )
     .unwrap();
-    let _daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_continuity"))
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _daemon = Daemon::start(&cfg);
     wait_for("the daemon", Duration::from_secs(10), || {
         TcpStream::connect(listen).is_ok()
     });

@@ -3,11 +3,18 @@
 //! recovering when it returns, and keeping its configuration when a reload
 //! is broken.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+mod support;
+use support::daemon::{Daemon, metric, request, wait_for};
+
+fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    request(addr, method, path, None, "")
+}
 
 use tokio::net::TcpListener;
 
@@ -28,53 +35,6 @@ services:
           expect_status: [200]
           body_contains: "Welkom"
 "#;
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A plain HTTP/1.0 request, so the test needs no HTTP client library.
-fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.0\r\nHost: test\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).unwrap();
-    let status = buf[9..12].parse().unwrap();
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
-        .to_string();
-    (status, body)
-}
-
-fn metric(body: &str, prefix: &str) -> Option<f64> {
-    body.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out after {limit:?} waiting for {what}");
-}
 
 /// A citizen portal answering "Welkom" on 127.0.0.1:18080, until aborted.
 fn start_portal(rt: &tokio::runtime::Runtime) -> tokio::task::JoinHandle<()> {
@@ -245,18 +205,6 @@ fn minimal_config_is_scraped_fails_recovers_and_survives_a_broken_reload() {
     assert!(after > before, "probing stopped after a broken reload");
 
     // SIGTERM stops it gracefully.
-    let pid = daemon.0.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let start = Instant::now();
-    loop {
-        if let Some(status) = daemon.0.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let status = daemon.terminate(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}");
 }

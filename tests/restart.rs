@@ -4,56 +4,16 @@
 //! period-to-date SLA figures come back from the store.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod support;
+use support::daemon::{Daemon, free_addr, get, metric, wait_until as wait_for};
 
 use continuity::store::Store;
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn get(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: t\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    buf.split_once("\r\n\r\n").map(|x| x.1.to_string())
-}
-
-fn metric(body: &str, prefix: &str) -> Option<f64> {
-    body.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// A portal that answers 200 or 503, switchable from the test.
 fn portal(healthy: Arc<AtomicBool>) -> SocketAddr {
@@ -82,25 +42,12 @@ fn portal(healthy: Arc<AtomicBool>) -> SocketAddr {
     addr
 }
 
-fn start(config: &std::path::Path) -> Daemon {
-    Daemon(
-        Command::new(env!("CARGO_BIN_EXE_continuity"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
 #[test]
 fn kill_9_mid_outage_keeps_the_incident_and_counts_the_gap_as_unknown() {
     let healthy = Arc::new(AtomicBool::new(true));
     let target = portal(healthy.clone());
     let dir = tempfile::tempdir().unwrap();
-    let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let listen: SocketAddr = free_addr();
     let db = dir.path().join("continuity.db");
     let cfg = dir.path().join("continuity.yaml");
     std::fs::write(
@@ -112,7 +59,7 @@ fn kill_9_mid_outage_keeps_the_incident_and_counts_the_gap_as_unknown() {
     )
     .unwrap();
 
-    let mut daemon = start(&cfg);
+    let mut daemon = Daemon::start(&cfg);
     let state = |s: &str| format!("continuity_service_state{{service=\"portal\",state=\"{s}\"}}");
     wait_for("portal up", Duration::from_secs(15), || {
         (metric(&get(listen, "/metrics")?, &state("up"))? == 1.0).then_some(())
@@ -138,7 +85,7 @@ fn kill_9_mid_outage_keeps_the_incident_and_counts_the_gap_as_unknown() {
     daemon.0.wait().unwrap();
     std::thread::sleep(Duration::from_secs(4));
 
-    let daemon = start(&cfg);
+    let daemon = Daemon::start(&cfg);
     wait_for("down again after restart", Duration::from_secs(15), || {
         (metric(&get(listen, "/metrics")?, &state("down"))? == 1.0).then_some(())
     });

@@ -17,8 +17,8 @@ use crate::alert::rules::{
 use crate::config::{Config, MaintenanceSpec, Service};
 use crate::scheduler::ProbeReport;
 use crate::sla::{
-    self, CheckState, IncidentChange, ProbeResult, RangeSet, Segment, ServiceMaintenance,
-    ServiceState, ServiceTracker, ServiceUpdate, SlaCalendar, TimeRange, Timeline,
+    self, CheckState, IncidentChange, ProbeResult, Segment, ServiceMaintenance, ServiceState,
+    ServiceTracker, ServiceUpdate, SlaCalendar, TimeRange, Timeline,
 };
 use crate::store::{IncidentRecord, ResultRecord, ResultSource, ServiceTransitionRecord, WriteOp};
 use crate::telemetry::{BurnLabels, ServiceLabels, ServiceOnly, SlaLabels, Telemetry};
@@ -441,13 +441,7 @@ impl Engine {
     pub fn tick(&mut self, now: Timestamp) {
         let mark = watermark(&self.config, now);
         let mut ops = Vec::new();
-        let specs: Vec<MaintenanceSpec> = self
-            .config
-            .maintenances
-            .iter()
-            .chain(self.adhoc.iter())
-            .cloned()
-            .collect();
+        let specs = self.maintenance_specs();
         for si in 0..self.services.len() {
             let update = self.services[si].tracker.advance(mark);
             if !update.is_empty() {
@@ -705,16 +699,15 @@ impl Engine {
         }
     }
 
-    /// Excluded maintenance of a service over a range (for reports).
-    pub fn excluded(&self, service: &Service, range: TimeRange) -> RangeSet {
-        let specs: Vec<MaintenanceSpec> = self
-            .config
+    /// Every maintenance window: configured ones and those added through
+    /// the API.
+    fn maintenance_specs(&self) -> Vec<MaintenanceSpec> {
+        self.config
             .maintenances
             .iter()
             .chain(self.adhoc.iter())
             .cloned()
-            .collect();
-        ServiceMaintenance::for_service(&specs, service, range).excluded
+            .collect()
     }
 }
 

@@ -30,21 +30,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Parse a query timestamp: RFC 3339, or `now`, or relative like `-7d`.
-pub fn parse_time(s: &str, now: Timestamp) -> Result<Timestamp, String> {
-    let s = s.trim();
-    if s == "now" {
-        return Ok(now);
-    }
-    if let Some(rel) = s.strip_prefix('-') {
-        let d = crate::config::Dur::parse(rel)?;
-        let d = jiff::SignedDuration::try_from(d.0).map_err(|e| e.to_string())?;
-        return Ok(now - d);
-    }
-    s.parse::<Timestamp>().map_err(|_| {
-        format!("'{s}' is not a time: write RFC 3339 (2026-11-23T00:00:00+01:00), now, or -7d")
-    })
-}
+use crate::import::parse_time;
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,

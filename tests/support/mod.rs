@@ -6,6 +6,8 @@
 //! Use it from a test file with `mod support;`.
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
