@@ -163,6 +163,8 @@ pub struct Telemetry {
     pub notifications_total: Family<NotificationLabels, Counter>,
     pub notification_queue_length: Gauge,
     pub alerts_firing: Family<AlertLabels, Gauge>,
+    /// Size of the last rendering, to size the next one.
+    last_render_len: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for Telemetry {
@@ -333,6 +335,7 @@ impl Telemetry {
                 Family::default()
             ),
             registry: Registry::default(),
+            last_render_len: Default::default(),
         };
         Telemetry { registry: r, ..t }
     }
@@ -425,7 +428,12 @@ impl Telemetry {
 
     /// Render in the Prometheus text format (0.0.4), or OpenMetrics.
     pub fn render(&self, openmetrics: bool) -> String {
-        let mut out = String::with_capacity(64 * 1024);
+        // Sized from the last scrape: with 10,000 checks the text is tens of
+        // megabytes, and growing a String to that size copies it many times.
+        let hint = self
+            .last_render_len
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut out = String::with_capacity(hint + hint / 8 + 64 * 1024);
         let res = if openmetrics {
             prometheus_client::encoding::text::encode(&mut out, &self.registry)
         } else {
@@ -433,6 +441,8 @@ impl Telemetry {
         };
         // Writing into a String cannot fail.
         res.expect("encoding metrics into a String");
+        self.last_render_len
+            .store(out.len(), std::sync::atomic::Ordering::Relaxed);
         out
     }
 }
