@@ -69,9 +69,9 @@ impl Scheduler {
                     service: service_id.clone(),
                     check: Arc::new(check.clone()),
                     labels: CheckLabels {
-                        service: service.id.clone(),
-                        check: check.id.clone(),
-                        kind: check.kind.name().to_string(),
+                        service: service_id.clone(),
+                        check: check.id.as_str().into(),
+                        kind: check.kind.name(),
                     },
                 };
                 tasks.spawn(job.run(telemetry.clone(), limit.clone(), reports.clone()));
@@ -102,7 +102,7 @@ impl Job {
         reports: mpsc::Sender<ProbeReport>,
     ) {
         let interval = self.check.interval;
-        let check_id: Arc<str> = self.check.id.as_str().into();
+        let check_id = self.labels.check.clone();
         let mut metrics = telemetry.check_metrics(&self.labels);
         let mut due = Instant::now()
             + until_next_slot(interval, offset(&self.service, &self.check.id, interval));
@@ -189,7 +189,7 @@ mod tests {
             labels: CheckLabels {
                 service: "s".into(),
                 check: "c".into(),
-                kind: "http".into(),
+                kind: "http",
             },
         };
         let (tx, _rx) = mpsc::channel(1);

@@ -295,9 +295,9 @@ impl Engine {
                     .is_some_and(|n| n.kind.name() == c.kind.name());
                 if !kept {
                     self.telemetry.forget_check(&crate::telemetry::CheckLabels {
-                        service: s.id.clone(),
-                        check: c.id.clone(),
-                        kind: c.kind.name().to_string(),
+                        service: s.id.as_str().into(),
+                        check: c.id.as_str().into(),
+                        kind: c.kind.name(),
                     });
                 }
             }
