@@ -17,8 +17,8 @@ use crate::alert::rules::{
 use crate::config::{Config, MaintenanceSpec, Service};
 use crate::scheduler::ProbeReport;
 use crate::sla::{
-    self, CheckState, IncidentChange, ProbeResult, Segment, ServiceMaintenance, ServiceState,
-    ServiceTracker, ServiceUpdate, SlaCalendar, TimeRange, Timeline,
+    self, CheckState, IncidentChange, Segment, ServiceMaintenance, ServiceState, ServiceTracker,
+    ServiceUpdate, SlaCalendar, TimeRange, Timeline,
 };
 use crate::store::{IncidentRecord, ResultRecord, ResultSource, ServiceTransitionRecord, WriteOp};
 use crate::telemetry::{BurnLabels, ServiceLabels, ServiceOnly, SlaLabels, Telemetry};
@@ -149,10 +149,6 @@ impl Engine {
         };
         e.rebuild(config, Timestamp::now(), true);
         e
-    }
-
-    pub fn config(&self) -> &Arc<Config> {
-        &self.config
     }
 
     pub fn services(&self) -> &[ServiceRuntime] {
@@ -342,8 +338,8 @@ impl Engine {
             return;
         };
         let record = ResultRecord {
-            service: key.0.clone(),
-            check: key.1.clone(),
+            service: key.0,
+            check: key.1,
             at: r.at,
             success: outcome.success(),
             duration: outcome.duration,
@@ -351,18 +347,9 @@ impl Engine {
             detail: outcome.failure.as_ref().map(|f| f.detail.clone()),
             source: ResultSource::Live,
         };
-        let result = ProbeResult {
-            check_id: key.1,
-            at: r.at,
-            success: outcome.success(),
-            duration: outcome.duration,
-            reason: outcome.reason(),
-            detail: outcome
-                .failure
-                .as_ref()
-                .map(|f| f.detail.clone())
-                .unwrap_or_default(),
-        };
+        // The state machine reads the result exactly as a replay from the
+        // store will.
+        let result = crate::recompute::probe_result(record.clone());
         let mut ops = vec![WriteOp::Result(record)];
         // While every canary fails, a failure says more about our own
         // network than about the service: it is kept as evidence but not
@@ -621,7 +608,10 @@ impl Engine {
     /// What the alert rules see: confirmed states, back-dated, with the
     /// SLA figures of the last tick.
     pub fn alert_view(&mut self, now: Timestamp) -> AlertView {
-        let board = self.status.read().expect("status lock").clone();
+        // Read the board in place: cloning every service's status each
+        // tick would cost more than the view itself.
+        let status = self.status.clone();
+        let board = status.read().expect("status lock");
         let mut services = Vec::with_capacity(self.services.len());
         for (si, (service, rt)) in self.config.services.iter().zip(&self.services).enumerate() {
             let checks = rt
