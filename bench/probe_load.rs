@@ -145,7 +145,14 @@ fn main() {
 
     let exe =
         std::env::var("CONTINUITY_BIN").unwrap_or_else(|_| "target/release/continuity".into());
-    let mut child = Command::new(&exe)
+    // CONTINUITY_WRAP runs the daemon under a profiler, e.g.
+    // `CONTINUITY_WRAP="valgrind --tool=massif"`; figures are then the
+    // profiler's, not the daemon's.
+    let wrap = std::env::var("CONTINUITY_WRAP").unwrap_or_default();
+    let mut argv: Vec<&str> = wrap.split_whitespace().collect();
+    argv.push(&exe);
+    let mut child = Command::new(argv[0])
+        .args(&argv[1..])
         .args(["run", "--config"])
         .arg(&cfg)
         .env("RUST_LOG", "warn")

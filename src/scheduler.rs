@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::config::{Check, Config};
 use crate::probe::{self, ProbeOutcome};
-use crate::telemetry::{CheckLabels, Telemetry};
+use crate::telemetry::{CheckMetrics, Telemetry};
 
 /// One finished probe, on its way to the state engine.
 #[derive(Debug, Clone)]
@@ -65,14 +65,14 @@ impl Scheduler {
         for service in &config.services {
             let service_id: Arc<str> = service.id.as_str().into();
             for check in &service.checks {
+                let check_id: Arc<str> = check.id.as_str().into();
                 let job = Job {
+                    metrics: telemetry
+                        .checks
+                        .register(&service_id, &check_id, check.kind.name()),
                     service: service_id.clone(),
+                    check_id,
                     check: Arc::new(check.clone()),
-                    labels: CheckLabels {
-                        service: service_id.clone(),
-                        check: check.id.as_str().into(),
-                        kind: check.kind.name(),
-                    },
                 };
                 tasks.spawn(job.run(telemetry.clone(), limit.clone(), reports.clone()));
             }
@@ -90,8 +90,9 @@ impl Scheduler {
 
 struct Job {
     service: Arc<str>,
+    check_id: Arc<str>,
     check: Arc<Check>,
-    labels: CheckLabels,
+    metrics: CheckMetrics,
 }
 
 impl Job {
@@ -102,8 +103,7 @@ impl Job {
         reports: mpsc::Sender<ProbeReport>,
     ) {
         let interval = self.check.interval;
-        let check_id = self.labels.check.clone();
-        let mut metrics = telemetry.check_metrics(&self.labels);
+        let check_id = self.check_id.clone();
         let mut due = Instant::now()
             + until_next_slot(interval, offset(&self.service, &self.check.id, interval));
         loop {
@@ -122,14 +122,11 @@ impl Job {
             drop(_permit);
             let outcome = match result {
                 Ok(o) => {
-                    metrics.observe(&telemetry, &o);
+                    self.metrics.observe(&o);
                     Ok(o)
                 }
                 Err(e) => {
-                    telemetry
-                        .probe_errors_total
-                        .get_or_create(&self.labels)
-                        .inc();
+                    self.metrics.monitor_error();
                     tracing::warn!(service = %self.service, check = %check_id, error = %e, "probe could not run");
                     Err(e.to_string())
                 }
@@ -183,17 +180,15 @@ mod tests {
         .services[0]
             .checks[0]
             .clone();
+        let telemetry = Arc::new(Telemetry::new());
         let job = Job {
             service: "s".into(),
+            check_id: "c".into(),
             check: Arc::new(check),
-            labels: CheckLabels {
-                service: "s".into(),
-                check: "c".into(),
-                kind: "http",
-            },
+            metrics: telemetry.checks.register(&"s".into(), &"c".into(), "http"),
         };
         let (tx, _rx) = mpsc::channel(1);
-        let fut = job.run(Arc::new(Telemetry::new()), Arc::new(Semaphore::new(1)), tx);
+        let fut = job.run(telemetry, Arc::new(Semaphore::new(1)), tx);
         // Neither the check spec nor the probe state lives in the task.
         assert!(
             std::mem::size_of_val(&fut) < 4096,

@@ -21,7 +21,7 @@ use crate::sla::{
     ServiceUpdate, SlaCalendar, TimeRange, Timeline,
 };
 use crate::store::{IncidentRecord, ResultRecord, ResultSource, ServiceTransitionRecord, WriteOp};
-use crate::telemetry::{BurnLabels, ServiceLabels, ServiceOnly, SlaLabels, Telemetry};
+use crate::telemetry::{ServiceMetrics, Telemetry};
 
 mod restore;
 pub mod status;
@@ -100,6 +100,8 @@ pub struct Engine {
     /// (service, check) -> (service index, check index).
     index: HashMap<(String, String), (usize, usize)>,
     services: Vec<ServiceRuntime>,
+    /// Each service's series, by service index.
+    metrics: Vec<ServiceMetrics>,
     calendars: BTreeMap<String, SlaCalendar>,
     /// Maintenance windows added at run time (through the API).
     adhoc: Vec<MaintenanceSpec>,
@@ -141,6 +143,7 @@ impl Engine {
             restorer,
             index: HashMap::new(),
             services: Vec::new(),
+            metrics: Vec::new(),
             calendars: BTreeMap::new(),
             adhoc: Vec::new(),
             slow_since: HashMap::new(),
@@ -168,7 +171,8 @@ impl Engine {
     }
 
     fn rebuild(&mut self, config: Arc<Config>, now: Timestamp, first: bool) {
-        self.forget_removed(&config);
+        self.telemetry.retain_config(&config);
+        self.metrics.clear();
         let mut old: HashMap<String, ServiceRuntime> = HashMap::new();
         for (s, rt) in self.config.services.iter().zip(self.services.drain(..)) {
             old.insert(s.id.clone(), rt);
@@ -246,6 +250,7 @@ impl Engine {
                 checks,
             });
             self.services.push(runtime);
+            self.metrics.push(self.telemetry.services.register(service));
         }
         *self.status.write().expect("status lock") = board;
         self.config = config;
@@ -265,58 +270,6 @@ impl Engine {
                 open_incident: None,
                 maintenance: None,
             },
-        }
-    }
-
-    /// Drop the metrics of services and checks that leave the configuration.
-    fn forget_removed(&self, new: &Config) {
-        for s in &self.config.services {
-            let labels = service_labels(s);
-            let still = new.service(&s.id);
-            if still.map(service_labels) != Some(labels.clone()) {
-                let slas: Vec<String> = s.slas.iter().map(|x| x.name.clone()).collect();
-                self.telemetry.forget_service(&labels, &slas);
-            } else if let Some(n) = still {
-                for sla in s
-                    .slas
-                    .iter()
-                    .filter(|x| !n.slas.iter().any(|y| y.name == x.name))
-                {
-                    self.forget_sla(&s.id, &sla.name);
-                }
-            }
-            for c in &s.checks {
-                let kept = still
-                    .and_then(|n| n.checks.iter().find(|x| x.id == c.id))
-                    .is_some_and(|n| n.kind.name() == c.kind.name());
-                if !kept {
-                    self.telemetry.forget_check(&crate::telemetry::CheckLabels {
-                        service: s.id.as_str().into(),
-                        check: c.id.as_str().into(),
-                        kind: c.kind.name(),
-                    });
-                }
-            }
-        }
-    }
-
-    fn forget_sla(&self, service: &str, sla: &str) {
-        let sl = SlaLabels {
-            service: service.to_string(),
-            sla: sla.to_string(),
-        };
-        let t = &self.telemetry;
-        t.sla_objective.remove(&sl);
-        t.sla_availability.remove(&sl);
-        t.sla_budget_remaining.remove(&sl);
-        t.sla_eligible_seconds.remove(&sl);
-        t.sla_good_seconds.remove(&sl);
-        for w in crate::telemetry::BURN_WINDOWS {
-            t.sla_burn_rate.remove(&BurnLabels {
-                service: service.to_string(),
-                sla: sla.to_string(),
-                window: w.to_string(),
-            });
         }
     }
 
@@ -393,12 +346,7 @@ impl Engine {
         for change in &update.incidents {
             match change {
                 IncidentChange::Opened(i) => {
-                    self.telemetry
-                        .incidents_total
-                        .get_or_create(&ServiceOnly {
-                            service: service.id.clone(),
-                        })
-                        .inc();
+                    self.metrics[si].incident_opened();
                     ops.push(WriteOp::Incident(incident_record(&service.id, i)));
                 }
                 IncidentChange::Updated { before, after } => {
@@ -487,18 +435,11 @@ impl Engine {
                 let segs = rt.segments(range);
                 let open = calendar.open_ranges(range);
                 let f = sla::account(&segs, range, &open, &maintenance.excluded);
-                let labels = SlaLabels {
-                    service: service.id.clone(),
-                    sla: spec.name.clone(),
-                };
-                self.telemetry
-                    .sla_eligible_seconds
-                    .get_or_create(&labels)
-                    .inc_by(f.eligible as f64 / 1000.0);
-                self.telemetry
-                    .sla_good_seconds
-                    .get_or_create(&labels)
-                    .inc_by(f.good as f64 / 1000.0);
+                self.metrics[si].add_sla_seconds(
+                    i,
+                    f.eligible as f64 / 1000.0,
+                    f.good as f64 / 1000.0,
+                );
                 rt.slas[i].counted_until = settled;
             }
             rt.slas[i].last = Some(status);
@@ -507,7 +448,6 @@ impl Engine {
 
     /// Metrics and status board for one service.
     fn publish(&mut self, si: usize, now: Timestamp) {
-        let service = &self.config.services[si];
         let rt = &self.services[si];
         let mut state = rt.tracker.state().shown(rt.maintenance.is_some());
         if self.network_degraded && state == ServiceState::Down {
@@ -532,20 +472,9 @@ impl Engine {
         let up = status.up;
         drop(board);
 
-        let t = &self.telemetry;
         let shown = (state, up, rt.maintenance.is_some());
         if self.published.get(si).copied().flatten() != Some(shown) {
-            t.service_up
-                .get_or_create(&service_labels(service))
-                .set(up as i64);
-            t.set_service_state(&service.id, state.as_str());
-            let only = ServiceOnly {
-                service: service.id.clone(),
-            };
-            t.maintenance_active
-                .get_or_create(&only)
-                .set(rt.maintenance.is_some() as i64);
-            let _ = t.incidents_total.get_or_create(&only);
+            self.metrics[si].set_state(up, state.as_str(), rt.maintenance.is_some());
             if let Some(p) = self.published.get_mut(si) {
                 *p = Some(shown);
             }
@@ -554,42 +483,14 @@ impl Engine {
 
     /// SLA gauges of one service (after the tick computed them).
     fn publish_slas(&self, si: usize) {
-        let service = &self.config.services[si];
-        let t = &self.telemetry;
-        let rt = &self.services[si];
-        for s in &rt.slas {
-            let labels = SlaLabels {
-                service: service.id.clone(),
-                sla: s.spec.name.clone(),
-            };
-            t.sla_objective.get_or_create(&labels).set(s.spec.ratio());
-            let _ = t.sla_eligible_seconds.get_or_create(&labels);
-            let _ = t.sla_good_seconds.get_or_create(&labels);
-            let Some(st) = &s.last else { continue };
-            match st.figures.availability() {
-                Some(a) => {
-                    t.sla_availability.get_or_create(&labels).set(a);
-                }
-                None => {
-                    t.sla_availability.remove(&labels);
-                }
-            }
-            match st.budget.remaining_ratio {
-                Some(r) => {
-                    t.sla_budget_remaining.get_or_create(&labels).set(r);
-                }
-                None => {
-                    t.sla_budget_remaining.remove(&labels);
-                }
-            }
-            for (w, rate) in st.burn.iter() {
-                t.sla_burn_rate
-                    .get_or_create(&BurnLabels {
-                        service: service.id.clone(),
-                        sla: s.spec.name.clone(),
-                        window: w.label().to_string(),
-                    })
-                    .set(rate);
+        for (i, s) in self.services[si].slas.iter().enumerate() {
+            if let Some(st) = &s.last {
+                self.metrics[si].set_sla(
+                    i,
+                    st.figures.availability(),
+                    st.budget.remaining_ratio,
+                    &st.burn,
+                );
             }
         }
     }
@@ -707,14 +608,6 @@ fn same_rules(a: &Service, b: &Service) -> bool {
         && a.checks.iter().zip(&b.checks).all(|(x, y)| {
             sla::CheckRules::of(x) == sla::CheckRules::of(y) && x.kind.name() == y.kind.name()
         })
-}
-
-fn service_labels(s: &Service) -> ServiceLabels {
-    ServiceLabels {
-        service: s.id.clone(),
-        category: s.category.clone(),
-        supplier: s.supplier.clone(),
-    }
 }
 
 pub fn transition_record(service: &str, t: &sla::ServiceTransition) -> ServiceTransitionRecord {

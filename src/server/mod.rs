@@ -16,7 +16,7 @@ use crate::engine::SharedStatus;
 use crate::store::Store;
 
 pub mod api;
-use crate::telemetry::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Telemetry};
+use crate::telemetry::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Telemetry};
 
 /// A reload request; the answer says whether the new configuration took.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
@@ -60,16 +60,32 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("application/openmetrics-text"));
-    // Rendering 10,000 checks takes a while: keep it off the threads that
-    // run probes, so a scrape never shows up as scheduling lag.
-    let telemetry = s.telemetry.clone();
-    let Ok(body) = tokio::task::spawn_blocking(move || telemetry.render(openmetrics)).await else {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "rendering metrics failed\n",
-        )
-            .into_response();
+    let format = if openmetrics {
+        Format::OpenMetrics
+    } else {
+        Format::Text
     };
+    // Streamed in chunks: with 10,000 checks the exposition is tens of
+    // megabytes, and holding it whole would double the daemon's memory.
+    // Rendering runs off the threads that run probes, so a scrape never
+    // shows up as scheduling lag.
+    let telemetry = s.telemetry.clone();
+    let (tx, rx) = mpsc::channel::<std::io::Result<bytes::Bytes>>(2);
+    tokio::task::spawn_blocking(move || {
+        let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            telemetry.render_chunks(format, 256 * 1024, &mut |chunk| {
+                tx.blocking_send(Ok(chunk.into())).is_ok()
+            })
+        }));
+        if rendered.is_err() {
+            // Break the response off, so that the scraper records a failed
+            // scrape instead of taking half the series for all of them.
+            let _ = tx.blocking_send(Err(std::io::Error::other("rendering metrics failed")));
+        }
+    });
+    let body = axum::body::Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
     let ct = if openmetrics {
         OPENMETRICS_CONTENT_TYPE
     } else {

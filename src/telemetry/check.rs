@@ -1,0 +1,342 @@
+//! Per-check series, kept in one compact cell per check rather than in
+//! prometheus-client families: with 10,000 checks that is about 250,000
+//! series, and a family keeps a hash entry, a label set and an `Arc` per
+//! series. A cell holds plain numbers behind one lock, its labels rendered
+//! once; a probe updates it with one lock, a scrape reads it line by line.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use super::text::{Chunks, Desc, Format, Kind, labels, push_float, push_int};
+use super::{ALL_PHASES, LATENCY_BUCKETS, names};
+use crate::probe::{FailureReason, ProbeOutcome};
+
+const PHASE_LABELS: [&str; ALL_PHASES.len()] = [
+    "phase=\"resolve\"",
+    "phase=\"connect\"",
+    "phase=\"tls\"",
+    "phase=\"processing\"",
+    "phase=\"transfer\"",
+    "phase=\"response\"",
+    "phase=\"ringing\"",
+    "phase=\"answer\"",
+    "phase=\"rtt\"",
+];
+
+/// `le` labels as the text format writes them (Go's float formatting),
+/// then as OpenMetrics does (prometheus-client writes `1.0` there).
+const LE_TEXT: [&str; LATENCY_BUCKETS.len()] = [
+    "le=\"0.005\"",
+    "le=\"0.01\"",
+    "le=\"0.025\"",
+    "le=\"0.05\"",
+    "le=\"0.1\"",
+    "le=\"0.25\"",
+    "le=\"0.5\"",
+    "le=\"1\"",
+    "le=\"2.5\"",
+    "le=\"5\"",
+    "le=\"10\"",
+    "le=\"30\"",
+];
+const LE_OPENMETRICS: [&str; LATENCY_BUCKETS.len()] = [
+    "le=\"0.005\"",
+    "le=\"0.01\"",
+    "le=\"0.025\"",
+    "le=\"0.05\"",
+    "le=\"0.1\"",
+    "le=\"0.25\"",
+    "le=\"0.5\"",
+    "le=\"1.0\"",
+    "le=\"2.5\"",
+    "le=\"5.0\"",
+    "le=\"10.0\"",
+    "le=\"30.0\"",
+];
+
+/// What one check's series say.
+#[derive(Debug, Default, Clone)]
+struct Values {
+    /// At least one probe finished: the last-result gauges exist.
+    probed: bool,
+    success: bool,
+    duration: f64,
+    /// Observations per latency bucket (not cumulative); the last slot is
+    /// above the largest bound.
+    latency: [u64; LATENCY_BUCKETS.len() + 1],
+    latency_sum: f64,
+    ok: u64,
+    failed: u64,
+    phases: [f64; ALL_PHASES.len()],
+    /// Which phases the last probe reported (bit i: `ALL_PHASES[i]`).
+    present: u16,
+    reasons: [u64; FailureReason::ALL.len()],
+    http_status: Option<u16>,
+    sip_code: Option<u16>,
+    cert_not_after: Option<i64>,
+    errors: u64,
+}
+
+#[derive(Debug)]
+struct Cell {
+    kind: &'static str,
+    /// `service="…",check="…",kind="…"`.
+    labels: Box<str>,
+    values: Mutex<Values>,
+}
+
+impl Cell {
+    fn values(&self) -> std::sync::MutexGuard<'_, Values> {
+        // A panic while holding the lock cannot leave the numbers torn in
+        // a way that matters more than losing the metrics would.
+        self.values.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A check's series, held by its probe task.
+#[derive(Debug, Clone)]
+pub struct CheckMetrics(Arc<Cell>);
+
+impl CheckMetrics {
+    /// Record one probe outcome.
+    pub fn observe(&self, o: &ProbeOutcome) {
+        let secs = o.duration.as_secs_f64();
+        let mut v = self.0.values();
+        v.probed = true;
+        v.success = o.success();
+        v.duration = secs;
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        v.latency[bucket] += 1;
+        v.latency_sum += secs;
+        // Phases not seen this time are dropped, so a stale connect time
+        // from an earlier probe never sits beside a failed DNS lookup.
+        v.present = 0;
+        for (name, took) in &o.phases {
+            if let Some(i) = ALL_PHASES.iter().position(|p| p == name) {
+                v.present |= 1 << i;
+                v.phases[i] = took.as_secs_f64();
+            }
+        }
+        match o.reason() {
+            Some(reason) => {
+                v.failed += 1;
+                if let Some(i) = FailureReason::ALL.iter().position(|r| *r == reason) {
+                    v.reasons[i] += 1;
+                }
+            }
+            None => v.ok += 1,
+        }
+        if o.http_status.is_some() {
+            v.http_status = o.http_status;
+        }
+        if o.sip_code.is_some() {
+            v.sip_code = o.sip_code;
+        }
+        if o.cert_not_after.is_some() {
+            v.cert_not_after = o.cert_not_after;
+        }
+    }
+
+    /// Count a probe the monitor itself could not run.
+    pub fn monitor_error(&self) {
+        self.0.values().errors += 1;
+    }
+}
+
+/// Service and check id.
+type Key = (Arc<str>, Arc<str>);
+
+/// Every check's cell, by service and check id.
+#[derive(Debug, Default)]
+pub struct CheckTable {
+    cells: RwLock<BTreeMap<Key, Arc<Cell>>>,
+}
+
+impl CheckTable {
+    /// The series of a check, made on first use. A check whose kind changed
+    /// starts afresh (its old series carried the old `kind` label).
+    pub fn register(
+        &self,
+        service: &Arc<str>,
+        check: &Arc<str>,
+        kind: &'static str,
+    ) -> CheckMetrics {
+        let mut cells = self.cells.write().unwrap_or_else(|e| e.into_inner());
+        let key = (service.clone(), check.clone());
+        if let Some(c) = cells.get(&key).filter(|c| c.kind == kind) {
+            return CheckMetrics(c.clone());
+        }
+        let cell = Arc::new(Cell {
+            kind,
+            labels: labels(&[("service", service), ("check", check), ("kind", kind)]),
+            values: Mutex::default(),
+        });
+        cells.insert(key, cell.clone());
+        CheckMetrics(cell)
+    }
+
+    /// Drop the series of every check `keep` says no to.
+    pub fn retain(&self, mut keep: impl FnMut(&str, &str, &'static str) -> bool) {
+        let mut cells = self.cells.write().unwrap_or_else(|e| e.into_inner());
+        cells.retain(|(s, c), cell| keep(s, c, cell.kind));
+    }
+
+    pub fn len(&self) -> usize {
+        self.cells.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Write every per-check family.
+    pub fn render(&self, w: &mut Chunks<'_>, format: Format) {
+        // A snapshot of the cells, so that a reload is never blocked
+        // behind a slow scraper.
+        let cells: Vec<Arc<Cell>> = self
+            .cells
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let le = match format {
+            Format::Text => &LE_TEXT,
+            Format::OpenMetrics => &LE_OPENMETRICS,
+        };
+        for (family, desc) in FAMILIES {
+            desc.header(&mut w.buf, format);
+            for cell in &cells {
+                let v = cell.values();
+                write_family(&mut w.buf, family, desc, &cell.labels, &v, le, format);
+                drop(v);
+                w.maybe_flush();
+                if w.closed {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Family {
+    Success,
+    Duration,
+    Phases,
+    Latency,
+    Probes,
+    Failures,
+    HttpStatus,
+    SipCode,
+    CertNotAfter,
+    Errors,
+}
+
+/// The per-check families, in the order they are exposed.
+const FAMILIES: [(Family, &Desc); 10] = [
+    (Family::Success, &names::PROBE_SUCCESS),
+    (Family::Duration, &names::PROBE_DURATION),
+    (Family::Phases, &names::PROBE_PHASE_DURATION),
+    (Family::Latency, &names::PROBE_LATENCY),
+    (Family::Probes, &names::PROBES),
+    (Family::Failures, &names::PROBE_FAILURES),
+    (Family::HttpStatus, &names::HTTP_STATUS_CODE),
+    (Family::SipCode, &names::SIP_RESPONSE_CODE),
+    (Family::CertNotAfter, &names::TLS_CERT_NOT_AFTER),
+    (Family::Errors, &names::PROBE_ERRORS),
+];
+
+/// One cell's lines of one family.
+fn write_family(
+    out: &mut String,
+    family: Family,
+    d: &Desc,
+    l: &str,
+    v: &Values,
+    le: &[&str; LATENCY_BUCKETS.len()],
+    format: Format,
+) {
+    match family {
+        Family::Success if v.probed => d.int(out, l, "", v.success as i64),
+        Family::Duration if v.probed => d.float(out, l, "", v.duration),
+        Family::Phases => {
+            for (i, p) in PHASE_LABELS.iter().enumerate() {
+                if v.present & (1 << i) != 0 {
+                    d.float(out, l, p, v.phases[i]);
+                }
+            }
+        }
+        Family::Latency => write_histogram(out, d, l, v, le, format),
+        Family::Probes => {
+            d.int(out, l, "result=\"success\"", v.ok as i64);
+            d.int(out, l, "result=\"failure\"", v.failed as i64);
+        }
+        Family::Failures => {
+            for (i, n) in v.reasons.iter().enumerate() {
+                if *n > 0 {
+                    let extra = format!("reason=\"{}\"", FailureReason::ALL[i].as_str());
+                    d.int(out, l, &extra, *n as i64);
+                }
+            }
+        }
+        Family::HttpStatus => {
+            if let Some(code) = v.http_status {
+                d.int(out, l, "", code as i64);
+            }
+        }
+        Family::SipCode => {
+            if let Some(code) = v.sip_code {
+                d.int(out, l, "", code as i64);
+            }
+        }
+        Family::CertNotAfter => {
+            if let Some(at) = v.cert_not_after {
+                d.int(out, l, "", at);
+            }
+        }
+        Family::Errors if v.errors > 0 => d.int(out, l, "", v.errors as i64),
+        _ => {}
+    }
+}
+
+/// Buckets, `+Inf`, `_sum`, `_count`, in the order each format's
+/// prometheus-client encoder uses.
+fn write_histogram(
+    out: &mut String,
+    d: &Desc,
+    l: &str,
+    v: &Values,
+    le: &[&str; LATENCY_BUCKETS.len()],
+    format: Format,
+) {
+    debug_assert_eq!(d.kind, Kind::Histogram);
+    let count: u64 = v.latency.iter().sum();
+    let sum_count = |out: &mut String| {
+        d.start(out, "_sum", l, "");
+        push_float(out, v.latency_sum);
+        out.push('\n');
+        d.start(out, "_count", l, "");
+        push_int(out, count);
+        out.push('\n');
+    };
+    if format == Format::OpenMetrics {
+        sum_count(out);
+    }
+    let mut cumulative = 0;
+    for (i, bound) in le.iter().enumerate() {
+        cumulative += v.latency[i];
+        d.start(out, "_bucket", l, bound);
+        push_int(out, cumulative);
+        out.push('\n');
+    }
+    d.start(out, "_bucket", l, "le=\"+Inf\"");
+    push_int(out, count);
+    out.push('\n');
+    if format == Format::Text {
+        sum_count(out);
+    }
+}
