@@ -72,7 +72,7 @@ impl Scheduler {
                         .register(&service_id, &check_id, check.kind.name()),
                     service: service_id.clone(),
                     check_id,
-                    check: Arc::new(check.clone()),
+                    check: check.clone(),
                 };
                 tasks.spawn(job.run(telemetry.clone(), limit.clone(), reports.clone()));
             }
@@ -184,7 +184,7 @@ mod tests {
         let job = Job {
             service: "s".into(),
             check_id: "c".into(),
-            check: Arc::new(check),
+            check,
             metrics: telemetry.checks.register(&"s".into(), &"c".into(), "http"),
         };
         let (tx, _rx) = mpsc::channel(1);

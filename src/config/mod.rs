@@ -80,7 +80,7 @@ pub struct Service {
     pub labels: BTreeMap<String, String>,
     pub runbook_url: Option<String>,
     pub slas: Vec<SlaSpec>,
-    pub checks: Vec<Check>,
+    pub checks: Vec<Arc<Check>>,
 }
 
 /// One probe of a service, run on its own interval.
@@ -775,7 +775,7 @@ fn service(
                     success_threshold,
                     v,
                 ) {
-                    checks.push(c);
+                    checks.push(Arc::new(c));
                 }
             }
         }

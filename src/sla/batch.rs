@@ -43,7 +43,7 @@ pub fn derive(
     range: TimeRange,
     complete_until: Timestamp,
 ) -> Derivation {
-    let rules: Vec<CheckRules> = service.checks.iter().map(CheckRules::of).collect();
+    let rules: Vec<CheckRules> = service.checks.iter().map(|c| CheckRules::of(c)).collect();
     derive_with_rules(&service.id, &rules, results, range, complete_until)
 }
 

@@ -83,7 +83,7 @@ pub struct ServiceTracker {
 impl ServiceTracker {
     /// A tracker whose checks (and so the service) are Unknown since `start`.
     pub fn new(service: &Service, start: Timestamp) -> ServiceTracker {
-        let rules: Vec<CheckRules> = service.checks.iter().map(CheckRules::of).collect();
+        let rules: Vec<CheckRules> = service.checks.iter().map(|c| CheckRules::of(c)).collect();
         ServiceTracker::from_rules(&service.id, &rules, start)
     }
 
