@@ -47,10 +47,14 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 fn peak_rss_mib(pid: u32) -> f64 {
+    status_mib(pid, "VmHWM:")
+}
+
+fn status_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let kb: f64 = status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
@@ -169,8 +173,10 @@ fn main() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    let (rss_started, hwm_started) = (status_mib(pid, "VmRSS:"), peak_rss_mib(pid));
     // Warm up for one full interval so every check has run once.
     std::thread::sleep(Duration::from_secs(12));
+    let rss_warm = status_mib(pid, "VmRSS:");
     let m0 = get(listen, "/metrics");
     let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
     let probes0 = sum_metric(&m0, "continuity_probes_total{");
@@ -212,7 +218,11 @@ fn main() {
         "cpu: {cpu:.2}s -> {:.3} CPU-seconds per 1,000 probes",
         cpu / probes * 1000.0
     );
-    println!("peak RSS: {:.1} MiB", peak_rss_mib(pid));
+    println!(
+        "peak RSS: {:.1} MiB (RSS when listening {rss_started:.1}, peak by then {hwm_started:.1}; after warm-up {rss_warm:.1}; at the end {:.1})",
+        peak_rss_mib(pid),
+        status_mib(pid, "VmRSS:")
+    );
     println!(
         "scheduler lag: p50 <= {}s, p99 <= {}s (histogram bucket bounds)",
         quantile(&m1, "continuity_scheduler_lag_seconds", 0.5),

@@ -41,7 +41,9 @@ pub struct SqliteOptions {
     /// How long a statement waits for a lock held by another process
     /// (a backup, the sqlite3 shell) before failing.
     pub busy_timeout: Duration,
-    /// Page cache of the write connection.
+    /// Page cache of the write connection. Results are appended in time
+    /// order, so a few pages are hot; the rest of a larger cache would
+    /// only fill up with pages never read again, as resident memory.
     pub cache_mib: u32,
 }
 
@@ -50,7 +52,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             synchronous: Synchronous::Full,
             busy_timeout: Duration::from_secs(5),
-            cache_mib: 32,
+            cache_mib: 4,
         }
     }
 }
@@ -983,6 +985,9 @@ fn configure(c: &Connection, o: &SqliteOptions, writer: bool) -> rusqlite::Resul
         c.pragma_update(None, "cache_size", -(i64::from(o.cache_mib) * 1024))?;
     } else {
         c.pragma_update(None, "query_only", true)?;
+        // Readers scan ranges once; the operating system's page cache
+        // holds the file, not each of the pooled connections.
+        c.pragma_update(None, "cache_size", -1024)?;
     }
     Ok(())
 }
