@@ -89,6 +89,8 @@ pub struct StoreWriter {
 struct Shared {
     queue: Mutex<Queue>,
     cap: usize,
+    /// A batch this long is committed without waiting for more.
+    batch: usize,
     wake: Condvar,
     /// Sequence number up to which every write is committed (or dropped).
     done: watch::Receiver<u64>,
@@ -140,6 +142,7 @@ impl StoreWriter {
                 dropping: false,
             }),
             cap: options.backlog_cap.max(1),
+            batch: options.max_batch.max(1),
             wake: Condvar::new(),
             done: done_rx,
             in_flight: AtomicUsize::new(0),
@@ -172,6 +175,7 @@ impl StoreWriter {
     pub fn submit_all(&self, ops: impl IntoIterator<Item = WriteOp>) {
         let cap = self.shared.cap;
         let mut q = self.shared.lock();
+        let was_empty = q.ops.is_empty();
         for op in ops {
             q.ops.push_back(op);
             q.submitted += 1;
@@ -187,8 +191,15 @@ impl StoreWriter {
                 }
             }
         }
+        // Only an idle thread (empty queue) or a full batch needs waking: a
+        // thread gathering a batch wakes at its deadline anyway, and a
+        // wake-up per write would be a thousand context switches a second
+        // at 10,000 checks.
+        let wake = was_empty || q.ops.len() >= self.shared.batch;
         drop(q);
-        self.shared.wake.notify_one();
+        if wake {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Wait until every write submitted before this call is committed
