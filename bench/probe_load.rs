@@ -219,9 +219,11 @@ fn main() {
         cpu / probes * 1000.0
     );
     println!(
-        "peak RSS: {:.1} MiB (RSS when listening {rss_started:.1}, peak by then {hwm_started:.1}; after warm-up {rss_warm:.1}; at the end {:.1})",
+        "peak RSS: {:.1} MiB (RSS when listening {rss_started:.1}, peak by then {hwm_started:.1}; after warm-up {rss_warm:.1}; at the end {:.1}, of which anonymous {:.1}, file {:.1})",
         peak_rss_mib(pid),
-        status_mib(pid, "VmRSS:")
+        status_mib(pid, "VmRSS:"),
+        status_mib(pid, "RssAnon:"),
+        status_mib(pid, "RssFile:")
     );
     println!(
         "scheduler lag: p50 <= {}s, p99 <= {}s (histogram bucket bounds)",

@@ -6,8 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use futures::FutureExt;
 use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::config::{Check, Config};
@@ -25,9 +29,11 @@ pub struct ProbeReport {
     pub outcome: Result<ProbeOutcome, String>,
 }
 
-/// The running probe tasks of one configuration.
+/// The running schedule of one configuration: one driver task that keeps
+/// every check's next slot in a heap and starts a task per due probe.
+/// Sleeping checks cost a heap entry, not a task each.
 pub struct Scheduler {
-    tasks: JoinSet<()>,
+    driver: JoinHandle<()>,
 }
 
 /// A check's stable offset within its interval, so schedules survive
@@ -53,39 +59,63 @@ fn until_next_slot(interval: Duration, offset: Duration) -> Duration {
     Duration::from_millis((interval_ms - phase) as u64 % interval_ms as u64)
 }
 
+/// The slot after `due` that is still ahead of `now`: slots missed by a
+/// long probe are skipped, not queued.
+fn next_slot(due: Instant, interval: Duration, now: Instant) -> Instant {
+    let mut next = due + interval;
+    if next <= now {
+        let behind = now - next;
+        let skip = behind.as_nanos() / interval.as_nanos().max(1) + 1;
+        next += interval * skip as u32;
+    }
+    next
+}
+
 impl Scheduler {
-    /// Start one task per check of `config`.
+    /// Start probing every check of `config`.
     pub fn start(
         config: &Config,
         telemetry: Arc<Telemetry>,
         reports: mpsc::Sender<ProbeReport>,
     ) -> Scheduler {
-        let limit = Arc::new(Semaphore::new(config.defaults.max_concurrency));
-        let mut tasks = JoinSet::new();
+        let shared = Arc::new(Shared {
+            limit: Semaphore::new(config.defaults.max_concurrency),
+            telemetry: telemetry.clone(),
+            reports,
+        });
+        let mut jobs = Vec::with_capacity(config.check_count());
         for service in &config.services {
             let service_id: Arc<str> = service.id.as_str().into();
             for check in &service.checks {
                 let check_id: Arc<str> = check.id.as_str().into();
-                let job = Job {
+                jobs.push(Arc::new(Job {
                     metrics: telemetry
                         .checks
                         .register(&service_id, &check_id, check.kind.name()),
                     service: service_id.clone(),
                     check_id,
                     check: check.clone(),
-                };
-                tasks.spawn(job.run(telemetry.clone(), limit.clone(), reports.clone()));
+                }));
             }
         }
         telemetry.checks_configured.set(config.check_count() as i64);
-        Scheduler { tasks }
+        Scheduler {
+            driver: tokio::spawn(drive(jobs, shared)),
+        }
     }
 
-    /// Stop every probe task (in-flight probes are abandoned).
-    pub async fn stop(mut self) {
-        self.tasks.abort_all();
-        while self.tasks.join_next().await.is_some() {}
+    /// Stop probing (in-flight probes are abandoned).
+    pub async fn stop(self) {
+        self.driver.abort();
+        let _ = self.driver.await;
     }
+}
+
+/// What every probe task shares.
+struct Shared {
+    limit: Semaphore,
+    telemetry: Arc<Telemetry>,
+    reports: mpsc::Sender<ProbeReport>,
 }
 
 struct Job {
@@ -95,62 +125,113 @@ struct Job {
     metrics: CheckMetrics,
 }
 
-impl Job {
-    async fn run(
-        self,
-        telemetry: Arc<Telemetry>,
-        limit: Arc<Semaphore>,
-        reports: mpsc::Sender<ProbeReport>,
-    ) {
-        let interval = self.check.interval;
-        let check_id = self.check_id.clone();
-        let mut due = Instant::now()
-            + until_next_slot(interval, offset(&self.service, &self.check.id, interval));
-        loop {
-            tokio::time::sleep_until(due).await;
-            let Ok(_permit) = limit.acquire().await else {
-                return;
-            };
-            let lag = Instant::now().saturating_duration_since(due);
-            telemetry.scheduler_lag.observe(lag.as_secs_f64());
-            telemetry.probes_in_flight.inc();
-            let at = jiff::Timestamp::now();
-            // Boxed: a probe's state (TLS, HTTP, SIP machinery) is many
-            // kilobytes; inline, every sleeping task of 10,000 would carry it.
-            let result = Box::pin(probe::run(&self.check.kind, self.check.timeout)).await;
-            telemetry.probes_in_flight.dec();
-            drop(_permit);
-            let outcome = match result {
-                Ok(o) => {
-                    self.metrics.observe(&o);
-                    Ok(o)
-                }
-                Err(e) => {
-                    self.metrics.monitor_error();
-                    tracing::warn!(service = %self.service, check = %check_id, error = %e, "probe could not run");
-                    Err(e.to_string())
-                }
-            };
-            let report = ProbeReport {
-                service: self.service.clone(),
-                check: check_id.clone(),
-                at,
-                outcome,
-            };
-            if Box::pin(reports.send(report)).await.is_err() {
-                return;
-            }
-            // Never overlap: the next run is the next slot after this one
-            // finished; slots missed by a long probe are skipped, not queued.
-            due += interval;
-            let now = Instant::now();
-            if due <= now {
-                let behind = now - due;
-                let skip = behind.as_nanos() / interval.as_nanos().max(1) + 1;
-                due += interval * skip as u32;
+/// Keep every check's next slot; start a probe task when one is due and
+/// take its next slot when it finishes, so a check never overlaps itself.
+/// Dropping this future (at stop) aborts the probes in flight.
+async fn drive(jobs: Vec<Arc<Job>>, shared: Arc<Shared>) {
+    let start = Instant::now();
+    let mut due: BinaryHeap<Reverse<(Instant, usize)>> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| {
+            let interval = j.check.interval;
+            let first = until_next_slot(interval, offset(&j.service, &j.check_id, interval));
+            Reverse((start + first, i))
+        })
+        .collect();
+    let mut running: JoinSet<(usize, Instant)> = JoinSet::new();
+    let timer = tokio::time::sleep_until(start);
+    tokio::pin!(timer);
+    loop {
+        if let Some(Reverse((at, _))) = due.peek() {
+            if timer.deadline() != *at {
+                timer.as_mut().reset(*at);
             }
         }
+        tokio::select! {
+            () = &mut timer, if !due.is_empty() => {
+                let now = Instant::now();
+                while let Some(Reverse((at, i))) = due.peek().copied() {
+                    if at > now {
+                        break;
+                    }
+                    due.pop();
+                    running.spawn(run_once(jobs[i].clone(), i, at, shared.clone()));
+                }
+            }
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                match done {
+                    Ok((i, next)) => due.push(Reverse((next, i))),
+                    // Only cancellation gets here (run_once catches panics),
+                    // and the driver is the only one that cancels.
+                    Err(e) => tracing::error!(error = %e, "probe task ended abnormally"),
+                }
+            }
+            else => return,
+        }
     }
+}
+
+/// Counts a probe in `continuity_probes_in_flight` until dropped, also
+/// when the probe is abandoned or panics.
+struct InFlight<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl<'a> InFlight<'a> {
+    fn new(g: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
+        g.inc();
+        InFlight(g)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// One probe of one check, due at `due`; returns the check's next slot.
+async fn run_once(job: Arc<Job>, i: usize, due: Instant, shared: Arc<Shared>) -> (usize, Instant) {
+    let interval = job.check.interval;
+    let work = async {
+        let Ok(_permit) = shared.limit.acquire().await else {
+            return;
+        };
+        let t = &shared.telemetry;
+        let lag = Instant::now().saturating_duration_since(due);
+        t.scheduler_lag.observe(lag.as_secs_f64());
+        let in_flight = InFlight::new(&t.probes_in_flight);
+        let at = jiff::Timestamp::now();
+        let result = probe::run(&job.check.kind, job.check.timeout).await;
+        drop(in_flight);
+        drop(_permit);
+        let outcome = match result {
+            Ok(o) => {
+                job.metrics.observe(&o);
+                Ok(o)
+            }
+            Err(e) => {
+                job.metrics.monitor_error();
+                tracing::warn!(service = %job.service, check = %job.check_id, error = %e, "probe could not run");
+                Err(e.to_string())
+            }
+        };
+        let report = ProbeReport {
+            service: job.service.clone(),
+            check: job.check_id.clone(),
+            at,
+            outcome,
+        };
+        let _ = shared.reports.send(report).await;
+    };
+    // A bug in a probe must not end the schedule of its check.
+    if std::panic::AssertUnwindSafe(work)
+        .catch_unwind()
+        .await
+        .is_err()
+    {
+        tracing::error!(service = %job.service, check = %job.check_id, "probe panicked; the check stays scheduled");
+    }
+    (i, next_slot(due, interval, Instant::now()))
 }
 
 #[cfg(test)]
@@ -171,30 +252,73 @@ mod tests {
     }
 
     #[test]
-    fn a_sleeping_check_task_is_small() {
-        let check = crate::config::Config::from_str(
-            "t.yaml",
-            "services:\n  - id: s\n    checks:\n      - id: c\n        http:\n          url: http://127.0.0.1:1/\n",
-        )
-        .unwrap()
-        .services[0]
-            .checks[0]
-            .clone();
-        let telemetry = Arc::new(Telemetry::new());
-        let job = Job {
-            service: "s".into(),
-            check_id: "c".into(),
-            check,
-            metrics: telemetry.checks.register(&"s".into(), &"c".into(), "http"),
-        };
-        let (tx, _rx) = mpsc::channel(1);
-        let fut = job.run(telemetry, Arc::new(Semaphore::new(1)), tx);
-        // Neither the check spec nor the probe state lives in the task.
-        assert!(
-            std::mem::size_of_val(&fut) < 4096,
-            "{} bytes",
-            std::mem::size_of_val(&fut)
+    fn missed_slots_are_skipped_not_queued() {
+        let t0 = Instant::now();
+        let i = Duration::from_secs(10);
+        assert_eq!(next_slot(t0, i, t0 + Duration::from_secs(3)), t0 + i);
+        // A probe that ran 25 s: the slots at 10 s and 20 s are gone.
+        assert_eq!(
+            next_slot(t0, i, t0 + Duration::from_secs(25)),
+            t0 + Duration::from_secs(30)
         );
+    }
+
+    #[tokio::test]
+    async fn every_check_runs_each_interval_and_a_hung_one_delays_no_other() {
+        // One target answers at once; the other accepts and never answers.
+        let quick = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (qa, sa) = (quick.local_addr().unwrap(), silent.local_addr().unwrap());
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = quick.accept().await.unwrap();
+                tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    let _ = s.write_all(b"hello\n").await;
+                });
+            }
+        });
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                held.push(silent.accept().await.unwrap());
+            }
+        });
+        let mut yaml = String::from("services:\n  - id: s\n    checks:\n");
+        for n in 0..5 {
+            yaml.push_str(&format!(
+                "      - id: quick{n}\n        interval: 1s\n        timeout: 500ms\n        tcp:\n          target: {qa}\n          expect: hello\n"
+            ));
+        }
+        yaml.push_str(&format!(
+            "      - id: hung\n        interval: 1s\n        timeout: 900ms\n        tcp:\n          target: {sa}\n          expect: hello\n"
+        ));
+        let config = Config::from_str("t.yaml", &yaml).unwrap();
+        let telemetry = Arc::new(Telemetry::new());
+        let (tx, mut rx) = mpsc::channel(100);
+        let scheduler = Scheduler::start(&config, telemetry.clone(), tx);
+        let mut seen: std::collections::HashMap<String, Vec<(Instant, bool)>> = Default::default();
+        let end = Instant::now() + Duration::from_millis(3500);
+        while let Ok(Some(r)) = tokio::time::timeout_at(end, rx.recv()).await {
+            let ok = r.outcome.as_ref().is_ok_and(|o| o.success());
+            seen.entry(r.check.to_string())
+                .or_default()
+                .push((Instant::now(), ok));
+        }
+        scheduler.stop().await;
+        for n in 0..5 {
+            let runs = &seen[&format!("quick{n}")];
+            assert!(runs.len() >= 3, "quick{n} ran {} times", runs.len());
+            assert!(runs.iter().all(|r| r.1), "quick{n} failed");
+        }
+        let hung = &seen["hung"];
+        assert!(hung.len() >= 2 && hung.iter().all(|r| !r.1), "{hung:?}");
+        // Never overlapping: its reports are at least a timeout apart.
+        for w in hung.windows(2) {
+            assert!(w[1].0 - w[0].0 >= Duration::from_millis(500));
+        }
+        // Stopped: nothing is left in flight.
+        assert_eq!(telemetry.probes_in_flight.get(), 0);
     }
 
     #[test]
