@@ -143,10 +143,10 @@ async fn drive(jobs: Vec<Arc<Job>>, shared: Arc<Shared>) {
     let timer = tokio::time::sleep_until(start);
     tokio::pin!(timer);
     loop {
-        if let Some(Reverse((at, _))) = due.peek() {
-            if timer.deadline() != *at {
-                timer.as_mut().reset(*at);
-            }
+        if let Some(Reverse((at, _))) = due.peek()
+            && timer.deadline() != *at
+        {
+            timer.as_mut().reset(*at);
         }
         tokio::select! {
             () = &mut timer, if !due.is_empty() => {
