@@ -154,6 +154,7 @@ pub async fn run(
                 dispatcher.update(&set, &changes);
                 engine.set_network_degraded(rules.network_degraded());
                 writer.submit(WriteOp::Heartbeat { run: run_id, at: now });
+                tokio::task::spawn_blocking(release_freed_memory);
                 let errors = writer.errors_total();
                 let counted = telemetry.store_errors_total.get();
                 if errors > counted {
