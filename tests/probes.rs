@@ -495,7 +495,7 @@ async fn a_missing_ca_file_is_a_config_error() {
     let mut s: continuity::probe::http::HttpSpec =
         serde_saphyr::from_str("url: https://localhost/\nca_file: /nonexistent/ca.pem\n").unwrap();
     let mut v = continuity::config::Validator::new("test.yaml".into());
-    s.validate(&mut v, serde_saphyr::Location::UNKNOWN);
+    s.validate(&mut v, continuity::config::Location::UNKNOWN);
     assert_eq!(v.issues.len(), 1);
     assert!(
         v.issues[0]

@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use continuity::config::Location;
 use continuity::config::Validator;
 use continuity::probe::sip::responder::{self, LineBehaviour, LineState};
 use continuity::probe::sip::{SipSpec, probe};
 use continuity::probe::{FailureReason, ProbeContext, ProbeOutcome, phase};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use serde_saphyr::Location;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 

@@ -11,11 +11,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use continuity::config::Location;
 use continuity::config::Validator;
 use continuity::probe::sip::responder::{self, LineBehaviour, LineState};
 use continuity::probe::sip::{SipSpec, probe};
 use continuity::probe::{FailureReason, ProbeContext, ProbeOutcome, phase};
-use serde_saphyr::Location;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret";

@@ -9,8 +9,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::config::{Location, Spanned};
 use serde::{Deserialize, Deserializer};
-use serde_saphyr::{Location, Spanned};
 
 use crate::config::{Dur, KnownNames, Secret, Validator, closest, expand};
 
@@ -126,7 +126,7 @@ fn default_notification_ttl() -> Spanned<Dur> {
 }
 
 fn unspanned<T>(value: T) -> Spanned<T> {
-    Spanned::new(value, Location::UNKNOWN, Location::UNKNOWN)
+    Spanned::new(value, Location::UNKNOWN)
 }
 
 impl Default for AlertingSpec {

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde_saphyr::Location;
+use crate::config::Location;
 
 /// A place in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]

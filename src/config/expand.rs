@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::Path;
 
-use serde_saphyr::Spanned;
+use crate::config::Spanned;
 
 use super::Validator;
 

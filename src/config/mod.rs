@@ -9,13 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_saphyr::{Location, Spanned};
+
 use sha2::{Digest, Sha256};
 
 pub mod duration;
 pub mod error;
 pub mod expand;
 pub mod schedule;
+pub mod spanned;
+
+pub use spanned::{Location, Spanned};
 
 pub use duration::Dur;
 pub use error::{ConfigError, ConfigIssue, Place, Validator, closest};
@@ -562,7 +565,7 @@ fn push_calendars(
     for (name, spec) in calendars {
         out.push(Sourced {
             file: file.clone(),
-            item: Spanned::new((name, spec.value), spec.referenced, spec.defined),
+            item: Spanned::new((name, spec.value), spec.referenced),
         });
     }
 }

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::Location;
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Weekday};
 use jiff::tz::TimeZone;
 use serde::Deserialize;
-use serde_saphyr::Location;
 
 use super::{Dur, KnownNames, Validator, closest};
 

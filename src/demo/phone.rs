@@ -91,7 +91,7 @@ mod tests {
         let mut spec: SipSpec =
             serde_saphyr::from_str(&format!("uri: sip:14020@{addr}\nmethod: invite\n")).unwrap();
         let mut v = crate::config::Validator::new("demo.yaml".into());
-        spec.validate(&mut v, serde_saphyr::Location::UNKNOWN);
+        spec.validate(&mut v, crate::config::Location::UNKNOWN);
         assert!(v.is_ok(), "{:?}", v.issues);
         let o = probe(&spec, &ProbeContext::new(Duration::from_secs(2)))
             .await

@@ -4,10 +4,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use crate::config::{Location, Spanned};
 use hickory_proto::op::{Edns, Message, MessageType, Query};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use serde::Deserialize;
-use serde_saphyr::{Location, Spanned};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;

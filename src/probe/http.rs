@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::{Location, Spanned};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
@@ -12,7 +13,6 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use regex::Regex;
 use serde::{Deserialize, Deserializer};
-use serde_saphyr::{Location, Spanned};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
@@ -162,7 +162,7 @@ fn default_max_redirects() -> u32 {
     DEFAULT_MAX_REDIRECTS
 }
 fn default_max_body_bytes() -> Spanned<u64> {
-    Spanned::new(DEFAULT_MAX_BODY_BYTES, Location::UNKNOWN, Location::UNKNOWN)
+    Spanned::new(DEFAULT_MAX_BODY_BYTES, Location::UNKNOWN)
 }
 
 /// The spec checked and turned into what a probe needs.
@@ -389,7 +389,7 @@ impl HttpSpec {
                     }
                     _ => host,
                 };
-                Spanned::new(host.to_string(), h.referenced, h.defined)
+                Spanned::new(host.to_string(), h.referenced)
             })
         });
         let server_name = match &name_source {

@@ -5,8 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::{Location, Spanned};
 use serde::Deserialize;
-use serde_saphyr::{Location, Spanned};
 use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence, SurgeError};
 use tokio::time::Instant;
 

@@ -5,9 +5,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::config::{Location, Spanned};
 use regex::Regex;
 use serde::Deserialize;
-use serde_saphyr::{Location, Spanned};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;

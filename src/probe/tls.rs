@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use crate::config::{Location, Spanned};
 use rustls::RootCertStore;
 use rustls::pki_types::ServerName;
 use serde::Deserialize;
-use serde_saphyr::{Location, Spanned};
 
 use super::tcp::{connect, parse_target, setup_error};
 use super::tls_util::{self, Trust, format_unix};
@@ -81,10 +81,9 @@ impl TlsSpec {
         };
         let name = match (&self.server_name, &target) {
             (Some(n), _) => checked_server_name(n, v),
-            (None, Some((host, _))) => checked_server_name(
-                &Spanned::new(host.clone(), self.target.referenced, self.target.defined),
-                v,
-            ),
+            (None, Some((host, _))) => {
+                checked_server_name(&Spanned::new(host.clone(), self.target.referenced), v)
+            }
             (None, None) => None,
         };
         let roots = ca_roots(self.ca_file.as_ref(), self.tls_verify, v)?;

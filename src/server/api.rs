@@ -231,7 +231,7 @@ pub async fn create_maintenance(
             .collect(),
     };
     let mut v = Validator::new(Arc::from("request"));
-    spec.validate(&mut v, serde_saphyr::Location::UNKNOWN, &known);
+    spec.validate(&mut v, crate::config::Location::UNKNOWN, &known);
     if !v.is_ok() {
         let msgs: Vec<String> = v
             .issues

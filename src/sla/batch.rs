@@ -155,7 +155,7 @@ mod tests {
         spec.hours = [("mon-fri".to_string(), "08:00-17:00".to_string())].into();
         spec.holidays = "nl".into();
         let mut v = crate::config::Validator::new("t.yaml".into());
-        spec.validate(&mut v, serde_saphyr::Location::UNKNOWN);
+        spec.validate(&mut v, crate::config::Location::UNKNOWN);
         assert!(v.issues.is_empty());
         SlaCalendar::new(&spec)
     }

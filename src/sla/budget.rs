@@ -437,7 +437,7 @@ mod tests {
         let mut spec = crate::config::CalendarSpec::always();
         spec.hours = [("mon-fri".to_string(), "08:00-17:00".to_string())].into();
         let mut v = crate::config::Validator::new("t.yaml".into());
-        spec.validate(&mut v, serde_saphyr::Location::UNKNOWN);
+        spec.validate(&mut v, crate::config::Location::UNKNOWN);
         let cal = SlaCalendar::new(&spec);
         // Friday 2026-11-20 22:00 local, down for the last 3 hours.
         let now = ts("2026-11-20T22:00:00+01:00");

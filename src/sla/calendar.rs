@@ -162,7 +162,7 @@ mod tests {
             .collect();
         spec.holidays = holidays.to_string();
         let mut v = crate::config::Validator::new("test.yaml".into());
-        spec.validate(&mut v, serde_saphyr::Location::UNKNOWN);
+        spec.validate(&mut v, crate::config::Location::UNKNOWN);
         assert!(v.issues.is_empty(), "{:?}", v.issues);
         SlaCalendar::new(&spec)
     }
@@ -217,7 +217,7 @@ mod tests {
         spec.hours = [("mon-fri".to_string(), "08:00-12:00,13:00-17:00".to_string())].into();
         spec.closed = vec![date(2026, 11, 18)];
         let mut v = crate::config::Validator::new("test.yaml".into());
-        spec.validate(&mut v, serde_saphyr::Location::UNKNOWN);
+        spec.validate(&mut v, crate::config::Location::UNKNOWN);
         let cal = SlaCalendar::new(&spec);
         // Mon 16 .. Sun 22 Nov 2026, Wednesday closed.
         let week = r("2026-11-16T00:00:00+01:00", "2026-11-23T00:00:00+01:00");

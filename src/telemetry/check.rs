@@ -62,15 +62,16 @@ struct Values {
     success: bool,
     duration: f64,
     /// Observations per latency bucket (not cumulative); the last slot is
-    /// above the largest bound.
-    latency: [u64; LATENCY_BUCKETS.len() + 1],
+    /// above the largest bound. 32 bits last a check at a 1 s interval
+    /// 136 years; they halve the cell.
+    latency: [u32; LATENCY_BUCKETS.len() + 1],
     latency_sum: f64,
     ok: u64,
     failed: u64,
     phases: [f64; ALL_PHASES.len()],
     /// Which phases the last probe reported (bit i: `ALL_PHASES[i]`).
     present: u16,
-    reasons: [u64; FailureReason::ALL.len()],
+    reasons: [u32; FailureReason::ALL.len()],
     http_status: Option<u16>,
     sip_code: Option<u16>,
     cert_not_after: Option<i64>,
@@ -109,7 +110,7 @@ impl CheckMetrics {
             .iter()
             .position(|b| secs <= *b)
             .unwrap_or(LATENCY_BUCKETS.len());
-        v.latency[bucket] += 1;
+        v.latency[bucket] = v.latency[bucket].wrapping_add(1);
         v.latency_sum += secs;
         // Phases not seen this time are dropped, so a stale connect time
         // from an earlier probe never sits beside a failed DNS lookup.
@@ -124,7 +125,7 @@ impl CheckMetrics {
             Some(reason) => {
                 v.failed += 1;
                 if let Some(i) = FailureReason::ALL.iter().position(|r| *r == reason) {
-                    v.reasons[i] += 1;
+                    v.reasons[i] = v.reasons[i].wrapping_add(1);
                 }
             }
             None => v.ok += 1,
@@ -314,7 +315,7 @@ fn write_histogram(
     format: Format,
 ) {
     debug_assert_eq!(d.kind, Kind::Histogram);
-    let count: u64 = v.latency.iter().sum();
+    let count: u64 = v.latency.iter().map(|n| u64::from(*n)).sum();
     let sum_count = |out: &mut String| {
         d.start(out, "_sum", l, "");
         push_float(out, v.latency_sum);
@@ -326,9 +327,9 @@ fn write_histogram(
     if format == Format::OpenMetrics {
         sum_count(out);
     }
-    let mut cumulative = 0;
+    let mut cumulative = 0u64;
     for (i, bound) in le.iter().enumerate() {
-        cumulative += v.latency[i];
+        cumulative += u64::from(v.latency[i]);
         d.start(out, "_bucket", l, bound);
         push_int(out, cumulative);
         out.push('\n');

@@ -45,7 +45,7 @@ macro_rules! validate_impl {
     ($($t:ty),*) => {$(
         impl Validate for $t {
             fn validate_spec(&mut self, v: &mut Validator) {
-                self.validate(v, serde_saphyr::Location::UNKNOWN);
+                self.validate(v, continuity::config::Location::UNKNOWN);
             }
         }
     )*};

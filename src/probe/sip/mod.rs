@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::{Location, Spanned};
 use serde::{Deserialize, Deserializer};
-use serde_saphyr::{Location, Spanned};
 
 use super::tls_util::Trust;
 use super::{ProbeContext, ProbeError, ProbeOutcome};

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_saphyr::Location;
+use crate::config::Location;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::time::Instant;
 
