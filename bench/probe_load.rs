@@ -181,6 +181,7 @@ fn main() {
     let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
     let probes0 = sum_metric(&m0, "continuity_probes_total{");
     std::thread::sleep(Duration::from_secs(seconds));
+    let hwm_probing = peak_rss_mib(pid);
     let m1 = get(listen, "/metrics");
     // CPU over the window includes this one scrape, as a Prometheus
     // scraping every minute would cost.
@@ -219,7 +220,7 @@ fn main() {
         cpu / probes * 1000.0
     );
     println!(
-        "peak RSS: {:.1} MiB (RSS when listening {rss_started:.1}, peak by then {hwm_started:.1}; after warm-up {rss_warm:.1}; at the end {:.1}, of which anonymous {:.1}, file {:.1})",
+        "peak RSS: {:.1} MiB (RSS when listening {rss_started:.1}, peak by then {hwm_started:.1}; after warm-up {rss_warm:.1}; peak before the scrapes {hwm_probing:.1}; at the end {:.1}, of which anonymous {:.1}, file {:.1})",
         peak_rss_mib(pid),
         status_mib(pid, "VmRSS:"),
         status_mib(pid, "RssAnon:"),

@@ -359,7 +359,7 @@ async fn probe_once(path: &Path, target: &str) -> Result<ExitCode> {
     }
     let mut all_ok = true;
     for check in checks {
-        let outcome = continuity::probe::run(&check.kind, check.timeout).await;
+        let outcome = continuity::probe::run_with_details(&check.kind, check.timeout).await;
         println!("{}/{} ({})", service.id, check.id, check.kind.name());
         match outcome {
             Err(e) => {

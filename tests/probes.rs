@@ -15,7 +15,7 @@ const T: Duration = Duration::from_secs(3);
 const SLACK: Duration = Duration::from_millis(1000);
 
 async fn run(kind: CheckKind, timeout: Duration) -> ProbeOutcome {
-    probe::run(&kind, timeout)
+    probe::run_with_details(&kind, timeout)
         .await
         .expect("the monitor itself could run the probe")
 }
@@ -100,6 +100,18 @@ async fn http_succeeds_on_the_welcome_page_and_times_each_phase() {
     );
     assert!(o.duration > Duration::ZERO);
     assert_eq!(o.cert_not_after, None);
+}
+
+#[tokio::test]
+async fn the_daemon_probes_without_formatting_details_for_people() {
+    let server = http_server(portal()).await;
+    let kind = CheckKind::Http(spec(&format!("url: {}\n", server.url("/"))));
+    let o = probe::run(&kind, T).await.unwrap();
+    assert_ok(&o);
+    assert_eq!(o.http_status, Some(200));
+    assert!(o.details.is_empty(), "{:?}", o.details);
+    let shown = probe::run_with_details(&kind, T).await.unwrap();
+    assert_eq!(detail(&shown, "status"), Some("200 OK"));
 }
 
 #[tokio::test]
@@ -908,7 +920,7 @@ async fn dns_over_tcp_times_connect_and_response() {
 #[tokio::test]
 async fn icmp_echo_to_localhost() {
     let kind = CheckKind::Icmp(spec("host: 127.0.0.1\ncount: 2\n"));
-    match probe::run(&kind, T).await {
+    match probe::run_with_details(&kind, T).await {
         Ok(o) => {
             assert_ok(&o);
             assert_eq!(phase_names(&o), [phase::RTT]);

@@ -98,7 +98,7 @@ pub struct Engine {
     sink: Box<dyn Sink>,
     restorer: Option<Restorer>,
     /// (service, check) -> (service index, check index).
-    index: HashMap<(String, String), (usize, usize)>,
+    index: HashMap<(Arc<str>, Arc<str>), (usize, usize)>,
     services: Vec<ServiceRuntime>,
     /// Each service's series, by service index.
     metrics: Vec<ServiceMetrics>,
@@ -216,8 +216,10 @@ impl Engine {
                 .iter()
                 .enumerate()
                 .map(|(ci, c)| {
-                    self.index
-                        .insert((service.id.clone(), c.id.clone()), (si, ci));
+                    self.index.insert(
+                        (service.id.as_str().into(), c.id.as_str().into()),
+                        (si, ci),
+                    );
                     let last = prev
                         .and_then(|p| {
                             p.checks
@@ -275,8 +277,7 @@ impl Engine {
 
     /// One finished probe.
     pub fn on_report(&mut self, r: ProbeReport) {
-        let key = (r.service.to_string(), r.check.to_string());
-        let Some(&(si, ci)) = self.index.get(&key) else {
+        let Some(&(si, ci)) = self.index.get(&(r.service.clone(), r.check.clone())) else {
             // A probe of a check removed by a reload finished late.
             return;
         };
@@ -291,8 +292,8 @@ impl Engine {
             return;
         };
         let record = ResultRecord {
-            service: key.0,
-            check: key.1,
+            service: r.service.to_string(),
+            check: r.check.to_string(),
             at: r.at,
             success: outcome.success(),
             duration: outcome.duration,

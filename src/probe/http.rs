@@ -850,10 +850,12 @@ pub async fn probe(spec: &HttpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, 
             }
         };
         redirects += 1;
-        outcome.detail(
-            format!("redirect_{redirects}"),
-            format!("{} {url} -> {next}", reply.status.as_u16()),
-        );
+        if ctx.details {
+            outcome.detail(
+                format!("redirect_{redirects}"),
+                format!("{} {url} -> {next}", reply.status.as_u16()),
+            );
+        }
         // Browsers turn a redirected POST into a GET except on 307/308.
         let keeps_method = matches!(reply.status.as_u16(), 307 | 308);
         if !keeps_method && method != Method::HEAD {
@@ -863,33 +865,35 @@ pub async fn probe(spec: &HttpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, 
         url = next;
     };
 
-    outcome.detail("url", url.to_string());
-    outcome.detail(
-        "status",
-        format!(
-            "{} {}",
-            response.status.as_u16(),
-            response.status.canonical_reason().unwrap_or("")
-        )
-        .trim_end()
-        .to_string(),
-    );
-    if let Some(ct) = response
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    {
-        outcome.detail("content_type", ct);
-    }
-    outcome.detail("body_bytes", response.body.len().to_string());
-    if response.truncated {
+    if ctx.details {
+        outcome.detail("url", url.to_string());
         outcome.detail(
-            "body_truncated",
+            "status",
             format!(
-                "stopped reading at max_body_bytes ({} bytes); checks ran on those",
-                response.body.len()
-            ),
+                "{} {}",
+                response.status.as_u16(),
+                response.status.canonical_reason().unwrap_or("")
+            )
+            .trim_end()
+            .to_string(),
         );
+        if let Some(ct) = response
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+        {
+            outcome.detail("content_type", ct);
+        }
+        outcome.detail("body_bytes", response.body.len().to_string());
+        if response.truncated {
+            outcome.detail(
+                "body_truncated",
+                format!(
+                    "stopped reading at max_body_bytes ({} bytes); checks ran on those",
+                    response.body.len()
+                ),
+            );
+        }
     }
     check_response(spec, &c, &response, &mut outcome);
 

@@ -190,6 +190,10 @@ pub struct ProbeContext {
     pub timeout: std::time::Duration,
     /// When the probe started (for phase arithmetic and the deadline).
     pub started: tokio::time::Instant,
+    /// Fill `ProbeOutcome::details` (for `continuity probe`). The daemon
+    /// never shows them, and formatting them for every probe of 10,000
+    /// checks is CPU for nobody.
+    pub details: bool,
 }
 
 impl ProbeContext {
@@ -197,6 +201,7 @@ impl ProbeContext {
         ProbeContext {
             timeout,
             started: tokio::time::Instant::now(),
+            details: false,
         }
     }
 
@@ -217,8 +222,25 @@ pub async fn run(
     kind: &crate::config::CheckKind,
     timeout: std::time::Duration,
 ) -> Result<ProbeOutcome, ProbeError> {
+    run_in(kind, ProbeContext::new(timeout)).await
+}
+
+/// [`run`], with the details a person debugging a check wants to see.
+pub async fn run_with_details(
+    kind: &crate::config::CheckKind,
+    timeout: std::time::Duration,
+) -> Result<ProbeOutcome, ProbeError> {
+    let mut ctx = ProbeContext::new(timeout);
+    ctx.details = true;
+    run_in(kind, ctx).await
+}
+
+async fn run_in(
+    kind: &crate::config::CheckKind,
+    ctx: ProbeContext,
+) -> Result<ProbeOutcome, ProbeError> {
     use crate::config::CheckKind;
-    let ctx = ProbeContext::new(timeout);
+    let timeout = ctx.timeout;
     let fut = async {
         match kind {
             CheckKind::Http(s) => http::probe(s, &ctx).await,

@@ -251,7 +251,9 @@ pub(crate) async fn connect(
         match tokio::time::timeout_at(ctx.deadline(), TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
                 outcome.phase(phase::CONNECT, started.elapsed());
-                outcome.detail("address", addr.to_string());
+                if ctx.details {
+                    outcome.detail("address", addr.to_string());
+                }
                 // Probes send small requests; do not let Nagle delay them.
                 let _ = stream.set_nodelay(true);
                 return Some(stream);

@@ -73,7 +73,7 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (tx, rx) = mpsc::channel::<std::io::Result<bytes::Bytes>>(2);
     tokio::task::spawn_blocking(move || {
         let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            telemetry.render_chunks(format, 256 * 1024, &mut |chunk| {
+            telemetry.render_chunks(format, 64 * 1024, &mut |chunk| {
                 tx.blocking_send(Ok(chunk.into())).is_ok()
             })
         }));

@@ -80,7 +80,10 @@ struct WriteSide {
 /// transaction fails, since its inserts were rolled back.
 #[derive(Default)]
 struct Ids {
-    services: HashMap<String, (i64, HashMap<String, i64>)>,
+    /// Each service's id and its checks' ids. A short list per service,
+    /// not a map: services have a handful of checks, and 10,000
+    /// single-check services made 10,000 maps.
+    services: HashMap<String, (i64, Vec<(String, i64)>)>,
     reasons: HashMap<String, u64>,
     sources: HashMap<String, u64>,
 }
@@ -99,13 +102,13 @@ impl Ids {
         let id = c
             .prepare_cached("SELECT id FROM services WHERE name = ?1")?
             .query_row([name], |r| r.get(0))?;
-        self.services.insert(name.to_string(), (id, HashMap::new()));
+        self.services.insert(name.to_string(), (id, Vec::new()));
         Ok(id)
     }
 
     fn check(&mut self, c: &Connection, service: &str, check: &str) -> rusqlite::Result<i64> {
         if let Some((_, checks)) = self.services.get(service)
-            && let Some(id) = checks.get(check)
+            && let Some((_, id)) = checks.iter().find(|(name, _)| name == check)
         {
             return Ok(*id);
         }
@@ -118,7 +121,7 @@ impl Ids {
             .prepare_cached("SELECT id FROM checks WHERE service_id = ?1 AND name = ?2")?
             .query_row(params![sid, check], |r| r.get(0))?;
         if let Some((_, checks)) = self.services.get_mut(service) {
-            checks.insert(check.to_string(), id);
+            checks.push((check.to_string(), id));
         }
         Ok(id)
     }

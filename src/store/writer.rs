@@ -330,6 +330,12 @@ impl Thread {
         }
         let n = q.ops.len().min(o.max_batch.max(1));
         let batch: Vec<WriteOp> = q.ops.drain(..n).collect();
+        // A burst (start-up, an outage of many services, a disk that was
+        // away) leaves the queue with room for all of it; give that back.
+        if q.ops.capacity() > 4 * o.max_batch && q.ops.len() < q.ops.capacity() / 4 {
+            let keep = q.ops.len().max(o.max_batch);
+            q.ops.shrink_to(keep);
+        }
         let last_seq = q.submitted - q.ops.len() as u64;
         if q.ops.is_empty() {
             q.flush_wanted = false;
