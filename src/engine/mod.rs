@@ -216,10 +216,8 @@ impl Engine {
                 .iter()
                 .enumerate()
                 .map(|(ci, c)| {
-                    self.index.insert(
-                        (service.id.as_str().into(), c.id.as_str().into()),
-                        (si, ci),
-                    );
+                    self.index
+                        .insert((service.id.as_str().into(), c.id.as_str().into()), (si, ci));
                     let last = prev
                         .and_then(|p| {
                             p.checks
