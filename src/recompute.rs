@@ -315,7 +315,7 @@ pub fn recompute(
 ) -> Result<Recomputation, RecomputeError> {
     let now = to_millisecond(now);
     let services: Vec<&Service> = match &req.service {
-        None => config.services.iter().collect(),
+        None => config.services.iter().map(|s| &**s).collect(),
         Some(id) => vec![config.service(id).ok_or_else(|| {
             let hint = closest(id, config.services.iter().map(|s| s.id.as_str()))
                 .map(|c| format!(" (did you mean '{c}'?)"))

@@ -135,6 +135,16 @@ fn minimal_config_is_scraped_fails_recovers_and_survives_a_broken_reload() {
     let (_, status) = http(addr, "GET", "/api/v1/status");
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["services"][0]["checks"][0]["last"]["success"], true);
+    let (svc, check) = (&status["services"][0], &status["services"][0]["checks"][0]);
+    assert_eq!(svc["id"], "citizen-portal");
+    assert_eq!(svc["name"], "Citizen portal");
+    assert_eq!(svc["category"], "portal");
+    assert_eq!(svc["supplier"], "in-house");
+    assert_eq!(check["id"], "homepage");
+    assert_eq!(check["kind"], "http");
+    assert_eq!(check["critical"], true);
+    assert_eq!(check["interval_seconds"], 10.0);
+    assert!(check["last"]["phases"]["connect"].is_number(), "{check}");
 
     // Faster probing, and a second service, through a reload.
     let fast = MINIMAL

@@ -39,7 +39,7 @@ pub struct Config {
     pub calendars: BTreeMap<String, CalendarSpec>,
     pub maintenances: Vec<MaintenanceSpec>,
     pub alerting: crate::alert::config::AlertingSpec,
-    pub services: Vec<Service>,
+    pub services: Vec<Arc<Service>>,
     /// Every file the configuration was read from, main file first.
     pub files: Vec<PathBuf>,
     /// SHA-256 over the contents of every file, to put recomputations and
@@ -141,7 +141,7 @@ impl Config {
     }
 
     pub fn service(&self, id: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.id == id)
+        self.services.iter().find(|s| s.id == id).map(|s| &**s)
     }
 
     pub fn check_count(&self) -> usize {
@@ -457,7 +457,7 @@ impl Loader {
                 } else {
                     seen_ids.insert(service.id.clone(), place);
                 }
-                out_services.push(service);
+                out_services.push(Arc::new(service));
             }
             self.issues.append(&mut v.issues);
         }

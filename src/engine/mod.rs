@@ -210,7 +210,10 @@ impl Engine {
                     }
                 })
                 .collect();
-            let prev = old_board.services.iter().find(|s| s.id == service.id);
+            let prev = old_board
+                .services
+                .iter()
+                .find(|s| s.service.id == service.id);
             let checks = service
                 .checks
                 .iter()
@@ -220,16 +223,13 @@ impl Engine {
                         .insert((service.id.as_str().into(), c.id.as_str().into()), (si, ci));
                     let last = prev
                         .and_then(|p| {
-                            p.checks
-                                .iter()
-                                .find(|x| x.id == c.id && x.kind == c.kind.name())
+                            p.checks.iter().find(|x| {
+                                x.check.id == c.id && x.check.kind.name() == c.kind.name()
+                            })
                         })
                         .and_then(|x| x.last.clone());
                     CheckStatus {
-                        id: c.id.clone(),
-                        kind: c.kind.name(),
-                        critical: c.critical,
-                        interval_seconds: c.interval.as_secs_f64(),
+                        check: c.clone(),
                         state: "unknown",
                         since: None,
                         slow: false,
@@ -239,10 +239,7 @@ impl Engine {
                 })
                 .collect();
             board.services.push(ServiceStatus {
-                id: service.id.clone(),
-                name: service.name.clone(),
-                category: service.category.clone(),
-                supplier: service.supplier.clone(),
+                service: service.clone(),
                 state: "unknown",
                 up: false,
                 maintenance: None,
@@ -463,7 +460,7 @@ impl Engine {
         status.up = status
             .checks
             .iter()
-            .filter(|c| c.critical)
+            .filter(|c| c.critical())
             .all(|c| c.last.as_ref().is_some_and(|l| l.success));
         status.state = state.as_str();
         status.maintenance = rt.maintenance.as_ref().map(|m| m.reference.clone());

@@ -155,7 +155,7 @@ pub fn sla_report(
 ) -> Result<Vec<SlaRow>, ReportError> {
     let now = to_millisecond(now);
     let services: Vec<&Service> = match service {
-        None => config.services.iter().collect(),
+        None => config.services.iter().map(|s| &**s).collect(),
         Some(id) => vec![
             config
                 .service(id)

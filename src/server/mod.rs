@@ -119,6 +119,18 @@ async fn reload(State(s): State<AppState>) -> Response {
 }
 
 async fn status(State(s): State<AppState>) -> Response {
-    let board = s.status.read().expect("status lock").clone();
-    axum::Json(board).into_response()
+    // Serialized in place: a copy of the board of 10,000 services would be
+    // megabytes for every request.
+    let body = {
+        let board = s.status.read().expect("status lock");
+        serde_json::to_vec(&*board)
+    };
+    match body {
+        Ok(b) => ([(header::CONTENT_TYPE, "application/json")], b).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot render the status: {e}\n"),
+        )
+            .into_response(),
+    }
 }
