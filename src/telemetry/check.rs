@@ -4,11 +4,10 @@
 //! series. A cell holds plain numbers behind one lock, its labels rendered
 //! once; a probe updates it with one lock, a scrape reads it line by line.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use super::text::{Chunks, Desc, Format, Kind, labels, push_float, push_int};
-use super::{ALL_PHASES, LATENCY_BUCKETS, names};
+use super::{ALL_PHASES, LATENCY_BUCKETS, Table, lock, names};
 use crate::probe::{FailureReason, ProbeOutcome};
 
 const PHASE_LABELS: [&str; ALL_PHASES.len()] = [
@@ -88,9 +87,7 @@ struct Cell {
 
 impl Cell {
     fn values(&self) -> std::sync::MutexGuard<'_, Values> {
-        // A panic while holding the lock cannot leave the numbers torn in
-        // a way that matters more than losing the metrics would.
-        self.values.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.values)
     }
 }
 
@@ -153,7 +150,7 @@ type Key = (Arc<str>, Arc<str>);
 /// Every check's cell, by service and check id.
 #[derive(Debug, Default)]
 pub struct CheckTable {
-    cells: RwLock<BTreeMap<Key, Arc<Cell>>>,
+    cells: Table<Key, Cell>,
 }
 
 impl CheckTable {
@@ -165,7 +162,7 @@ impl CheckTable {
         check: &Arc<str>,
         kind: &'static str,
     ) -> CheckMetrics {
-        let mut cells = self.cells.write().unwrap_or_else(|e| e.into_inner());
+        let mut cells = self.cells.write();
         let key = (service.clone(), check.clone());
         if let Some(c) = cells.get(&key).filter(|c| c.kind == kind) {
             return CheckMetrics(c.clone());
@@ -181,29 +178,14 @@ impl CheckTable {
 
     /// Drop the series of every check `keep` says no to.
     pub fn retain(&self, mut keep: impl FnMut(&str, &str, &'static str) -> bool) {
-        let mut cells = self.cells.write().unwrap_or_else(|e| e.into_inner());
-        cells.retain(|(s, c), cell| keep(s, c, cell.kind));
-    }
-
-    pub fn len(&self) -> usize {
-        self.cells.read().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.cells
+            .write()
+            .retain(|(s, c), cell| keep(s, c, cell.kind));
     }
 
     /// Write every per-check family.
     pub fn render(&self, w: &mut Chunks<'_>, format: Format) {
-        // A snapshot of the cells, so that a reload is never blocked
-        // behind a slow scraper.
-        let cells: Vec<Arc<Cell>> = self
-            .cells
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let cells = self.cells.snapshot();
         let le = match format {
             Format::Text => &LE_TEXT,
             Format::OpenMetrics => &LE_OPENMETRICS,

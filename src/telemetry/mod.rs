@@ -6,7 +6,9 @@ mod check;
 mod service;
 pub mod text;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -23,6 +25,39 @@ use crate::config::Config;
 use crate::probe::phase;
 
 pub type GaugeF = Gauge<f64, AtomicU64>;
+
+/// A lock on a cell's numbers. A panic elsewhere while it was held cannot
+/// leave them worse than losing the metrics would, so it is used anyway.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The cells of the per-check or per-service series, by key.
+#[derive(Debug)]
+struct Table<K, C> {
+    cells: RwLock<BTreeMap<K, Arc<C>>>,
+}
+
+impl<K, C> Default for Table<K, C> {
+    fn default() -> Self {
+        Table {
+            cells: RwLock::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl<K: Ord, C> Table<K, C> {
+    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<K, Arc<C>>> {
+        self.cells.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cells as they are now, so that a reload is never blocked
+    /// behind a slow scraper.
+    fn snapshot(&self) -> Vec<Arc<C>> {
+        let cells = self.cells.read().unwrap_or_else(|e| e.into_inner());
+        cells.values().cloned().collect()
+    }
+}
 
 /// The per-check and per-service families. Their series live in compact
 /// tables (`check.rs`, `service.rs`) rather than prometheus-client
@@ -337,7 +372,6 @@ pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text
 mod tests {
     use super::*;
     use crate::probe::{FailureReason, ProbeOutcome};
-    use std::sync::Arc;
 
     fn config(yaml_checks: &str) -> Config {
         Config::from_str(

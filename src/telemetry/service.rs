@@ -2,11 +2,10 @@
 //! `check.rs` for why not prometheus-client families). The engine owns the
 //! handles and is their only writer.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use super::text::{Chunks, Desc, Format, labels};
-use super::{BURN_WINDOWS, SERVICE_STATES, names};
+use super::{BURN_WINDOWS, SERVICE_STATES, Table, lock, names};
 use crate::config::Service;
 use crate::sla::BurnRates;
 
@@ -64,7 +63,7 @@ struct Cell {
 
 impl Cell {
     fn values(&self) -> std::sync::MutexGuard<'_, Values> {
-        self.values.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.values)
     }
 }
 
@@ -122,7 +121,7 @@ impl ServiceMetrics {
 /// Every service's cell, by service id.
 #[derive(Debug, Default)]
 pub struct ServiceTable {
-    cells: RwLock<BTreeMap<String, Arc<Cell>>>,
+    cells: Table<String, Cell>,
 }
 
 impl ServiceTable {
@@ -136,7 +135,7 @@ impl ServiceTable {
             ("category", &service.category),
             ("supplier", &service.supplier),
         ]);
-        let mut cells = self.cells.write().unwrap_or_else(|e| e.into_inner());
+        let mut cells = self.cells.write();
         let cell = match cells.get(&service.id).filter(|c| c.up_labels == up_labels) {
             Some(c) => c.clone(),
             None => {
@@ -181,19 +180,12 @@ impl ServiceTable {
 
     /// Drop the series of every service `keep` says no to.
     pub fn retain(&self, mut keep: impl FnMut(&str) -> bool) {
-        let mut cells = self.cells.write().unwrap_or_else(|e| e.into_inner());
-        cells.retain(|id, _| keep(id));
+        self.cells.write().retain(|id, _| keep(id));
     }
 
     /// Write every per-service and per-SLA family.
     pub fn render(&self, w: &mut Chunks<'_>, format: Format) {
-        let cells: Vec<Arc<Cell>> = self
-            .cells
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let cells = self.cells.snapshot();
         for (family, desc) in FAMILIES {
             desc.header(&mut w.buf, format);
             for cell in &cells {
