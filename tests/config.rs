@@ -232,3 +232,15 @@ fn check_command_lists_every_error_and_fails() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("duplicate check id 'homepage'"), "{stderr}");
 }
+
+#[test]
+fn zero_worker_threads_is_refused_with_the_allowed_range() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_continuity"))
+        .args(["--worker-threads", "0", "check", "--config", "none.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--worker-threads"), "{stderr}");
+    assert!(stderr.contains("1..=256"), "{stderr}");
+}

@@ -4,54 +4,25 @@
 //! series. A cell holds plain numbers behind one lock, its labels rendered
 //! once; a probe updates it with one lock, a scrape reads it line by line.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
-use super::text::{Chunks, Desc, Format, Kind, labels, push_float, push_int};
+use super::text::{Chunks, Desc, Format, Kind, labels, le_label, one_label, push_float, push_int};
 use super::{ALL_PHASES, LATENCY_BUCKETS, Table, lock, names};
 use crate::probe::{FailureReason, ProbeOutcome};
 
-const PHASE_LABELS: [&str; ALL_PHASES.len()] = [
-    "phase=\"resolve\"",
-    "phase=\"connect\"",
-    "phase=\"tls\"",
-    "phase=\"processing\"",
-    "phase=\"transfer\"",
-    "phase=\"response\"",
-    "phase=\"ringing\"",
-    "phase=\"answer\"",
-    "phase=\"rtt\"",
-];
-
-/// `le` labels as the text format writes them (Go's float formatting),
-/// then as OpenMetrics does (prometheus-client writes `1.0` there).
-const LE_TEXT: [&str; LATENCY_BUCKETS.len()] = [
-    "le=\"0.005\"",
-    "le=\"0.01\"",
-    "le=\"0.025\"",
-    "le=\"0.05\"",
-    "le=\"0.1\"",
-    "le=\"0.25\"",
-    "le=\"0.5\"",
-    "le=\"1\"",
-    "le=\"2.5\"",
-    "le=\"5\"",
-    "le=\"10\"",
-    "le=\"30\"",
-];
-const LE_OPENMETRICS: [&str; LATENCY_BUCKETS.len()] = [
-    "le=\"0.005\"",
-    "le=\"0.01\"",
-    "le=\"0.025\"",
-    "le=\"0.05\"",
-    "le=\"0.1\"",
-    "le=\"0.25\"",
-    "le=\"0.5\"",
-    "le=\"1.0\"",
-    "le=\"2.5\"",
-    "le=\"5.0\"",
-    "le=\"10.0\"",
-    "le=\"30.0\"",
-];
+/// Label strings of the closed sets, derived once from the lists they
+/// name so that they never drift from them.
+static PHASE_LABELS: LazyLock<[Box<str>; ALL_PHASES.len()]> =
+    LazyLock::new(|| one_label("phase", ALL_PHASES));
+static REASON_LABELS: LazyLock<[Box<str>; FailureReason::ALL.len()]> =
+    LazyLock::new(|| one_label("reason", FailureReason::ALL.map(|r| r.as_str())));
+/// `le` labels in the text format, then in OpenMetrics.
+static LE_LABELS: LazyLock<[[Box<str>; LATENCY_BUCKETS.len()]; 2]> = LazyLock::new(|| {
+    [
+        LATENCY_BUCKETS.map(|b| le_label(b, Format::Text)),
+        LATENCY_BUCKETS.map(|b| le_label(b, Format::OpenMetrics)),
+    ]
+});
 
 /// What one check's series say.
 #[derive(Debug, Default, Clone)]
@@ -187,8 +158,8 @@ impl CheckTable {
     pub fn render(&self, w: &mut Chunks<'_>, format: Format) {
         let cells = self.cells.snapshot();
         let le = match format {
-            Format::Text => &LE_TEXT,
-            Format::OpenMetrics => &LE_OPENMETRICS,
+            Format::Text => &LE_LABELS[0],
+            Format::OpenMetrics => &LE_LABELS[1],
         };
         for (family, desc) in FAMILIES {
             desc.header(&mut w.buf, format);
@@ -240,7 +211,7 @@ fn write_family(
     d: &Desc,
     l: &str,
     v: &Values,
-    le: &[&str; LATENCY_BUCKETS.len()],
+    le: &[Box<str>; LATENCY_BUCKETS.len()],
     format: Format,
 ) {
     match family {
@@ -261,8 +232,7 @@ fn write_family(
         Family::Failures => {
             for (i, n) in v.reasons.iter().enumerate() {
                 if *n > 0 {
-                    let extra = format!("reason=\"{}\"", FailureReason::ALL[i].as_str());
-                    d.int(out, l, &extra, *n as i64);
+                    d.int(out, l, &REASON_LABELS[i], *n as i64);
                 }
             }
         }
@@ -293,7 +263,7 @@ fn write_histogram(
     d: &Desc,
     l: &str,
     v: &Values,
-    le: &[&str; LATENCY_BUCKETS.len()],
+    le: &[Box<str>; LATENCY_BUCKETS.len()],
     format: Format,
 ) {
     debug_assert_eq!(d.kind, Kind::Histogram);

@@ -2,30 +2,18 @@
 //! `check.rs` for why not prometheus-client families). The engine owns the
 //! handles and is their only writer.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
-use super::text::{Chunks, Desc, Format, labels};
+use super::text::{Chunks, Desc, Format, labels, one_label};
 use super::{BURN_WINDOWS, SERVICE_STATES, Table, lock, names};
 use crate::config::Service;
 use crate::sla::BurnRates;
 
-const STATE_LABELS: [&str; SERVICE_STATES.len()] = [
-    "state=\"up\"",
-    "state=\"degraded\"",
-    "state=\"down\"",
-    "state=\"maintenance\"",
-    "state=\"unknown\"",
-];
-
-const WINDOW_LABELS: [&str; BURN_WINDOWS.len()] = [
-    "window=\"5m\"",
-    "window=\"30m\"",
-    "window=\"1h\"",
-    "window=\"2h\"",
-    "window=\"6h\"",
-    "window=\"1d\"",
-    "window=\"3d\"",
-];
+/// Label strings of the closed sets, derived once from their lists.
+static STATE_LABELS: LazyLock<[Box<str>; SERVICE_STATES.len()]> =
+    LazyLock::new(|| one_label("state", SERVICE_STATES));
+static WINDOW_LABELS: LazyLock<[Box<str>; BURN_WINDOWS.len()]> =
+    LazyLock::new(|| one_label("window", BURN_WINDOWS));
 
 #[derive(Debug, Clone)]
 struct Sla {
@@ -264,7 +252,7 @@ fn write_family(out: &mut String, family: Family, d: &Desc, cell: &Cell, v: &Val
         }
         Family::SlaBurnRate => {
             for s in &v.slas {
-                for (rate, l) in s.burn.iter().flatten().zip(WINDOW_LABELS) {
+                for (rate, l) in s.burn.iter().flatten().zip(WINDOW_LABELS.iter()) {
                     d.float(out, &s.labels, l, *rate);
                 }
             }

@@ -122,6 +122,25 @@ pub fn labels(pairs: &[(&str, &str)]) -> Box<str> {
     out.into_boxed_str()
 }
 
+/// `name="value"` for each of a closed set of values, made once.
+pub fn one_label<const N: usize>(name: &str, values: [&str; N]) -> [Box<str>; N] {
+    values.map(|v| labels(&[(name, v)]))
+}
+
+/// The `le` label of a histogram bound: Go's float formatting in the text
+/// format (`1`), dtoa's in OpenMetrics (`1.0`), as prometheus-client
+/// writes them.
+pub fn le_label(bound: f64, format: Format) -> Box<str> {
+    let v = match format {
+        Format::Text if bound.fract() == 0.0 && bound.abs() < 1e6 => {
+            itoa::Buffer::new().format(bound as i64).to_string()
+        }
+        Format::Text => bound.to_string(),
+        Format::OpenMetrics => dtoa::Buffer::new().format(bound).to_string(),
+    };
+    labels(&[("le", &v)])
+}
+
 /// Collects output into chunks of about `size` bytes and hands each one
 /// on, so that a scrape of tens of megabytes is never held whole.
 pub struct Chunks<'a> {
@@ -172,6 +191,14 @@ mod tests {
             &*labels(&[("service", "a\"b\\c\nd"), ("kind", "http")]),
             r#"service="a\"b\\c\nd",kind="http""#
         );
+    }
+
+    #[test]
+    fn le_labels_follow_each_format() {
+        assert_eq!(&*le_label(1.0, Format::Text), "le=\"1\"");
+        assert_eq!(&*le_label(1.0, Format::OpenMetrics), "le=\"1.0\"");
+        assert_eq!(&*le_label(0.005, Format::Text), "le=\"0.005\"");
+        assert_eq!(&*le_label(2.5, Format::OpenMetrics), "le=\"2.5\"");
     }
 
     #[test]
