@@ -96,9 +96,9 @@ fn spec(alerting: &str) -> AlertingSpec {
     load(alerting).alerting
 }
 
-fn check(id: &str, critical: bool) -> CheckView {
+fn check(id: &str, critical: bool) -> CheckView<'static> {
     CheckView {
-        id: id.to_string(),
+        id: id.to_string().into(),
         critical,
         state: CheckState::Up,
         down_since: None,
@@ -109,12 +109,17 @@ fn check(id: &str, critical: bool) -> CheckView {
     }
 }
 
-fn service(id: &str, category: &str, supplier: &str, checks: Vec<CheckView>) -> ServiceView {
+fn service(
+    id: &str,
+    category: &str,
+    supplier: &str,
+    checks: Vec<CheckView<'static>>,
+) -> ServiceView<'static> {
     ServiceView {
-        id: id.to_string(),
-        name: format!("The {id}"),
-        category: category.to_string(),
-        supplier: supplier.to_string(),
+        id: id.to_string().into(),
+        name: format!("The {id}").into(),
+        category: category.to_string().into(),
+        supplier: supplier.to_string().into(),
         runbook_url: None,
         maintenance: None,
         checks,
@@ -126,7 +131,7 @@ fn service(id: &str, category: &str, supplier: &str, checks: Vec<CheckView>) -> 
 /// line, and the canary service; everything up.
 #[derive(Clone)]
 struct World {
-    services: Vec<ServiceView>,
+    services: Vec<ServiceView<'static>>,
 }
 
 impl World {
@@ -153,11 +158,11 @@ impl World {
         }
     }
 
-    fn svc(&mut self, id: &str) -> &mut ServiceView {
+    fn svc(&mut self, id: &str) -> &mut ServiceView<'static> {
         self.services.iter_mut().find(|s| s.id == id).unwrap()
     }
 
-    fn chk(&mut self, service: &str, check: &str) -> &mut CheckView {
+    fn chk(&mut self, service: &str, check: &str) -> &mut CheckView<'static> {
         self.svc(service)
             .checks
             .iter_mut()
@@ -181,7 +186,7 @@ impl World {
         c.detail = None;
     }
 
-    fn view(&self, now: Timestamp) -> AlertView {
+    fn view(&self, now: Timestamp) -> AlertView<'static> {
         AlertView {
             now,
             location: "test-loc".into(),
@@ -326,7 +331,10 @@ fn with_burn(rates: &[(&str, f64)]) -> World {
         objective_ratio: 0.998,
         availability: Some(0.999),
         budget_remaining_ratio: Some(0.5),
-        burn_rates: rates.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        burn_rates: rates
+            .iter()
+            .map(|(k, v)| (k.to_string().into(), *v))
+            .collect(),
     });
     w
 }
@@ -596,6 +604,32 @@ fn a_flapping_check_stays_one_incident_and_is_marked_flapping() {
     assert!(rules.flapping_checks().is_empty());
 }
 
+#[test]
+fn a_check_removed_by_a_reload_is_no_longer_tracked_as_flapping() {
+    let s = spec("  flapping: { changes: 2, window: 30m, notify_every: 30m }");
+    let mut rules = AlertRules::new(&s);
+    let mut w = World::new();
+    for minute in 0..6 {
+        if minute % 2 == 0 {
+            w.down("portal", "home", t(minute * MIN));
+        } else {
+            w.up("portal", "home");
+        }
+        rules.evaluate(&w.view(t(minute * MIN)));
+    }
+    assert_eq!(
+        rules.flapping_checks(),
+        [("portal".to_string(), "home".to_string())]
+    );
+    // The reload drops the check; other checks keep their tracking.
+    w.svc("portal").checks.retain(|c| c.id != "home");
+    rules.evaluate(&w.view(t(7 * MIN)));
+    assert!(rules.flapping_checks().is_empty());
+    // Back again, it starts from a clean history.
+    w.svc("portal").checks.push(check("home", true));
+    rules.evaluate(&w.view(t(8 * MIN)));
+    assert!(rules.flapping_checks().is_empty());
+}
 #[test]
 fn flapping_alerts_notify_at_most_once_per_notify_every() {
     let s = spec("  flapping: { changes: 1, window: 30m, notify_every: 30m }");

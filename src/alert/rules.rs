@@ -8,7 +8,10 @@
 //! since the last evaluation (what webhooks and e-mail get, rate-limited
 //! for flapping checks).
 
+use std::borrow::Borrow;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -21,33 +24,37 @@ use crate::config::schedule::MaintenanceEffect;
 // ------------------------------------------------------------------ input
 
 /// Everything the rules look at, built by the engine on each tick.
+///
+/// The view borrows its names from the configuration (`Cow::Borrowed`):
+/// it lives for one evaluation, and at 10,000 services copying every name
+/// each tick would cost megabytes of short-lived strings.
 #[derive(Debug, Clone)]
-pub struct AlertView {
+pub struct AlertView<'a> {
     pub now: Timestamp,
     /// This monitor instance (`Config.location`); every alert carries it.
-    pub location: String,
+    pub location: Cow<'a, str>,
     /// `Config.server.external_url`, for links back to the status.
-    pub external_url: Option<String>,
-    pub services: Vec<ServiceView>,
+    pub external_url: Option<Cow<'a, str>>,
+    pub services: Vec<ServiceView<'a>>,
 }
 
 #[derive(Debug, Clone)]
-pub struct ServiceView {
-    pub id: String,
-    pub name: String,
-    pub category: String,
-    pub supplier: String,
-    pub runbook_url: Option<String>,
+pub struct ServiceView<'a> {
+    pub id: Cow<'a, str>,
+    pub name: Cow<'a, str>,
+    pub category: Cow<'a, str>,
+    pub supplier: Cow<'a, str>,
+    pub runbook_url: Option<Cow<'a, str>>,
     /// The maintenance window covering the service now, if any.
-    pub maintenance: Option<MaintenanceView>,
-    pub checks: Vec<CheckView>,
-    pub slas: Vec<SlaView>,
+    pub maintenance: Option<MaintenanceView<'a>>,
+    pub checks: Vec<CheckView<'a>>,
+    pub slas: Vec<SlaView<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct MaintenanceView {
+pub struct MaintenanceView<'a> {
     /// The change ticket, e.g. `CHG-2026-0142`.
-    pub reference: String,
+    pub reference: Cow<'a, str>,
     pub effect: MaintenanceEffect,
 }
 
@@ -63,8 +70,8 @@ pub enum CheckState {
 }
 
 #[derive(Debug, Clone)]
-pub struct CheckView {
-    pub id: String,
+pub struct CheckView<'a> {
+    pub id: Cow<'a, str>,
     pub critical: bool,
     pub state: CheckState,
     /// When the check went down, back-dated to the first failed probe of
@@ -72,8 +79,8 @@ pub struct CheckView {
     /// the alert's `startsAt`, so it must survive restarts.
     pub down_since: Option<Timestamp>,
     /// The typed failure reason of the last probe (`timeout`, `refused`, ...).
-    pub reason: Option<String>,
-    pub detail: Option<String>,
+    pub reason: Option<Cow<'a, str>>,
+    pub detail: Option<Cow<'a, str>>,
     /// Since when the check has been slower than its latency threshold
     /// (while up); `None` when it is not slow.
     pub slow_since: Option<Timestamp>,
@@ -82,15 +89,15 @@ pub struct CheckView {
 }
 
 #[derive(Debug, Clone)]
-pub struct SlaView {
-    pub name: String,
+pub struct SlaView<'a> {
+    pub name: Cow<'a, str>,
     /// 0.998 for 99.8%.
     pub objective_ratio: f64,
     /// Over the period to date; `None` when no eligible time yet.
     pub availability: Option<f64>,
     pub budget_remaining_ratio: Option<f64>,
     /// Burn rate per window: keys `5m`, `30m`, `1h`, `2h`, `6h`, `1d`, `3d`.
-    pub burn_rates: BTreeMap<String, f64>,
+    pub burn_rates: BTreeMap<Cow<'a, str>, f64>,
 }
 
 // ----------------------------------------------------------------- output
@@ -258,6 +265,49 @@ impl Thresholds {
 struct FlapTrack {
     last: Option<CheckState>,
     changes: VecDeque<Timestamp>,
+    /// The evaluation that last saw the check; older entries belong to
+    /// checks a reload removed.
+    seen: u64,
+}
+
+/// The flap table's key, (service, check), looked up as a pair of `&str`:
+/// every check is looked up on every tick, and building two `String`s
+/// per lookup would be most of the rules' work at 10,000 checks.
+trait CheckKey {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl CheckKey for (String, String) {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl CheckKey for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        *self
+    }
+}
+
+// Hashes exactly as `(String, String)` does, which `Borrow` requires.
+impl Hash for dyn CheckKey + '_ {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.parts().hash(h)
+    }
+}
+
+impl PartialEq for dyn CheckKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn CheckKey + '_ {}
+
+impl<'a> Borrow<dyn CheckKey + 'a> for (String, String) {
+    fn borrow(&self) -> &(dyn CheckKey + 'a) {
+        self
+    }
 }
 
 /// What receivers were last told about an alert.
@@ -279,6 +329,8 @@ pub struct AlertRules {
     /// First time a condition without a persisted start was seen.
     first_seen: HashMap<String, Timestamp>,
     flaps: HashMap<(String, String), FlapTrack>,
+    /// Counts evaluations, to sweep `flaps` without a set of the keys seen.
+    evaluations: u64,
     /// Why a service's alerts are held back right now (maintenance, canary).
     suppressed: HashMap<String, String>,
     network_degraded: bool,
@@ -294,6 +346,7 @@ impl AlertRules {
             notified: BTreeMap::new(),
             first_seen: HashMap::new(),
             flaps: HashMap::new(),
+            evaluations: 0,
             suppressed: HashMap::new(),
             network_degraded: false,
             pending: Vec::new(),
@@ -345,14 +398,14 @@ impl AlertRules {
         for s in &view.services {
             if let Some(m) = &s.maintenance {
                 self.suppressed.insert(
-                    s.id.clone(),
+                    s.id.to_string(),
                     format!("resolved: maintenance {} started", m.reference),
                 );
                 continue;
             }
             if self.network_degraded {
                 self.suppressed.insert(
-                    s.id.clone(),
+                    s.id.to_string(),
                     "resolved: every canary check fails, so the monitor's own network is the likely cause (see MonitorNetworkDegraded)".to_string(),
                 );
                 continue;
@@ -491,12 +544,20 @@ impl AlertRules {
 
     fn track_flapping(&mut self, view: &AlertView) {
         let window = jiff::SignedDuration::try_from(self.t.flap_window).unwrap_or_default();
-        let mut present = BTreeSet::new();
+        self.evaluations += 1;
+        let seen = self.evaluations;
         for s in &view.services {
             for c in &s.checks {
-                let key = (s.id.clone(), c.id.clone());
-                present.insert(key.clone());
-                let track = self.flaps.entry(key).or_default();
+                let key: (&str, &str) = (&s.id, &c.id);
+                let key = &key as &dyn CheckKey;
+                if !self.flaps.contains_key(key) {
+                    let owned = (s.id.to_string(), c.id.to_string());
+                    self.flaps.insert(owned, FlapTrack::default());
+                }
+                let Some(track) = self.flaps.get_mut(key) else {
+                    continue;
+                };
+                track.seen = seen;
                 if c.state != CheckState::Unknown {
                     if track.last.is_some_and(|l| l != c.state) {
                         track.changes.push_back(view.now);
@@ -512,12 +573,12 @@ impl AlertRules {
                 }
             }
         }
-        self.flaps.retain(|k, _| present.contains(k));
+        self.flaps.retain(|_, t| t.seen == seen);
     }
 
     fn check_flapping(&self, service: &str, check: &str) -> bool {
         self.flaps
-            .get(&(service.to_string(), check.to_string()))
+            .get(&(service, check) as &dyn CheckKey)
             .is_some_and(|f| f.changes.len() > self.t.flap_changes as usize)
     }
 
@@ -539,7 +600,7 @@ impl AlertRules {
         let mut labels = BTreeMap::new();
         labels.insert("alertname".into(), names::WATCHDOG.into());
         labels.insert("severity".into(), Severity::None.as_str().into());
-        labels.insert("location".into(), view.location.clone());
+        labels.insert("location".into(), view.location.to_string());
         let mut annotations = BTreeMap::new();
         annotations.insert(
             "summary".into(),
@@ -561,7 +622,7 @@ impl AlertRules {
         let mut labels = BTreeMap::new();
         labels.insert("alertname".into(), names::NETWORK_DEGRADED.into());
         labels.insert("severity".into(), self.t.canary_severity.as_str().into());
-        labels.insert("location".into(), view.location.clone());
+        labels.insert("location".into(), view.location.to_string());
         let mut since = None::<Timestamp>;
         let mut listed = Vec::new();
         for (service, check) in &self.t.canaries {
@@ -682,7 +743,7 @@ impl AlertRules {
                 || sla.availability.is_some_and(|a| a < sla.objective_ratio);
             if breached {
                 let mut a = base_alert(view, s, names::SLA_BREACHED, Severity::Ticket, None);
-                a.labels.insert("sla".into(), sla.name.clone());
+                a.labels.insert("sla".into(), sla.name.to_string());
                 a.starts_at = round_minute(self.first_seen(seen, &a, now));
                 summarize(
                     &mut a,
@@ -756,7 +817,7 @@ impl AlertRules {
             return None;
         };
         let mut a = base_alert(view, s, name, severity, None);
-        a.labels.insert("sla".into(), sla.name.clone());
+        a.labels.insert("sla".into(), sla.name.to_string());
         a.starts_at = round_minute(self.first_seen(seen, &a, view.now));
         let (long, short) = (
             window_key(hit.long).unwrap_or("?"),
@@ -795,7 +856,7 @@ impl AlertRules {
 }
 
 /// The first burn rule whose long and short windows both reach its factor.
-fn burning(rules: &[BurnWindow], rates: &BTreeMap<String, f64>) -> Option<BurnWindow> {
+fn burning(rules: &[BurnWindow], rates: &BTreeMap<Cow<str>, f64>) -> Option<BurnWindow> {
     rules
         .iter()
         .find(|w| {
@@ -809,7 +870,11 @@ fn burning(rules: &[BurnWindow], rates: &BTreeMap<String, f64>) -> Option<BurnWi
         .cloned()
 }
 
-fn find_check<'a>(view: &'a AlertView, service: &str, check: &str) -> Option<&'a CheckView> {
+fn find_check<'v, 'a>(
+    view: &'v AlertView<'a>,
+    service: &str,
+    check: &str,
+) -> Option<&'v CheckView<'a>> {
     view.services
         .iter()
         .find(|s| s.id == service)
@@ -825,18 +890,18 @@ fn base_alert(
 ) -> Alert {
     let mut labels = BTreeMap::new();
     labels.insert("alertname".to_string(), name.to_string());
-    labels.insert("service".to_string(), s.id.clone());
-    labels.insert("category".to_string(), s.category.clone());
-    labels.insert("supplier".to_string(), s.supplier.clone());
+    labels.insert("service".to_string(), s.id.to_string());
+    labels.insert("category".to_string(), s.category.to_string());
+    labels.insert("supplier".to_string(), s.supplier.to_string());
     labels.insert("severity".to_string(), severity.as_str().to_string());
-    labels.insert("location".to_string(), view.location.clone());
+    labels.insert("location".to_string(), view.location.to_string());
     if let Some(c) = check {
         labels.insert("check".to_string(), c.to_string());
     }
     let mut annotations = BTreeMap::new();
-    annotations.insert("service_name".to_string(), s.name.clone());
+    annotations.insert("service_name".to_string(), s.name.to_string());
     if let Some(r) = &s.runbook_url {
-        annotations.insert("runbook_url".to_string(), r.clone());
+        annotations.insert("runbook_url".to_string(), r.to_string());
     }
     add_status(&mut annotations, view, Some(&s.id));
     Alert {

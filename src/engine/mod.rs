@@ -6,6 +6,7 @@
 //! recomputation; this module only decides when to run it and where the
 //! results go.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -503,12 +504,12 @@ impl Engine {
     }
 
     /// What the alert rules see: confirmed states, back-dated, with the
-    /// SLA figures of the last tick.
-    pub fn alert_view(&mut self, now: Timestamp) -> AlertView {
-        // Read the board in place: cloning every service's status each
-        // tick would cost more than the view itself.
-        let status = self.status.clone();
-        let board = status.read().expect("status lock");
+    /// SLA figures of the last tick. Names are borrowed from the
+    /// configuration; only a failing check's last-probe text is copied
+    /// (out of the status board's lock).
+    pub fn alert_view(&mut self, now: Timestamp) -> AlertView<'_> {
+        let board = self.status.read().expect("status lock");
+        let slow_since = &mut self.slow_since;
         let mut services = Vec::with_capacity(self.services.len());
         for (si, (service, rt)) in self.config.services.iter().zip(&self.services).enumerate() {
             let checks = rt
@@ -516,16 +517,17 @@ impl Engine {
                 .checks()
                 .enumerate()
                 .map(|(ci, c)| {
-                    let last = board.services[si].checks[ci].last.as_ref();
-                    let slow_since = if c.is_slow() {
-                        Some(*self.slow_since.entry((si, ci)).or_insert(now))
+                    let slow = if c.is_slow() {
+                        Some(*slow_since.entry((si, ci)).or_insert(now))
                     } else {
-                        self.slow_since.remove(&(si, ci));
+                        slow_since.remove(&(si, ci));
                         None
                     };
+                    let last = board.services[si].checks[ci].last.as_ref();
                     let failure = c.failure();
+                    let copy = |t: &Option<String>| t.clone().map(Cow::Owned);
                     CheckView {
-                        id: c.id().to_string(),
+                        id: Cow::Borrowed(c.id()),
                         critical: c.critical(),
                         state: match c.state() {
                             CheckState::Up => AlertCheckState::Up,
@@ -534,12 +536,12 @@ impl Engine {
                         },
                         down_since: (c.state() == CheckState::Down).then(|| c.since()),
                         reason: failure
-                            .and_then(|f| f.reason.map(|r| r.as_str().to_string()))
-                            .or_else(|| last.and_then(|l| l.reason.clone())),
+                            .and_then(|f| f.reason.map(|r| Cow::Borrowed(r.as_str())))
+                            .or_else(|| last.and_then(|l| copy(&l.reason))),
                         detail: failure
-                            .map(|f| f.detail.clone())
-                            .or_else(|| last.and_then(|l| l.detail.clone())),
-                        slow_since,
+                            .map(|f| Cow::Borrowed(f.detail.as_str()))
+                            .or_else(|| last.and_then(|l| copy(&l.detail))),
+                        slow_since: slow,
                         cert_not_after: last.and_then(|l| l.cert_not_after),
                     }
                 })
@@ -548,7 +550,7 @@ impl Engine {
                 .slas
                 .iter()
                 .map(|s| SlaView {
-                    name: s.spec.name.clone(),
+                    name: Cow::Borrowed(&s.spec.name),
                     objective_ratio: s.spec.ratio(),
                     availability: s.last.as_ref().and_then(|l| l.figures.availability()),
                     budget_remaining_ratio: s.last.as_ref().and_then(|l| l.budget.remaining_ratio),
@@ -558,30 +560,36 @@ impl Engine {
                         .map(|l| {
                             l.burn
                                 .iter()
-                                .map(|(w, r)| (w.label().to_string(), r))
+                                .map(|(w, r)| (Cow::Borrowed(w.label()), r))
                                 .collect()
                         })
                         .unwrap_or_default(),
                 })
                 .collect();
             services.push(ServiceView {
-                id: service.id.clone(),
-                name: service.name.clone(),
-                category: service.category.clone(),
-                supplier: service.supplier.clone(),
-                runbook_url: service.runbook_url.clone(),
+                id: Cow::Borrowed(&service.id),
+                name: Cow::Borrowed(&service.name),
+                category: Cow::Borrowed(&service.category),
+                supplier: Cow::Borrowed(&service.supplier),
+                runbook_url: service.runbook_url.as_deref().map(Cow::Borrowed),
                 maintenance: rt.maintenance.as_ref().map(|m| MaintenanceView {
-                    reference: m.reference.clone(),
+                    reference: Cow::Borrowed(&m.reference),
                     effect: m.effect,
                 }),
                 checks,
                 slas,
             });
         }
+        drop(board);
         AlertView {
             now,
-            location: self.config.location.clone(),
-            external_url: self.config.server.external_url.clone(),
+            location: Cow::Borrowed(&self.config.location),
+            external_url: self
+                .config
+                .server
+                .external_url
+                .as_deref()
+                .map(Cow::Borrowed),
             services,
         }
     }
