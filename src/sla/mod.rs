@@ -21,6 +21,16 @@ pub mod state;
 pub mod status;
 pub mod timeline;
 
+/// Make room for one more element, exactly. Histories gain a point only
+/// when a condition changes and are pruned, so growing them one point at a
+/// time costs little, while the usual doubling would leave megabytes of
+/// slack over 10,000 services.
+pub(crate) fn reserve_one<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact(1);
+    }
+}
+
 pub use accounting::{SlaFigures, account, account_in_calendar};
 pub use batch::{Derivation, derive, derive_with_rules};
 pub use budget::{

@@ -383,6 +383,7 @@ fn set_from(history: &mut Vec<CheckPoint>, at: Timestamp, mut change: impl FnMut
                 failure: None,
             },
         };
+        super::reserve_one(history);
         history.insert(i, CheckPoint { at, ..template });
     }
     for p in &mut history[i..] {

@@ -154,7 +154,10 @@ impl Timeline {
         for p in points {
             match self.points.last() {
                 Some(last) if p.at < last.at || p.state == last.state => {}
-                _ => self.points.push(p),
+                _ => {
+                    super::reserve_one(&mut self.points);
+                    self.points.push(p);
+                }
             }
         }
         let new = transitions_of(before, &self.points[k..]);

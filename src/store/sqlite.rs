@@ -83,7 +83,7 @@ struct Ids {
     /// Each service's id and its checks' ids. A short list per service,
     /// not a map: services have a handful of checks, and 10,000
     /// single-check services made 10,000 maps.
-    services: HashMap<String, (i64, Vec<(String, i64)>)>,
+    services: HashMap<Box<str>, (i64, Vec<(Box<str>, i64)>)>,
     reasons: HashMap<String, u64>,
     sources: HashMap<String, u64>,
 }
@@ -102,13 +102,13 @@ impl Ids {
         let id = c
             .prepare_cached("SELECT id FROM services WHERE name = ?1")?
             .query_row([name], |r| r.get(0))?;
-        self.services.insert(name.to_string(), (id, Vec::new()));
+        self.services.insert(name.into(), (id, Vec::new()));
         Ok(id)
     }
 
     fn check(&mut self, c: &Connection, service: &str, check: &str) -> rusqlite::Result<i64> {
         if let Some((_, checks)) = self.services.get(service)
-            && let Some((_, id)) = checks.iter().find(|(name, _)| name == check)
+            && let Some((_, id)) = checks.iter().find(|(name, _)| &**name == check)
         {
             return Ok(*id);
         }
@@ -121,7 +121,9 @@ impl Ids {
             .prepare_cached("SELECT id FROM checks WHERE service_id = ?1 AND name = ?2")?
             .query_row(params![sid, check], |r| r.get(0))?;
         if let Some((_, checks)) = self.services.get_mut(service) {
-            checks.push((check.to_string(), id));
+            // Most services have one or two checks: no doubling slack.
+            checks.reserve_exact(1);
+            checks.push((check.into(), id));
         }
         Ok(id)
     }
