@@ -216,6 +216,23 @@ async fn http_sends_configured_headers_and_host_header() {
 }
 
 #[tokio::test]
+async fn a_configured_header_replaces_the_default_one() {
+    let server = http_server(portal()).await;
+    let o = http(&format!(
+        "url: {}\nheaders:\n  User-Agent: Citizen/1.0\nbody_contains: 'user-agent=Citizen/1.0'\n",
+        server.url("/echo")
+    ))
+    .await;
+    assert_ok(&o);
+    let o = http(&format!(
+        "url: {}\nbody_contains: 'user-agent=continuity/'\n",
+        server.url("/echo")
+    ))
+    .await;
+    assert_ok(&o);
+}
+
+#[tokio::test]
 async fn http_body_checks_fail_with_body() {
     let server = http_server(portal()).await;
     let o = http(&format!(

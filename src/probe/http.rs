@@ -31,12 +31,14 @@ const USER_AGENT: &str = concat!("continuity/", env!("CARGO_PKG_VERSION"), " (se
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+// Options most checks leave out are boxed: an absent one costs 8 bytes
+// instead of 32, on each of 10,000 checks.
 pub struct HttpSpec {
     /// `http://` or `https://` URL.
     pub url: Spanned<String>,
     /// Request method; `GET` when absent.
     #[serde(default)]
-    pub method: Option<Spanned<String>>,
+    pub method: Option<Box<Spanned<String>>>,
     /// Extra request headers.
     #[serde(default)]
     pub headers: BTreeMap<String, Spanned<String>>,
@@ -46,13 +48,13 @@ pub struct HttpSpec {
     /// Acceptable final status codes: `200`, `"200-299"`, `"2xx"`, or a
     /// list of them; `200-399` when absent.
     #[serde(default)]
-    pub expect_status: Option<Spanned<StatusList>>,
+    pub expect_status: Option<Box<Spanned<StatusList>>>,
     /// Text the body must contain.
     #[serde(default)]
     pub body_contains: Option<String>,
     /// Regular expression the body must match.
     #[serde(default)]
-    pub body_regex: Option<Spanned<String>>,
+    pub body_regex: Option<Box<Spanned<String>>>,
     /// Values the body, parsed as JSON, must hold.
     #[serde(default)]
     pub json: Vec<JsonExpectation>,
@@ -68,17 +70,17 @@ pub struct HttpSpec {
     pub tls_verify: bool,
     /// PEM file of the CA(s) to trust instead of the public roots.
     #[serde(default)]
-    pub ca_file: Option<Spanned<String>>,
+    pub ca_file: Option<Box<Spanned<String>>>,
     /// Read at most this many body bytes.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: Spanned<u64>,
     /// `Host` header to send instead of the URL's authority.
     #[serde(default)]
-    pub host_header: Option<Spanned<String>>,
+    pub host_header: Option<Box<Spanned<String>>>,
     /// SNI and certificate name instead of the URL's host (defaults to the
     /// host of `host_header` when that is set).
     #[serde(default)]
-    pub server_name: Option<Spanned<String>>,
+    pub server_name: Option<Box<Spanned<String>>>,
     #[serde(skip)]
     compiled: Option<Arc<CompiledHttp>>,
 }
@@ -170,10 +172,13 @@ fn default_max_body_bytes() -> Spanned<u64> {
 struct CompiledHttp {
     url: Uri,
     method: Method,
-    headers: HeaderMap,
+    /// Extra headers, each name's values together. A list, not a
+    /// `HeaderMap`: most checks have none, and an empty map is 96 bytes
+    /// on each of 10,000 checks.
+    headers: Box<[(HeaderName, HeaderValue)]>,
     body: Bytes,
-    status: Vec<(u16, u16)>,
-    body_regex: Option<Regex>,
+    status: Box<[(u16, u16)]>,
+    body_regex: Option<Box<Regex>>,
     trust: Trust,
     server_name: Option<rustls::pki_types::ServerName<'static>>,
 }
@@ -203,6 +208,9 @@ impl PartialEq for HttpSpec {
         fn val<T: Clone>(s: &Option<Spanned<T>>) -> Option<T> {
             s.as_ref().map(|s| s.value.clone())
         }
+        fn boxed<T: Clone>(s: &Option<Box<Spanned<T>>>) -> Option<T> {
+            s.as_deref().map(|s| s.value.clone())
+        }
         let header_values = |h: &BTreeMap<String, Spanned<String>>| {
             h.iter()
                 .map(|(k, v)| (k.clone(), v.value.clone()))
@@ -214,21 +222,21 @@ impl PartialEq for HttpSpec {
                 .collect::<Vec<_>>()
         };
         url.value == o.url.value
-            && val(method) == val(&o.method)
+            && boxed(method) == boxed(&o.method)
             && header_values(headers) == header_values(&o.headers)
             && *body == o.body
-            && val(expect_status) == val(&o.expect_status)
+            && boxed(expect_status) == boxed(&o.expect_status)
             && *body_contains == o.body_contains
-            && val(body_regex) == val(&o.body_regex)
+            && boxed(body_regex) == boxed(&o.body_regex)
             && json_values(json) == json_values(&o.json)
             && val(max_response_time) == val(&o.max_response_time)
             && *follow_redirects == o.follow_redirects
             && *max_redirects == o.max_redirects
             && *tls_verify == o.tls_verify
-            && val(ca_file) == val(&o.ca_file)
+            && boxed(ca_file) == boxed(&o.ca_file)
             && max_body_bytes.value == o.max_body_bytes.value
-            && val(host_header) == val(&o.host_header)
-            && val(server_name) == val(&o.server_name)
+            && boxed(host_header) == boxed(&o.host_header)
+            && boxed(server_name) == boxed(&o.server_name)
     }
 }
 
@@ -375,7 +383,7 @@ impl HttpSpec {
             );
         }
 
-        let name_source = self.server_name.clone().or_else(|| {
+        let name_source = self.server_name.as_deref().cloned().or_else(|| {
             self.host_header.as_ref().map(|h| {
                 let host = h.value.trim();
                 // Strip a port, but not the colons of a bracketed IPv6 address.
@@ -396,17 +404,20 @@ impl HttpSpec {
             None => Some(None),
             Some(n) => checked_server_name(n, v).map(Some),
         };
-        let roots = ca_roots(self.ca_file.as_ref(), self.tls_verify, v);
+        let roots = ca_roots(self.ca_file.as_deref(), self.tls_verify, v);
 
         let (url, method, status, body_regex, server_name, roots) =
             (url?, method?, status?, body_regex?, server_name?, roots?);
         ok.then(|| CompiledHttp {
             url,
             method,
-            headers,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             body: Bytes::from(self.body.clone().unwrap_or_default()),
-            status,
-            body_regex,
+            status: status.into(),
+            body_regex: body_regex.map(Box::new),
             trust: Trust::from_spec(self.tls_verify, roots),
             server_name,
         })
@@ -669,14 +680,16 @@ async fn exchange(
     h.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
     h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    for name in c.headers.keys() {
+    let mut replaced: Option<&HeaderName> = None;
+    for (name, value) in &c.headers {
         if name == header::HOST && !overrides {
             continue;
         }
-        h.remove(name);
-        for value in c.headers.get_all(name) {
-            h.append(name.clone(), value.clone());
+        if replaced != Some(name) {
+            h.remove(name);
+            replaced = Some(name);
         }
+        h.append(name.clone(), value.clone());
     }
 
     let response = tokio::time::timeout_at(ctx.deadline(), sender.send_request(req)).await;
@@ -1052,7 +1065,7 @@ mod tests {
         assert_eq!(spec.max_body_bytes.value, 1024 * 1024);
         let c = spec.compiled.unwrap();
         assert_eq!(c.method, Method::GET);
-        assert_eq!(c.status, vec![(200, 399)]);
+        assert_eq!(*c.status, [(200, 399)]);
         assert!(matches!(c.trust, Trust::PublicRoots));
     }
 
@@ -1093,11 +1106,11 @@ mod tests {
             validated("url: http://a.nl/\nexpect_status: [200, \"300-302\", 4xx]\n");
         assert!(issues.is_empty(), "{issues:?}");
         assert_eq!(
-            spec.compiled.unwrap().status,
-            vec![(200, 200), (300, 302), (400, 499)]
+            *spec.compiled.unwrap().status,
+            [(200, 200), (300, 302), (400, 499)]
         );
         let (spec, _) = validated("url: http://a.nl/\nexpect_status: 204\n");
-        assert_eq!(spec.compiled.unwrap().status, vec![(204, 204)]);
+        assert_eq!(*spec.compiled.unwrap().status, [(204, 204)]);
     }
 
     #[test]
@@ -1147,10 +1160,8 @@ mod tests {
             c.server_name,
             Some(rustls::pki_types::ServerName::try_from("portal.gemeente.nl").unwrap())
         );
-        assert_eq!(
-            c.headers.get(header::HOST).unwrap(),
-            "portal.gemeente.nl:8443"
-        );
+        let host = c.headers.iter().find(|(k, _)| k == header::HOST);
+        assert_eq!(host.unwrap().1, "portal.gemeente.nl:8443");
     }
 
     #[test]

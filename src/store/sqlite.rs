@@ -52,7 +52,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             synchronous: Synchronous::Full,
             busy_timeout: Duration::from_secs(5),
-            cache_mib: 4,
+            cache_mib: 2,
         }
     }
 }

@@ -133,7 +133,7 @@ pub const JSON_HEALTH: &str = r#"{"status":"ok","checks":{"db":"up"},"count":3,"
 /// - `/dribble` headers, then one byte every 100 ms forever
 /// - `/flood` headers, then 16 KiB every millisecond forever
 /// - `/big` a 2 MiB body with "EINDE" at its end
-/// - `/echo` "METHOD host=HOST x-probe=HEADER"
+/// - `/echo` "METHOD host=HOST x-probe=HEADER user-agent=AGENT|AGENT"
 /// - `/see-other` 302 to `/echo`, `/temporary` 307 to `/echo`
 pub fn portal() -> Handler {
     Arc::new(|req: Request<Incoming>| {
@@ -181,11 +181,18 @@ pub fn portal() -> Handler {
                             .unwrap_or("-")
                             .to_string()
                     };
+                    let agents: Vec<_> = req
+                        .headers()
+                        .get_all("user-agent")
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .collect();
                     let text = format!(
-                        "{} host={} x-probe={}",
+                        "{} host={} x-probe={} user-agent={}",
                         req.method(),
                         header("host"),
-                        header("x-probe")
+                        header("x-probe"),
+                        agents.join("|")
                     );
                     respond(200, text)
                 }
