@@ -76,6 +76,9 @@ struct WriteSide {
     ids: Ids,
 }
 
+/// A service's checks and their ids.
+type CheckIds = Vec<(Box<str>, i64)>;
+
 /// Interned ids of names, cached for the write connection. Cleared when a
 /// transaction fails, since its inserts were rolled back.
 #[derive(Default)]
@@ -83,7 +86,7 @@ struct Ids {
     /// Each service's id and its checks' ids. A short list per service,
     /// not a map: services have a handful of checks, and 10,000
     /// single-check services made 10,000 maps.
-    services: HashMap<Box<str>, (i64, Vec<(Box<str>, i64)>)>,
+    services: HashMap<Box<str>, (i64, CheckIds)>,
     reasons: HashMap<String, u64>,
     sources: HashMap<String, u64>,
 }
