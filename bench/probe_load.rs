@@ -37,13 +37,14 @@ fn get(addr: SocketAddr, path: &str) -> String {
         .unwrap_or_default()
 }
 
-fn cpu_seconds(pid: u32) -> f64 {
+/// CPU seconds the process has used: (user, system).
+fn cpu_seconds(pid: u32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     // Fields 14 and 15 (utime, stime), counted from 1 over the whole line.
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / 100.0
+    let ticks = |i: usize| f[i].parse::<f64>().unwrap() / 100.0;
+    (ticks(11), ticks(12))
 }
 
 fn peak_rss_mib(pid: u32) -> f64 {
@@ -206,7 +207,8 @@ fn main() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     let probes = probes1 - probes0;
-    let cpu = cpu1 - cpu0;
+    let (user, system) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
+    let cpu = user + system;
     println!(
         "checks: {checks} at 10s interval; measured over {:.1}s",
         elapsed.as_secs_f64()
@@ -216,7 +218,7 @@ fn main() {
         probes / elapsed.as_secs_f64()
     );
     println!(
-        "cpu: {cpu:.2}s -> {:.3} CPU-seconds per 1,000 probes",
+        "cpu: {cpu:.2}s (user {user:.2}s, system {system:.2}s) -> {:.3} CPU-seconds per 1,000 probes",
         cpu / probes * 1000.0
     );
     println!(

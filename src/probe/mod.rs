@@ -241,14 +241,17 @@ async fn run_in(
 ) -> Result<ProbeOutcome, ProbeError> {
     use crate::config::CheckKind;
     let timeout = ctx.timeout;
+    // Each prober's future is boxed on its own: inline, the largest of
+    // them (several KiB) would be the size of every probe task, copied
+    // each time one is spawned.
     let fut = async {
         match kind {
-            CheckKind::Http(s) => http::probe(s, &ctx).await,
-            CheckKind::Tcp(s) => tcp::probe(s, &ctx).await,
-            CheckKind::Tls(s) => tls::probe(s, &ctx).await,
-            CheckKind::Dns(s) => dns::probe(s, &ctx).await,
-            CheckKind::Icmp(s) => icmp::probe(s, &ctx).await,
-            CheckKind::Sip(s) => sip::probe(s, &ctx).await,
+            CheckKind::Http(s) => Box::pin(http::probe(s, &ctx)).await,
+            CheckKind::Tcp(s) => Box::pin(tcp::probe(s, &ctx)).await,
+            CheckKind::Tls(s) => Box::pin(tls::probe(s, &ctx)).await,
+            CheckKind::Dns(s) => Box::pin(dns::probe(s, &ctx)).await,
+            CheckKind::Icmp(s) => Box::pin(icmp::probe(s, &ctx)).await,
+            CheckKind::Sip(s) => Box::pin(sip::probe(s, &ctx)).await,
         }
     };
     // A little grace so that a prober's own, more precise timeout
