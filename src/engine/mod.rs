@@ -180,6 +180,18 @@ impl Engine {
         }
         let old_config = self.config.clone();
         let old_board = std::mem::take(&mut *self.status.write().expect("status lock"));
+        // By id: scanning the old board for each service is quadratic, and
+        // at 10,000 services a reload would stall the loop for a while.
+        let old_services: HashMap<&str, &Service> = old_config
+            .services
+            .iter()
+            .map(|s| (s.id.as_str(), &**s))
+            .collect();
+        let old_status: HashMap<&str, &ServiceStatus> = old_board
+            .services
+            .iter()
+            .map(|s| (s.service.id.as_str(), s))
+            .collect();
 
         self.calendars = config
             .calendars
@@ -192,8 +204,8 @@ impl Engine {
             services: Vec::with_capacity(config.services.len()),
         };
         for (si, service) in config.services.iter().enumerate() {
-            let unchanged = old_config
-                .service(&service.id)
+            let unchanged = old_services
+                .get(service.id.as_str())
                 .is_some_and(|o| same_rules(o, service));
             let mut runtime = match old.remove(&service.id) {
                 Some(rt) if unchanged && !first => rt,
@@ -211,10 +223,7 @@ impl Engine {
                     }
                 })
                 .collect();
-            let prev = old_board
-                .services
-                .iter()
-                .find(|s| s.service.id == service.id);
+            let prev = old_status.get(service.id.as_str()).copied();
             let checks = service
                 .checks
                 .iter()
