@@ -182,11 +182,7 @@ impl Engine {
         let old_board = std::mem::take(&mut *self.status.write().expect("status lock"));
         // By id: scanning the old board for each service is quadratic, and
         // at 10,000 services a reload would stall the loop for a while.
-        let old_services: HashMap<&str, &Service> = old_config
-            .services
-            .iter()
-            .map(|s| (s.id.as_str(), &**s))
-            .collect();
+        let old_services = old_config.services_by_id();
         let old_status: HashMap<&str, &ServiceStatus> = old_board
             .services
             .iter()

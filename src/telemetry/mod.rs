@@ -309,14 +309,15 @@ impl Telemetry {
 
     /// Drop the series of checks and services that are not in `config`.
     pub fn retain_config(&self, config: &Config) {
+        let services = config.services_by_id();
         self.checks.retain(|service, check, kind| {
-            config
-                .service(service)
+            services
+                .get(service)
                 .and_then(|s| s.checks.iter().find(|c| c.id == check))
                 .is_some_and(|c| c.kind.name() == kind)
         });
         self.services
-            .retain(|service| config.service(service).is_some());
+            .retain(|service| services.contains_key(service));
     }
 
     /// Write every series in `format`, in chunks of about `chunk` bytes
