@@ -4,6 +4,7 @@
 //! never delays another check, and total concurrency is bounded.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use std::cmp::Reverse;
@@ -95,6 +96,7 @@ impl Scheduler {
                     service: service_id.clone(),
                     check_id,
                     check: check.clone(),
+                    running: AtomicBool::new(false),
                 }));
             }
         }
@@ -123,10 +125,16 @@ struct Job {
     check_id: Arc<str>,
     check: Arc<Check>,
     metrics: CheckMetrics,
+    /// A probe of this check is in flight: its next slot is skipped.
+    running: AtomicBool,
 }
 
-/// Keep every check's next slot; start a probe task when one is due and
-/// take its next slot when it finishes, so a check never overlaps itself.
+/// Keep every check's next slot and start a probe task when one is due.
+/// The next slot is taken when a probe starts; if the probe is still
+/// running when that slot comes, the slot is skipped, so a check never
+/// overlaps itself. Probes do not wake the driver when they finish: at
+/// 1,000 probes a second that would double its turns. Finished tasks are
+/// collected whenever the driver wakes anyway.
 /// Dropping this future (at stop) aborts the probes in flight.
 async fn drive(jobs: Vec<Arc<Job>>, shared: Arc<Shared>) {
     let start = Instant::now();
@@ -139,37 +147,32 @@ async fn drive(jobs: Vec<Arc<Job>>, shared: Arc<Shared>) {
             Reverse((start + first, i))
         })
         .collect();
-    let mut running: JoinSet<(usize, Instant)> = JoinSet::new();
+    let mut running: JoinSet<()> = JoinSet::new();
     let timer = tokio::time::sleep_until(start);
     tokio::pin!(timer);
-    loop {
-        if let Some(Reverse((at, _))) = due.peek()
-            && timer.deadline() != *at
-        {
-            timer.as_mut().reset(*at);
+    while let Some(Reverse((at, _))) = due.peek().copied() {
+        if timer.deadline() != at {
+            timer.as_mut().reset(at);
         }
-        tokio::select! {
-            () = &mut timer, if !due.is_empty() => {
-                let now = Instant::now();
-                while let Some(Reverse((at, i))) = due.peek().copied() {
-                    if at > now {
-                        break;
-                    }
-                    due.pop();
-                    running.spawn(run_once(jobs[i].clone(), i, at, shared.clone()));
-                }
+        (&mut timer).await;
+        while running.try_join_next().is_some() {}
+        let now = Instant::now();
+        while let Some(Reverse((at, i))) = due.peek().copied() {
+            if at > now {
+                break;
             }
-            Some(done) = running.join_next(), if !running.is_empty() => {
-                match done {
-                    Ok((i, next)) => due.push(Reverse((next, i))),
-                    // Only cancellation gets here (run_once catches panics),
-                    // and the driver is the only one that cancels.
-                    Err(e) => tracing::error!(error = %e, "probe task ended abnormally"),
-                }
+            let job = &jobs[i];
+            due.pop();
+            due.push(Reverse((next_slot(at, job.check.interval, now), i)));
+            // Still probing since an earlier slot: this one is missed.
+            if job.running.swap(true, Ordering::AcqRel) {
+                continue;
             }
-            else => return,
+            running.spawn(run_once(job.clone(), at, shared.clone()));
         }
     }
+    // No checks: nothing to drive, but stay alive until stopped.
+    std::future::pending::<()>().await;
 }
 
 /// Counts a probe in `continuity_probes_in_flight` until dropped, also
@@ -189,9 +192,19 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// One probe of one check, due at `due`; returns the check's next slot.
-async fn run_once(job: Arc<Job>, i: usize, due: Instant, shared: Arc<Shared>) -> (usize, Instant) {
-    let interval = job.check.interval;
+/// Clears a check's `running` mark when its probe ends, also when the
+/// probe is abandoned or panics.
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// One probe of one check, due at `due`.
+async fn run_once(job: Arc<Job>, due: Instant, shared: Arc<Shared>) {
+    let _running = Running(&job.running);
     let work = async {
         let Ok(_permit) = shared.limit.acquire().await else {
             return;
@@ -231,7 +244,6 @@ async fn run_once(job: Arc<Job>, i: usize, due: Instant, shared: Arc<Shared>) ->
     {
         tracing::error!(service = %job.service, check = %job.check_id, "probe panicked; the check stays scheduled");
     }
-    (i, next_slot(due, interval, Instant::now()))
 }
 
 #[cfg(test)]
@@ -319,6 +331,59 @@ mod tests {
         }
         // Stopped: nothing is left in flight.
         assert_eq!(telemetry.probes_in_flight.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_probe_longer_than_its_interval_skips_slots_instead_of_overlapping() {
+        // A target that accepts and never answers: each probe lasts its
+        // whole timeout, three intervals long.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let accepted = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                held.push(silent.accept().await.unwrap());
+                log.lock().unwrap().push(Instant::now());
+            }
+        });
+        let yaml = format!(
+            "services:\n  - id: s\n    checks:\n      - id: slow\n        interval: 1s\n        timeout: 1s\n        tcp:\n          target: {addr}\n          expect: hello\n"
+        );
+        let mut config = Config::from_str("t.yaml", &yaml).unwrap();
+        // Validation keeps a timeout within the interval; a prober that
+        // overruns it (or the backstop's grace) must still not overlap.
+        let service = Arc::make_mut(&mut config.services[0]);
+        let check = Arc::make_mut(&mut service.checks[0]);
+        check.interval = Duration::from_millis(300);
+        check.timeout = Duration::from_millis(1000);
+        let telemetry = Arc::new(Telemetry::new());
+        let (tx, mut rx) = mpsc::channel(100);
+        let scheduler = Scheduler::start(&config, telemetry.clone(), tx);
+        let end = Instant::now() + Duration::from_millis(3200);
+        let mut reports = 0;
+        while let Ok(Some(r)) = tokio::time::timeout_at(end, rx.recv()).await {
+            assert!(!r.outcome.unwrap().success());
+            reports += 1;
+            assert!(telemetry.probes_in_flight.get() <= 1);
+        }
+        scheduler.stop().await;
+        let accepted = accepted.lock().unwrap().clone();
+        // Overlapping, a probe would start every 300 ms: 10 or more.
+        assert!(
+            (2..=4).contains(&accepted.len()),
+            "{} probes started",
+            accepted.len()
+        );
+        for w in accepted.windows(2) {
+            assert!(
+                w[1] - w[0] >= Duration::from_millis(950),
+                "{:?}",
+                w[1] - w[0]
+            );
+        }
+        assert!(reports >= 2, "{reports} reports");
     }
 
     #[test]
