@@ -2,9 +2,13 @@
 //! against local target servers. Reports CPU seconds per 1,000 probes, peak
 //! RSS, scheduler lag p50/p99 and the time and size of one `/metrics` scrape.
 //!
-//! Run: `cargo build --release && cargo run --release --example probe_load -- [--checks 10000] [--seconds 60]`
+//! Run: `cargo build --release && cargo run --release --example probe_load -- [--checks 10000] [--seconds 60] [--outage 0]`
 //! Targets: <= 0.15 CPU-s per 1,000 probes, < 64 MiB RSS, lag p99 < 10 ms,
 //! scrape < 100 ms.
+//!
+//! `--outage S` then has every target answer 503 for S seconds (a mass
+//! outage: every service down, every alert firing) and heal for another S
+//! seconds, and reports CPU, memory and alerts for both phases.
 
 use std::convert::Infallible;
 use std::io::{Read, Write};
@@ -17,6 +21,9 @@ use http_body_util::Full;
 use hyper::Response;
 
 const TARGETS: usize = 20;
+
+/// Cleared during the `--outage` phase: every target answers 503.
+static HEALTHY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
@@ -114,7 +121,12 @@ fn main() {
                     };
                     tokio::spawn(async move {
                         let svc = hyper::service::service_fn(|_req| async {
-                            let mut r = Response::new(Full::new(Bytes::from_static(b"Welkom")));
+                            let healthy = HEALTHY.load(std::sync::atomic::Ordering::Relaxed);
+                            let body: &'static [u8] = if healthy { b"Welkom" } else { b"Storing" };
+                            let mut r = Response::new(Full::new(Bytes::from_static(body)));
+                            if !healthy {
+                                *r.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                            }
                             r.headers_mut()
                                 .insert("connection", "close".parse().unwrap());
                             Ok::<_, Infallible>(r)
@@ -238,6 +250,39 @@ fn main() {
         scrape.as_secs_f64() * 1000.0,
         m1.len() / 1024
     );
+    let outage = arg("--outage", 0);
+    if outage > 0 {
+        for (phase, healthy) in [
+            ("outage (every target answers 503)", false),
+            ("recovery", true),
+        ] {
+            HEALTHY.store(healthy, std::sync::atomic::Ordering::Relaxed);
+            let m0 = get(listen, "/metrics");
+            let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
+            let probes0 = sum_metric(&m0, "continuity_probes_total{");
+            let mut rss_max: f64 = 0.0;
+            while t0.elapsed() < Duration::from_secs(outage) {
+                std::thread::sleep(Duration::from_secs(1));
+                rss_max = rss_max.max(status_mib(pid, "VmRSS:"));
+            }
+            let t = Instant::now();
+            let m1 = get(listen, "/metrics");
+            let scrape = t.elapsed();
+            let (cpu1, elapsed) = (cpu_seconds(pid), t0.elapsed());
+            let probes = sum_metric(&m1, "continuity_probes_total{") - probes0;
+            let cpu = (cpu1.0 - cpu0.0) + (cpu1.1 - cpu0.1);
+            println!(
+                "{phase}, {:.0}s: cpu {cpu:.2}s -> {:.3} CPU-s per 1,000 probes; RSS now {:.1} MiB, highest {rss_max:.1}, peak so far {:.1}; services up {:.0} of {checks}; alerts firing {:.0}; scrape {:.0} ms",
+                elapsed.as_secs_f64(),
+                cpu / probes * 1000.0,
+                status_mib(pid, "VmRSS:"),
+                peak_rss_mib(pid),
+                sum_metric(&m1, "continuity_service_up{"),
+                sum_metric(&m1, "continuity_alerts_firing{"),
+                scrape.as_secs_f64() * 1000.0,
+            );
+        }
+    }
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();

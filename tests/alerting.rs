@@ -558,6 +558,53 @@ fn all_canaries_failing_turns_a_flood_into_one_network_alert() {
 }
 
 #[test]
+fn a_mass_outage_shares_its_alerts_and_recovers_in_one_evaluation() {
+    // 2,000 services down at once (a supplier's network), then back.
+    let mut rules = AlertRules::new(&spec(""));
+    let mut w = World {
+        services: (0..2000)
+            .map(|i| {
+                service(
+                    &format!("svc-{i}"),
+                    "hosted-app",
+                    "acme",
+                    vec![check("home", true)],
+                )
+            })
+            .collect(),
+    };
+    for i in 0..2000 {
+        w.down(&format!("svc-{i}"), "home", t(0));
+    }
+    let first = rules.evaluate(&w.view(t(60)));
+    assert_eq!(first.get("ServiceDown").len(), 2000);
+    let fired = rules.changes();
+    assert_eq!(
+        fired
+            .iter()
+            .filter(|c| c.alert().name() == "ServiceDown")
+            .count(),
+        2000
+    );
+    // Still down a tick later: the same alerts, shared rather than copied
+    // (the dispatcher keeps the set too, so a copy per tick adds up).
+    let second = rules.evaluate(&w.view(t(65)));
+    assert_eq!(second.len(), first.len());
+    for (a, b) in first.alerts.iter().zip(&second.alerts) {
+        assert!(Arc::ptr_eq(a, b), "{} was copied", a.fingerprint());
+    }
+    assert!(rules.changes().is_empty());
+    for i in 0..2000 {
+        w.up(&format!("svc-{i}"), "home");
+    }
+    let after = rules.evaluate(&w.view(t(70)));
+    assert!(after.get("ServiceDown").is_empty());
+    let changes = rules.changes();
+    assert_eq!(changes.len(), 2000);
+    assert!(changes.iter().all(|c| !c.is_firing()));
+}
+
+#[test]
 fn a_flapping_check_stays_one_incident_and_is_marked_flapping() {
     let s = spec("  flapping: { changes: 4, window: 30m, notify_every: 30m }");
     let mut rules = AlertRules::new(&s);

@@ -285,7 +285,7 @@ impl Dispatcher {
                 route(
                     &self.shared,
                     &mut routing,
-                    &AlertChange::Firing(a),
+                    &AlertChange::Firing(Alert::clone(&a)),
                     now,
                     &added,
                 );
@@ -592,7 +592,7 @@ async fn alertmanager_task(
     tokio::pin!(stopped);
     let mut cfg = config.borrow_and_update().clone();
     let mut ticker = resend_ticker(cfg.resend);
-    let mut firing: BTreeMap<String, Alert> = BTreeMap::new();
+    let mut firing: BTreeMap<String, Arc<Alert>> = BTreeMap::new();
     // fingerprint -> (alert, ended at, note)
     let mut resolved: BTreeMap<String, (Alert, Timestamp)> = BTreeMap::new();
     let mut have_set = false;
@@ -602,7 +602,7 @@ async fn alertmanager_task(
                 if changed.is_err() { break; }
                 let update = updates.borrow_and_update().clone();
                 let at = update.set.at.unwrap_or_else(Timestamp::now);
-                let next: BTreeMap<String, Alert> = update
+                let next: BTreeMap<String, Arc<Alert>> = update
                     .set
                     .alerts
                     .iter()
@@ -612,7 +612,7 @@ async fn alertmanager_task(
                 have_set = true;
                 for (fp, a) in &firing {
                     if !next.contains_key(fp) {
-                        let mut a = a.clone();
+                        let mut a = Alert::clone(a);
                         if let Some(n) = update.notes.get(fp) {
                             a.annotations.insert("resolution_note".into(), n.clone());
                         }
@@ -627,6 +627,11 @@ async fn alertmanager_task(
                     }
                 }
                 firing = next;
+                // Resolved alerts are kept only to be re-sent to an
+                // Alertmanager; without one they would pile up.
+                if cfg.urls.is_empty() {
+                    resolved.clear();
+                }
                 if news {
                     post_all(&shared, &cfg, &firing, &mut resolved).await;
                 }
@@ -659,7 +664,7 @@ fn resend_ticker(every: Duration) -> tokio::time::Interval {
 async fn post_all(
     shared: &Shared,
     cfg: &AmConfig,
-    firing: &BTreeMap<String, Alert>,
+    firing: &BTreeMap<String, Arc<Alert>>,
     resolved: &mut BTreeMap<String, (Alert, Timestamp)>,
 ) {
     if cfg.urls.is_empty() {
@@ -742,7 +747,7 @@ fn reconcile(shared: &Shared) {
         return;
     };
     routing.reconciled = true;
-    let firing: HashSet<String> = latest.alerts.iter().map(Alert::fingerprint).collect();
+    let firing: HashSet<String> = latest.alerts.iter().map(|a| a.fingerprint()).collect();
     let stale: Vec<(String, String)> = routing
         .open
         .iter()

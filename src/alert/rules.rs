@@ -12,6 +12,7 @@ use std::borrow::Borrow;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -144,6 +145,18 @@ impl Alert {
     }
 }
 
+/// A fingerprint of the labels other than `severity`.
+fn without_severity(a: &Alert) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in a.labels.iter().filter(|(k, _)| *k != "severity") {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
 pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
     let mut h = Sha256::new();
     for (k, v) in labels {
@@ -156,10 +169,14 @@ pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
 }
 
 /// The alerts firing at one moment, ordered by fingerprint.
+///
+/// The alerts are shared (`Arc`) between the rules, this set and the
+/// dispatcher's copies of it: in a mass outage there are as many alerts as
+/// checks, and each copy of them would cost megabytes every tick.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlertSet {
     pub at: Option<Timestamp>,
-    pub alerts: Vec<Alert>,
+    pub alerts: Vec<Arc<Alert>>,
 }
 
 impl AlertSet {
@@ -167,6 +184,7 @@ impl AlertSet {
         self.alerts
             .iter()
             .filter(|a| a.name() == alertname)
+            .map(|a| &**a)
             .collect()
     }
 
@@ -315,7 +333,10 @@ impl<'a> Borrow<dyn CheckKey + 'a> for (String, String) {
 struct Notified {
     firing: bool,
     at: Timestamp,
-    alert: Alert,
+    /// What they were told, while it fires. A resolved entry only gates
+    /// the next notification (its `at`), so it lets go of the alert: after
+    /// a mass recovery these entries stay for `notify_every`.
+    alert: Option<Arc<Alert>>,
 }
 
 /// The alert rules with the little memory they need between evaluations:
@@ -324,7 +345,7 @@ struct Notified {
 pub struct AlertRules {
     t: Thresholds,
     started: Option<Timestamp>,
-    active: BTreeMap<String, Alert>,
+    active: BTreeMap<String, Arc<Alert>>,
     notified: BTreeMap<String, Notified>,
     /// First time a condition without a persisted start was seen.
     first_seen: HashMap<String, Timestamp>,
@@ -385,14 +406,14 @@ impl AlertRules {
         self.track_flapping(view);
         self.network_degraded = self.canaries_failing(view);
 
-        let mut desired: BTreeMap<String, Alert> = BTreeMap::new();
+        let mut desired: BTreeMap<String, Arc<Alert>> = BTreeMap::new();
         let mut seen_conditions = BTreeSet::new();
-        let mut put = |a: Alert| {
-            desired.insert(a.fingerprint(), a);
-        };
-        put(self.watchdog(view, started));
+        let mut fixed = vec![self.watchdog(view, started)];
         if self.network_degraded {
-            put(self.network_alert(view));
+            fixed.push(self.network_alert(view));
+        }
+        for a in fixed {
+            self.put(&mut desired, a);
         }
         self.suppressed.clear();
         for s in &view.services {
@@ -411,44 +432,59 @@ impl AlertRules {
                 continue;
             }
             for a in self.service_alerts(view, s, &mut seen_conditions) {
-                put(a);
+                self.put(&mut desired, a);
             }
         }
         self.first_seen.retain(|k, _| seen_conditions.contains(k));
 
         // A flapping check keeps its alerts firing until it settles, so a
         // check bouncing between up and down is one incident, not many.
+        let mut checks: Option<BTreeSet<(&str, &str)>> = None;
         for (fp, old) in &self.active {
-            if desired.contains_key(fp) {
+            if desired.contains_key(fp) || !self.is_flapping(old) {
                 continue;
             }
             let service = old.label("service");
             if self.suppressed.contains_key(service) {
                 continue;
             }
-            let still_there = view
-                .services
-                .iter()
-                .any(|s| s.id == service && s.checks.iter().any(|c| c.id == old.label("check")));
-            if still_there && self.is_flapping(old) {
-                let mut kept = old.clone();
+            // Built once, and only when some alert needs it: at 10,000
+            // checks recovering together, a scan of the view per alert
+            // would be 100 million comparisons.
+            let checks = checks.get_or_insert_with(|| {
+                view.services
+                    .iter()
+                    .flat_map(|s| s.checks.iter().map(move |c| (&*s.id, &*c.id)))
+                    .collect()
+            });
+            if checks.contains(&(service, old.label("check"))) {
+                let mut kept = Alert::clone(old);
                 mark_flapping(&mut kept, &self.t);
-                desired.insert(fp.clone(), kept);
+                desired.insert(fp.clone(), Arc::new(kept));
             }
         }
 
-        // An alert that stays firing keeps its original start.
-        for (fp, a) in desired.iter_mut() {
-            if let Some(old) = self.active.get(fp) {
-                a.starts_at = old.starts_at;
-            }
-        }
         self.active = desired;
         self.diff(now);
         AlertSet {
             at: Some(now),
             alerts: self.active.values().cloned().collect(),
         }
+    }
+
+    /// Add an alert to what fires now. An alert that stays firing keeps its
+    /// original start, and when nothing else about it changed, the alert
+    /// already shared with the dispatcher is kept instead of a new copy.
+    fn put(&self, desired: &mut BTreeMap<String, Arc<Alert>>, mut a: Alert) {
+        let fp = a.fingerprint();
+        let shared = match self.active.get(&fp) {
+            Some(old) => {
+                a.starts_at = old.starts_at;
+                if **old == a { old.clone() } else { Arc::new(a) }
+            }
+            None => Arc::new(a),
+        };
+        desired.insert(fp, shared);
     }
 
     /// The changes since the last call, for receivers.
@@ -460,6 +496,9 @@ impl AlertRules {
     /// differences, at most one per `notify_every` for flapping alerts.
     fn diff(&mut self, now: Timestamp) {
         let gate = self.t.flap_notify_every;
+        // What fires now by labels without severity, for resolutions that
+        // are escalations; built on the first resolution of this round.
+        let mut severities: Option<HashMap<String, String>> = None;
         let mut fps: BTreeSet<String> = self.active.keys().cloned().collect();
         fps.extend(
             self.notified
@@ -472,13 +511,17 @@ impl AlertRules {
             let told = self.notified.get(&fp);
             let told_firing = told.is_some_and(|n| n.firing);
             if current.is_some() == told_firing {
-                if let (Some(a), Some(n)) = (current, self.notified.get_mut(&fp)) {
+                if let (Some(a), Some(n)) = (current, self.notified.get_mut(&fp))
+                    && let Some(told) = &mut n.alert
+                    && !Arc::ptr_eq(a, told)
+                    && told.annotations != a.annotations
+                {
                     // Keep annotations fresh for the eventual resolution.
-                    n.alert.annotations = a.annotations.clone();
+                    Arc::make_mut(told).annotations = a.annotations.clone();
                 }
                 continue;
             }
-            let subject = current.or(told.map(|n| &n.alert));
+            let subject = current.or(told.and_then(|n| n.alert.as_ref()));
             let flapping = subject.is_some_and(|a| self.is_flapping(a));
             if flapping && let Some(n) = told {
                 let since = now.duration_since(n.at);
@@ -488,35 +531,41 @@ impl AlertRules {
             }
             match current {
                 Some(a) => {
-                    self.pending.push(AlertChange::Firing(a.clone()));
+                    self.pending.push(AlertChange::Firing(Alert::clone(a)));
                     self.notified.insert(
                         fp,
                         Notified {
                             firing: true,
                             at: now,
-                            alert: a.clone(),
+                            alert: Some(a.clone()),
                         },
                     );
                 }
                 None => {
-                    let Some(told) = self.notified.get(&fp).map(|n| n.alert.clone()) else {
+                    let Some(told) = self.notified.get(&fp).and_then(|n| n.alert.clone()) else {
                         continue;
                     };
                     let note = self
                         .suppressed
                         .get(told.label("service"))
                         .cloned()
-                        .or_else(|| self.escalation(&told));
+                        .or_else(|| {
+                            let by_key = severities.get_or_insert_with(|| self.severity_by_key());
+                            by_key.get(&without_severity(&told)).map(|severity| {
+                                format!("resolved: continues at severity {severity}")
+                            })
+                        });
                     let Some(n) = self.notified.get_mut(&fp) else {
                         continue;
                     };
+                    n.firing = false;
+                    n.at = now;
+                    n.alert = None;
                     self.pending.push(AlertChange::Resolved {
-                        alert: n.alert.clone(),
+                        alert: Arc::unwrap_or_clone(told),
                         ended_at: now,
                         note,
                     });
-                    n.firing = false;
-                    n.at = now;
                 }
             }
         }
@@ -527,19 +576,14 @@ impl AlertRules {
             .retain(|_, n| n.firing || now.duration_since(n.at) < keep);
     }
 
-    /// When the same alert fires again at another severity (a certificate
-    /// closer to expiry), the old one resolved because of that.
-    fn escalation(&self, a: &Alert) -> Option<String> {
-        let without = |x: &Alert| {
-            let mut l = x.labels.clone();
-            l.remove("severity");
-            l
-        };
-        let key = without(a);
+    /// The severity of each alert firing now, by its labels without
+    /// severity: when the same alert fires again at another severity (a
+    /// certificate closer to expiry), the old one resolved because of that.
+    fn severity_by_key(&self) -> HashMap<String, String> {
         self.active
             .values()
-            .find(|b| without(b) == key)
-            .map(|b| format!("resolved: continues at severity {}", b.label("severity")))
+            .map(|b| (without_severity(b), b.label("severity").to_string()))
+            .collect()
     }
 
     fn track_flapping(&mut self, view: &AlertView) {
