@@ -512,12 +512,11 @@ impl AlertRules {
             let told_firing = told.is_some_and(|n| n.firing);
             if current.is_some() == told_firing {
                 if let (Some(a), Some(n)) = (current, self.notified.get_mut(&fp))
-                    && let Some(told) = &mut n.alert
-                    && !Arc::ptr_eq(a, told)
-                    && told.annotations != a.annotations
+                    && n.alert.as_ref().is_some_and(|told| !Arc::ptr_eq(a, told))
                 {
-                    // Keep annotations fresh for the eventual resolution.
-                    Arc::make_mut(told).annotations = a.annotations.clone();
+                    // Same labels and start; keep the annotations fresh for
+                    // the eventual resolution.
+                    n.alert = Some(a.clone());
                 }
                 continue;
             }
