@@ -106,8 +106,6 @@ pub struct Engine {
     calendars: BTreeMap<String, SlaCalendar>,
     /// Maintenance windows added at run time (through the API).
     adhoc: Vec<MaintenanceSpec>,
-    /// Since when each check (by service and check index) has been slow.
-    slow_since: HashMap<(usize, usize), Timestamp>,
     /// What each service's state metrics last said, so that unchanged
     /// services cost nothing per tick.
     published: Vec<Option<(ServiceState, bool, bool)>>,
@@ -147,7 +145,6 @@ impl Engine {
             metrics: Vec::new(),
             calendars: BTreeMap::new(),
             adhoc: Vec::new(),
-            slow_since: HashMap::new(),
             published: Vec::new(),
             network_degraded: false,
         };
@@ -257,7 +254,6 @@ impl Engine {
         }
         *self.status.write().expect("status lock") = board;
         self.config = config;
-        self.slow_since.clear();
         self.published = vec![None; self.services.len()];
         self.tick(now);
     }
@@ -514,7 +510,6 @@ impl Engine {
     /// (out of the status board's lock).
     pub fn alert_view(&mut self, now: Timestamp) -> AlertView<'_> {
         let board = self.status.read().expect("status lock");
-        let slow_since = &mut self.slow_since;
         let mut services = Vec::with_capacity(self.services.len());
         for (si, (service, rt)) in self.config.services.iter().zip(&self.services).enumerate() {
             let checks = rt
@@ -522,12 +517,6 @@ impl Engine {
                 .checks()
                 .enumerate()
                 .map(|(ci, c)| {
-                    let slow = if c.is_slow() {
-                        Some(*slow_since.entry((si, ci)).or_insert(now))
-                    } else {
-                        slow_since.remove(&(si, ci));
-                        None
-                    };
                     let last = board.services[si].checks[ci].last.as_ref();
                     let failure = c.failure();
                     let copy = |t: &Option<String>| t.clone().map(Cow::Owned);
@@ -546,7 +535,7 @@ impl Engine {
                         detail: failure
                             .map(|f| Cow::Borrowed(f.detail.as_str()))
                             .or_else(|| last.and_then(|l| copy(&l.detail))),
-                        slow_since: slow,
+                        slow_since: c.slow_since(),
                         cert_not_after: last.and_then(|l| l.cert_not_after),
                     }
                 })
@@ -674,6 +663,58 @@ mod tests {
 
     fn state(e: &Engine, service: usize) -> ServiceState {
         e.services()[service].tracker.state()
+    }
+
+    #[test]
+    fn a_slow_check_is_slow_since_its_first_slow_result_also_after_a_restart() {
+        let yaml = "services:\n  - id: portal\n    checks:\n      - id: home\n        interval: 30s\n        latency_threshold: 500ms\n        http:\n          url: http://127.0.0.1:9/\n";
+        let config = Arc::new(Config::from_str("test.yaml", yaml).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(crate::store::sqlite::SqliteStore::open(&dir.path().join("c.db")).unwrap());
+        // Fast, then slow from ten minutes ago on, as the last run recorded
+        // (the store keeps milliseconds).
+        let now = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
+        let ago = |s: i64| now - SignedDuration::from_secs(s);
+        let ops: Vec<WriteOp> = (1..=24)
+            .map(|n| {
+                let secs = 720 - n * 30;
+                WriteOp::Result(ResultRecord {
+                    service: "portal".into(),
+                    check: "home".into(),
+                    at: ago(secs),
+                    success: true,
+                    duration: std::time::Duration::from_millis(if secs <= 600 { 900 } else { 100 }),
+                    reason: None,
+                    detail: None,
+                    source: ResultSource::Live,
+                })
+            })
+            .collect();
+        crate::store::Store::write_batch(store.as_ref(), &ops).unwrap();
+        let first_slow = ago(600);
+
+        let mut e = Engine::new(
+            config,
+            Arc::new(Telemetry::new()),
+            Arc::new(RwLock::new(StatusBoard::default())),
+            Box::new(NoSink),
+            Some(Restorer::new(store)),
+        );
+        let view = e.alert_view(now);
+        assert_eq!(view.services[0].checks[0].slow_since, Some(first_slow));
+        // Another slow result does not move it.
+        e.on_report(ProbeReport {
+            service: "portal".into(),
+            check: "home".into(),
+            at: now,
+            outcome: Ok(ProbeOutcome {
+                duration: std::time::Duration::from_millis(900),
+                ..ProbeOutcome::default()
+            }),
+        });
+        let view = e.alert_view(now + SignedDuration::from_secs(5));
+        assert_eq!(view.services[0].checks[0].slow_since, Some(first_slow));
     }
 
     #[test]

@@ -147,7 +147,9 @@ pub struct CheckTracker {
     run: Option<Run>,
     last_ms: Option<i64>,
     stale: bool,
-    slow: bool,
+    /// Since when results have been successes slower than the latency
+    /// threshold (the first such result's time); `None` when not slow.
+    slow: Option<Timestamp>,
     last_verdict: Option<CheckState>,
     flips: VecDeque<Timestamp>,
     /// The latest watermark passed to `advance`.
@@ -172,7 +174,7 @@ impl CheckTracker {
             run: None,
             last_ms: None,
             stale: false,
-            slow: false,
+            slow: None,
             last_verdict: None,
             flips: VecDeque::new(),
             watermark: start,
@@ -208,6 +210,12 @@ impl CheckTracker {
 
     /// The latest result was a success slower than the latency threshold.
     pub fn is_slow(&self) -> bool {
+        self.slow.is_some()
+    }
+
+    /// When the check became slow: the first of the slow results in a row.
+    /// Replayed from the store on restart and reload like every state.
+    pub fn slow_since(&self) -> Option<Timestamp> {
         self.slow
     }
 
@@ -271,7 +279,7 @@ impl CheckTracker {
                 } else {
                     CheckState::Down
                 }
-            && slow == self.slow
+            && slow == self.slow.is_some()
         {
             run.count = run.count.saturating_add(1);
             self.last_ms = Some(at_ms);
@@ -295,8 +303,8 @@ impl CheckTracker {
         self.last_ms = Some(at_ms);
         self.stale = false;
 
-        if slow != self.slow {
-            self.slow = slow;
+        if slow != self.slow.is_some() {
+            self.slow = slow.then_some(result.at);
             events.slow_changed = true;
         }
 
@@ -345,7 +353,7 @@ impl CheckTracker {
     fn go_stale(&mut self, last_ms: i64) -> Timestamp {
         let at = from_ms(last_ms.saturating_add(self.stale_after_ms));
         self.stale = true;
-        self.slow = false;
+        self.slow = None;
         self.run = None;
         if self.state != CheckState::Unknown {
             self.set_state(at, CheckState::Unknown, None);
@@ -563,8 +571,13 @@ pub(crate) mod tests {
         assert!(c.observe(&slow("home", 30)).slow_changed);
         assert!(c.is_slow());
         assert!(!c.observe(&slow("home", 60)).slow_changed);
+        // Slow since the first slow result, not since the last one.
+        assert_eq!(c.slow_since(), Some(t(30)));
         assert!(c.observe(&fail("home", 90, "x")).slow_changed);
         assert!(!c.is_slow());
+        assert_eq!(c.slow_since(), None);
+        c.observe(&slow("home", 120));
+        assert_eq!(c.slow_since(), Some(t(120)));
     }
 
     #[test]
