@@ -1186,7 +1186,11 @@ async fn webhook_gets_each_change_once_after_retries_with_an_idempotency_key() {
     assert_eq!(first.headers["idempotency-key"], key.as_str());
     assert_eq!(first.headers["x-token"], "abc");
     assert_eq!(notifications(&telemetry, "hook", "failed"), 2.0);
-    assert_eq!(notifications(&telemetry, "hook", "delivered"), 1.0);
+    // Counted just after the sink answered.
+    wait_until("the delivery counted", Duration::from_secs(5), || {
+        notifications(&telemetry, "hook", "delivered") == 1.0
+    })
+    .await;
     assert_eq!(
         metric(
             &telemetry,
@@ -1738,7 +1742,12 @@ async fn email_goes_out_over_smtp_with_auth_as_text_and_html() {
         firing_id,
         "threads under the firing mail"
     );
-    assert_eq!(notifications(&telemetry, "oncall-mail", "delivered"), 2.0);
+    // The server has the mail once the SMTP transaction ends; the
+    // dispatcher counts the delivery just after that.
+    wait_until("both deliveries counted", Duration::from_secs(5), || {
+        notifications(&telemetry, "oncall-mail", "delivered") == 2.0
+    })
+    .await;
     d.shutdown().await;
 }
 
