@@ -147,17 +147,14 @@ impl Alert {
 
 /// A fingerprint of the labels other than `severity`.
 fn without_severity(a: &Alert) -> String {
-    let mut h = Sha256::new();
-    for (k, v) in a.labels.iter().filter(|(k, _)| *k != "severity") {
-        h.update(k.as_bytes());
-        h.update([0]);
-        h.update(v.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(&h.finalize()[..8])
+    hash_labels(a.labels.iter().filter(|(k, _)| *k != "severity"))
 }
 
 pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
+    hash_labels(labels.iter())
+}
+
+fn hash_labels<'a>(labels: impl Iterator<Item = (&'a String, &'a String)>) -> String {
     let mut h = Sha256::new();
     for (k, v) in labels {
         h.update(k.as_bytes());
