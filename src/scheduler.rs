@@ -164,13 +164,16 @@ async fn drive(jobs: Vec<Arc<Job>>, shared: Arc<Shared>) {
         (&mut timer).await;
         while running.try_join_next().is_some() {}
         let now = Instant::now();
-        while let Some(Reverse((at, i))) = due.peek().copied() {
+        while let Some(mut top) = due.peek_mut() {
+            let Reverse((at, i)) = *top;
             if at > now {
                 break;
             }
             let job = &jobs[i];
-            due.pop();
-            due.push(Reverse((next_slot(at, job.check.interval, now), i)));
+            // The check's next slot replaces this one in place: one sift
+            // instead of a pop and a push.
+            *top = Reverse((next_slot(at, job.check.interval, now), i));
+            drop(top);
             // Still probing since an earlier slot: this one is missed.
             if job.running.swap(true, Ordering::AcqRel) {
                 continue;
