@@ -8,7 +8,11 @@
 //!
 //! `--outage S` then has every target answer 503 for S seconds (a mass
 //! outage: every service down, every alert firing) and heal for another S
-//! seconds, and reports CPU, memory and alerts for both phases.
+//! seconds, and reports CPU, memory and alerts for both phases. The
+//! services then belong to ten suppliers and two categories, and two
+//! receivers take the notifications: a webhook and an SMTP server, both
+//! sinks run by the bench, which count the messages; the bench also
+//! watches the outbox table to time the last notification reaching disk.
 
 use std::convert::Infallible;
 use std::io::{Read, Write};
@@ -101,6 +105,206 @@ fn quantile(body: &str, name: &str, q: f64) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// [`quantile`] of what a histogram counted between two scrapes.
+fn quantile_between(before: &str, after: &str, name: &str, q: f64) -> f64 {
+    let prefix = format!("{name}_bucket");
+    let earlier: std::collections::HashMap<&str, f64> = before
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| {
+            let (series, v) = l.rsplit_once(' ')?;
+            Some((series, v.parse().ok()?))
+        })
+        .collect();
+    let delta: String = after
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| {
+            let (series, v) = l.rsplit_once(' ')?;
+            let v: f64 = v.parse().ok()?;
+            Some(format!(
+                "{series} {}\n",
+                v - earlier.get(series).unwrap_or(&0.0)
+            ))
+        })
+        .collect();
+    quantile(&delta, name, q)
+}
+
+/// The receivers of the `--outage` run: a webhook and an SMTP server that
+/// take every message and count it.
+struct OutageSinks {
+    webhook: SocketAddr,
+    smtp: SocketAddr,
+    posts: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    mails: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl OutageSinks {
+    async fn start() -> OutageSinks {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let posts = Arc::new(AtomicU64::new(0));
+        let web = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let webhook = web.local_addr().unwrap();
+        let counter = posts.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = web.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let counter = counter.clone();
+                            async move {
+                                use http_body_util::BodyExt;
+                                let _ = req.into_body().collect().await;
+                                counter.fetch_add(1, Ordering::Relaxed);
+                                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                                    b"ok",
+                                ))))
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        let mails = Arc::new(AtomicU64::new(0));
+        let smtp_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let smtp = smtp_listener.local_addr().unwrap();
+        let counter = mails.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = smtp_listener.accept().await {
+                tokio::spawn(smtp_session(stream, counter.clone()));
+            }
+        });
+        OutageSinks {
+            webhook,
+            smtp,
+            posts,
+            mails,
+        }
+    }
+
+    /// Ten suppliers and two categories: twenty groups per receiver.
+    fn service_labels(i: usize) -> String {
+        format!(
+            "    supplier: supplier-{}\n    category: cat-{}\n",
+            i % 10,
+            i % 2
+        )
+    }
+
+    fn alerting_yaml(&self) -> String {
+        format!(
+            "alerting:\n  receivers:\n    - name: bench-webhook\n      webhook:\n        url: http://{}/hook\n    - name: bench-mail\n      email:\n        smtp: {}\n        tls: none\n        from: continuity@example.org\n        to: [oncall@example.org]\n",
+            self.webhook, self.smtp
+        )
+    }
+
+    /// Messages taken so far: (webhook posts, mails).
+    fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.posts.load(Ordering::Relaxed),
+            self.mails.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Just enough ESMTP for lettre without TLS or AUTH: every DATA is one
+/// mail counted.
+async fn smtp_session(
+    stream: tokio::net::TcpStream,
+    mails: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut io = BufReader::new(stream);
+    if io.get_mut().write_all(b"220 sink ESMTP\r\n").await.is_err() {
+        return;
+    }
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if io.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let upper = line.trim_end().to_ascii_uppercase();
+        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            b"250-sink\r\n250 8BITMIME\r\n"
+        } else if upper == "DATA" {
+            if io.get_mut().write_all(b"354 go on\r\n").await.is_err() {
+                return;
+            }
+            loop {
+                line.clear();
+                if io.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                if line == ".\r\n" {
+                    break;
+                }
+            }
+            mails.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            b"250 queued\r\n"
+        } else if upper == "QUIT" {
+            let _ = io.get_mut().write_all(b"221 bye\r\n").await;
+            return;
+        } else {
+            b"250 ok\r\n"
+        };
+        if io.get_mut().write_all(reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Counts the outbox rows on disk (read-only, beside the daemon's
+/// writes) and when their number last changed.
+struct OutboxWatch {
+    db: Option<rusqlite::Connection>,
+    rows: i64,
+    at_start: i64,
+    last_change: Duration,
+}
+
+impl OutboxWatch {
+    fn new(path: &std::path::Path) -> OutboxWatch {
+        let db =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .ok();
+        let mut w = OutboxWatch {
+            db,
+            rows: 0,
+            at_start: 0,
+            last_change: Duration::ZERO,
+        };
+        w.rows = w.count();
+        w.at_start = w.rows;
+        w
+    }
+
+    fn count(&self) -> i64 {
+        self.db
+            .as_ref()
+            .and_then(|c| {
+                c.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+                    .ok()
+            })
+            .unwrap_or(self.rows)
+    }
+
+    fn poll(&mut self, phase_start: Instant) {
+        let n = self.count();
+        if n != self.rows {
+            self.rows = n;
+            self.last_change = phase_start.elapsed();
+        }
+    }
+}
+
 fn main() {
     let checks = arg("--checks", 10_000) as usize;
     let seconds = arg("--seconds", 60);
@@ -151,11 +355,19 @@ fn main() {
         "server:\n  listen: {listen}\ndefaults:\n  interval: 10s\n  timeout: 5s\nstore:\n  path: {}\nservices:\n",
         dir.path().join("bench.db").display()
     );
+    let outage = arg("--outage", 0);
+    let sinks = (outage > 0).then(|| rt.block_on(OutageSinks::start()));
     for i in 0..checks {
         let t = targets[i % TARGETS];
         yaml.push_str(&format!(
             "  - id: svc-{i}\n    checks:\n      - id: home\n        http:\n          url: http://{t}/\n          body_contains: Welkom\n"
         ));
+        if sinks.is_some() {
+            yaml.push_str(&OutageSinks::service_labels(i));
+        }
+    }
+    if let Some(s) = &sinks {
+        yaml.push_str(&s.alerting_yaml());
     }
     let cfg = dir.path().join("bench.yaml");
     std::fs::write(&cfg, yaml).unwrap();
@@ -250,8 +462,8 @@ fn main() {
         scrape.as_secs_f64() * 1000.0,
         m1.len() / 1024
     );
-    let outage = arg("--outage", 0);
-    if outage > 0 {
+    if let Some(sinks) = &sinks {
+        let db = dir.path().join("bench.db");
         for (phase, healthy) in [
             ("outage (every target answers 503)", false),
             ("recovery", true),
@@ -260,10 +472,13 @@ fn main() {
             let m0 = get(listen, "/metrics");
             let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
             let probes0 = sum_metric(&m0, "continuity_probes_total{");
+            let sent0 = sinks.counts();
+            let mut outbox = OutboxWatch::new(&db);
             let mut rss_max: f64 = 0.0;
             while t0.elapsed() < Duration::from_secs(outage) {
-                std::thread::sleep(Duration::from_secs(1));
+                std::thread::sleep(Duration::from_millis(250));
                 rss_max = rss_max.max(status_mib(pid, "VmRSS:"));
+                outbox.poll(t0);
             }
             let t = Instant::now();
             let m1 = get(listen, "/metrics");
@@ -280,6 +495,16 @@ fn main() {
                 sum_metric(&m1, "continuity_service_up{"),
                 sum_metric(&m1, "continuity_alerts_firing{"),
                 scrape.as_secs_f64() * 1000.0,
+            );
+            let sent = sinks.counts();
+            println!(
+                "  scheduler lag in this phase: p50 <= {}s, p99 <= {}s; messages sent: webhook {}, e-mail {}; outbox rows added {}, the last reached disk {:.1}s into the phase",
+                quantile_between(&m0, &m1, "continuity_scheduler_lag_seconds", 0.5),
+                quantile_between(&m0, &m1, "continuity_scheduler_lag_seconds", 0.99),
+                sent.0 - sent0.0,
+                sent.1 - sent0.1,
+                outbox.rows - outbox.at_start,
+                outbox.last_change.as_secs_f64(),
             );
         }
     }

@@ -132,7 +132,7 @@ pub async fn run(
     let mut rules = AlertRules::new(&config.alerting);
     let dispatcher = Dispatcher::start(
         &config.alerting,
-        Arc::new(StoreOutbox(store.clone())),
+        Arc::new(StoreOutbox::with_writer(store.clone(), writer.clone())),
         telemetry.clone(),
     )?;
     let mut scheduler = Scheduler::start(&config, telemetry.clone(), report_tx.clone());
@@ -182,8 +182,8 @@ pub async fn run(
                 engine.tick(now);
                 let set = rules.evaluate(&engine.alert_view(now));
                 let changes = rules.changes();
-                // Writes the outbox synchronously: a few milliseconds per
-                // tick, only when something changed.
+                // Never waits for the disk: notifications go to the
+                // writer thread with the other writes.
                 dispatcher.update(&set, &changes);
                 engine.set_network_degraded(rules.network_degraded());
                 writer.submit(WriteOp::Heartbeat { run: run_id, at: now });

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use continuity::alert::config::{AlertingSpec, Severity};
 use continuity::alert::dispatch::{DispatchOptions, Dispatcher};
-use continuity::alert::notify::{self, Notification, Status};
+use continuity::alert::notify::{self, Channel, Notification, Status};
 use continuity::alert::outbox::{MemoryOutbox, OutboxState};
 use continuity::alert::rules::{
     Alert, AlertChange, AlertRules, AlertSet, AlertView, CheckState, CheckView, MaintenanceView,
@@ -728,11 +728,10 @@ fn receivers_take_alerts_by_severity_and_matchers() {
       teams: { url: "https://prod.example.org/workflows/1" }"#,
     );
     let r = |name: &str| {
-        s.receivers
+        s.receivers()
             .iter()
-            .find(|r| r.value.name.value == name)
+            .find(|r| r.name == name)
             .unwrap()
-            .value
             .clone()
     };
     let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
@@ -793,19 +792,17 @@ fn secrets_come_from_files_and_never_show_in_debug_output() {
         url_file.display(),
         pw_file.display()
     ));
-    let desk = &s.receivers[0].value;
+    let Channel::Teams(desk) = &s.receivers()[0].channel else {
+        panic!("desk is a Teams receiver");
+    };
     assert_eq!(
-        desk.teams
-            .as_ref()
-            .unwrap()
-            .resolved
-            .as_ref()
-            .unwrap()
-            .expose(),
+        desk.url.expose(),
         "https://prod.example.org/workflows/secret-sig"
     );
-    let mail = s.receivers[1].value.email.as_ref().unwrap();
-    assert_eq!(mail.password_resolved.as_ref().unwrap().expose(), "hunter2");
+    let Channel::Email(mail) = &s.receivers()[1].channel else {
+        panic!("mail is an e-mail receiver");
+    };
+    assert_eq!(mail.password.as_ref().unwrap().expose(), "hunter2");
     assert_eq!((mail.host.as_str(), mail.port), ("smtp.example.org", 587));
     let debug = format!("{s:?}");
     assert!(
@@ -1134,7 +1131,7 @@ fn notifications(t: &Telemetry, receiver: &str, result: &str) -> f64 {
 
 fn hook_spec(sink: &HttpSink) -> AlertingSpec {
     spec(&format!(
-        "  receivers:\n    - name: hook\n      webhook: {{ url: \"{}\", headers: {{ X-Token: abc }} }}",
+        "  receivers:\n    - name: hook\n      group_by: ['...']\n      group_wait: 0s\n      group_interval: 0s\n      webhook: {{ url: \"{}\", headers: {{ X-Token: abc }} }}",
         sink.url("/hook")
     ))
 }
@@ -1675,6 +1672,9 @@ async fn email_goes_out_over_smtp_with_auth_as_text_and_html() {
     let s = spec(&format!(
         r#"  receivers:
     - name: oncall-mail
+      group_by: ['...']
+      group_wait: 0s
+      group_interval: 0s
       email:
         smtp: "{addr}"
         tls: none
@@ -1761,6 +1761,9 @@ async fn email_uses_starttls_and_trusts_only_the_configured_ca() {
     let s = spec(&format!(
         r#"  receivers:
     - name: trusted
+      group_by: ['...']
+      group_wait: 0s
+      group_interval: 0s
       email:
         smtp: "{addr}"
         tls: starttls
@@ -1770,6 +1773,9 @@ async fn email_uses_starttls_and_trusts_only_the_configured_ca() {
         from: continuity@example.org
         to: [oncall@example.org]
     - name: untrusted
+      group_by: ['...']
+      group_wait: 0s
+      group_interval: 0s
       email:
         smtp: "{addr}"
         tls: starttls
@@ -2108,7 +2114,7 @@ async fn a_notification_that_cannot_be_delivered_expires_after_its_ttl() {
     let sink = HttpSink::start().await;
     sink.fail_always.store(true, Ordering::SeqCst);
     let s = spec(&format!(
-        "  notification_ttl: 1s\n  receivers:\n    - name: hook\n      webhook: {{ url: \"{}\" }}",
+        "  notification_ttl: 1s\n  receivers:\n    - name: hook\n      group_by: ['...']\n      group_wait: 0s\n      group_interval: 0s\n      webhook: {{ url: \"{}\" }}",
         sink.url("/hook")
     ));
     let telemetry = Arc::new(Telemetry::new());
@@ -2182,6 +2188,6 @@ fn the_documented_example_configuration_loads() {
         .unwrap_or_else(|e| panic!("the example in docs/alerting.md does not load:\n{e}"));
     let a = &config.alerting;
     assert_eq!(a.alertmanagers.len(), 2);
-    assert_eq!(a.receivers.len(), 4);
+    assert_eq!(a.receivers().len(), 4);
     assert_eq!(a.canary_checks.len(), 2);
 }

@@ -112,6 +112,8 @@ alerting:
   receivers:
     - name: incident-tool
       min_severity: page
+      group_wait: 0s
+      group_interval: 0s
       webhook:
         url: http://{hook_addr}/hook
 services:

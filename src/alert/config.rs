@@ -4,7 +4,7 @@
 //! outbox. Secrets are resolved and matchers compiled when the file loads,
 //! so a bad receiver never reaches run time.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,7 +12,8 @@ use std::time::Duration;
 use crate::config::{Location, Spanned};
 use serde::{Deserialize, Deserializer};
 
-use crate::config::{Dur, KnownNames, Secret, Validator, closest, expand};
+pub use super::receiver::{ALERT_LABELS, LabelMatcher, MatchOp, Receiver, ReceiverSpec};
+use crate::config::{Dur, KnownNames, Secret, Validator, closest};
 
 /// How urgent an alert is; receivers take alerts at or above their
 /// `min_severity`. `page` wakes someone, `ticket` waits for office hours,
@@ -101,12 +102,17 @@ pub struct AlertingSpec {
     /// How long the outbox keeps retrying a notification before it gives up.
     #[serde(default = "default_notification_ttl")]
     pub notification_ttl: Spanned<Dur>,
-    #[serde(default)]
-    pub receivers: Vec<Spanned<ReceiverSpec>>,
+    /// The receivers as written; [`AlertingSpec::receivers`] has them
+    /// checked and compiled.
+    #[serde(default, rename = "receivers")]
+    pub receiver_specs: Vec<Spanned<ReceiverSpec>>,
 
     /// Parsed `canaries` (service, check), filled in by `validate`.
     #[serde(skip)]
     pub canary_checks: Vec<(String, String)>,
+    /// `receivers` compiled by `validate`: only valid ones, in order.
+    #[serde(skip)]
+    pub compiled_receivers: Vec<Receiver>,
 }
 
 fn default_resend() -> Spanned<Dur> {
@@ -142,8 +148,9 @@ impl Default for AlertingSpec {
             degraded_for: default_degraded_for(),
             flapping: FlappingSpec::default(),
             notification_ttl: default_notification_ttl(),
-            receivers: Vec::new(),
+            receiver_specs: Vec::new(),
             canary_checks: Vec::new(),
+            compiled_receivers: Vec::new(),
         }
     }
 }
@@ -270,229 +277,6 @@ impl Default for FlappingSpec {
     }
 }
 
-/// One destination for notifications, with the alerts it wants.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReceiverSpec {
-    pub name: Spanned<String>,
-    /// Only alerts at least this severe (page > ticket > none).
-    #[serde(default = "default_min_severity")]
-    pub min_severity: Severity,
-    /// Label matchers, all of which must hold: `value` (equal), `=~regex`,
-    /// `!=value` or `!~regex` (regexes match the whole value).
-    #[serde(default)]
-    pub matchers: BTreeMap<String, String>,
-    #[serde(default = "default_true")]
-    pub send_resolved: bool,
-    pub webhook: Option<WebhookSpec>,
-    pub slack: Option<UrlSpec>,
-    pub teams: Option<UrlSpec>,
-    pub email: Option<EmailSpec>,
-
-    /// Compiled `matchers`, filled in by `validate`.
-    #[serde(skip)]
-    pub compiled: Vec<LabelMatcher>,
-}
-
-fn default_min_severity() -> Severity {
-    Severity::Ticket
-}
-fn default_true() -> bool {
-    true
-}
-
-/// A webhook URL given inline (`url: ${SLACK_WEBHOOK}`) or in a file
-/// (`url_file: /run/secrets/slack`), since the URL itself is the secret.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UrlSpec {
-    pub url: Option<InlineSecret>,
-    pub url_file: Option<Spanned<String>>,
-    /// The resolved URL, filled in by `validate`.
-    #[serde(skip)]
-    pub resolved: Option<Secret>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookSpec {
-    pub url: Option<InlineSecret>,
-    pub url_file: Option<Spanned<String>>,
-    /// Extra request headers (e.g. `Authorization: Bearer ${TOKEN}`);
-    /// values are treated as secrets.
-    #[serde(default)]
-    pub headers: BTreeMap<String, InlineSecret>,
-    #[serde(skip)]
-    pub resolved: Option<Secret>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum SmtpTls {
-    /// Plain connection upgraded with STARTTLS (port 587); refuses to send
-    /// when the server does not offer it.
-    #[default]
-    Starttls,
-    /// TLS from the first byte (port 465).
-    Tls,
-    /// No encryption; only for a relay on the same machine.
-    None,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailSpec {
-    /// `host:port`, or `host` for the usual port of `tls`.
-    pub smtp: Spanned<String>,
-    #[serde(default)]
-    pub tls: SmtpTls,
-    /// PEM file of the CA that signed the server's certificate, when it is
-    /// not publicly trusted (relative to the configuration file).
-    pub ca_file: Option<Spanned<String>>,
-    pub username: Option<String>,
-    pub password: Option<InlineSecret>,
-    pub password_file: Option<Spanned<String>>,
-    pub from: Spanned<String>,
-    pub to: Spanned<Vec<String>>,
-    /// Put in front of every subject, e.g. `[continuity]`.
-    #[serde(default)]
-    pub subject_prefix: Option<String>,
-
-    /// Filled in by `validate`.
-    #[serde(skip)]
-    pub host: String,
-    #[serde(skip)]
-    pub port: u16,
-    #[serde(skip)]
-    pub password_resolved: Option<Secret>,
-    #[serde(skip)]
-    pub ca_path: Option<PathBuf>,
-}
-
-/// The channel a receiver delivers through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChannelKind {
-    Webhook,
-    Slack,
-    Teams,
-    Email,
-}
-
-impl ReceiverSpec {
-    pub fn channel(&self) -> Option<ChannelKind> {
-        if self.webhook.is_some() {
-            Some(ChannelKind::Webhook)
-        } else if self.slack.is_some() {
-            Some(ChannelKind::Slack)
-        } else if self.teams.is_some() {
-            Some(ChannelKind::Teams)
-        } else if self.email.is_some() {
-            Some(ChannelKind::Email)
-        } else {
-            None
-        }
-    }
-
-    /// Whether this receiver wants an alert with these labels.
-    pub fn wants(&self, severity: Severity, labels: &BTreeMap<String, String>) -> bool {
-        severity >= self.min_severity && self.compiled.iter().all(|m| m.matches(labels))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MatchOp {
-    Equal,
-    NotEqual,
-    Regex,
-    NotRegex,
-}
-
-/// One compiled label matcher. A label the alert does not have matches as
-/// the empty string, as in Alertmanager.
-#[derive(Clone)]
-pub struct LabelMatcher {
-    pub label: String,
-    pub op: MatchOp,
-    pub value: String,
-    regex: Option<regex::Regex>,
-}
-
-impl PartialEq for LabelMatcher {
-    fn eq(&self, other: &Self) -> bool {
-        self.label == other.label && self.op == other.op && self.value == other.value
-    }
-}
-
-impl fmt::Debug for LabelMatcher {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let op = match self.op {
-            MatchOp::Equal => "=",
-            MatchOp::NotEqual => "!=",
-            MatchOp::Regex => "=~",
-            MatchOp::NotRegex => "!~",
-        };
-        write!(f, "{}{op}{:?}", self.label, self.value)
-    }
-}
-
-impl LabelMatcher {
-    /// Parse `value`, `=~regex`, `!=value` or `!~regex` for `label`.
-    pub fn parse(label: &str, written: &str) -> Result<LabelMatcher, String> {
-        let (op, value) = if let Some(r) = written.strip_prefix("=~") {
-            (MatchOp::Regex, r)
-        } else if let Some(r) = written.strip_prefix("!~") {
-            (MatchOp::NotRegex, r)
-        } else if let Some(r) = written.strip_prefix("!=") {
-            (MatchOp::NotEqual, r)
-        } else {
-            (MatchOp::Equal, written)
-        };
-        let regex = match op {
-            MatchOp::Regex | MatchOp::NotRegex => {
-                Some(regex::Regex::new(&format!("^(?:{value})$")).map_err(|e| {
-                    // The regex crate explains over several lines; its last
-                    // line says what is wrong.
-                    let text = e.to_string();
-                    let why = text.lines().last().unwrap_or("").trim().to_string();
-                    let why = why.strip_prefix("error: ").unwrap_or(&why).to_string();
-                    format!("matcher {label}: '{value}' is not a valid regex: {why}")
-                })?)
-            }
-            _ => None,
-        };
-        Ok(LabelMatcher {
-            label: label.to_string(),
-            op,
-            value: value.to_string(),
-            regex,
-        })
-    }
-
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        let v = labels.get(&self.label).map(String::as_str).unwrap_or("");
-        match (self.op, &self.regex) {
-            (MatchOp::Equal, _) => v == self.value,
-            (MatchOp::NotEqual, _) => v != self.value,
-            (MatchOp::Regex, Some(r)) => r.is_match(v),
-            (MatchOp::NotRegex, Some(r)) => !r.is_match(v),
-            // parse() always compiles a regex for the regex operators.
-            (MatchOp::Regex | MatchOp::NotRegex, None) => false,
-        }
-    }
-}
-
-/// Labels alerts carry; matchers on other labels can never match.
-pub const ALERT_LABELS: [&str; 8] = [
-    "alertname",
-    "service",
-    "category",
-    "supplier",
-    "severity",
-    "location",
-    "check",
-    "sla",
-];
-
 impl AlertingSpec {
     pub fn resend_interval(&self) -> Duration {
         self.resend_interval.value.0
@@ -505,6 +289,11 @@ impl AlertingSpec {
     }
     pub fn notification_ttl(&self) -> Duration {
         self.notification_ttl.value.0
+    }
+
+    /// The receivers, checked and compiled (empty before `validate`).
+    pub fn receivers(&self) -> &[Receiver] {
+        &self.compiled_receivers
     }
 
     /// Check every field, resolve secrets (files relative to the
@@ -623,9 +412,10 @@ impl AlertingSpec {
         }
 
         let mut names = BTreeSet::new();
-        for r in &mut self.receivers {
+        self.compiled_receivers.clear();
+        for r in &self.receiver_specs {
             let r_at = r.referenced;
-            let r = &mut r.value;
+            let r = &r.value;
             if !names.insert(r.name.value.clone()) {
                 v.error(
                     r.name.referenced,
@@ -640,7 +430,9 @@ impl AlertingSpec {
                     Some("e.g. name: oncall-mail".into()),
                 );
             }
-            validate_receiver(r, v, r_at, known, &base);
+            if let Some(compiled) = r.compile(v, r_at, known, &base) {
+                self.compiled_receivers.push(compiled);
+            }
         }
     }
 
@@ -700,7 +492,7 @@ fn loc(spanned: Location, fallback: Location) -> Location {
     }
 }
 
-fn did_you_mean<'a>(word: &str, known: impl Iterator<Item = &'a str> + Clone) -> String {
+pub(crate) fn did_you_mean<'a>(word: &str, known: impl Iterator<Item = &'a str> + Clone) -> String {
     match closest(word, known.clone()) {
         Some(best) => format!("did you mean '{best}'?"),
         None => {
@@ -714,297 +506,15 @@ fn did_you_mean<'a>(word: &str, known: impl Iterator<Item = &'a str> + Clone) ->
     }
 }
 
-fn url_ok(s: &str) -> bool {
+pub(crate) fn url_ok(s: &str) -> bool {
     s.parse::<http::Uri>()
         .ok()
         .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
 }
 
-fn validate_receiver(
-    r: &mut ReceiverSpec,
-    v: &mut Validator,
-    at: Location,
-    known: &KnownNames,
-    base: &Path,
-) {
-    let name = r.name.value.clone();
-    let kinds = [
-        r.webhook.is_some(),
-        r.slack.is_some(),
-        r.teams.is_some(),
-        r.email.is_some(),
-    ]
-    .iter()
-    .filter(|k| **k)
-    .count();
-    if kinds != 1 {
-        v.error(
-            at,
-            format!("receiver '{name}' has {kinds} channel blocks"),
-            Some("give each receiver exactly one of webhook, slack, teams or email".into()),
-        );
-    }
-
-    r.compiled.clear();
-    for (label, written) in &r.matchers {
-        if !ALERT_LABELS.contains(&label.as_str()) {
-            let hint = match closest(label, ALERT_LABELS) {
-                Some(best) => format!("did you mean '{best}'?"),
-                None => format!("alerts carry {}", ALERT_LABELS.join(", ")),
-            };
-            v.error(
-                at,
-                format!("receiver '{name}': matcher on unknown label '{label}'"),
-                Some(hint),
-            );
-            continue;
-        }
-        match LabelMatcher::parse(label, written) {
-            Ok(m) => {
-                if m.op == MatchOp::Equal {
-                    check_known_value(v, at, &name, &m, known);
-                }
-                r.compiled.push(m);
-            }
-            Err(e) => v.error(
-                at,
-                format!("receiver '{name}': {e}"),
-                Some(
-                    "regexes use Rust regex syntax and match the whole value, e.g. =~portal-.*"
-                        .into(),
-                ),
-            ),
-        }
-    }
-
-    let url = |spec_url: &Option<InlineSecret>,
-               file: &Option<Spanned<String>>,
-               what: &str,
-               v: &mut Validator|
-     -> Option<Secret> {
-        let inline = spec_url.as_ref().map(|s| s.0.expose().to_string());
-        let resolved = expand::secret("url", inline, file.as_ref(), base, v);
-        match &resolved {
-            None if spec_url.is_none() && file.is_none() => v.error(
-                at,
-                format!("receiver '{name}': {what} has no url"),
-                Some("set url: ${WEBHOOK_URL} or url_file: /run/secrets/webhook-url".into()),
-            ),
-            Some(u) if !url_ok(u.expose()) => v.error(
-                file.as_ref().map(|f| f.referenced).unwrap_or(at),
-                // The URL is a secret: say what is wrong without it.
-                format!("receiver '{name}': {what} url is not an http(s) URL"),
-                Some("the url must start with https:// (or http://)".into()),
-            ),
-            _ => {}
-        }
-        resolved
-    };
-    if let Some(w) = &mut r.webhook {
-        w.resolved = url(&w.url, &w.url_file, "webhook", v);
-        for h in w.headers.keys() {
-            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
-                v.error(
-                    at,
-                    format!("receiver '{name}': '{h}' is not a valid header name"),
-                    None,
-                );
-            }
-        }
-        for (h, value) in &w.headers {
-            if http::HeaderValue::from_str(value.0.expose()).is_err() {
-                v.error(
-                    at,
-                    format!(
-                        "receiver '{name}': the value of header '{h}' is not a valid header value"
-                    ),
-                    Some("header values are one line of visible ASCII".into()),
-                );
-            }
-        }
-    }
-    if let Some(s) = &mut r.slack {
-        s.resolved = url(&s.url, &s.url_file, "slack", v);
-    }
-    if let Some(t) = &mut r.teams {
-        t.resolved = url(&t.url, &t.url_file, "teams", v);
-    }
-    if let Some(e) = &mut r.email {
-        validate_email(e, v, &name, base);
-    }
-}
-
-fn check_known_value(
-    v: &mut Validator,
-    at: Location,
-    receiver: &str,
-    m: &LabelMatcher,
-    known: &KnownNames,
-) {
-    let set = match m.label.as_str() {
-        "service" => &known.services,
-        "category" => &known.categories,
-        "supplier" => &known.suppliers,
-        "severity" => {
-            if Severity::parse(&m.value).is_none() {
-                v.error(
-                    at,
-                    format!("receiver '{receiver}': severity '{}' does not exist", m.value),
-                    Some("severities are page, ticket and none; min_severity is usually what you want".into()),
-                );
-            }
-            return;
-        }
-        _ => return,
-    };
-    if !set.contains(m.value.as_str()) {
-        v.error(
-            at,
-            format!(
-                "receiver '{receiver}': no service has {} '{}', so the matcher never matches",
-                m.label, m.value
-            ),
-            Some(did_you_mean(&m.value, set.iter().copied())),
-        );
-    }
-}
-
-fn validate_email(e: &mut EmailSpec, v: &mut Validator, receiver: &str, base: &Path) {
-    let default_port = match e.tls {
-        SmtpTls::Starttls => 587,
-        SmtpTls::Tls => 465,
-        SmtpTls::None => 25,
-    };
-    let written = e.smtp.value.trim();
-    let (host, port) = match written.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(':') => match p.parse::<u16>() {
-            Ok(p) if p > 0 => (h.trim_start_matches('[').trim_end_matches(']'), p),
-            _ => {
-                v.error(
-                    e.smtp.referenced,
-                    format!("receiver '{receiver}': smtp '{written}' has an invalid port"),
-                    Some("write host:port, e.g. smtp.example.org:587".into()),
-                );
-                (h, default_port)
-            }
-        },
-        _ => (written, default_port),
-    };
-    if host.is_empty() {
-        v.error(
-            e.smtp.referenced,
-            format!("receiver '{receiver}': smtp has no host"),
-            Some("write host:port, e.g. smtp.example.org:587".into()),
-        );
-    }
-    e.host = host.to_string();
-    e.port = port;
-
-    let inline = e.password.as_ref().map(|s| s.0.expose().to_string());
-    e.password_resolved = expand::secret("password", inline, e.password_file.as_ref(), base, v);
-    if e.password_resolved.is_some() && e.username.is_none() {
-        v.error(
-            e.smtp.referenced,
-            format!("receiver '{receiver}': a password is set without a username"),
-            Some("add username:, or remove the password".into()),
-        );
-    }
-    let loopback = matches!(host, "localhost" | "127.0.0.1" | "::1");
-    if e.tls == SmtpTls::None && e.username.is_some() && !loopback {
-        v.error(
-            e.smtp.referenced,
-            format!("receiver '{receiver}': tls: none would send the SMTP password in clear text to {host}"),
-            Some("use tls: starttls (port 587) or tls (port 465)".into()),
-        );
-    }
-    e.ca_path = None;
-    if let Some(ca) = &e.ca_file {
-        let path = crate::probe::tls_util::config_relative(v.file(), &ca.value);
-        match crate::probe::tls_util::load_ca_file(&path) {
-            Ok(_) => e.ca_path = Some(path),
-            Err(msg) => v.error(
-                ca.referenced,
-                format!("receiver '{receiver}': ca_file: {msg}"),
-                Some("give a PEM file with the CA certificate(s) of the SMTP server".into()),
-            ),
-        }
-        if e.tls == SmtpTls::None {
-            v.error(
-                ca.referenced,
-                format!("receiver '{receiver}': ca_file is set but tls is none"),
-                Some("use tls: starttls or tls, or remove ca_file".into()),
-            );
-        }
-    }
-    if e.from.value.parse::<lettre::message::Mailbox>().is_err() {
-        v.error(
-            e.from.referenced,
-            format!(
-                "receiver '{receiver}': from '{}' is not an e-mail address",
-                e.from.value
-            ),
-            Some("e.g. from: \"continuity <continuity@example.org>\"".into()),
-        );
-    }
-    if e.to.value.is_empty() {
-        v.error(
-            e.to.referenced,
-            format!("receiver '{receiver}': to is empty"),
-            Some("list at least one address, e.g. to: [oncall@example.org]".into()),
-        );
-    }
-    for addr in &e.to.value {
-        if addr.parse::<lettre::message::Mailbox>().is_err() {
-            v.error(
-                e.to.referenced,
-                format!("receiver '{receiver}': to address '{addr}' is not an e-mail address"),
-                Some("e.g. to: [oncall@example.org]".into()),
-            );
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn matchers_cover_equal_regex_and_negations() {
-        let l = labels(&[("category", "telephony"), ("service", "portal-aanvraag")]);
-        assert!(
-            LabelMatcher::parse("category", "telephony")
-                .unwrap()
-                .matches(&l)
-        );
-        assert!(
-            LabelMatcher::parse("service", "=~portal-.*")
-                .unwrap()
-                .matches(&l)
-        );
-        assert!(
-            !LabelMatcher::parse("service", "=~portal")
-                .unwrap()
-                .matches(&l)
-        );
-        assert!(
-            LabelMatcher::parse("service", "!~mail.*")
-                .unwrap()
-                .matches(&l)
-        );
-        assert!(
-            !LabelMatcher::parse("category", "!=telephony")
-                .unwrap()
-                .matches(&l)
-        );
-        assert!(LabelMatcher::parse("check", "").unwrap().matches(&l));
-    }
 
     #[test]
     fn burn_windows_map_to_engine_keys() {

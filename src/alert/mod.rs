@@ -6,4 +6,5 @@ pub mod config;
 pub mod dispatch;
 pub mod notify;
 pub mod outbox;
+pub mod receiver;
 pub mod rules;

@@ -3,13 +3,20 @@
 //! it, so a crash, a restart or an unreachable webhook loses nothing. Its
 //! unique key is what keeps a restarted monitor from notifying twice.
 //!
-//! The daemon implements [`OutboxStore`] on its SQLite store;
+//! Writes never wait on the caller's thread: [`OutboxStore::enqueue_all`]
+//! and [`OutboxStore::settle`] hand back a [`Durable`] that resolves once
+//! the rows are on disk. The daemon's [`StoreOutbox`] sends them through
+//! the store's batching writer thread, so a burst of notifications costs
+//! one transaction per batch rather than one fsync each on the main loop;
 //! [`MemoryOutbox`] is the same contract in memory, for tests.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use jiff::Timestamp;
+
+use crate::store::{OutboxRecord, OutboxStatus, Store, StoreWriter, WriteOp};
 
 /// Where a notification is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +67,47 @@ impl From<String> for OutboxError {
     }
 }
 
-/// Durable storage for notifications. Every method is a short
-/// transaction; implementations must be safe to call from several tasks.
+/// A notification to queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewItem {
+    /// Unique across the store: `{incident}:{receiver}:{firing|resolved}`.
+    pub key: String,
+    pub receiver: String,
+    pub payload: serde_json::Value,
+    pub created_at: Timestamp,
+    /// When it may be sent: later than `created_at` while its group
+    /// waits for company (`group_wait`, `group_interval`).
+    pub due_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settled {
+    Delivered {
+        id: i64,
+        at: Timestamp,
+    },
+    /// `attempts` goes up by one; due again at `next_attempt_at`.
+    Failed {
+        id: i64,
+        next_attempt_at: Timestamp,
+        error: String,
+    },
+}
+
+/// Resolves once the writes it stands for are on disk, or with the reason
+/// they never will be.
+pub type Durable = BoxFuture<'static, Result<(), OutboxError>>;
+
+fn ready(result: Result<(), OutboxError>) -> Durable {
+    Box::pin(std::future::ready(result))
+}
+
+/// Durable storage for notifications. Reads are short transactions and
+/// may wait for the disk (callers on an async runtime run them on a
+/// blocking thread); writes return a [`Durable`] at once. Implementations
+/// must be safe to call from several tasks.
 ///
 /// Rows must be kept (delivered or expired) at least as long as
 /// [`OutboxStore::history`] is asked to look back (see
@@ -78,6 +124,14 @@ pub trait OutboxStore: Send + Sync {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<bool, OutboxError>;
+
+    /// Queue notifications without waiting for the disk; an item whose key
+    /// exists (in any state) is left as it is. [`OutboxStore::due`] sees
+    /// the items once the returned [`Durable`] has resolved.
+    fn enqueue_all(&self, items: Vec<NewItem>) -> Durable;
+
+    /// Record delivery outcomes without waiting for the disk.
+    fn settle(&self, outcomes: Vec<Settled>) -> Durable;
 
     /// Pending items whose `next_attempt_at` has come, oldest (lowest id)
     /// first, at most `limit`.
@@ -137,6 +191,28 @@ impl MemoryOutbox {
         self.items.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Queue `i` unless its key is known; whether it was queued.
+    fn push(&self, i: &NewItem) -> bool {
+        let mut items = self.lock();
+        if items.iter().any(|x| x.key == i.key) {
+            return false;
+        }
+        let id = items.last().map(|x| x.id + 1).unwrap_or(1);
+        items.push(OutboxItem {
+            id,
+            key: i.key.clone(),
+            receiver: i.receiver.clone(),
+            payload: i.payload.clone(),
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+            next_attempt_at: i.due_at,
+            attempts: 0,
+            state: OutboxState::Pending,
+            last_error: None,
+        });
+        true
+    }
+
     fn update(&self, id: i64, f: impl FnOnce(&mut OutboxItem)) -> Result<(), OutboxError> {
         let mut items = self.lock();
         let item = items
@@ -157,24 +233,38 @@ impl OutboxStore for MemoryOutbox {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<bool, OutboxError> {
-        let mut items = self.lock();
-        if items.iter().any(|i| i.key == key) {
-            return Ok(false);
-        }
-        let id = items.last().map(|i| i.id + 1).unwrap_or(1);
-        items.push(OutboxItem {
-            id,
+        Ok(self.push(&NewItem {
             key: key.to_string(),
             receiver: receiver.to_string(),
             payload: payload.clone(),
             created_at: now,
+            due_at: now,
             expires_at,
-            next_attempt_at: now,
-            attempts: 0,
-            state: OutboxState::Pending,
-            last_error: None,
-        });
-        Ok(true)
+        }))
+    }
+
+    fn enqueue_all(&self, items: Vec<NewItem>) -> Durable {
+        for i in &items {
+            self.push(i);
+        }
+        ready(Ok(()))
+    }
+
+    fn settle(&self, outcomes: Vec<Settled>) -> Durable {
+        for o in outcomes {
+            let result = match o {
+                Settled::Delivered { id, at } => self.mark_delivered(id, at),
+                Settled::Failed {
+                    id,
+                    next_attempt_at,
+                    error,
+                } => self.mark_failed(id, next_attempt_at, &error),
+            };
+            if let Err(e) = result {
+                return ready(Err(e));
+            }
+        }
+        ready(Ok(()))
     }
 
     fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, OutboxError> {
@@ -236,11 +326,48 @@ impl OutboxStore for MemoryOutbox {
     }
 }
 
-/// The durable outbox: the daemon's store behind [`OutboxStore`].
-pub struct StoreOutbox(pub Arc<dyn crate::store::Store>);
+/// The durable outbox: the daemon's store behind [`OutboxStore`]. With a
+/// writer, writes join its batches; without one (tools, tests) each call
+/// is its own transaction.
+pub struct StoreOutbox {
+    store: Arc<dyn Store>,
+    writer: Option<StoreWriter>,
+}
 
-fn item(r: crate::store::OutboxRecord) -> OutboxItem {
-    use crate::store::OutboxStatus;
+impl StoreOutbox {
+    pub fn new(store: Arc<dyn Store>) -> StoreOutbox {
+        StoreOutbox {
+            store,
+            writer: None,
+        }
+    }
+
+    /// Writes go through `writer`, which commits to `store`.
+    pub fn with_writer(store: Arc<dyn Store>, writer: StoreWriter) -> StoreOutbox {
+        StoreOutbox {
+            store,
+            writer: Some(writer),
+        }
+    }
+
+    fn write(&self, ops: Vec<WriteOp>) -> Durable {
+        match &self.writer {
+            Some(w) => {
+                let ack = w.submit_acked(ops);
+                Box::pin(async move {
+                    match ack.await {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(lost)) => Err(OutboxError(lost.to_string())),
+                        Err(_) => Err(OutboxError("the store writer stopped".into())),
+                    }
+                })
+            }
+            None => ready(self.store.write_batch(&ops).map_err(store_err)),
+        }
+    }
+}
+
+fn item(r: OutboxRecord) -> OutboxItem {
     OutboxItem {
         id: r.id,
         key: r.idempotency_key,
@@ -259,6 +386,22 @@ fn item(r: crate::store::OutboxRecord) -> OutboxItem {
     }
 }
 
+fn record(i: &NewItem) -> OutboxRecord {
+    OutboxRecord {
+        id: 0,
+        idempotency_key: i.key.clone(),
+        receiver: i.receiver.clone(),
+        payload: i.payload.clone(),
+        status: OutboxStatus::Pending,
+        attempts: 0,
+        next_attempt_at: i.due_at,
+        created_at: i.created_at,
+        expires_at: i.expires_at,
+        last_error: None,
+        delivered_at: None,
+    }
+}
+
 fn store_err(e: crate::store::StoreError) -> OutboxError {
     OutboxError(e.to_string())
 }
@@ -272,26 +415,45 @@ impl OutboxStore for StoreOutbox {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<bool, OutboxError> {
-        self.0
-            .outbox_enqueue(&crate::store::OutboxRecord {
-                id: 0,
-                idempotency_key: key.to_string(),
+        self.store
+            .outbox_enqueue(&record(&NewItem {
+                key: key.to_string(),
                 receiver: receiver.to_string(),
                 payload: payload.clone(),
-                status: crate::store::OutboxStatus::Pending,
-                attempts: 0,
-                next_attempt_at: now,
                 created_at: now,
+                due_at: now,
                 expires_at,
-                last_error: None,
-                delivered_at: None,
-            })
+            }))
             .map_err(store_err)
+    }
+
+    fn enqueue_all(&self, items: Vec<NewItem>) -> Durable {
+        self.write(items.iter().map(|i| WriteOp::Outbox(record(i))).collect())
+    }
+
+    fn settle(&self, outcomes: Vec<Settled>) -> Durable {
+        self.write(
+            outcomes
+                .into_iter()
+                .map(|o| match o {
+                    Settled::Delivered { id, at } => WriteOp::OutboxDelivered { id, at },
+                    Settled::Failed {
+                        id,
+                        next_attempt_at,
+                        error,
+                    } => WriteOp::OutboxFailed {
+                        id,
+                        error,
+                        next_attempt_at,
+                    },
+                })
+                .collect(),
+        )
     }
 
     fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, OutboxError> {
         Ok(self
-            .0
+            .store
             .outbox_due(now, limit)
             .map_err(store_err)?
             .into_iter()
@@ -300,7 +462,7 @@ impl OutboxStore for StoreOutbox {
     }
 
     fn mark_delivered(&self, id: i64, now: Timestamp) -> Result<(), OutboxError> {
-        self.0.outbox_delivered(id, now).map_err(store_err)
+        self.store.outbox_delivered(id, now).map_err(store_err)
     }
 
     fn mark_failed(
@@ -309,14 +471,14 @@ impl OutboxStore for StoreOutbox {
         next_attempt_at: Timestamp,
         error: &str,
     ) -> Result<(), OutboxError> {
-        self.0
+        self.store
             .outbox_failed(id, error, next_attempt_at)
             .map_err(store_err)
     }
 
     fn expire(&self, now: Timestamp) -> Result<Vec<OutboxItem>, OutboxError> {
         Ok(self
-            .0
+            .store
             .outbox_expire_items(now)
             .map_err(store_err)?
             .into_iter()
@@ -325,12 +487,12 @@ impl OutboxStore for StoreOutbox {
     }
 
     fn queue_length(&self) -> Result<usize, OutboxError> {
-        Ok(self.0.outbox_len().map_err(store_err)? as usize)
+        Ok(self.store.outbox_len().map_err(store_err)? as usize)
     }
 
     fn history(&self, since: Timestamp) -> Result<Vec<OutboxItem>, OutboxError> {
         Ok(self
-            .0
+            .store
             .outbox_history(since)
             .map_err(store_err)?
             .into_iter()
@@ -368,6 +530,22 @@ mod tests {
         assert_eq!(o.due(t(30), 10).unwrap()[0].attempts, 1);
         assert_eq!(o.expire(t(60)).unwrap().len(), 1);
         assert!(o.due(t(61), 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_item_waiting_for_its_group_is_not_due_before_its_time() {
+        let o = MemoryOutbox::new();
+        let item = NewItem {
+            key: "k".into(),
+            receiver: "r".into(),
+            payload: serde_json::json!({}),
+            created_at: t(0),
+            due_at: t(30),
+            expires_at: t(100),
+        };
+        futures::executor::block_on(o.enqueue_all(vec![item])).unwrap();
+        assert!(o.due(t(29), 10).unwrap().is_empty());
+        assert_eq!(o.due(t(30), 10).unwrap().len(), 1);
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //! commits them in batches; when the disk fails it keeps the writes in
 //! memory (up to a cap), counts the errors and retries with backoff, so the
 //! daemon recovers when the disk does.
+//!
+//! A caller that must know when its writes are durable (the alert outbox:
+//! a notification may be sent only once it is on disk) uses
+//! [`StoreWriter::submit_acked`]: the writes join the same batches, and
+//! the answer comes when their transaction has committed.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -101,8 +106,34 @@ struct Shared {
     committed: AtomicU64,
 }
 
+/// What became of writes submitted with [`StoreWriter::submit_acked`]:
+/// `Ok` once all of them are committed, [`WriteLost`] when one was dropped
+/// or refused (or the writer thread died).
+pub type WriteAck = tokio::sync::oneshot::Receiver<Result<(), WriteLost>>;
+
+/// Acknowledged writes that will never be on disk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("writes not stored: {0}")]
+pub struct WriteLost(pub String);
+
+/// A caller waiting for writes `first..=last` (sequence numbers).
+struct Waiter {
+    first: u64,
+    last: u64,
+    lost: Option<String>,
+    answer: tokio::sync::oneshot::Sender<Result<(), WriteLost>>,
+}
+
+impl Waiter {
+    fn covers(&self, seq: u64) -> bool {
+        (self.first..=self.last).contains(&seq)
+    }
+}
+
 struct Queue {
     ops: VecDeque<WriteOp>,
+    /// Callers of `submit_acked` not answered yet, in sequence order.
+    waiters: VecDeque<Waiter>,
     /// Writes submitted so far; the front of `ops` is number
     /// `submitted - ops.len() + 1`.
     submitted: u64,
@@ -123,6 +154,28 @@ impl Drop for LastHandle {
     }
 }
 
+impl Queue {
+    /// Write `seq` will never be stored: tell whoever waits for it.
+    fn lose(&mut self, seq: u64, why: &str) {
+        for w in self.waiters.iter_mut().filter(|w| w.covers(seq)) {
+            w.lost.get_or_insert_with(|| why.to_string());
+        }
+    }
+
+    /// Answer the waiters whose writes are all done up to `seq`.
+    fn acknowledge(&mut self, seq: u64) {
+        while self.waiters.front().is_some_and(|w| w.last <= seq) {
+            let Some(w) = self.waiters.pop_front() else {
+                break;
+            };
+            let _ = w.answer.send(match w.lost {
+                None => Ok(()),
+                Some(why) => Err(WriteLost(why)),
+            });
+        }
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
@@ -136,6 +189,7 @@ impl StoreWriter {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 ops: VecDeque::new(),
+                waiters: VecDeque::new(),
                 submitted: 0,
                 flush_wanted: false,
                 closing: false,
@@ -173,13 +227,41 @@ impl StoreWriter {
 
     /// Queue several writes, in order.
     pub fn submit_all(&self, ops: impl IntoIterator<Item = WriteOp>) {
-        let cap = self.shared.cap;
+        let q = self.shared.lock();
+        self.push(q, ops);
+    }
+
+    /// Queue writes like [`StoreWriter::submit_all`] (never waiting for
+    /// the disk) and learn through the returned [`WriteAck`] when they are
+    /// committed.
+    pub fn submit_acked(&self, ops: Vec<WriteOp>) -> WriteAck {
+        let (answer, ack) = tokio::sync::oneshot::channel();
         let mut q = self.shared.lock();
+        if ops.is_empty() {
+            let _ = answer.send(Ok(()));
+            return ack;
+        }
+        let first = q.submitted + 1;
+        let last = q.submitted + ops.len() as u64;
+        q.waiters.push_back(Waiter {
+            first,
+            last,
+            lost: None,
+            answer,
+        });
+        self.push(q, ops);
+        ack
+    }
+
+    fn push(&self, mut q: MutexGuard<'_, Queue>, ops: impl IntoIterator<Item = WriteOp>) {
+        let cap = self.shared.cap;
         let was_empty = q.ops.is_empty();
         for op in ops {
             q.ops.push_back(op);
             q.submitted += 1;
             if q.ops.len() > cap {
+                let seq = q.submitted - q.ops.len() as u64 + 1;
+                q.lose(seq, "dropped: the store backlog was full");
                 q.ops.pop_front();
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
                 if !q.dropping {
@@ -268,9 +350,11 @@ impl Thread {
                 return;
             };
             if !batch.is_empty() {
-                self.commit(batch);
+                let first_seq = last_seq + 1 - batch.len() as u64;
+                self.commit(batch, first_seq);
                 self.shared.in_flight.store(0, Ordering::Relaxed);
                 self.done.send_replace(last_seq);
+                self.shared.lock().acknowledge(last_seq);
             }
             if let Some(m) = &self.options.maintenance
                 && Instant::now() >= next_maintenance
@@ -347,7 +431,7 @@ impl Thread {
     /// Commit `batch`, retrying while the failure is transient. A write
     /// the store refuses outright is found and dropped, so one bad write
     /// cannot hold back everything behind it.
-    fn commit(&self, mut batch: Vec<WriteOp>) {
+    fn commit(&self, mut batch: Vec<WriteOp>, mut first_seq: u64) {
         let mut backoff = BACKOFF_START;
         let mut failing = false;
         while !batch.is_empty() {
@@ -371,7 +455,9 @@ impl Thread {
                 Err(e) => {
                     self.shared.errors.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(error = %e, "store refused a batch; writing it one by one");
-                    batch = self.isolate(batch);
+                    let before = batch.len();
+                    batch = self.isolate(batch, first_seq);
+                    first_seq += (before - batch.len()) as u64;
                 }
             }
         }
@@ -379,8 +465,9 @@ impl Thread {
 
     /// Write `batch` one write at a time, dropping the ones the store
     /// refuses. Stops at a transient error and returns what is left.
-    fn isolate(&self, batch: Vec<WriteOp>) -> Vec<WriteOp> {
+    fn isolate(&self, batch: Vec<WriteOp>, first_seq: u64) -> Vec<WriteOp> {
         let mut rest = batch.into_iter();
+        let mut seq = first_seq;
         while let Some(op) = rest.next() {
             match self.store.write_batch(std::slice::from_ref(&op)) {
                 Ok(()) => self.committed(1, false),
@@ -389,9 +476,13 @@ impl Thread {
                 }
                 Err(e) => {
                     self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+                    self.shared
+                        .lock()
+                        .lose(seq, &format!("refused by the store: {e}"));
                     tracing::error!(error = %e, write = ?op, "store refused a write; dropped it");
                 }
             }
+            seq += 1;
         }
         Vec::new()
     }

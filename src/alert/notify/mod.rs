@@ -1,17 +1,23 @@
-//! Delivery channels. Each channel formats a [`Notification`] its own way
-//! and sends it; none decides anything (that is `rules.rs`) and none
-//! retries (that is the outbox). One file per channel, one small trait.
+//! Delivery channels. Each channel file holds its block as written in the
+//! YAML, the check that compiles it into a [`Channel`] when the
+//! configuration loads, and the sender that formats a [`Message`] (one
+//! group's notifications) its own way. None decides anything (that is
+//! `rules.rs`), none groups (the dispatcher) and none retries (the
+//! outbox). [`Channel`] is the list of channels.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use super::config::{ChannelKind, ReceiverSpec};
+use super::config::{InlineSecret, url_ok};
 use super::rules::Alert;
+use crate::config::{Location, Secret, Spanned, Validator, expand};
 
 pub mod alertmanager;
 pub mod email;
@@ -202,46 +208,224 @@ impl DeliveryError {
     }
 }
 
-/// A channel that can send a notification: the one interface every
-/// provider implements.
+/// A channel that can send a message: the one interface every provider
+/// implements.
 pub trait Notifier: Send + Sync {
-    fn send<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), DeliveryError>>;
+    fn send<'a>(&'a self, m: &'a Message) -> BoxFuture<'a, Result<(), DeliveryError>>;
 }
 
-/// Build the notifier for a validated receiver.
-pub fn notifier_for(
-    r: &ReceiverSpec,
-    http: &reqwest::Client,
-) -> Result<Arc<dyn Notifier>, DeliveryError> {
-    let missing =
-        || DeliveryError::Build(format!("receiver '{}' has no usable target", r.name.value));
-    Ok(match r.channel() {
-        Some(ChannelKind::Webhook) => {
-            let w = r.webhook.as_ref().ok_or_else(missing)?;
-            Arc::new(webhook::WebhookNotifier::new(w, http.clone()).ok_or_else(missing)?)
+/// Every channel, compiled from its block. Adding a channel: a file here
+/// with its spec, compiled form and sender, a variant in this list, and
+/// its block in `ReceiverSpec`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Channel {
+    Webhook(webhook::Webhook),
+    Slack(slack::Slack),
+    Teams(teams::Teams),
+    Email(email::Email),
+}
+
+impl Channel {
+    /// The sender; HTTP channels share `http`.
+    pub fn notifier(&self, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, DeliveryError> {
+        Ok(match self {
+            Channel::Webhook(c) => Arc::new(webhook::WebhookNotifier::new(c, http.clone())),
+            Channel::Slack(c) => Arc::new(slack::SlackNotifier::new(c, http.clone())),
+            Channel::Teams(c) => Arc::new(teams::TeamsNotifier::new(c, http.clone())),
+            Channel::Email(c) => Arc::new(email::EmailNotifier::new(c)?),
+        })
+    }
+}
+
+/// Where a channel block is checked: problems go to `v`, at `at` (the
+/// receiver) unless the block knows a closer place; files are relative to
+/// `base`.
+pub struct CompileContext<'a> {
+    pub v: &'a mut Validator,
+    pub receiver: &'a str,
+    pub at: Location,
+    pub base: &'a Path,
+}
+
+/// A channel block as written under a receiver.
+pub trait ChannelSpec {
+    /// Check the block and compile it; `None` when a problem was reported.
+    fn compile(&self, cx: &mut CompileContext<'_>) -> Option<Channel>;
+}
+
+/// A URL given inline (`url: ${SLACK_WEBHOOK}`) or in a file
+/// (`url_file: /run/secrets/slack`), since the URL itself is the secret:
+/// the block of Slack and Teams, and part of the webhook's.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UrlSpec {
+    pub url: Option<InlineSecret>,
+    pub url_file: Option<Spanned<String>>,
+}
+
+impl UrlSpec {
+    /// The URL, read from its file if need be and checked to be http(s).
+    pub fn resolve(&self, what: &str, cx: &mut CompileContext<'_>) -> Option<Secret> {
+        resolve_url(&self.url, &self.url_file, what, cx)
+    }
+}
+
+pub(crate) fn resolve_url(
+    url: &Option<InlineSecret>,
+    file: &Option<Spanned<String>>,
+    what: &str,
+    cx: &mut CompileContext<'_>,
+) -> Option<Secret> {
+    let name = cx.receiver;
+    let inline = url.as_ref().map(|s| s.0.expose().to_string());
+    let resolved = expand::secret("url", inline, file.as_ref(), cx.base, cx.v);
+    match &resolved {
+        None if url.is_none() && file.is_none() => cx.v.error(
+            cx.at,
+            format!("receiver '{name}': {what} has no url"),
+            Some("set url: ${WEBHOOK_URL} or url_file: /run/secrets/webhook-url".into()),
+        ),
+        Some(u) if !url_ok(u.expose()) => {
+            cx.v.error(
+                file.as_ref().map(|f| f.referenced).unwrap_or(cx.at),
+                // The URL is a secret: say what is wrong without it.
+                format!("receiver '{name}': {what} url is not an http(s) URL"),
+                Some("the url must start with https:// (or http://)".into()),
+            );
+            return None;
         }
-        Some(ChannelKind::Slack) => {
-            let s = r
-                .slack
-                .as_ref()
-                .and_then(|s| s.resolved.clone())
-                .ok_or_else(missing)?;
-            Arc::new(slack::SlackNotifier::new(s, http.clone()))
+        _ => {}
+    }
+    resolved
+}
+
+/// What one message to a receiver carries: the notifications of one group
+/// that became due together, in queue order (a resolution after its
+/// firing). Channels render a lone notification exactly as before
+/// grouping, and a group as one message listing its alerts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub receiver: String,
+    /// The group's labels as `{category="portal",supplier="acme"}`.
+    pub group_key: String,
+    pub group_labels: BTreeMap<String, String>,
+    /// The same for every attempt at this message: the notification's own
+    /// key when it is alone, else one derived from the group and every
+    /// notification's key.
+    pub idempotency_key: String,
+    pub notifications: Vec<Notification>,
+}
+
+/// At most this many alerts are listed in a chat or e-mail message; the
+/// rest are counted (a Slack message holds 40,000 characters, a Teams
+/// card about 28 KB).
+pub const LISTED: usize = 50;
+
+impl Message {
+    pub fn new(
+        receiver: &str,
+        group_key: String,
+        group_labels: BTreeMap<String, String>,
+        notifications: Vec<Notification>,
+    ) -> Message {
+        let idempotency_key = match notifications.as_slice() {
+            [one] => one.idempotency_key.clone(),
+            many => {
+                let mut keys: Vec<&str> = many.iter().map(|n| n.idempotency_key.as_str()).collect();
+                keys.sort_unstable();
+                let mut h = Sha256::new();
+                h.update(group_key.as_bytes());
+                for k in keys {
+                    h.update([0]);
+                    h.update(k.as_bytes());
+                }
+                let digest = h.finalize();
+                let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+                format!("group-{hex}:{}", status_of(many).as_str())
+            }
+        };
+        Message {
+            receiver: receiver.to_string(),
+            group_key,
+            group_labels,
+            idempotency_key,
+            notifications,
         }
-        Some(ChannelKind::Teams) => {
-            let t = r
-                .teams
-                .as_ref()
-                .and_then(|t| t.resolved.clone())
-                .ok_or_else(missing)?;
-            Arc::new(teams::TeamsNotifier::new(t, http.clone()))
+    }
+
+    /// The notification when the message carries just one.
+    pub fn single(&self) -> Option<&Notification> {
+        match self.notifications.as_slice() {
+            [one] => Some(one),
+            _ => None,
         }
-        Some(ChannelKind::Email) => {
-            let e = r.email.as_ref().ok_or_else(missing)?;
-            Arc::new(email::EmailNotifier::new(e)?)
-        }
-        None => return Err(missing()),
-    })
+    }
+
+    /// Firing while any of its alerts fires, as in Alertmanager.
+    pub fn status(&self) -> Status {
+        status_of(&self.notifications)
+    }
+
+    pub fn count(&self, status: Status) -> usize {
+        self.notifications
+            .iter()
+            .filter(|n| n.status == status)
+            .count()
+    }
+
+    /// One line for the subject or title:
+    /// `[FIRING:12] ServiceDown (page): category=portal, supplier=acme`.
+    pub fn title(&self) -> String {
+        let first = &self.notifications[0];
+        let mut names: Vec<&str> = self.notifications.iter().map(|n| n.alertname()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let labels: Vec<String> = self
+            .group_labels
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let scope = if labels.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", labels.join(", "))
+        };
+        format!(
+            "[{}:{}] {} ({}){scope}",
+            self.status().as_str().to_uppercase(),
+            self.count(self.status()),
+            names.join(", "),
+            first.label("severity"),
+        )
+    }
+
+    /// One line per alert, firing ones first, at most [`LISTED`]; the
+    /// second value counts the lines left out.
+    pub fn lines(&self) -> (Vec<String>, usize) {
+        let mut ordered: Vec<&Notification> = self.notifications.iter().collect();
+        ordered.sort_by_key(|n| n.status != Status::Firing);
+        let lines = ordered
+            .iter()
+            .take(LISTED)
+            .map(|n| {
+                let summary = n
+                    .annotation("summary")
+                    .map(str::to_string)
+                    .unwrap_or_else(|| n.alertname().to_string());
+                format!("{}: {summary}", n.status.as_str().to_uppercase())
+            })
+            .collect();
+        (lines, ordered.len().saturating_sub(LISTED))
+    }
+}
+
+fn status_of(notifications: &[Notification]) -> Status {
+    if notifications.iter().any(|n| n.status == Status::Firing) {
+        Status::Firing
+    } else {
+        Status::Resolved
+    }
 }
 
 /// The HTTP client every HTTP channel shares: rustls on ring with the
@@ -315,5 +499,45 @@ mod tests {
         let n = Notification::new(Status::Firing, "x-1", "r", &a, None, None);
         assert_eq!(n.title(), "[FIRING] ServiceDown (page): Portal is down");
         assert_eq!(n.idempotency_key, "x-1:firing");
+    }
+
+    fn portal_down(service: &str, status: Status) -> Notification {
+        let mut labels = BTreeMap::new();
+        labels.insert("alertname".to_string(), "ServiceDown".to_string());
+        labels.insert("severity".to_string(), "page".to_string());
+        labels.insert("service".to_string(), service.to_string());
+        let a = Alert {
+            labels,
+            annotations: BTreeMap::new(),
+            starts_at: Timestamp::from_second(1_800_000_000).unwrap(),
+            generator_url: None,
+        };
+        Notification::new(status, &format!("{service}-1"), "r", &a, None, None)
+    }
+
+    #[test]
+    fn a_lone_notification_keeps_its_own_idempotency_key() {
+        let n = portal_down("a", Status::Firing);
+        let m = Message::new("r", "{}".into(), BTreeMap::new(), vec![n.clone()]);
+        assert_eq!(m.idempotency_key, n.idempotency_key);
+    }
+
+    #[test]
+    fn a_group_key_depends_on_every_notification_but_not_their_order() {
+        let (a, b) = (
+            portal_down("a", Status::Firing),
+            portal_down("b", Status::Resolved),
+        );
+        let key = |ns: Vec<Notification>| {
+            Message::new("r", "{}".into(), BTreeMap::new(), ns).idempotency_key
+        };
+        assert_eq!(
+            key(vec![a.clone(), b.clone()]),
+            key(vec![b.clone(), a.clone()])
+        );
+        assert_ne!(key(vec![a.clone(), b.clone()]), key(vec![a.clone()]));
+        let m = Message::new("r", "{}".into(), BTreeMap::new(), vec![a, b]);
+        assert_eq!(m.status(), Status::Firing);
+        assert_eq!(m.title(), "[FIRING:1] ServiceDown (page)");
     }
 }

@@ -1,13 +1,36 @@
 //! Slack and Mattermost incoming webhooks: a `text` line for
 //! notifications and clients that show only that, and one attachment with
 //! colour, description, fields and links (both products render
-//! attachments the same way, unlike Slack's blocks).
+//! attachments the same way, unlike Slack's blocks). A group is one
+//! message whose attachment lists its alerts.
 
 use futures::future::BoxFuture;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{DeliveryError, Notification, Notifier, Status, post_json};
+use super::{
+    Channel, ChannelSpec, CompileContext, DeliveryError, Message, Notification, Notifier, Status,
+    UrlSpec, post_json,
+};
 use crate::config::Secret;
+
+/// The `slack:` block of a receiver: `url` or `url_file`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct SlackSpec(pub UrlSpec);
+
+/// A checked Slack (or Mattermost) incoming webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slack {
+    pub url: Secret,
+}
+
+impl ChannelSpec for SlackSpec {
+    fn compile(&self, cx: &mut CompileContext<'_>) -> Option<Channel> {
+        let url = self.0.resolve("slack", cx)?;
+        Some(Channel::Slack(Slack { url }))
+    }
+}
 
 pub struct SlackNotifier {
     url: Secret,
@@ -15,15 +38,22 @@ pub struct SlackNotifier {
 }
 
 impl SlackNotifier {
-    pub fn new(url: Secret, http: reqwest::Client) -> SlackNotifier {
-        SlackNotifier { url, http }
+    pub fn new(spec: &Slack, http: reqwest::Client) -> SlackNotifier {
+        SlackNotifier {
+            url: spec.url.clone(),
+            http,
+        }
     }
 }
 
 /// Red for a page, orange for a ticket, grey for the rest, green when
 /// resolved.
 fn colour(n: &Notification) -> &'static str {
-    match (n.status, n.label("severity")) {
+    colour_of(n.status, n.label("severity"))
+}
+
+fn colour_of(status: Status, severity: &str) -> &'static str {
+    match (status, severity) {
         (Status::Resolved, _) => "#2eb886",
         (Status::Firing, "page") => "#d00000",
         (Status::Firing, "ticket") => "#f2a900",
@@ -72,8 +102,38 @@ pub fn render(n: &Notification) -> Value {
     })
 }
 
+/// The body for a message: a lone notification as [`render`] has it, a
+/// group as one attachment listing its alerts.
+pub fn render_message(m: &Message) -> Value {
+    if let Some(n) = m.single() {
+        return render(n);
+    }
+    let (lines, more) = m.lines();
+    let mut text = lines
+        .iter()
+        .map(|l| format!("• {}", escape(l)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if more > 0 {
+        text.push_str(&format!("\n… and {more} more"));
+    }
+    let first = &m.notifications[0];
+    json!({
+        "text": escape(&m.title()),
+        "attachments": [{
+            "fallback": escape(&m.title()),
+            "color": colour_of(m.status(), first.label("severity")),
+            "title": escape(&m.title()),
+            "text": text,
+            "footer": format!("continuity · {} · {}", first.label("location"), m.idempotency_key),
+        }],
+    })
+}
+
 impl Notifier for SlackNotifier {
-    fn send<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        Box::pin(async move { post_json(&self.http, self.url.expose(), &render(n), &[]).await })
+    fn send<'a>(&'a self, m: &'a Message) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(
+            async move { post_json(&self.http, self.url.expose(), &render_message(m), &[]).await },
+        )
     }
 }

@@ -1,13 +1,35 @@
 //! Microsoft Teams through a Workflows ("Post to a channel when a webhook
 //! request is received") webhook: a message with one Adaptive Card 1.4,
 //! the format those workflows expect (the old O365 connector cards are
-//! retired).
+//! retired). A group is one card listing its alerts.
 
 use futures::future::BoxFuture;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{DeliveryError, Notification, Notifier, Status, post_json};
+use super::{
+    Channel, ChannelSpec, CompileContext, DeliveryError, Message, Notification, Notifier, Status,
+    UrlSpec, post_json,
+};
 use crate::config::Secret;
+
+/// The `teams:` block of a receiver: `url` or `url_file`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct TeamsSpec(pub UrlSpec);
+
+impl ChannelSpec for TeamsSpec {
+    fn compile(&self, cx: &mut CompileContext<'_>) -> Option<Channel> {
+        let url = self.0.resolve("teams", cx)?;
+        Some(Channel::Teams(Teams { url }))
+    }
+}
+
+/// A checked Teams Workflows webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Teams {
+    pub url: Secret,
+}
 
 pub struct TeamsNotifier {
     url: Secret,
@@ -15,14 +37,21 @@ pub struct TeamsNotifier {
 }
 
 impl TeamsNotifier {
-    pub fn new(url: Secret, http: reqwest::Client) -> TeamsNotifier {
-        TeamsNotifier { url, http }
+    pub fn new(spec: &Teams, http: reqwest::Client) -> TeamsNotifier {
+        TeamsNotifier {
+            url: spec.url.clone(),
+            http,
+        }
     }
 }
 
 /// Adaptive Card colour names: `attention` is red, `warning` orange.
 fn colour(n: &Notification) -> &'static str {
-    match (n.status, n.label("severity")) {
+    colour_of(n.status, n.label("severity"))
+}
+
+fn colour_of(status: Status, severity: &str) -> &'static str {
+    match (status, severity) {
         (Status::Resolved, _) => "Good",
         (Status::Firing, "page") => "Attention",
         (Status::Firing, "ticket") => "Warning",
@@ -60,16 +89,24 @@ pub fn render(n: &Notification) -> Value {
         "size": "Small",
         "wrap": true,
     }));
-    let mut card = json!({
+    let mut card = card(body);
+    if !actions.is_empty() {
+        card["actions"] = Value::Array(actions);
+    }
+    envelope(card)
+}
+
+fn card(body: Vec<Value>) -> Value {
+    json!({
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
         "version": "1.4",
         "msteams": {"width": "Full"},
         "body": body,
-    });
-    if !actions.is_empty() {
-        card["actions"] = Value::Array(actions);
-    }
+    })
+}
+
+fn envelope(card: Value) -> Value {
     json!({
         "type": "message",
         "attachments": [{
@@ -80,8 +117,46 @@ pub fn render(n: &Notification) -> Value {
     })
 }
 
+/// The body for a message: a lone notification as [`render`] has it, a
+/// group as one card listing its alerts.
+pub fn render_message(m: &Message) -> Value {
+    if let Some(n) = m.single() {
+        return render(n);
+    }
+    let (lines, more) = m.lines();
+    let mut text = lines
+        .iter()
+        .map(|l| format!("- {l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if more > 0 {
+        text.push_str(&format!("\n\n… and {more} more"));
+    }
+    let first = &m.notifications[0];
+    envelope(card(vec![
+        json!({
+            "type": "TextBlock",
+            "text": m.title(),
+            "weight": "Bolder",
+            "size": "Medium",
+            "color": colour_of(m.status(), first.label("severity")),
+            "wrap": true,
+        }),
+        json!({"type": "TextBlock", "text": text, "wrap": true}),
+        json!({
+            "type": "TextBlock",
+            "text": format!("continuity · {} · {}", first.label("location"), m.idempotency_key),
+            "isSubtle": true,
+            "size": "Small",
+            "wrap": true,
+        }),
+    ]))
+}
+
 impl Notifier for TeamsNotifier {
-    fn send<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        Box::pin(async move { post_json(&self.http, self.url.expose(), &render(n), &[]).await })
+    fn send<'a>(&'a self, m: &'a Message) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(
+            async move { post_json(&self.http, self.url.expose(), &render_message(m), &[]).await },
+        )
     }
 }

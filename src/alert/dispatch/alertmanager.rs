@@ -1,0 +1,166 @@
+//! The Alertmanager path: stateless. The firing set is posted to every
+//! configured Alertmanager on every change and every `resend_interval`,
+//! with `endsAt` four intervals ahead; resolved alerts are re-sent with
+//! their real `endsAt` for `resolved_resend_for`. Nothing is stored: the
+//! next round repairs any failure.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::watch;
+
+use super::{Shared, count, stopped};
+use crate::alert::config::AlertingSpec;
+use crate::alert::notify::alertmanager::{self, PostableAlert};
+use crate::alert::rules::{Alert, AlertSet};
+
+/// Which Alertmanagers get alerts, and how often.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct AmConfig {
+    urls: Vec<String>,
+    resend: Duration,
+    resolved_for: Duration,
+}
+
+impl AmConfig {
+    pub(super) fn from_spec(spec: &AlertingSpec) -> AmConfig {
+        AmConfig {
+            urls: spec
+                .alertmanagers
+                .iter()
+                .map(|u| u.value.trim_end_matches('/').to_string())
+                .collect(),
+            resend: spec
+                .resend_interval()
+                .clamp(Duration::from_millis(100), Duration::from_secs(3600)),
+            resolved_for: spec.resolved_resend_for(),
+        }
+    }
+}
+
+/// The firing set and why alerts that left it resolved.
+#[derive(Debug, Clone, Default)]
+pub(super) struct AmUpdate {
+    pub(super) set: AlertSet,
+    pub(super) notes: BTreeMap<String, String>,
+}
+
+pub(super) async fn alertmanager_task(
+    shared: Arc<Shared>,
+    mut updates: watch::Receiver<AmUpdate>,
+    mut config: watch::Receiver<AmConfig>,
+    stop: watch::Receiver<bool>,
+) {
+    let stopped = stopped(stop);
+    tokio::pin!(stopped);
+    let mut cfg = config.borrow_and_update().clone();
+    let mut ticker = resend_ticker(cfg.resend);
+    let mut firing: BTreeMap<String, Arc<Alert>> = BTreeMap::new();
+    // fingerprint -> (alert, ended at, note)
+    let mut resolved: BTreeMap<String, (Alert, Timestamp)> = BTreeMap::new();
+    let mut have_set = false;
+    loop {
+        tokio::select! {
+            changed = updates.changed() => {
+                if changed.is_err() { break; }
+                let update = updates.borrow_and_update().clone();
+                let at = update.set.at.unwrap_or_else(Timestamp::now);
+                let next: BTreeMap<String, Arc<Alert>> = update
+                    .set
+                    .alerts
+                    .iter()
+                    .map(|a| (a.fingerprint(), a.clone()))
+                    .collect();
+                let mut news = !have_set;
+                have_set = true;
+                for (fp, a) in &firing {
+                    if !next.contains_key(fp) {
+                        let mut a = Alert::clone(a);
+                        if let Some(n) = update.notes.get(fp) {
+                            a.annotations.insert("resolution_note".into(), n.clone());
+                        }
+                        resolved.insert(fp.clone(), (a, at));
+                        news = true;
+                    }
+                }
+                for fp in next.keys() {
+                    resolved.remove(fp);
+                    if !firing.contains_key(fp) {
+                        news = true;
+                    }
+                }
+                firing = next;
+                // Resolved alerts are kept only to be re-sent to an
+                // Alertmanager; without one they would pile up.
+                if cfg.urls.is_empty() {
+                    resolved.clear();
+                }
+                if news {
+                    post_all(&shared, &cfg, &firing, &mut resolved).await;
+                }
+            }
+            _ = ticker.tick() => {
+                if have_set {
+                    post_all(&shared, &cfg, &firing, &mut resolved).await;
+                }
+            }
+            changed = config.changed() => {
+                if changed.is_err() { break; }
+                cfg = config.borrow_and_update().clone();
+                ticker = resend_ticker(cfg.resend);
+            }
+            _ = &mut stopped => break,
+        }
+    }
+}
+
+fn resend_ticker(every: Duration) -> tokio::time::Interval {
+    let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t
+}
+
+async fn post_all(
+    shared: &Shared,
+    cfg: &AmConfig,
+    firing: &BTreeMap<String, Arc<Alert>>,
+    resolved: &mut BTreeMap<String, (Alert, Timestamp)>,
+) {
+    if cfg.urls.is_empty() {
+        return;
+    }
+    let now = Timestamp::now();
+    let keep = jiff::SignedDuration::try_from(cfg.resolved_for).unwrap_or_default();
+    resolved.retain(|_, (_, ended)| now.duration_since(*ended) < keep);
+    let ahead = jiff::SignedDuration::try_from(cfg.resend.saturating_mul(4)).unwrap_or_default();
+    let ends = now.checked_add(ahead).unwrap_or(now);
+    let mut batch: Vec<PostableAlert> = firing
+        .values()
+        .map(|a| PostableAlert::new(a, ends))
+        .collect();
+    batch.extend(
+        resolved
+            .values()
+            .map(|(a, ended)| PostableAlert::new(a, *ended)),
+    );
+    let posts = cfg.urls.iter().map(|url| {
+        let batch = &batch;
+        async move {
+            let result = alertmanager::post(&shared.http, url, batch).await;
+            (url, result)
+        }
+    });
+    for (url, result) in futures::future::join_all(posts).await {
+        let name = alertmanager::display_name(url);
+        let outcome = match &result {
+            Ok(()) => "delivered",
+            Err(e) => {
+                tracing::warn!(alertmanager = %name, error = %e, "cannot post alerts; will re-send");
+                "failed"
+            }
+        };
+        count(shared, &name, outcome, 1);
+    }
+}

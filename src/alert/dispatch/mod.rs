@@ -1,0 +1,347 @@
+//! Delivers what the rules decided. [`Dispatcher::update`] runs on the
+//! main loop and only hands work over; three concerns run behind it:
+//!
+//! - [`alertmanager`]: the firing set, posted to every Alertmanager on
+//!   every change and every `resend_interval`; stateless.
+//! - [`routing`]: which receiver (webhook, Slack, Teams, e-mail) hears of
+//!   which change, under which incident and when (grouping); its outbox
+//!   items go to the store's writer thread, never to the disk from here.
+//! - [`delivery`]: sends what is on disk, one message per group, with
+//!   backoff, until it is taken or expires.
+
+mod alertmanager;
+mod delivery;
+mod routing;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use self::alertmanager::{AmConfig, AmUpdate};
+use self::routing::{Routing, Running};
+use super::config::AlertingSpec;
+use super::notify;
+use super::outbox::{NewItem, OutboxStore};
+use super::rules::{Alert, AlertChange, AlertSet};
+use crate::telemetry::{AlertLabels, NotificationLabels, Telemetry};
+
+/// How far back the outbox history is read at start-up.
+pub const HISTORY_LOOKBACK: Duration = Duration::from_secs(7 * 86400);
+
+/// Timing of the dispatcher; the defaults suit production, tests shorten
+/// them.
+#[derive(Debug, Clone)]
+pub struct DispatchOptions {
+    /// How often the outbox is polled for due notifications (it is also
+    /// woken at once when new ones reach the disk).
+    pub poll: Duration,
+    /// First retry delay; doubles per failed attempt up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Timeout of one HTTP delivery (webhooks and Alertmanager).
+    pub http_timeout: Duration,
+    /// After a restart, incidents receivers were told about that are not
+    /// firing again by then are resolved.
+    pub reconcile_after: Duration,
+    pub history_lookback: Duration,
+    /// Most notifications taken from the outbox per round. A group due
+    /// together is one message only if it fits: 20,000 holds every alert
+    /// of 10,000 services for two receivers.
+    pub batch: usize,
+}
+
+impl Default for DispatchOptions {
+    fn default() -> Self {
+        DispatchOptions {
+            poll: Duration::from_secs(1),
+            retry_base: Duration::from_secs(5),
+            retry_max: Duration::from_secs(600),
+            http_timeout: Duration::from_secs(10),
+            reconcile_after: Duration::from_secs(300),
+            history_lookback: HISTORY_LOOKBACK,
+            batch: 20_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("cannot build the HTTP client for notifications: {0}")]
+    HttpClient(String),
+}
+
+struct Shared {
+    routing: Mutex<Routing>,
+    outbox: Arc<dyn OutboxStore>,
+    telemetry: Arc<Telemetry>,
+    http: reqwest::Client,
+    opts: DispatchOptions,
+    wake: Notify,
+    started: Timestamp,
+    firing_labels: Mutex<BTreeSet<(String, String)>>,
+}
+
+impl Shared {
+    /// Hand notifications to the outbox without waiting for the disk. The
+    /// delivery task is woken once they are stored; if they cannot be,
+    /// they are offered again with the next update.
+    fn queue(self: &Arc<Self>, items: Vec<NewItem>) {
+        if items.is_empty() {
+            return;
+        }
+        let durable = self.outbox.enqueue_all(items.clone());
+        let shared = self.clone();
+        tokio::spawn(async move {
+            match durable.await {
+                Ok(()) => shared.wake.notify_one(),
+                Err(e) => {
+                    shared.telemetry.store_errors_total.inc();
+                    tracing::warn!(error = %e, count = items.len(), "cannot queue notifications; will retry");
+                    lock(&shared.routing).unqueued.extend(items);
+                }
+            }
+        });
+    }
+}
+
+/// The running dispatcher: feed it with [`Dispatcher::update`] after each
+/// evaluation of the rules, stop it with [`Dispatcher::shutdown`].
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+    am_tx: watch::Sender<AmUpdate>,
+    am_config: watch::Sender<AmConfig>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Dispatcher {
+    /// Start with production timings.
+    pub fn start(
+        spec: &AlertingSpec,
+        outbox: Arc<dyn OutboxStore>,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<Dispatcher, DispatchError> {
+        Dispatcher::start_with(spec, outbox, telemetry, DispatchOptions::default())
+    }
+
+    /// Start the Alertmanager and delivery tasks. Reads the outbox history
+    /// to learn what receivers were told before a restart.
+    pub fn start_with(
+        spec: &AlertingSpec,
+        outbox: Arc<dyn OutboxStore>,
+        telemetry: Arc<Telemetry>,
+        opts: DispatchOptions,
+    ) -> Result<Dispatcher, DispatchError> {
+        let http = notify::http_client(opts.http_timeout)
+            .map_err(|e| DispatchError::HttpClient(e.to_string()))?;
+        let now = Timestamp::now();
+        let mut routing = Routing::new(build_receivers(spec, &http), spec.notification_ttl());
+        let since = now
+            .checked_sub(routing::signed(opts.history_lookback))
+            .unwrap_or(Timestamp::UNIX_EPOCH);
+        match outbox.history(since) {
+            Ok(items) => routing.learn_history(&items),
+            Err(e) => tracing::error!(
+                error = %e,
+                "cannot read the outbox history: alerts firing before the restart may be notified again"
+            ),
+        }
+        let shared = Arc::new(Shared {
+            routing: Mutex::new(routing),
+            outbox,
+            telemetry,
+            http,
+            opts,
+            wake: Notify::new(),
+            started: now,
+            firing_labels: Mutex::new(BTreeSet::new()),
+        });
+        let (am_tx, am_rx) = watch::channel(AmUpdate::default());
+        let (am_config, am_config_rx) = watch::channel(AmConfig::from_spec(spec));
+        let (stop, stop_rx) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(alertmanager::alertmanager_task(
+                shared.clone(),
+                am_rx,
+                am_config_rx,
+                stop_rx.clone(),
+            )),
+            tokio::spawn(delivery::delivery_task(shared.clone(), stop_rx)),
+        ];
+        Ok(Dispatcher {
+            shared,
+            am_tx,
+            am_config,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Hand over the result of one evaluation: `set` from
+    /// `AlertRules::evaluate`, `changes` from `AlertRules::changes`.
+    /// Never waits for the disk: notifications are handed to the outbox's
+    /// writer and delivered once they are stored.
+    pub fn update(&self, set: &AlertSet, changes: &[AlertChange]) {
+        // The outbox runs on the wall clock, whatever time the view was for.
+        let now = Timestamp::now();
+        self.publish_firing(set);
+        let mut notes = BTreeMap::new();
+        let queued = {
+            let mut routing = lock(&self.shared.routing);
+            let mut queued: Vec<NewItem> = std::mem::take(&mut routing.unqueued)
+                .into_iter()
+                .filter(|i| i.expires_at > now)
+                .collect();
+            if !changes.is_empty() {
+                routing.forget_idle_groups(now);
+            }
+            let all: Vec<String> = routing.receivers.keys().cloned().collect();
+            for change in changes {
+                if let AlertChange::Resolved {
+                    alert,
+                    note: Some(n),
+                    ..
+                } = change
+                {
+                    notes.insert(alert.fingerprint(), n.clone());
+                }
+                routing.route(change, now, &all, &mut queued);
+            }
+            routing.latest = Some(set.clone());
+            queued
+        };
+        self.shared.queue(queued);
+        self.am_tx.send_replace(AmUpdate {
+            set: set.clone(),
+            notes,
+        });
+    }
+
+    /// Take a reloaded configuration: receivers and Alertmanagers are
+    /// rebuilt; what receivers were told is kept.
+    pub fn apply_config(&self, spec: &AlertingSpec) {
+        let receivers = build_receivers(spec, &self.shared.http);
+        let queued = {
+            let mut routing = lock(&self.shared.routing);
+            let added: Vec<String> = receivers
+                .keys()
+                .filter(|name| !routing.receivers.contains_key(*name))
+                .cloned()
+                .collect();
+            routing.receivers = receivers;
+            routing.ttl = spec.notification_ttl();
+            // A receiver added by a reload hears about what fires now.
+            let now = Timestamp::now();
+            let firing = routing.latest.clone().unwrap_or_default().alerts;
+            let mut queued = Vec::new();
+            for a in firing {
+                routing.route(
+                    &AlertChange::Firing(Alert::clone(&a)),
+                    now,
+                    &added,
+                    &mut queued,
+                );
+            }
+            queued
+        };
+        self.shared.queue(queued);
+        self.am_config.send_if_modified(|c| {
+            let new = AmConfig::from_spec(spec);
+            let changed = *c != new;
+            *c = new;
+            changed
+        });
+    }
+
+    /// Stop: one last delivery round for what is due, then the tasks end.
+    /// Nothing is resolved on the way out; Alertmanager lets the alerts
+    /// expire unless another instance keeps them firing.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    fn publish_firing(&self, set: &AlertSet) {
+        let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for a in &set.alerts {
+            *counts
+                .entry((a.name().to_string(), a.label("severity").to_string()))
+                .or_default() += 1;
+        }
+        let mut seen = lock(&self.shared.firing_labels);
+        for key in seen.iter() {
+            if !counts.contains_key(key) {
+                self.shared
+                    .telemetry
+                    .alerts_firing
+                    .get_or_create(&alert_labels(key))
+                    .set(0);
+            }
+        }
+        for (key, n) in &counts {
+            self.shared
+                .telemetry
+                .alerts_firing
+                .get_or_create(&alert_labels(key))
+                .set(*n);
+            seen.insert(key.clone());
+        }
+    }
+}
+
+fn alert_labels((alertname, severity): &(String, String)) -> AlertLabels {
+    AlertLabels {
+        alertname: alertname.clone(),
+        severity: severity.clone(),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The data stays consistent between statements; a panic elsewhere must
+    // not stop alerting.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn build_receivers(spec: &AlertingSpec, http: &reqwest::Client) -> BTreeMap<String, Running> {
+    let mut out = BTreeMap::new();
+    for r in spec.receivers() {
+        match r.channel.notifier(http) {
+            Ok(notifier) => {
+                out.insert(
+                    r.name.clone(),
+                    Running {
+                        spec: r.clone(),
+                        notifier,
+                    },
+                );
+            }
+            Err(e) => tracing::error!(
+                receiver = %r.name,
+                error = %e,
+                "receiver cannot be used; its notifications stay queued until they expire"
+            ),
+        }
+    }
+    out
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+fn count(shared: &Shared, receiver: &str, result: &str, n: u64) {
+    shared
+        .telemetry
+        .notifications_total
+        .get_or_create(&NotificationLabels {
+            receiver: receiver.to_string(),
+            result: result.to_string(),
+        })
+        .inc_by(n);
+}
