@@ -17,7 +17,9 @@ use std::time::Duration;
 use continuity::alert::config::{AlertingSpec, Severity};
 use continuity::alert::dispatch::{DispatchOptions, Dispatcher};
 use continuity::alert::notify::{self, Channel, Notification, Status};
-use continuity::alert::outbox::{MemoryOutbox, OutboxState};
+use continuity::alert::outbox::{
+    Durable, MemoryOutbox, NewItem, OutboxError, OutboxItem, OutboxState, OutboxStore, Settled,
+};
 use continuity::alert::rules::{
     Alert, AlertChange, AlertRules, AlertSet, AlertView, CheckState, CheckView, MaintenanceView,
     ServiceView, SlaView,
@@ -1418,6 +1420,355 @@ async fn incidents_that_ended_while_the_monitor_was_down_are_resolved_after_the_
     );
     assert_eq!(resolved.body["incident"], sink.got()[0].body["incident"]);
     second.shutdown().await;
+}
+
+// ------------------------------------------------------------ grouping
+
+/// A `ServiceDown` for service `id` of `supplier` and `category`, as the
+/// rules raise it.
+fn down_alert(id: &str, supplier: &str, category: &str) -> Alert {
+    let labels: BTreeMap<String, String> = [
+        ("alertname", "ServiceDown"),
+        ("severity", "page"),
+        ("location", "test-loc"),
+        ("service", id),
+        ("check", "home"),
+        ("supplier", supplier),
+        ("category", category),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut annotations = BTreeMap::new();
+    annotations.insert("summary".to_string(), format!("{id} is down"));
+    Alert {
+        labels,
+        annotations,
+        starts_at: t(0),
+        generator_url: None,
+    }
+}
+
+/// Seven services of acme's portals and three of telco's phones.
+fn supplier_outage() -> Vec<Alert> {
+    (0..10)
+        .map(|i| {
+            let (supplier, category) = if i < 7 {
+                ("acme", "portal")
+            } else {
+                ("telco", "phone")
+            };
+            down_alert(&format!("svc-{i}"), supplier, category)
+        })
+        .collect()
+}
+
+fn firing_set(alerts: &[Alert]) -> AlertSet {
+    AlertSet {
+        at: Some(Timestamp::now()),
+        alerts: alerts.iter().cloned().map(Arc::new).collect(),
+    }
+}
+
+fn grouped_hook_spec(sink: &HttpSink, wait: &str) -> AlertingSpec {
+    spec(&format!(
+        "  receivers:\n    - name: hook\n      group_wait: {wait}\n      group_interval: 1s\n      webhook: {{ url: \"{}\" }}",
+        sink.url("/hook")
+    ))
+}
+
+/// The services a grouped webhook body lists, sorted.
+fn listed(body: &Value) -> Vec<String> {
+    let mut out: Vec<String> = body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["labels"]["service"].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_supplier_wide_outage_is_one_message_per_group_and_so_is_its_resolution() {
+    let sink = HttpSink::start().await;
+    let d = Dispatcher::start_with(
+        &grouped_hook_spec(&sink, "300ms"),
+        Arc::new(MemoryOutbox::new()),
+        Arc::new(Telemetry::new()),
+        fast(),
+    )
+    .unwrap();
+    let alerts = supplier_outage();
+    // The outage is seen over several evaluations, as checks fail one by one.
+    for chunk in alerts.chunks(4) {
+        let changes: Vec<AlertChange> = chunk.iter().cloned().map(AlertChange::Firing).collect();
+        d.update(&firing_set(&alerts), &changes);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_until("two group messages", Duration::from_secs(5), || {
+        sink.got().len() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let got = sink.got();
+    assert_eq!(got.len(), 2, "one message per group");
+    let by_group: BTreeMap<String, &Received> = got
+        .iter()
+        .map(|r| (r.body["groupKey"].as_str().unwrap().to_string(), r))
+        .collect();
+    let acme = by_group[r#"{category="portal",supplier="acme"}"#];
+    assert_eq!(listed(&acme.body).len(), 7);
+    assert_eq!(acme.body["status"], "firing");
+    assert_eq!(acme.body["groupLabels"]["supplier"], "acme");
+    assert_eq!(
+        acme.headers["idempotency-key"].to_str().unwrap(),
+        acme.body["idempotency_key"].as_str().unwrap()
+    );
+    let telco = by_group[r#"{category="phone",supplier="telco"}"#];
+    assert_eq!(listed(&telco.body), ["svc-7", "svc-8", "svc-9"]);
+
+    let resolutions: Vec<AlertChange> = alerts
+        .iter()
+        .cloned()
+        .map(|alert| AlertChange::Resolved {
+            alert,
+            ended_at: Timestamp::now(),
+            note: None,
+        })
+        .collect();
+    d.update(&firing_set(&[]), &resolutions);
+    wait_until("two resolution messages", Duration::from_secs(5), || {
+        sink.got().len() == 4
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let got = sink.got();
+    assert_eq!(got.len(), 4, "resolutions grouped the same way");
+    for r in &got[2..] {
+        assert_eq!(r.body["status"], "resolved");
+        let n = listed(&r.body).len();
+        assert!(n == 7 || n == 3, "{n} services in one resolution message");
+    }
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_outage_is_one_mail_per_group_listing_its_services() {
+    let (addr, mails) = smtp_sink(None).await;
+    let s = spec(&format!(
+        r#"  receivers:
+    - name: oncall-mail
+      group_wait: 200ms
+      email:
+        smtp: "{addr}"
+        tls: none
+        from: "continuity <continuity@example.org>"
+        to: [oncall@example.org]"#
+    ));
+    let d = Dispatcher::start_with(
+        &s,
+        Arc::new(MemoryOutbox::new()),
+        Arc::new(Telemetry::new()),
+        fast(),
+    )
+    .unwrap();
+    let alerts = supplier_outage();
+    let changes: Vec<AlertChange> = alerts.iter().cloned().map(AlertChange::Firing).collect();
+    d.update(&firing_set(&alerts), &changes);
+    wait_until("two mails", Duration::from_secs(5), || {
+        mails.lock().unwrap().len() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mails = mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 2);
+    let acme = mails
+        .iter()
+        .map(|m| parse_mail(&m.data))
+        .find(|p| p.header("Subject").contains("supplier=acme"))
+        .expect("a mail for acme's portals");
+    assert_eq!(
+        acme.header("Subject"),
+        "[FIRING:7] ServiceDown (page): category=portal, supplier=acme"
+    );
+    let text = &acme.parts["text/plain"];
+    for i in 0..7 {
+        assert!(text.contains(&format!("svc-{i} is down")), "{text}");
+    }
+    assert!(!text.contains("svc-7"), "{text}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_group_waiting_at_shutdown_is_sent_once_after_the_restart() {
+    let sink = HttpSink::start().await;
+    let outbox = Arc::new(MemoryOutbox::new());
+    let spec = grouped_hook_spec(&sink, "500ms");
+    let alerts = supplier_outage();
+    let changes: Vec<AlertChange> = alerts.iter().cloned().map(AlertChange::Firing).collect();
+
+    let first =
+        Dispatcher::start_with(&spec, outbox.clone(), Arc::new(Telemetry::new()), fast()).unwrap();
+    first.update(&firing_set(&alerts), &changes);
+    first.shutdown().await;
+    assert!(sink.got().is_empty(), "the group was still waiting");
+
+    let second =
+        Dispatcher::start_with(&spec, outbox.clone(), Arc::new(Telemetry::new()), fast()).unwrap();
+    // The rules of the new process see the same alerts fire again.
+    second.update(&firing_set(&alerts), &changes);
+    wait_until("the two group messages", Duration::from_secs(5), || {
+        sink.got().len() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sink.got().len(), 2, "nothing sent twice");
+    let mut all: Vec<String> = sink.got().iter().flat_map(|r| listed(&r.body)).collect();
+    all.sort();
+    assert_eq!(all.len(), 10);
+    assert_eq!(outbox.all().len(), 10, "one outbox row per alert");
+    second.shutdown().await;
+}
+
+// ------------------------------------------------ outbox off the main loop
+
+/// An outbox whose disk is slow: queued items reach the store (and become
+/// visible to delivery) only when the test says so, or never.
+struct SlowDisk {
+    inner: MemoryOutbox,
+    held: Mutex<Vec<(Vec<NewItem>, tokio::sync::oneshot::Sender<()>)>>,
+    offered: AtomicUsize,
+}
+
+impl SlowDisk {
+    fn new() -> SlowDisk {
+        SlowDisk {
+            inner: MemoryOutbox::new(),
+            held: Mutex::new(Vec::new()),
+            offered: AtomicUsize::new(0),
+        }
+    }
+
+    /// The disk catches up: everything held is written.
+    fn catch_up(&self) {
+        for (items, done) in self.held.lock().unwrap().drain(..) {
+            let _ = futures::executor::block_on(self.inner.enqueue_all(&items));
+            let _ = done.send(());
+        }
+    }
+}
+
+impl OutboxStore for SlowDisk {
+    fn enqueue(
+        &self,
+        key: &str,
+        receiver: &str,
+        payload: &Value,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<bool, OutboxError> {
+        self.inner.enqueue(key, receiver, payload, now, expires_at)
+    }
+    fn enqueue_all(&self, items: &[NewItem]) -> Durable {
+        self.offered.fetch_add(items.len(), Ordering::SeqCst);
+        let (done, written) = tokio::sync::oneshot::channel();
+        self.held.lock().unwrap().push((items.to_vec(), done));
+        Box::pin(async move {
+            written
+                .await
+                .map_err(|_| OutboxError("the disk is gone".into()))
+        })
+    }
+    fn settle(&self, outcomes: Vec<Settled>) -> Durable {
+        self.inner.settle(outcomes)
+    }
+    fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, OutboxError> {
+        self.inner.due(now, limit)
+    }
+    fn mark_delivered(&self, id: i64, now: Timestamp) -> Result<(), OutboxError> {
+        self.inner.mark_delivered(id, now)
+    }
+    fn mark_failed(&self, id: i64, next: Timestamp, error: &str) -> Result<(), OutboxError> {
+        self.inner.mark_failed(id, next, error)
+    }
+    fn expire(&self, now: Timestamp) -> Result<Vec<OutboxItem>, OutboxError> {
+        self.inner.expire(now)
+    }
+    fn queue_length(&self) -> Result<usize, OutboxError> {
+        self.inner.queue_length()
+    }
+    fn history(&self, since: Timestamp) -> Result<Vec<OutboxItem>, OutboxError> {
+        self.inner.history(since)
+    }
+}
+
+#[tokio::test]
+async fn a_notification_is_sent_only_once_it_is_on_disk() {
+    let sink = HttpSink::start().await;
+    let disk = Arc::new(SlowDisk::new());
+    let d = Dispatcher::start_with(
+        &hook_spec(&sink),
+        disk.clone(),
+        Arc::new(Telemetry::new()),
+        fast(),
+    )
+    .unwrap();
+    let alert = down_alert("portal", "acme", "portal");
+    d.update(
+        &firing_set(std::slice::from_ref(&alert)),
+        &[AlertChange::Firing(alert.clone())],
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(sink.got().is_empty(), "sent before it was on disk");
+    disk.catch_up();
+    wait_until("the firing", Duration::from_secs(5), || {
+        sink.got().len() == 1
+    })
+    .await;
+    assert_eq!(statuses(&sink.got()), ["firing ServiceDown"]);
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_store_that_does_not_answer_never_holds_up_the_tick() {
+    let sink = HttpSink::start().await;
+    let disk = Arc::new(SlowDisk::new());
+    let d = Dispatcher::start_with(
+        &hook_spec(&sink),
+        disk.clone(),
+        Arc::new(Telemetry::new()),
+        fast(),
+    )
+    .unwrap();
+    let alerts: Vec<Alert> = (0..1000)
+        .map(|i| down_alert(&format!("svc-{i}"), "acme", "portal"))
+        .collect();
+    let changes: Vec<AlertChange> = alerts.iter().cloned().map(AlertChange::Firing).collect();
+    let started = std::time::Instant::now();
+    d.update(&firing_set(&alerts), &changes);
+    // Generous for a debug build on a busy machine; writing 1,000 rows
+    // one fsync each would take seconds.
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "the tick waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(disk.offered.load(Ordering::SeqCst), 1000);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(sink.got().is_empty());
+    // A disk that gives up: the notifications are offered again with the
+    // next evaluation, not lost.
+    disk.held.lock().unwrap().clear();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    d.update(&firing_set(&alerts), &[]);
+    assert_eq!(disk.offered.load(Ordering::SeqCst), 2000);
+    disk.catch_up();
+    wait_until("every firing", Duration::from_secs(10), || {
+        sink.got().len() == 1000
+    })
+    .await;
+    d.shutdown().await;
 }
 
 // ------------------------------------------------------------------ SMTP

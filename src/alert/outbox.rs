@@ -128,7 +128,7 @@ pub trait OutboxStore: Send + Sync {
     /// Queue notifications without waiting for the disk; an item whose key
     /// exists (in any state) is left as it is. [`OutboxStore::due`] sees
     /// the items once the returned [`Durable`] has resolved.
-    fn enqueue_all(&self, items: Vec<NewItem>) -> Durable;
+    fn enqueue_all(&self, items: &[NewItem]) -> Durable;
 
     /// Record delivery outcomes without waiting for the disk.
     fn settle(&self, outcomes: Vec<Settled>) -> Durable;
@@ -243,8 +243,8 @@ impl OutboxStore for MemoryOutbox {
         }))
     }
 
-    fn enqueue_all(&self, items: Vec<NewItem>) -> Durable {
-        for i in &items {
+    fn enqueue_all(&self, items: &[NewItem]) -> Durable {
+        for i in items {
             self.push(i);
         }
         ready(Ok(()))
@@ -427,7 +427,7 @@ impl OutboxStore for StoreOutbox {
             .map_err(store_err)
     }
 
-    fn enqueue_all(&self, items: Vec<NewItem>) -> Durable {
+    fn enqueue_all(&self, items: &[NewItem]) -> Durable {
         self.write(items.iter().map(|i| WriteOp::Outbox(record(i))).collect())
     }
 
@@ -543,7 +543,7 @@ mod tests {
             due_at: t(30),
             expires_at: t(100),
         };
-        futures::executor::block_on(o.enqueue_all(vec![item])).unwrap();
+        futures::executor::block_on(o.enqueue_all(&[item])).unwrap();
         assert!(o.due(t(29), 10).unwrap().is_empty());
         assert_eq!(o.due(t(30), 10).unwrap().len(), 1);
     }

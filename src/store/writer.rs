@@ -520,3 +520,77 @@ impl Thread {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{OutboxRecord, OutboxStatus, SqliteStore};
+
+    fn notification(key: &str) -> WriteOp {
+        let now = Timestamp::now();
+        WriteOp::Outbox(OutboxRecord {
+            id: 0,
+            idempotency_key: key.to_string(),
+            receiver: "hook".to_string(),
+            payload: serde_json::json!({}),
+            status: OutboxStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            created_at: now,
+            expires_at: now,
+            last_error: None,
+            delivered_at: None,
+        })
+    }
+
+    fn temp_store() -> (tempfile::TempDir, Arc<SqliteStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("continuity.db")).unwrap();
+        (dir, Arc::new(store))
+    }
+
+    #[test]
+    fn an_acknowledged_write_is_on_disk_when_the_acknowledgement_comes() {
+        let (_dir, store) = temp_store();
+        let writer = StoreWriter::spawn(store.clone(), WriterOptions::default()).unwrap();
+        store.simulate_disk_full(true);
+        let mut ack = writer.submit_acked(vec![notification("a"), notification("b")]);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            ack.try_recv().is_err(),
+            "acknowledged while the disk is full"
+        );
+        assert_eq!(store.outbox_len().unwrap(), 0);
+        store.simulate_disk_full(false);
+        assert_eq!(futures::executor::block_on(ack).unwrap(), Ok(()));
+        assert_eq!(store.outbox_len().unwrap(), 2);
+    }
+
+    #[test]
+    fn a_write_dropped_for_the_backlog_cap_is_acknowledged_as_lost() {
+        let (_dir, store) = temp_store();
+        let options = WriterOptions {
+            max_batch: 1,
+            backlog_cap: 2,
+            ..WriterOptions::default()
+        };
+        let writer = StoreWriter::spawn(store.clone(), options).unwrap();
+        store.simulate_disk_full(true);
+        let kept = writer.submit_acked(vec![notification("a")]);
+        std::thread::sleep(Duration::from_millis(200));
+        // "a" is in flight; three more overflow a backlog of two.
+        let lost = writer.submit_acked(vec![
+            notification("b"),
+            notification("c"),
+            notification("d"),
+        ]);
+        store.simulate_disk_full(false);
+        assert_eq!(futures::executor::block_on(kept).unwrap(), Ok(()));
+        let answer = futures::executor::block_on(lost).unwrap();
+        assert!(
+            answer.as_ref().is_err_and(|e| e.0.contains("backlog")),
+            "{answer:?}"
+        );
+        assert_eq!(store.outbox_len().unwrap(), 3);
+    }
+}

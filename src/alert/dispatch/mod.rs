@@ -93,7 +93,7 @@ impl Shared {
         if items.is_empty() {
             return;
         }
-        let durable = self.outbox.enqueue_all(items.clone());
+        let durable = self.outbox.enqueue_all(&items);
         let shared = self.clone();
         tokio::spawn(async move {
             match durable.await {
