@@ -184,7 +184,7 @@ pub async fn run(
                 let changes = rules.changes();
                 // Never waits for the disk: notifications go to the
                 // writer thread with the other writes.
-                dispatcher.update(&set, &changes);
+                dispatcher.update(&set, changes);
                 engine.set_network_degraded(rules.network_degraded());
                 writer.submit(WriteOp::Heartbeat { run: run_id, at: now });
                 tokio::task::spawn_blocking(release_freed_memory);

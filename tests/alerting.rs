@@ -1141,7 +1141,7 @@ fn hook_spec(sink: &HttpSink) -> AlertingSpec {
 /// Evaluate and hand the result to the dispatcher, as the engine does.
 fn tick(rules: &mut AlertRules, d: &Dispatcher, view: &AlertView) -> AlertSet {
     let set = rules.evaluate(view);
-    d.update(&set, &rules.changes());
+    d.update(&set, rules.changes());
     set
 }
 
@@ -1503,7 +1503,7 @@ async fn a_supplier_wide_outage_is_one_message_per_group_and_so_is_its_resolutio
     // The outage is seen over several evaluations, as checks fail one by one.
     for chunk in alerts.chunks(4) {
         let changes: Vec<AlertChange> = chunk.iter().cloned().map(AlertChange::Firing).collect();
-        d.update(&firing_set(&alerts), &changes);
+        d.update(&firing_set(&alerts), changes.clone());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     wait_until("two group messages", Duration::from_secs(5), || {
@@ -1537,7 +1537,7 @@ async fn a_supplier_wide_outage_is_one_message_per_group_and_so_is_its_resolutio
             note: None,
         })
         .collect();
-    d.update(&firing_set(&[]), &resolutions);
+    d.update(&firing_set(&[]), resolutions);
     wait_until("two resolution messages", Duration::from_secs(5), || {
         sink.got().len() == 4
     })
@@ -1575,7 +1575,7 @@ async fn an_outage_is_one_mail_per_group_listing_its_services() {
     .unwrap();
     let alerts = supplier_outage();
     let changes: Vec<AlertChange> = alerts.iter().cloned().map(AlertChange::Firing).collect();
-    d.update(&firing_set(&alerts), &changes);
+    d.update(&firing_set(&alerts), changes.clone());
     wait_until("two mails", Duration::from_secs(5), || {
         mails.lock().unwrap().len() == 2
     })
@@ -1610,14 +1610,14 @@ async fn a_group_waiting_at_shutdown_is_sent_once_after_the_restart() {
 
     let first =
         Dispatcher::start_with(&spec, outbox.clone(), Arc::new(Telemetry::new()), fast()).unwrap();
-    first.update(&firing_set(&alerts), &changes);
+    first.update(&firing_set(&alerts), changes.clone());
     first.shutdown().await;
     assert!(sink.got().is_empty(), "the group was still waiting");
 
     let second =
         Dispatcher::start_with(&spec, outbox.clone(), Arc::new(Telemetry::new()), fast()).unwrap();
     // The rules of the new process see the same alerts fire again.
-    second.update(&firing_set(&alerts), &changes);
+    second.update(&firing_set(&alerts), changes.clone());
     wait_until("the two group messages", Duration::from_secs(5), || {
         sink.got().len() == 2
     })
@@ -1717,7 +1717,7 @@ async fn a_notification_is_sent_only_once_it_is_on_disk() {
     let alert = down_alert("portal", "acme", "portal");
     d.update(
         &firing_set(std::slice::from_ref(&alert)),
-        &[AlertChange::Firing(alert.clone())],
+        vec![AlertChange::Firing(alert.clone())],
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(sink.got().is_empty(), "sent before it was on disk");
@@ -1746,7 +1746,7 @@ async fn a_store_that_does_not_answer_never_holds_up_the_tick() {
         .collect();
     let changes: Vec<AlertChange> = alerts.iter().cloned().map(AlertChange::Firing).collect();
     let started = std::time::Instant::now();
-    d.update(&firing_set(&alerts), &changes);
+    d.update(&firing_set(&alerts), changes.clone());
     // Generous for a debug build on a busy machine; writing 1,000 rows
     // one fsync each would take seconds.
     assert!(
@@ -1754,15 +1754,23 @@ async fn a_store_that_does_not_answer_never_holds_up_the_tick() {
         "the tick waited {:?}",
         started.elapsed()
     );
-    assert_eq!(disk.offered.load(Ordering::SeqCst), 1000);
+    wait_until(
+        "the firings offered to the store",
+        Duration::from_secs(5),
+        || disk.offered.load(Ordering::SeqCst) == 1000,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(sink.got().is_empty());
     // A disk that gives up: the notifications are offered again with the
     // next evaluation, not lost.
     disk.held.lock().unwrap().clear();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    d.update(&firing_set(&alerts), &[]);
-    assert_eq!(disk.offered.load(Ordering::SeqCst), 2000);
+    d.update(&firing_set(&alerts), Vec::new());
+    wait_until("the firings offered again", Duration::from_secs(5), || {
+        disk.offered.load(Ordering::SeqCst) == 2000
+    })
+    .await;
     disk.catch_up();
     wait_until("every firing", Duration::from_secs(10), || {
         sink.got().len() == 1000

@@ -1,5 +1,7 @@
 //! Delivers what the rules decided. [`Dispatcher::update`] runs on the
-//! main loop and only hands work over; three concerns run behind it:
+//! main loop and only hands the evaluation to the routing thread (a
+//! supplier-wide outage is 10,000 changes, and the runtime thread it would
+//! otherwise take also runs the scheduler); three concerns run behind it:
 //!
 //! - [`alertmanager`]: the firing set, posted to every Alertmanager on
 //!   every change and every `resend_interval`; stateless.
@@ -14,7 +16,7 @@ mod delivery;
 mod routing;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -72,10 +74,14 @@ impl Default for DispatchOptions {
 pub enum DispatchError {
     #[error("cannot build the HTTP client for notifications: {0}")]
     HttpClient(String),
+    #[error("cannot start the alert routing thread: {0}")]
+    Thread(String),
 }
 
 struct Shared {
     routing: Mutex<Routing>,
+    /// The runtime the routing thread spawns its waits for the disk on.
+    runtime: tokio::runtime::Handle,
     outbox: Arc<dyn OutboxStore>,
     telemetry: Arc<Telemetry>,
     http: reqwest::Client,
@@ -95,7 +101,7 @@ impl Shared {
         }
         let durable = self.outbox.enqueue_all(&items);
         let shared = self.clone();
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             match durable.await {
                 Ok(()) => shared.wake.notify_one(),
                 Err(e) => {
@@ -108,11 +114,21 @@ impl Shared {
     }
 }
 
+/// Work for the routing thread, in the order the main loop handed it over.
+enum Job {
+    Update {
+        set: AlertSet,
+        changes: Vec<AlertChange>,
+        at: Timestamp,
+    },
+    Config(Box<AlertingSpec>),
+}
+
 /// The running dispatcher: feed it with [`Dispatcher::update`] after each
 /// evaluation of the rules, stop it with [`Dispatcher::shutdown`].
 pub struct Dispatcher {
-    shared: Arc<Shared>,
-    am_tx: watch::Sender<AmUpdate>,
+    jobs: mpsc::Sender<Job>,
+    router: std::thread::JoinHandle<()>,
     am_config: watch::Sender<AmConfig>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -152,6 +168,7 @@ impl Dispatcher {
         }
         let shared = Arc::new(Shared {
             routing: Mutex::new(routing),
+            runtime: tokio::runtime::Handle::current(),
             outbox,
             telemetry,
             http,
@@ -172,9 +189,17 @@ impl Dispatcher {
             )),
             tokio::spawn(delivery::delivery_task(shared.clone(), stop_rx)),
         ];
+        let (jobs, inbox) = mpsc::channel();
+        let router = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("alert-routing".into())
+                .spawn(move || route_jobs(&shared, &inbox, &am_tx))
+                .map_err(|e| DispatchError::Thread(e.to_string()))?
+        };
         Ok(Dispatcher {
-            shared,
-            am_tx,
+            jobs,
+            router,
             am_config,
             stop,
             tasks,
@@ -183,72 +208,23 @@ impl Dispatcher {
 
     /// Hand over the result of one evaluation: `set` from
     /// `AlertRules::evaluate`, `changes` from `AlertRules::changes`.
-    /// Never waits for the disk: notifications are handed to the outbox's
-    /// writer and delivered once they are stored.
-    pub fn update(&self, set: &AlertSet, changes: &[AlertChange]) {
-        // The outbox runs on the wall clock, whatever time the view was for.
-        let now = Timestamp::now();
-        self.publish_firing(set);
-        let mut notes = BTreeMap::new();
-        let queued = {
-            let mut routing = lock(&self.shared.routing);
-            let mut queued: Vec<NewItem> = std::mem::take(&mut routing.unqueued)
-                .into_iter()
-                .filter(|i| i.expires_at > now)
-                .collect();
-            if !changes.is_empty() {
-                routing.forget_idle_groups(now);
-            }
-            let all: Vec<String> = routing.receivers.keys().cloned().collect();
-            for change in changes {
-                if let AlertChange::Resolved {
-                    alert,
-                    note: Some(n),
-                    ..
-                } = change
-                {
-                    notes.insert(alert.fingerprint(), n.clone());
-                }
-                routing.route(change, now, &all, &mut queued);
-            }
-            routing.latest = Some(set.clone());
-            queued
-        };
-        self.shared.queue(queued);
-        self.am_tx.send_replace(AmUpdate {
+    /// Returns at once: the routing thread turns the changes into outbox
+    /// items, which the store's writer puts on disk before delivery sees
+    /// them.
+    pub fn update(&self, set: &AlertSet, changes: Vec<AlertChange>) {
+        self.send(Job::Update {
             set: set.clone(),
-            notes,
+            changes,
+            // The outbox runs on the wall clock, whatever time the view
+            // was for.
+            at: Timestamp::now(),
         });
     }
 
     /// Take a reloaded configuration: receivers and Alertmanagers are
     /// rebuilt; what receivers were told is kept.
     pub fn apply_config(&self, spec: &AlertingSpec) {
-        let receivers = build_receivers(spec, &self.shared.http);
-        let queued = {
-            let mut routing = lock(&self.shared.routing);
-            let added: Vec<String> = receivers
-                .keys()
-                .filter(|name| !routing.receivers.contains_key(*name))
-                .cloned()
-                .collect();
-            routing.receivers = receivers;
-            routing.ttl = spec.notification_ttl();
-            // A receiver added by a reload hears about what fires now.
-            let now = Timestamp::now();
-            let firing = routing.latest.clone().unwrap_or_default().alerts;
-            let mut queued = Vec::new();
-            for a in firing {
-                routing.route(
-                    &AlertChange::Firing(Alert::clone(&a)),
-                    now,
-                    &added,
-                    &mut queued,
-                );
-            }
-            queued
-        };
-        self.shared.queue(queued);
+        self.send(Job::Config(Box::new(spec.clone())));
         self.am_config.send_if_modified(|c| {
             let new = AmConfig::from_spec(spec);
             let changed = *c != new;
@@ -257,41 +233,136 @@ impl Dispatcher {
         });
     }
 
+    fn send(&self, job: Job) {
+        if self.jobs.send(job).is_err() {
+            tracing::error!("the alert routing thread is gone; notifications are not queued");
+        }
+    }
+
     /// Stop: one last delivery round for what is due, then the tasks end.
     /// Nothing is resolved on the way out; Alertmanager lets the alerts
     /// expire unless another instance keeps them firing.
     pub async fn shutdown(self) {
+        // What was handed over is queued before the last round.
+        drop(self.jobs);
+        let router = self.router;
+        if tokio::task::spawn_blocking(move || router.join())
+            .await
+            .is_err()
+        {
+            tracing::error!("the alert routing thread failed");
+        }
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
         }
     }
+}
 
-    fn publish_firing(&self, set: &AlertSet) {
-        let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
-        for a in &set.alerts {
-            *counts
-                .entry((a.name().to_string(), a.label("severity").to_string()))
-                .or_default() += 1;
-        }
-        let mut seen = lock(&self.shared.firing_labels);
-        for key in seen.iter() {
-            if !counts.contains_key(key) {
-                self.shared
-                    .telemetry
-                    .alerts_firing
-                    .get_or_create(&alert_labels(key))
-                    .set(0);
+/// Route jobs until the dispatcher is dropped or shut down.
+fn route_jobs(shared: &Arc<Shared>, inbox: &mpsc::Receiver<Job>, am_tx: &watch::Sender<AmUpdate>) {
+    while let Ok(job) = inbox.recv() {
+        match job {
+            Job::Update { set, changes, at } => {
+                publish_firing(shared, &set);
+                let notes = route_update(shared, &set, &changes, at);
+                am_tx.send_replace(AmUpdate { set, notes });
             }
+            Job::Config(spec) => apply_receivers(shared, &spec),
         }
-        for (key, n) in &counts {
-            self.shared
+    }
+}
+
+/// Queue the notifications for one evaluation's changes; the notes of
+/// alerts resolved with one, for Alertmanager.
+fn route_update(
+    shared: &Arc<Shared>,
+    set: &AlertSet,
+    changes: &[AlertChange],
+    now: Timestamp,
+) -> BTreeMap<String, String> {
+    let mut notes = BTreeMap::new();
+    let queued = {
+        let mut routing = lock(&shared.routing);
+        let mut queued: Vec<NewItem> = std::mem::take(&mut routing.unqueued)
+            .into_iter()
+            .filter(|i| i.expires_at > now)
+            .collect();
+        if !changes.is_empty() {
+            routing.forget_idle_groups(now);
+        }
+        let all: Vec<String> = routing.receivers.keys().cloned().collect();
+        for change in changes {
+            if let AlertChange::Resolved {
+                alert,
+                note: Some(n),
+                ..
+            } = change
+            {
+                notes.insert(alert.fingerprint(), n.clone());
+            }
+            routing.route(change, now, &all, &mut queued);
+        }
+        routing.latest = Some(set.clone());
+        queued
+    };
+    shared.queue(queued);
+    notes
+}
+
+/// Rebuild the receivers from a reloaded configuration; one added by the
+/// reload hears about what fires now.
+fn apply_receivers(shared: &Arc<Shared>, spec: &AlertingSpec) {
+    let receivers = build_receivers(spec, &shared.http);
+    let queued = {
+        let mut routing = lock(&shared.routing);
+        let added: Vec<String> = receivers
+            .keys()
+            .filter(|name| !routing.receivers.contains_key(*name))
+            .cloned()
+            .collect();
+        routing.receivers = receivers;
+        routing.ttl = spec.notification_ttl();
+        let now = Timestamp::now();
+        let firing = routing.latest.clone().unwrap_or_default().alerts;
+        let mut queued = Vec::new();
+        for a in firing {
+            routing.route(
+                &AlertChange::Firing(Alert::clone(&a)),
+                now,
+                &added,
+                &mut queued,
+            );
+        }
+        queued
+    };
+    shared.queue(queued);
+}
+
+fn publish_firing(shared: &Shared, set: &AlertSet) {
+    let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for a in &set.alerts {
+        *counts
+            .entry((a.name().to_string(), a.label("severity").to_string()))
+            .or_default() += 1;
+    }
+    let mut seen = lock(&shared.firing_labels);
+    for key in seen.iter() {
+        if !counts.contains_key(key) {
+            shared
                 .telemetry
                 .alerts_firing
                 .get_or_create(&alert_labels(key))
-                .set(*n);
-            seen.insert(key.clone());
+                .set(0);
         }
+    }
+    for (key, n) in &counts {
+        shared
+            .telemetry
+            .alerts_firing
+            .get_or_create(&alert_labels(key))
+            .set(*n);
+        seen.insert(key.clone());
     }
 }
 
