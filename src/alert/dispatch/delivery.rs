@@ -142,6 +142,15 @@ struct Outgoing {
     ids: Vec<(i64, u32)>,
 }
 
+/// One group's notifications while they are gathered.
+struct Gathered {
+    key: String,
+    labels: BTreeMap<String, String>,
+    notifications: Vec<Notification>,
+    /// (outbox id, attempts so far) of each notification.
+    ids: Vec<(i64, u32)>,
+}
+
 /// Send one receiver's due items, one message per group, groups in the
 /// order of their oldest item; the outcomes to record.
 async fn deliver_receiver(shared: &Shared, items: Vec<OutboxItem>) -> Vec<Settled> {
@@ -208,14 +217,9 @@ fn plan(
         }
         return Vec::new();
     };
-    // (key, labels, notifications, ids) in the order of each group's
-    // oldest item, and where each key is in that list.
-    let mut groups: Vec<(
-        String,
-        BTreeMap<String, String>,
-        Vec<Notification>,
-        Vec<(i64, u32)>,
-    )> = Vec::new();
+    // Groups in the order of their oldest item, and where each key is in
+    // that list.
+    let mut groups: Vec<Gathered> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for mut item in items {
         // Taken, not copied: a flush of an outage holds 10,000s of these.
@@ -254,19 +258,23 @@ fn plan(
         }
         let key = r.spec.grouping.key(&n.labels);
         let at = *index.entry(key.clone()).or_insert_with(|| {
-            let labels = r.spec.grouping.group_labels(&n.labels);
-            groups.push((key, labels, Vec::new(), Vec::new()));
+            groups.push(Gathered {
+                key,
+                labels: r.spec.grouping.group_labels(&n.labels),
+                notifications: Vec::new(),
+                ids: Vec::new(),
+            });
             groups.len() - 1
         });
-        groups[at].2.push(n);
-        groups[at].3.push((item.id, item.attempts));
+        groups[at].notifications.push(n);
+        groups[at].ids.push((item.id, item.attempts));
     }
     groups
         .into_iter()
-        .map(|(key, labels, notifications, ids)| Outgoing {
+        .map(|g| Outgoing {
             sender: r.notifier.clone(),
-            message: Message::new(receiver, key, labels, notifications),
-            ids,
+            message: Message::new(receiver, g.key, g.labels, g.notifications),
+            ids: g.ids,
         })
         .collect()
 }
