@@ -1703,8 +1703,8 @@ impl OutboxStore for SlowDisk {
     }
 }
 
-#[tokio::test]
-async fn a_notification_is_sent_only_once_it_is_on_disk() {
+/// A webhook receiver on a [`SlowDisk`].
+async fn on_a_slow_disk() -> (HttpSink, Arc<SlowDisk>, Dispatcher) {
     let sink = HttpSink::start().await;
     let disk = Arc::new(SlowDisk::new());
     let d = Dispatcher::start_with(
@@ -1714,6 +1714,12 @@ async fn a_notification_is_sent_only_once_it_is_on_disk() {
         fast(),
     )
     .unwrap();
+    (sink, disk, d)
+}
+
+#[tokio::test]
+async fn a_notification_is_sent_only_once_it_is_on_disk() {
+    let (sink, disk, d) = on_a_slow_disk().await;
     let alert = down_alert("portal", "acme", "portal");
     d.update(
         &firing_set(std::slice::from_ref(&alert)),
@@ -1732,15 +1738,7 @@ async fn a_notification_is_sent_only_once_it_is_on_disk() {
 
 #[tokio::test]
 async fn a_store_that_does_not_answer_never_holds_up_the_tick() {
-    let sink = HttpSink::start().await;
-    let disk = Arc::new(SlowDisk::new());
-    let d = Dispatcher::start_with(
-        &hook_spec(&sink),
-        disk.clone(),
-        Arc::new(Telemetry::new()),
-        fast(),
-    )
-    .unwrap();
+    let (sink, disk, d) = on_a_slow_disk().await;
     let alerts: Vec<Alert> = (0..1000)
         .map(|i| down_alert(&format!("svc-{i}"), "acme", "portal"))
         .collect();

@@ -532,7 +532,9 @@ mod tests {
             id: 0,
             idempotency_key: key.to_string(),
             receiver: "hook".to_string(),
-            payload: serde_json::json!({}),
+            // A megabyte: the write must grow the file, which is what a
+            // full disk refuses.
+            payload: serde_json::json!({ "pad": "x".repeat(1 << 20) }),
             status: OutboxStatus::Pending,
             attempts: 0,
             next_attempt_at: now,

@@ -418,6 +418,17 @@ impl Message {
             .collect();
         (lines, ordered.len().saturating_sub(LISTED))
     }
+
+    /// The alert lines as one text: each through `item`, joined by line
+    /// breaks, then `more(n)` when `n` were left out.
+    pub fn listing(&self, item: impl Fn(&str) -> String, more: impl Fn(usize) -> String) -> String {
+        let (lines, left_out) = self.lines();
+        let mut text = lines.iter().map(|l| item(l)).collect::<Vec<_>>().join("\n");
+        if left_out > 0 {
+            text.push_str(&more(left_out));
+        }
+        text
+    }
 }
 
 fn status_of(notifications: &[Notification]) -> Status {

@@ -108,15 +108,10 @@ pub fn render_message(m: &Message) -> Value {
     if let Some(n) = m.single() {
         return render(n);
     }
-    let (lines, more) = m.lines();
-    let mut text = lines
-        .iter()
-        .map(|l| format!("• {}", escape(l)))
-        .collect::<Vec<_>>()
-        .join("\n");
-    if more > 0 {
-        text.push_str(&format!("\n… and {more} more"));
-    }
+    let text = m.listing(
+        |l| format!("• {}", escape(l)),
+        |n| format!("\n… and {n} more"),
+    );
     let first = &m.notifications[0];
     json!({
         "text": escape(&m.title()),

@@ -123,15 +123,7 @@ pub fn render_message(m: &Message) -> Value {
     if let Some(n) = m.single() {
         return render(n);
     }
-    let (lines, more) = m.lines();
-    let mut text = lines
-        .iter()
-        .map(|l| format!("- {l}"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    if more > 0 {
-        text.push_str(&format!("\n\n… and {more} more"));
-    }
+    let text = m.listing(|l| format!("- {l}"), |n| format!("\n\n… and {n} more"));
     let first = &m.notifications[0];
     envelope(card(vec![
         json!({
