@@ -3,12 +3,14 @@
 //! it, so a crash, a restart or an unreachable webhook loses nothing. Its
 //! unique key is what keeps a restarted monitor from notifying twice.
 //!
-//! Writes never wait on the caller's thread: [`OutboxStore::enqueue_all`]
-//! and [`OutboxStore::settle`] hand back a [`Durable`] that resolves once
-//! the rows are on disk. The daemon's [`StoreOutbox`] sends them through
-//! the store's batching writer thread, so a burst of notifications costs
-//! one transaction per batch rather than one fsync each on the main loop;
-//! [`MemoryOutbox`] is the same contract in memory, for tests.
+//! Queuing never waits on the caller's thread: [`OutboxStore::enqueue_all`]
+//! hands back a [`Durable`] that resolves once the rows are on disk. The
+//! daemon's [`StoreOutbox`] sends them through the store's batching writer
+//! thread, so a burst of notifications costs one transaction per batch
+//! rather than one fsync each on the main loop. Delivery outcomes
+//! ([`OutboxStore::settle`]) are written by the delivery task itself, one
+//! transaction per round, on a blocking thread. [`MemoryOutbox`] is the
+//! same contract in memory, for tests.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -130,7 +132,9 @@ pub trait OutboxStore: Send + Sync {
     /// the items once the returned [`Durable`] has resolved.
     fn enqueue_all(&self, items: &[NewItem]) -> Durable;
 
-    /// Record delivery outcomes without waiting for the disk.
+    /// Record delivery outcomes. The caller runs it on a blocking thread:
+    /// implementations may write before they return, so that a crash
+    /// right after a delivery does not send it again.
     fn settle(&self, outcomes: Vec<Settled>) -> Durable;
 
     /// Pending items whose `next_attempt_at` has come, oldest (lowest id)
@@ -431,24 +435,27 @@ impl OutboxStore for StoreOutbox {
         self.write(items.iter().map(|i| WriteOp::Outbox(record(i))).collect())
     }
 
+    /// Written at once, one transaction for the whole delivery round,
+    /// rather than through the writer: a delivery must be on record before
+    /// the next one, and a crash in the writer's batching wait would send
+    /// it again after the restart.
     fn settle(&self, outcomes: Vec<Settled>) -> Durable {
-        self.write(
-            outcomes
-                .into_iter()
-                .map(|o| match o {
-                    Settled::Delivered { id, at } => WriteOp::OutboxDelivered { id, at },
-                    Settled::Failed {
-                        id,
-                        next_attempt_at,
-                        error,
-                    } => WriteOp::OutboxFailed {
-                        id,
-                        error,
-                        next_attempt_at,
-                    },
-                })
-                .collect(),
-        )
+        let ops: Vec<WriteOp> = outcomes
+            .into_iter()
+            .map(|o| match o {
+                Settled::Delivered { id, at } => WriteOp::OutboxDelivered { id, at },
+                Settled::Failed {
+                    id,
+                    next_attempt_at,
+                    error,
+                } => WriteOp::OutboxFailed {
+                    id,
+                    error,
+                    next_attempt_at,
+                },
+            })
+            .collect();
+        ready(self.store.write_batch(&ops).map_err(store_err))
     }
 
     fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, OutboxError> {

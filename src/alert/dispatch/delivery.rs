@@ -116,7 +116,14 @@ async fn deliver_due(shared: &Arc<Shared>) {
     // A disk that does not come back within a minute must not keep the
     // dispatcher from shutting down.
     if !settled.is_empty() {
-        let recorded = tokio::time::timeout(SETTLE_LIMIT, shared.outbox.settle(settled)).await;
+        let outbox = shared.outbox.clone();
+        let settle = async move {
+            tokio::task::spawn_blocking(move || outbox.settle(settled))
+                .await
+                .map_err(|e| OutboxError(format!("outbox call failed: {e}")))?
+                .await
+        };
+        let recorded = tokio::time::timeout(SETTLE_LIMIT, settle).await;
         let error = match recorded {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e.to_string()),
