@@ -185,7 +185,6 @@ pub async fn run(
                 // Writes the outbox synchronously: a few milliseconds per
                 // tick, only when something changed.
                 dispatcher.update(&set, &changes);
-                engine.set_network_degraded(rules.network_degraded());
                 writer.submit(WriteOp::Heartbeat { run: run_id, at: now });
                 tokio::task::spawn_blocking(release_freed_memory);
                 let errors = writer.errors_total();

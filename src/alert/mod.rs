@@ -1,9 +1,16 @@
-//! Alerts for on-call staff: [`rules`] decides what fires from the state
-//! the engine hands it, [`dispatch`] delivers it to Alertmanager (stateless
+//! Alerts for on-call staff: the engine hands over a [`view`] of its state
+//! (its verdicts included), [`rules`] decides from it what fires
+//! ([`model`]: alerts, sets, changes; [`flapping`]: checks changing state
+//! too often), and [`dispatch`] delivers it to Alertmanager (stateless
 //! re-sending) and to receivers ([`notify`]) through the durable [`outbox`].
 
 pub mod config;
 pub mod dispatch;
+mod flapping;
+pub mod model;
 pub mod notify;
 pub mod outbox;
 pub mod rules;
+pub mod view;
+
+pub use model::{Alert, AlertChange, AlertSet};

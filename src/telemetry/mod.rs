@@ -23,6 +23,7 @@ pub use text::Format;
 
 use crate::config::Config;
 use crate::probe::phase;
+use crate::sla::ServiceState;
 
 pub type GaugeF = Gauge<f64, AtomicU64>;
 
@@ -198,7 +199,14 @@ pub const ALL_PHASES: [&str; 9] = [
     phase::RTT,
 ];
 
-pub const SERVICE_STATES: [&str; 5] = ["up", "degraded", "down", "maintenance", "unknown"];
+/// Every shown service state, in the order the state series are written.
+pub const SERVICE_STATES: [ServiceState; 5] = [
+    ServiceState::Up,
+    ServiceState::Degraded,
+    ServiceState::Down,
+    ServiceState::Maintenance,
+    ServiceState::Unknown,
+];
 pub const BURN_WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 
 /// Upper bounds of `continuity_probe_latency_seconds`.
@@ -466,7 +474,7 @@ mod tests {
             .register(&Arc::from("portal"), &Arc::from("gone"), "tcp");
         t.services
             .register(&cfg.services[0])
-            .set_state(true, "up", false);
+            .set_state(true, ServiceState::Up, false);
         t.retain_config(&cfg);
         let text = t.render(false);
         assert!(text.contains("check=\"home\""));
@@ -492,7 +500,7 @@ mod tests {
         )
         .unwrap();
         let m = t.services.register(&cfg.services[0]);
-        m.set_state(false, "down", false);
+        m.set_state(false, ServiceState::Down, false);
         m.add_sla_seconds(0, 60.0, 30.0);
         let text = t.render(false);
         assert!(text.contains("continuity_service_state{service=\"portal\",state=\"down\"} 1\n"));
