@@ -1,9 +1,11 @@
 //! Alerts for on-call staff: the engine hands over a [`view`] of its state
 //! (its verdicts included), [`rules`] decides from it what fires
-//! ([`model`]: alerts, sets, changes; [`flapping`]: checks changing state
-//! too often), and [`dispatch`] delivers it to Alertmanager (stateless
-//! re-sending) and to receivers ([`notify`]) through the durable [`outbox`].
+//! ([`model`]: alerts, sets, changes; `flapping`: checks changing state
+//! too often; `changes`: what receivers have yet to hear), and
+//! [`dispatch`] delivers it to Alertmanager (stateless re-sending) and to
+//! receivers ([`notify`]) through the durable [`outbox`].
 
+mod changes;
 pub mod config;
 pub mod dispatch;
 mod flapping;

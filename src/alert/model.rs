@@ -129,6 +129,7 @@ impl AlertChange {
     }
 }
 
+/// The `alertname` of every alert the rules raise.
 pub mod names {
     pub const SERVICE_DOWN: &str = "ServiceDown";
     pub const SERVICE_DEGRADED: &str = "ServiceDegraded";

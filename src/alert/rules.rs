@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::changes::ChangeLog;
 use super::config::{AlertingSpec, BurnWindow, Severity, window_key};
 use super::flapping::{FlapDetector, FlapLimits};
-use super::model::{names, without_severity};
+use super::model::names;
 use super::view::{AlertView, CheckView, ServiceView, SlaView};
 use crate::sla::CheckState;
 
@@ -61,17 +62,6 @@ impl Thresholds {
     }
 }
 
-/// What receivers were last told about an alert.
-#[derive(Debug, Clone)]
-struct Notified {
-    firing: bool,
-    at: Timestamp,
-    /// What they were told, while it fires. A resolved entry only gates
-    /// the next notification (its `at`), so it lets go of the alert: after
-    /// a mass recovery these entries stay for `notify_every`.
-    alert: Option<Arc<Alert>>,
-}
-
 /// The alert rules with the little memory they need between evaluations:
 /// what fires, what receivers were told, and recent state changes.
 #[derive(Debug)]
@@ -79,13 +69,12 @@ pub struct AlertRules {
     t: Thresholds,
     started: Option<Timestamp>,
     active: BTreeMap<String, Arc<Alert>>,
-    notified: BTreeMap<String, Notified>,
     /// First time a condition without a persisted start was seen.
     first_seen: HashMap<String, Timestamp>,
     flapping: FlapDetector,
     /// Why a service's alerts are held back right now (maintenance, canary).
     suppressed: HashMap<String, String>,
-    pending: Vec<AlertChange>,
+    receivers: ChangeLog,
 }
 
 impl AlertRules {
@@ -94,11 +83,10 @@ impl AlertRules {
             t: Thresholds::from_spec(spec),
             started: None,
             active: BTreeMap::new(),
-            notified: BTreeMap::new(),
             first_seen: HashMap::new(),
             flapping: FlapDetector::new(FlapLimits::from_spec(spec)),
             suppressed: HashMap::new(),
-            pending: Vec::new(),
+            receivers: ChangeLog::default(),
         }
     }
 
@@ -180,7 +168,8 @@ impl AlertRules {
         }
 
         self.active = desired;
-        self.diff(now);
+        self.receivers
+            .diff(&self.active, &self.suppressed, &self.flapping, now);
         AlertSet {
             at: Some(now),
             alerts: self.active.values().cloned().collect(),
@@ -204,100 +193,7 @@ impl AlertRules {
 
     /// The changes since the last call, for receivers.
     pub fn changes(&mut self) -> Vec<AlertChange> {
-        std::mem::take(&mut self.pending)
-    }
-
-    /// Compare what fires with what receivers were told, and queue the
-    /// differences, at most one per `notify_every` for flapping alerts.
-    fn diff(&mut self, now: Timestamp) {
-        let gate = self.flapping.limits.notify_every;
-        // What fires now by labels without severity, for resolutions that
-        // are escalations; built on the first resolution of this round.
-        let mut severities: Option<HashMap<String, String>> = None;
-        let mut fps: BTreeSet<String> = self.active.keys().cloned().collect();
-        fps.extend(
-            self.notified
-                .iter()
-                .filter(|(_, n)| n.firing)
-                .map(|(k, _)| k.clone()),
-        );
-        for fp in fps {
-            let current = self.active.get(&fp);
-            let told = self.notified.get(&fp);
-            let told_firing = told.is_some_and(|n| n.firing);
-            if current.is_some() == told_firing {
-                if let (Some(a), Some(n)) = (current, self.notified.get_mut(&fp))
-                    && n.alert.as_ref().is_some_and(|told| !Arc::ptr_eq(a, told))
-                {
-                    // Same labels and start; keep the annotations fresh for
-                    // the eventual resolution.
-                    n.alert = Some(a.clone());
-                }
-                continue;
-            }
-            let subject = current.or(told.and_then(|n| n.alert.as_ref()));
-            let flapping = subject.is_some_and(|a| self.flapping.is_flapping(a));
-            if flapping && let Some(n) = told {
-                let since = now.duration_since(n.at);
-                if since < jiff::SignedDuration::try_from(gate).unwrap_or_default() {
-                    continue;
-                }
-            }
-            match current {
-                Some(a) => {
-                    self.pending.push(AlertChange::Firing(Alert::clone(a)));
-                    self.notified.insert(
-                        fp,
-                        Notified {
-                            firing: true,
-                            at: now,
-                            alert: Some(a.clone()),
-                        },
-                    );
-                }
-                None => {
-                    let Some(told) = self.notified.get(&fp).and_then(|n| n.alert.clone()) else {
-                        continue;
-                    };
-                    let note = self
-                        .suppressed
-                        .get(told.label("service"))
-                        .cloned()
-                        .or_else(|| {
-                            let by_key = severities.get_or_insert_with(|| self.severity_by_key());
-                            by_key.get(&without_severity(&told)).map(|severity| {
-                                format!("resolved: continues at severity {severity}")
-                            })
-                        });
-                    let Some(n) = self.notified.get_mut(&fp) else {
-                        continue;
-                    };
-                    n.firing = false;
-                    n.at = now;
-                    n.alert = None;
-                    self.pending.push(AlertChange::Resolved {
-                        alert: Arc::unwrap_or_clone(told),
-                        ended_at: now,
-                        note,
-                    });
-                }
-            }
-        }
-        // Resolved entries are only kept while they can still gate a
-        // flapping alert.
-        let keep = jiff::SignedDuration::try_from(gate).unwrap_or_default();
-        self.notified
-            .retain(|_, n| n.firing || now.duration_since(n.at) < keep);
-    }
-
-    /// The severity of each alert firing now, by its labels without
-    /// severity: when the same alert fires again at another severity (a
-    /// certificate closer to expiry), the old one resolved because of that.
-    fn severity_by_key(&self) -> HashMap<String, String> {
-        self.active
-            .values()
-            .map(|b| (without_severity(b), b.label("severity").to_string()))
-            .collect()
+        self.receivers.take()
     }
 
     fn watchdog(&self, view: &AlertView, started: Timestamp) -> Alert {

@@ -691,6 +691,12 @@ mod tests {
         }
     }
 
+    /// Instants `s` seconds after the test started.
+    fn seconds_from_now() -> impl Fn(i64) -> Timestamp {
+        let t0 = Timestamp::now();
+        move |s| t0 + SignedDuration::from_secs(s)
+    }
+
     fn state(e: &Engine, service: usize) -> ServiceState {
         e.services()[service].tracker.state()
     }
@@ -750,8 +756,7 @@ mod tests {
     #[test]
     fn failures_while_every_canary_is_down_do_not_count_as_down() {
         let mut e = engine();
-        let t0 = Timestamp::now();
-        let at = |s: i64| t0 + SignedDuration::from_secs(s);
+        let at = seconds_from_now();
         for s in 0..3 {
             e.on_report(report("portal", "home", at(s), true));
         }
@@ -779,8 +784,7 @@ mod tests {
     #[test]
     fn the_engine_decides_the_network_verdict_as_canary_results_arrive() {
         let mut e = engine();
-        let t0 = Timestamp::now();
-        let at = |s: i64| t0 + SignedDuration::from_secs(s);
+        let at = seconds_from_now();
         for s in 0..3 {
             e.on_report(report("canary", "gateway", at(s), true));
             e.on_report(report("portal", "home", at(s), s < 1));
@@ -810,8 +814,7 @@ mod tests {
     #[test]
     fn a_canary_gone_stale_ends_the_network_verdict_at_the_tick() {
         let mut e = engine();
-        let t0 = Timestamp::now();
-        let at = |s: i64| t0 + SignedDuration::from_secs(s);
+        let at = seconds_from_now();
         for s in 0..2 {
             e.on_report(report("canary", "gateway", at(s), false));
         }
