@@ -538,9 +538,9 @@ impl Engine {
     }
 
     /// What the alert rules see: confirmed states, back-dated, with the
-    /// SLA figures of the last tick and the network verdict. Names are borrowed from the
-    /// configuration; only a failing check's last-probe text is copied
-    /// (out of the status board's lock).
+    /// SLA figures of the last tick and the network verdict. Names are
+    /// borrowed from the configuration; only a failing check's last-probe
+    /// text is copied (out of the status board's lock).
     pub fn alert_view(&mut self, now: Timestamp) -> AlertView<'_> {
         let board = self.status.read().expect("status lock");
         let mut services = Vec::with_capacity(self.services.len());
