@@ -592,25 +592,53 @@ fn the_engine_finds_every_canary_down_and_the_rules_only_read_its_verdict() {
             }),
         }
     };
-    // The monitor's uplink goes: every probe fails, the canaries' first
-    // (three failures confirm a Down).
-    for s in 0..4 {
-        for c in [
-            "monitor-canary/gateway",
-            "monitor-canary/resolver",
-            "portal/home",
-            "phone/sip",
-        ] {
-            engine.on_report(report(c, s, false));
+    let every = [
+        "monitor-canary/gateway",
+        "monitor-canary/resolver",
+        "portal/home",
+        "phone/sip",
+    ];
+    let round = |engine: &mut Engine, s: i64, failing: &[&str]| {
+        for c in every {
+            engine.on_report(report(c, s, !failing.contains(&c)));
         }
+    };
+    // One canary down (three failures confirm it) is not the monitor.
+    for s in 0..3 {
+        round(&mut engine, s, &[every[0], every[2], every[3]]);
     }
-    let view = engine.alert_view(at(5));
+    let view = engine.alert_view(at(3));
+    assert!(!view.network_degraded);
+    let set = rules.evaluate(&view);
+    assert!(names(&set).contains(&"ServiceDown/phone/sip".to_string()));
+    rules.changes();
+
+    // The monitor's uplink goes: the last canary falls too.
+    for s in 3..6 {
+        round(&mut engine, s, &every);
+    }
+    let view = engine.alert_view(at(6));
     assert!(view.network_degraded);
     let set = rules.evaluate(&view);
     assert_eq!(names(&set), ["MonitorNetworkDegraded", "Watchdog"]);
-    assert_eq!(set.get("MonitorNetworkDegraded")[0].starts_at, at(0));
+    assert_eq!(
+        set.get("MonitorNetworkDegraded")[0].starts_at,
+        at(3),
+        "since the last canary fell"
+    );
+    let resolved: Vec<String> = change_summary(&rules.changes())
+        .into_iter()
+        .filter(|c| c.starts_with("resolved ServiceDown"))
+        .collect();
+    // The portal, the phone line and the gateway canary's own service.
+    assert_eq!(resolved.len(), 3, "{resolved:?}");
+    assert!(
+        resolved.iter().all(|c| c.contains("monitor's own network")),
+        "{resolved:?}"
+    );
 
-    // One canary back: the portal's failures count again and page.
+    // One canary back (two successes): the portal's failures count again
+    // and page.
     for s in 6..10 {
         engine.on_report(report("monitor-canary/gateway", s, true));
         engine.on_report(report("portal/home", s, false));
