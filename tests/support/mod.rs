@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod smtp;
 
 use std::convert::Infallible;
 use std::future::Future;
