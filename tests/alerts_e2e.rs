@@ -4,7 +4,7 @@
 //! comes when the target is back.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -90,17 +90,13 @@ fn service_down_is_notified_once_across_a_crash_and_resolves() {
     });
 
     let dir = tempfile::tempdir().unwrap();
-    let listen: SocketAddr = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
     let cfg = dir.path().join("continuity.yaml");
     std::fs::write(
         &cfg,
         format!(
             r#"location: test-lab
 server:
-  listen: {listen}
+  listen: 127.0.0.1:0
 defaults:
   interval: 1s
   timeout: 500ms
@@ -149,8 +145,7 @@ services:
     assert!(text.contains("\"severity\":\"page\""), "{text}");
 
     // Crash in the middle of the outage, and come back.
-    daemon.0.kill().unwrap();
-    daemon.0.wait().unwrap();
+    daemon.kill();
     let daemon = Daemon::start(&cfg);
     std::thread::sleep(Duration::from_secs(8));
     assert_eq!(
