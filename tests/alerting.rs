@@ -5,6 +5,7 @@
 //! Alertmanager (Debian's prometheus-alertmanager) started by the tests.
 
 mod support;
+use support::ports::{free_port, on_a_free_port};
 use support::smtp::{parse_mail, smtp_sink};
 
 use std::collections::BTreeMap;
@@ -1579,14 +1580,6 @@ fn alertmanager_binary() -> PathBuf {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A real Alertmanager on 127.0.0.1, clustering off, notifying a webhook.
 struct Alertmanager {
     child: Child,
@@ -1595,8 +1588,17 @@ struct Alertmanager {
 }
 
 impl Alertmanager {
-    async fn start(port: u16, webhook: &str) -> Alertmanager {
+    /// On a port of its own.
+    async fn start(webhook: &str) -> Alertmanager {
+        on_a_free_port("Alertmanager", |port| Self::start_on(port, webhook)).await
+    }
+
+    /// On `port`; `None` when it did not come up there.
+    async fn start_on(port: u16, webhook: &str) -> Option<Alertmanager> {
         let dir = tempfile::tempdir().unwrap();
+        // A receiver no route uses, named after our directory: the status
+        // page shows it, so we know the server that answers is ours.
+        let ours = format!("unused-{}", dir.path().file_name().unwrap().to_string_lossy());
         let config = dir.path().join("alertmanager.yml");
         std::fs::write(
             &config,
@@ -1612,6 +1614,7 @@ receivers:
     webhook_configs:
       - url: "{webhook}"
         send_resolved: true
+  - name: "{ours}"
 "#
             ),
         )
@@ -1629,27 +1632,27 @@ receivers:
             .stderr(Stdio::null())
             .spawn()
             .expect("start alertmanager");
-        let am = Alertmanager {
+        let mut am = Alertmanager {
             child,
             port,
             _dir: dir,
         };
         let http = notify::http_client(Duration::from_secs(2)).unwrap();
-        let ready = format!("http://127.0.0.1:{port}/-/ready");
+        let status = format!("http://127.0.0.1:{port}/api/v2/status");
         let start = std::time::Instant::now();
-        loop {
-            if let Ok(r) = http.get(&ready).send().await
-                && r.status().is_success()
-            {
-                break;
+        while start.elapsed() < Duration::from_secs(15) {
+            if am.child.try_wait().unwrap().is_some() {
+                return None;
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "Alertmanager did not become ready"
-            );
+            if let Ok(r) = http.get(&status).send().await
+                && r.status().is_success()
+                && r.text().await.is_ok_and(|text| text.contains(&ours))
+            {
+                return Some(am);
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        am
+        None
     }
 
     fn url(&self) -> String {
@@ -1687,7 +1690,7 @@ fn am_messages(sink: &HttpSink, alertname: &str) -> Vec<(String, usize)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_down_and_its_resolution_reach_receivers_through_alertmanager() {
     let sink = HttpSink::start().await;
-    let am = Alertmanager::start(free_port(), &sink.url("/am")).await;
+    let am = Alertmanager::start(&sink.url("/am")).await;
     let telemetry = Arc::new(Telemetry::new());
     let d = Dispatcher::start_with(
         &am_spec(&am.url()),
@@ -1744,6 +1747,9 @@ async fn service_down_and_its_resolution_reach_receivers_through_alertmanager() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_reaches_an_alertmanager_that_was_down_during_the_outage() {
     let sink = HttpSink::start().await;
+    // Alertmanager's address is known before it runs: the port stays free
+    // for a while, and another process could take it (then this test
+    // fails saying so, it cannot pick another port).
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let telemetry = Arc::new(Telemetry::new());
@@ -1764,7 +1770,9 @@ async fn an_alert_reaches_an_alertmanager_that_was_down_during_the_outage() {
     })
     .await;
     // Alertmanager comes back; nothing new happens at the monitor.
-    let _am = Alertmanager::start(port, &sink.url("/am")).await;
+    let _am = Alertmanager::start_on(port, &sink.url("/am"))
+        .await
+        .unwrap_or_else(|| panic!("Alertmanager did not come back on port {port}"));
     wait_until("the re-sent alert arrives", Duration::from_secs(15), || {
         am_messages(&sink, "ServiceDown").contains(&("firing".into(), 1))
     })
@@ -1775,7 +1783,7 @@ async fn an_alert_reaches_an_alertmanager_that_was_down_during_the_outage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_monitors_sending_the_same_alert_notify_once() {
     let sink = HttpSink::start().await;
-    let am = Alertmanager::start(free_port(), &sink.url("/am")).await;
+    let am = Alertmanager::start(&sink.url("/am")).await;
     let down_since = Timestamp::now() - jiff::SignedDuration::from_secs(120);
     let mut pair = Vec::new();
     for _ in 0..2 {

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod ports;
 pub mod smtp;
 
 use std::convert::Infallible;
@@ -436,11 +437,16 @@ pub async fn silent_listener() -> SocketAddr {
     addr
 }
 
-/// A local port with nothing listening on it.
+/// A local port with nothing listening on it: bound, so that no one else
+/// takes it, but not listening, so that connections are refused.
 pub async fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _held = socket;
+        std::future::pending::<()>().await
+    });
     addr
 }
 
