@@ -1598,7 +1598,10 @@ impl Alertmanager {
         let dir = tempfile::tempdir().unwrap();
         // A receiver no route uses, named after our directory: the status
         // page shows it, so we know the server that answers is ours.
-        let ours = format!("unused-{}", dir.path().file_name().unwrap().to_string_lossy());
+        let ours = format!(
+            "unused-{}",
+            dir.path().file_name().unwrap().to_string_lossy()
+        );
         let config = dir.path().join("alertmanager.yml");
         std::fs::write(
             &config,

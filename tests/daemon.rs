@@ -267,9 +267,8 @@ fn the_binary_serves_where_it_logs_reloads_on_sighup_and_stops_on_sigterm() {
     write(&cfg, "services:\n  - id: citizen-portal\n    checks: []\n");
     daemon.signal("-HUP");
     wait_for("the rejection", Duration::from_secs(10), || {
-        get(addr, "/metrics").is_some_and(|m| {
-            metric(&m, "continuity_config_last_reload_successful") == Some(0.0)
-        })
+        get(addr, "/metrics")
+            .is_some_and(|m| metric(&m, "continuity_config_last_reload_successful") == Some(0.0))
     });
     assert_eq!(configured(), Some(2.0));
     assert!(ready());
@@ -277,4 +276,30 @@ fn the_binary_serves_where_it_logs_reloads_on_sighup_and_stops_on_sigterm() {
     // SIGTERM stops it gracefully.
     let status = daemon.terminate(Duration::from_secs(10));
     assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_be_opened_stops_the_start_with_that_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("continuity.yaml");
+    // The store's path is a directory: SQLite cannot open it.
+    std::fs::create_dir(dir.path().join("history")).unwrap();
+    let target = portal_socket("127.0.0.1:0");
+    write(
+        &cfg,
+        &(minimal(target.local_addr().unwrap()) + "store:\n  path: history\n"),
+    );
+    let config = continuity::config::Config::load(&cfg).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = continuity::run(config, listener, std::future::pending())
+        .await
+        .expect_err("no daemon without its store");
+    assert!(
+        matches!(err, continuity::daemon::DaemonError::Store(_)),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().starts_with("cannot open the store: "),
+        "{err}"
+    );
 }

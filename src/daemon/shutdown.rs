@@ -63,7 +63,9 @@ impl Daemon {
         match stopped {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "cannot record the end of this run"),
-            Err(e) => tracing::error!(error = %e, "the task recording the end of this run panicked"),
+            Err(e) => {
+                tracing::error!(error = %e, "the task recording the end of this run panicked")
+            }
         }
         let _ = stop_server.send(true);
         match server.await {

@@ -639,7 +639,10 @@ pub async fn dns_server(mode: DnsMode) -> SocketAddr {
     addr
 }
 
-/// A UDP port on 127.0.0.1 where nothing listens.
+/// A UDP port on 127.0.0.1 where nothing listens. Released, unlike
+/// [`closed_port`]: only a port with no socket at all answers "port
+/// unreachable"; another process would have to take it within the
+/// milliseconds the test runs.
 pub async fn closed_udp_port() -> SocketAddr {
     let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let addr = socket.local_addr().expect("addr");
