@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod support;
-use support::daemon::{Daemon, wait_for};
+use support::daemon::{Daemon, get, metric, wait_for};
 
 fn serve(listener: TcpListener, handle: impl Fn(&str) -> (u16, String) + Send + Sync + 'static) {
     let handle = Arc::new(handle);
@@ -125,7 +125,14 @@ services:
     .unwrap();
 
     let mut daemon = Daemon::start(&cfg);
-    std::thread::sleep(Duration::from_secs(4));
+    wait_for("the portal up", Duration::from_secs(10), || {
+        get(daemon.addr, "/metrics").is_some_and(|m| {
+            metric(
+                &m,
+                "continuity_service_state{service=\"portal\",state=\"up\"}",
+            ) == Some(1.0)
+        })
+    });
     healthy.store(false, Ordering::SeqCst);
     wait_for(
         "ServiceDown at the webhook",

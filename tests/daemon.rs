@@ -10,14 +10,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use tokio::net::TcpSocket;
+
 mod support;
 use support::daemon::{Daemon, InProcess, get, metric, request, wait_for};
 
 fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     request(addr, method, path, None, "")
 }
-
-use tokio::net::TcpSocket;
 
 /// The minimal configuration from the README, listening on port 0 and
 /// probing the portal at `portal`.
@@ -44,9 +44,11 @@ fn minimal(portal: SocketAddr) -> String {
         + "\n"
 }
 
-/// A socket bound to `addr` that others may bind too (`SO_REUSEPORT`, ours
-/// alone: other processes don't set it). Bound but not listening, it holds
-/// the port and refuses connections.
+/// A socket bound to `addr` that our other sockets may bind too
+/// (`SO_REUSEPORT`; other processes don't set it, so they cannot). Bound
+/// but not listening, it holds the port and refuses connections: the
+/// portal can go away and come back on the same port without anyone else
+/// taking it in between.
 fn portal_socket(addr: &str) -> TcpSocket {
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_reuseport(true).unwrap();
