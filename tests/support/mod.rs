@@ -3,6 +3,10 @@
 //! never answer, a TCP line server and a DNS responder. Everything binds
 //! 127.0.0.1 and lives as long as the test's runtime.
 //!
+//! Beside them: [`daemon`] drives the daemon (in-process or the binary),
+//! [`smtp`] is a mail server for alerting tests, and [`ports`] starts the
+//! servers that are other programs.
+//!
 //! Use it from a test file with `mod support;`.
 #![allow(dead_code)]
 
