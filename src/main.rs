@@ -279,10 +279,12 @@ async fn run_daemon(cfg: Config) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
-    tracing::info!(
-        "serving /metrics and the API on http://{}",
-        cfg.server.listen
-    );
+    // The bound address, not the configured one: with port 0 the system
+    // picks the port, and this line is how a supervisor (or a test) learns it.
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    tracing::info!("listening on http://{addr} (/metrics and the API)");
     continuity::run(cfg, listener, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

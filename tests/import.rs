@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+use support::ports::on_a_free_port;
+
 use continuity::config::Config;
 use continuity::import::prometheus::PrometheusSource;
 use continuity::import::{self, ImportError, Place};
@@ -485,47 +488,55 @@ impl Drop for Prometheus {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Prometheus serving the TSDB blocks in `data` on loopback, ready.
 async fn start_prometheus(dir: &Path, data: &Path) -> Prometheus {
     let config = dir.join("prometheus.yml");
     std::fs::write(&config, "scrape_configs: []\n").unwrap();
-    let port = free_port();
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let child = Command::new(binary("prometheus"))
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg("--storage.tsdb.retention.time=100y")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start prometheus");
-    let p = Prometheus {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    let began = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{}/-/ready", p.url)).send().await
-            && r.status().is_success()
-        {
-            return p;
+    let log_path = dir.join("prometheus.log");
+    on_a_free_port("prometheus", |port| {
+        let (config, log_path) = (&config, &log_path);
+        async move {
+            let log = std::fs::File::create(log_path).unwrap();
+            let child = Command::new(binary("prometheus"))
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--storage.tsdb.path={}", data.display()))
+                .arg("--storage.tsdb.retention.time=100y")
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start prometheus");
+            let mut p = Prometheus {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+            };
+            let client = reqwest::Client::new();
+            // Ours, not another server on the port: it names our data.
+            let flags = format!("{}/api/v1/status/flags", p.url);
+            let ours = data.display().to_string();
+            let began = Instant::now();
+            loop {
+                if p.child.try_wait().unwrap().is_some() {
+                    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                    eprintln!("prometheus exited:\n{log}");
+                    return None;
+                }
+                if let Ok(r) = client.get(format!("{}/-/ready", p.url)).send().await
+                    && r.status().is_success()
+                    && let Ok(r) = client.get(&flags).send().await
+                    && r.text().await.is_ok_and(|text| text.contains(&ours))
+                {
+                    return Some(p);
+                }
+                if began.elapsed() > Duration::from_secs(60) {
+                    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                    panic!("prometheus did not become ready within 60 s:\n{log}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
-        if began.elapsed() > Duration::from_secs(60) {
-            let log = std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default();
-            panic!("prometheus did not become ready within 60 s:\n{log}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 const PROBED: &str = r#"

@@ -5,11 +5,14 @@
 //! Kamailio must be installed (`apt-get install kamailio`; CI does this).
 //! Without it these tests fail on purpose instead of passing silently.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod support;
+use support::ports::on_a_free_port;
 
 use continuity::config::Location;
 use continuity::config::Validator;
@@ -54,18 +57,6 @@ fn module_dir() -> PathBuf {
         .unwrap_or_else(|| {
             panic!("kamailio modules (tm.so) not found; run `apt-get install kamailio`")
         })
-}
-
-/// A port free for both UDP and TCP on 127.0.0.1 (released again, so
-/// another process could take it in between; tests retry on start-up).
-fn free_port() -> u16 {
-    loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 fn config(port: u16, algorithm: &str, modules: &Path) -> String {
@@ -149,16 +140,14 @@ impl Kamailio {
     }
 
     async fn start_with(algorithm: &str) -> Kamailio {
-        let binary = kamailio_binary();
-        let modules = module_dir();
-        for _attempt in 0..3 {
+        let (binary, modules) = (&kamailio_binary(), &module_dir());
+        on_a_free_port("kamailio", |port| async move {
             let dir = tempfile::tempdir().unwrap();
-            let port = free_port();
             let cfg = dir.path().join("kamailio.cfg");
-            std::fs::write(&cfg, config(port, algorithm, &modules)).unwrap();
+            std::fs::write(&cfg, config(port, algorithm, modules)).unwrap();
             let log = std::fs::File::create(dir.path().join("kamailio.log")).unwrap();
             let child = std::os::unix::process::CommandExt::process_group(
-                Command::new(&binary)
+                Command::new(binary)
                     .arg("-f")
                     .arg(&cfg)
                     .args(["-DD", "-E", "-m", "32", "-M", "8", "-Y"])
@@ -172,11 +161,12 @@ impl Kamailio {
             .expect("kamailio starts");
             let k = Kamailio { child, port, dir };
             if k.ready().await {
-                return k;
+                return Some(k);
             }
-            eprintln!("kamailio did not come up on port {port}:\n{}", k.log());
-        }
-        panic!("kamailio did not start in three attempts (see the logs above)");
+            eprintln!("kamailio's log:\n{}", k.log());
+            None
+        })
+        .await
     }
 
     /// Both listeners answer OPTIONS.

@@ -3,10 +3,16 @@
 //! never answer, a TCP line server and a DNS responder. Everything binds
 //! 127.0.0.1 and lives as long as the test's runtime.
 //!
+//! Beside them: [`daemon`] drives the daemon (in-process or the binary),
+//! [`smtp`] is a mail server for alerting tests, and [`ports`] starts the
+//! servers that are other programs.
+//!
 //! Use it from a test file with `mod support;`.
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod ports;
+pub mod smtp;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -435,11 +441,16 @@ pub async fn silent_listener() -> SocketAddr {
     addr
 }
 
-/// A local port with nothing listening on it.
+/// A local port with nothing listening on it: bound, so that no one else
+/// takes it, but not listening, so that connections are refused.
 pub async fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _held = socket;
+        std::future::pending::<()>().await
+    });
     addr
 }
 
@@ -632,7 +643,10 @@ pub async fn dns_server(mode: DnsMode) -> SocketAddr {
     addr
 }
 
-/// A UDP port on 127.0.0.1 where nothing listens.
+/// A UDP port on 127.0.0.1 where nothing listens. Released, unlike
+/// [`closed_port`]: only a port with no socket at all answers "port
+/// unreachable"; another process would have to take it within the
+/// milliseconds the test runs.
 pub async fn closed_udp_port() -> SocketAddr {
     let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let addr = socket.local_addr().expect("addr");
