@@ -12,7 +12,7 @@ use continuity::import::prometheus::PrometheusSource;
 use continuity::import::{self, ImportError, Place};
 use continuity::report::{PeriodSelector, SlaRow, sla_report};
 use continuity::sla::TimeRange;
-use continuity::store::{ResultSource, SqliteStore, Store};
+use continuity::store::{ResultRecord, ResultSource, ResultStore, SqliteStore, StoreError};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 
@@ -45,6 +45,19 @@ fn setup(yaml: &str) -> Setup {
     let config = Config::load(&path).unwrap_or_else(|e| panic!("{:?}", e.issues));
     let store = SqliteStore::open(&config.store.path).unwrap();
     Setup { dir, config, store }
+}
+
+/// The stored results of `service` in `[from, to)`, collected.
+fn results_vec(
+    store: &SqliteStore,
+    service: &str,
+    check: Option<&str>,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<ResultRecord>, StoreError> {
+    let mut out = Vec::new();
+    store.results(service, check, from, to, &mut |r| out.push(r))?;
+    Ok(out)
 }
 
 const PORTAL: &str = r#"
@@ -348,15 +361,14 @@ fn bad_rows_are_listed_by_line_and_nothing_is_imported() {
         "{}",
         text[5]
     );
-    let stored = s
-        .store
-        .results_vec(
-            "portal",
-            None,
-            ts("2026-10-01T00:00:00Z"),
-            ts("2026-10-02T00:00:00Z"),
-        )
-        .unwrap();
+    let stored = results_vec(
+        &s.store,
+        "portal",
+        None,
+        ts("2026-10-01T00:00:00Z"),
+        ts("2026-10-02T00:00:00Z"),
+    )
+    .unwrap();
     assert_eq!(stored.len(), 1, "nothing of the bad file may be stored");
 
     let rows = import::csv::read(&s.config, &fixture("bad.csv"), november()).unwrap();
@@ -365,15 +377,14 @@ fn bad_rows_are_listed_by_line_and_nothing_is_imported() {
     assert_eq!(summary.imported, 2);
     let skipped: Vec<Place> = summary.skipped.iter().map(|p| p.place).collect();
     assert_eq!(skipped, [3, 4, 6, 7, 8, 9].map(Place::Line).to_vec());
-    let stored = s
-        .store
-        .results_vec(
-            "portal",
-            None,
-            ts("2026-10-01T00:00:00Z"),
-            ts("2026-10-02T00:00:00Z"),
-        )
-        .unwrap();
+    let stored = results_vec(
+        &s.store,
+        "portal",
+        None,
+        ts("2026-10-01T00:00:00Z"),
+        ts("2026-10-02T00:00:00Z"),
+    )
+    .unwrap();
     let at: Vec<Timestamp> = stored.iter().map(|r| r.at).collect();
     assert_eq!(
         at,
@@ -425,15 +436,14 @@ fn json_lines_import_with_blank_lines_counted_in_line_numbers() {
     let rows = import::jsonl::read(&s.config, &fixture("history.jsonl"), november()).unwrap();
     let summary = import::load(&s.store, rows, true, november()).unwrap();
     assert_eq!((summary.rows_read, summary.imported), (6, 5));
-    let stored = s
-        .store
-        .results_vec(
-            "portal",
-            Some("home"),
-            ts("2026-10-01T00:00:00Z"),
-            ts("2026-10-02T00:00:00Z"),
-        )
-        .unwrap();
+    let stored = results_vec(
+        &s.store,
+        "portal",
+        Some("home"),
+        ts("2026-10-01T00:00:00Z"),
+        ts("2026-10-02T00:00:00Z"),
+    )
+    .unwrap();
     assert_eq!(stored.len(), 5);
     assert_eq!(stored[1].detail.as_deref(), Some("no answer within 10s"));
     assert_eq!(stored[2].reason.as_deref(), Some("status"));
@@ -645,15 +655,14 @@ async fn prometheus_history_is_read_over_http_page_by_page() {
     let summary = import::load(&s.store, rows, false, now).unwrap();
     assert_eq!((summary.rows_read, summary.imported), (720, 720));
 
-    let stored = s
-        .store
-        .results_vec(
-            "portal",
-            Some("home"),
-            base,
-            base + SignedDuration::from_hours(6),
-        )
-        .unwrap();
+    let stored = results_vec(
+        &s.store,
+        "portal",
+        Some("home"),
+        base,
+        base + SignedDuration::from_hours(6),
+    )
+    .unwrap();
     assert_eq!(stored.len(), 720);
     let failures: Vec<_> = stored.iter().filter(|r| !r.success).collect();
     assert_eq!(failures.len(), 60);
