@@ -2,7 +2,7 @@
 //! service transitions, incidents, maintenance windows, daemon runs, SLA
 //! recomputations and the alert outbox.
 //!
-//! Callers see the store by role ([`roles`]: results, history,
+//! Callers see the store by role ([`Store`] and its parts: results, history,
 //! maintenance, notifications, runs, and the writer's batches) and hold it
 //! as `Arc<dyn Store>` or as the one role they need, so that a shared
 //! PostgreSQL store can replace the embedded SQLite one ([`sqlite`])

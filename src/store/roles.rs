@@ -3,9 +3,9 @@
 //! [`NotificationStore`], not the whole store) and a second implementation
 //! (a shared PostgreSQL store) only has to provide these methods.
 //!
-//! Every method here has a caller in the daemon or a command; what only
-//! tests and benchmarks look at (the roll-ups, the schema version, the
-//! file's size) is on [`super::SqliteStore`] itself.
+//! Every method here has a caller in the daemon or a command. What only
+//! tests and benchmarks look at is not: the roll-ups are read back with
+//! [`super::SqliteStore::rollups`], the rest with SQL on the file.
 //!
 //! Methods are synchronous: the SQLite store is written from the writer's
 //! own thread and read through `tokio::task::spawn_blocking`. Time ranges

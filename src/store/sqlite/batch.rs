@@ -7,8 +7,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use rusqlite::{Connection, params};
 
-use super::blocks::{block_len, insert_recent, seal_hour};
-use super::{Ids, SqliteStore, history, ms, outbox, runs, ts};
+use super::blocks::{block_len, seal_hour};
+use super::{Ids, SqliteStore, history, ms, outbox, results, runs, ts};
 use crate::store::codec::{HOUR_MS, hour_of};
 use crate::store::{BatchStore, PruneReport, StoreError, WriteOp};
 
@@ -19,18 +19,14 @@ const PRUNE_CHECKS_PER_TX: usize = 100;
 /// One op, by the role it belongs to; all in the batch's transaction.
 fn apply(c: &Connection, ids: &mut Ids, op: &WriteOp) -> Result<(), StoreError> {
     match op {
-        WriteOp::Result(r) => {
-            let check_id = ids.check(c, &r.service, &r.check)?;
-            let e = ids.entry(c, r)?;
-            insert_recent(c, check_id, &e)?;
-        }
+        WriteOp::Result(r) => results::insert_live(c, ids, r)?,
         WriteOp::ServiceTransition(t) => history::write_transition(c, ids, t)?,
         WriteOp::Incident(i) => history::write_incident(c, ids, i)?,
         WriteOp::RetractServiceTransition { service, at } => {
-            history::retract_transitions(c, service, *at, false)?
+            history::retract_transition(c, service, *at)?
         }
         WriteOp::RetractServiceTransitionsFrom { service, from } => {
-            history::retract_transitions(c, service, *from, true)?
+            history::retract_transitions_from(c, service, *from)?
         }
         WriteOp::RetractIncident {
             service,

@@ -27,22 +27,29 @@ pub(super) fn write_transition(
     Ok(())
 }
 
-/// Delete the service's transition at `at`, or with `onwards` every one
-/// from `at` on.
-pub(super) fn retract_transitions(
+pub(super) fn retract_transition(
     c: &Connection,
     service: &str,
     at: Timestamp,
-    onwards: bool,
 ) -> Result<(), StoreError> {
-    let sql = if onwards {
+    c.prepare_cached(
         "DELETE FROM service_transitions
-         WHERE service_id = (SELECT id FROM services WHERE name = ?1) AND at >= ?2"
-    } else {
+         WHERE service_id = (SELECT id FROM services WHERE name = ?1) AND at = ?2",
+    )?
+    .execute(params![service, ms(at)])?;
+    Ok(())
+}
+
+pub(super) fn retract_transitions_from(
+    c: &Connection,
+    service: &str,
+    from: Timestamp,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
         "DELETE FROM service_transitions
-         WHERE service_id = (SELECT id FROM services WHERE name = ?1) AND at = ?2"
-    };
-    c.prepare_cached(sql)?.execute(params![service, ms(at)])?;
+         WHERE service_id = (SELECT id FROM services WHERE name = ?1) AND at >= ?2",
+    )?
+    .execute(params![service, ms(from)])?;
     Ok(())
 }
 

@@ -8,9 +8,9 @@
 //!
 //! This file holds the connections and what every role shares (interned
 //! ids, column conversions); each role's queries are in their own file:
-//! [`results`] (with [`blocks`], the packed layout), [`history`],
-//! [`maintenance`], [`outbox`], [`runs`], and [`batch`] for the writer's
-//! batches and housekeeping.
+//! `results.rs` (with `blocks.rs`, the packed layout), `history.rs`,
+//! `maintenance.rs`, `outbox.rs`, `runs.rs`, and `batch.rs` for the
+//! writer's batches and housekeeping.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -68,7 +68,7 @@ impl Default for SqliteOptions {
 
 const READ_POOL: usize = 4;
 
-/// The SQLite implementation of [`Store`].
+/// The SQLite implementation of every role of [`super::Store`].
 pub struct SqliteStore {
     path: PathBuf,
     display: String,

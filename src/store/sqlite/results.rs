@@ -12,9 +12,22 @@ use super::blocks::{
     block, blocks_range, corrupt_block, entry_from_recent, insert_recent, last_of,
     merge_into_block, recent_keys, recent_range, recent_window,
 };
-use super::{Names, SqliteStore, ms, ts, unsigned};
+use super::{Ids, Names, SqliteStore, ms, ts, unsigned};
 use crate::store::codec::{Aggregate, Entry, HOUR_MS, hour_of};
 use crate::store::{ImportReport, ResultRecord, ResultStore, RollupRecord, StoreError};
+
+/// A live result from the writer's batch. A second one for the same check
+/// and millisecond is ignored.
+pub(super) fn insert_live(
+    c: &Connection,
+    ids: &mut Ids,
+    r: &ResultRecord,
+) -> Result<(), StoreError> {
+    let check_id = ids.check(c, &r.service, &r.check)?;
+    let e = ids.entry(c, r)?;
+    insert_recent(c, check_id, &e)?;
+    Ok(())
+}
 
 fn service_id(c: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
     c.prepare_cached("SELECT id FROM services WHERE name = ?1")?
