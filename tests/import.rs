@@ -12,7 +12,7 @@ use continuity::import::prometheus::PrometheusSource;
 use continuity::import::{self, ImportError, Place};
 use continuity::report::{PeriodSelector, SlaRow, sla_report};
 use continuity::sla::TimeRange;
-use continuity::store::{ResultRecord, ResultSource, ResultStore, SqliteStore, StoreError};
+use continuity::store::{ResultRecord, ResultSource, ResultStore, SqliteStore};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 
@@ -47,17 +47,18 @@ fn setup(yaml: &str) -> Setup {
     Setup { dir, config, store }
 }
 
-/// The stored results of `service` in `[from, to)`, collected.
-fn results_vec(
-    store: &SqliteStore,
-    service: &str,
+/// The portal's stored results (one check or all) in `[from, to)`.
+fn portal_results(
+    s: &Setup,
     check: Option<&str>,
     from: Timestamp,
     to: Timestamp,
-) -> Result<Vec<ResultRecord>, StoreError> {
+) -> Vec<ResultRecord> {
     let mut out = Vec::new();
-    store.results(service, check, from, to, &mut |r| out.push(r))?;
-    Ok(out)
+    s.store
+        .results("portal", check, from, to, &mut |r| out.push(r))
+        .unwrap();
+    out
 }
 
 const PORTAL: &str = r#"
@@ -361,14 +362,12 @@ fn bad_rows_are_listed_by_line_and_nothing_is_imported() {
         "{}",
         text[5]
     );
-    let stored = results_vec(
-        &s.store,
-        "portal",
+    let stored = portal_results(
+        &s,
         None,
         ts("2026-10-01T00:00:00Z"),
         ts("2026-10-02T00:00:00Z"),
-    )
-    .unwrap();
+    );
     assert_eq!(stored.len(), 1, "nothing of the bad file may be stored");
 
     let rows = import::csv::read(&s.config, &fixture("bad.csv"), november()).unwrap();
@@ -377,14 +376,12 @@ fn bad_rows_are_listed_by_line_and_nothing_is_imported() {
     assert_eq!(summary.imported, 2);
     let skipped: Vec<Place> = summary.skipped.iter().map(|p| p.place).collect();
     assert_eq!(skipped, [3, 4, 6, 7, 8, 9].map(Place::Line).to_vec());
-    let stored = results_vec(
-        &s.store,
-        "portal",
+    let stored = portal_results(
+        &s,
         None,
         ts("2026-10-01T00:00:00Z"),
         ts("2026-10-02T00:00:00Z"),
-    )
-    .unwrap();
+    );
     let at: Vec<Timestamp> = stored.iter().map(|r| r.at).collect();
     assert_eq!(
         at,
@@ -436,14 +433,12 @@ fn json_lines_import_with_blank_lines_counted_in_line_numbers() {
     let rows = import::jsonl::read(&s.config, &fixture("history.jsonl"), november()).unwrap();
     let summary = import::load(&s.store, rows, true, november()).unwrap();
     assert_eq!((summary.rows_read, summary.imported), (6, 5));
-    let stored = results_vec(
-        &s.store,
-        "portal",
+    let stored = portal_results(
+        &s,
         Some("home"),
         ts("2026-10-01T00:00:00Z"),
         ts("2026-10-02T00:00:00Z"),
-    )
-    .unwrap();
+    );
     assert_eq!(stored.len(), 5);
     assert_eq!(stored[1].detail.as_deref(), Some("no answer within 10s"));
     assert_eq!(stored[2].reason.as_deref(), Some("status"));
@@ -655,14 +650,7 @@ async fn prometheus_history_is_read_over_http_page_by_page() {
     let summary = import::load(&s.store, rows, false, now).unwrap();
     assert_eq!((summary.rows_read, summary.imported), (720, 720));
 
-    let stored = results_vec(
-        &s.store,
-        "portal",
-        Some("home"),
-        base,
-        base + SignedDuration::from_hours(6),
-    )
-    .unwrap();
+    let stored = portal_results(&s, Some("home"), base, base + SignedDuration::from_hours(6));
     assert_eq!(stored.len(), 720);
     let failures: Vec<_> = stored.iter().filter(|r| !r.success).collect();
     assert_eq!(failures.len(), 60);

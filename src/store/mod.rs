@@ -25,7 +25,7 @@ pub mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use codec::{LATENCY_BUCKETS_MS, bucket_count};
+pub use codec::LATENCY_BUCKETS_MS;
 pub use records::{
     ImportReport, IncidentRecord, MaintenanceRecord, OutboxRecord, OutboxStatus, PruneReport,
     RecomputationRecord, ResultRecord, ResultSource, RollupRecord, ServiceTransitionRecord,
