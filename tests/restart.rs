@@ -12,7 +12,7 @@ use std::time::Duration;
 mod support;
 use support::daemon::{Daemon, get, metric, wait_until as wait_for};
 
-use continuity::store::Store;
+use continuity::store::{HistoryStore, ResultStore};
 
 /// A portal that answers 200 or 503, switchable from the test.
 fn portal(healthy: Arc<AtomicBool>) -> SocketAddr {
@@ -150,7 +150,10 @@ fn kill_9_mid_outage_keeps_the_incident_and_counts_the_gap_as_unknown() {
         "unknown from {} but killed at {killed_at}",
         unknown.at
     );
-    let results = store.results_vec("portal", Some("home"), from, to).unwrap();
+    let mut results = Vec::new();
+    store
+        .results("portal", Some("home"), from, to, &mut |r| results.push(r))
+        .unwrap();
     let before_kill = results.iter().filter(|r| r.at < killed_at).count();
     assert!(
         before_kill >= 5,

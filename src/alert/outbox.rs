@@ -237,7 +237,7 @@ impl OutboxStore for MemoryOutbox {
 }
 
 /// The durable outbox: the daemon's store behind [`OutboxStore`].
-pub struct StoreOutbox(pub Arc<dyn crate::store::Store>);
+pub struct StoreOutbox(pub Arc<dyn crate::store::NotificationStore>);
 
 fn item(r: crate::store::OutboxRecord) -> OutboxItem {
     use crate::store::OutboxStatus;

@@ -39,12 +39,11 @@ impl Daemon {
         // The store: opened (and migrated) before anything runs, so that a
         // store we cannot use stops the daemon at once with a clear error.
         let store_config = config.store.clone();
-        let store: Arc<dyn Store> = Arc::new(
+        let store: Arc<dyn Store> =
             tokio::task::spawn_blocking(move || crate::store::open(&store_config))
                 .await
                 .map_err(DaemonError::StoreOpenPanicked)?
-                .map_err(DaemonError::Store)?,
-        );
+                .map_err(DaemonError::Store)?;
         let writer = StoreWriter::spawn(store.clone(), WriterOptions::for_config(&config.store))
             .map_err(DaemonError::Writer)?;
         let run_id = {

@@ -19,7 +19,8 @@ use crate::sla::{
     self, CheckState, IncidentChange, Segment, ServiceMaintenance, ServiceState, ServiceTracker,
     ServiceUpdate, SlaCalendar, TimeRange, Timeline,
 };
-use crate::store::{IncidentRecord, ResultRecord, ResultSource, ServiceTransitionRecord, WriteOp};
+use crate::store::WriteOp;
+use crate::store::convert::{incident_record, probe_result, result_record, transition_record};
 use crate::telemetry::{ServiceMetrics, Telemetry};
 
 mod restore;
@@ -293,19 +294,10 @@ impl Engine {
             // check's last result goes stale and its time becomes unknown.
             return;
         };
-        let record = ResultRecord {
-            service: r.service.to_string(),
-            check: r.check.to_string(),
-            at: r.at,
-            success: outcome.success(),
-            duration: outcome.duration,
-            reason: outcome.reason().map(|x| x.as_str().to_string()),
-            detail: outcome.failure.as_ref().map(|f| f.detail.clone()),
-            source: ResultSource::Live,
-        };
+        let record = result_record(&r.service, &r.check, r.at, outcome);
         // The state machine reads the result exactly as a replay from the
         // store will.
-        let result = crate::recompute::probe_result(record.clone());
+        let result = probe_result(record.clone());
         let mut ops = vec![WriteOp::Result(record)];
         // While every canary fails, a failure says more about our own
         // network than about the service: it is kept as evidence but not
@@ -638,30 +630,11 @@ fn same_rules(a: &Service, b: &Service) -> bool {
         })
 }
 
-pub fn transition_record(service: &str, t: &sla::ServiceTransition) -> ServiceTransitionRecord {
-    ServiceTransitionRecord {
-        service: service.to_string(),
-        at: t.at,
-        state: t.to.as_str().to_string(),
-        cause: serde_json::to_string(&t.cause).ok(),
-    }
-}
-
-pub fn incident_record(service: &str, i: &sla::Incident) -> IncidentRecord {
-    IncidentRecord {
-        id: 0,
-        service: service.to_string(),
-        started_at: i.start,
-        ended_at: i.end,
-        cause: serde_json::to_value(&i.cause).unwrap_or_default(),
-        evidence: Vec::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::probe::{FailureReason, ProbeOutcome};
+    use crate::store::{ResultRecord, ResultSource};
     use std::sync::RwLock;
 
     const CONFIG: &str = "alerting:\n  canaries: [canary/gateway]\nservices:\n  - id: canary\n    checks:\n      - id: gateway\n        interval: 1s\n        timeout: 500ms\n        failure_threshold: 2\n        tcp:\n          target: 127.0.0.1:9\n  - id: portal\n    checks:\n      - id: home\n        interval: 1s\n        timeout: 500ms\n        failure_threshold: 2\n        http:\n          url: http://127.0.0.1:9/\n";
@@ -727,7 +700,7 @@ mod tests {
                 })
             })
             .collect();
-        crate::store::Store::write_batch(store.as_ref(), &ops).unwrap();
+        crate::store::BatchStore::write_batch(store.as_ref(), &ops).unwrap();
         let first_slow = ago(600);
 
         let mut e = Engine::new(
