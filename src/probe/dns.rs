@@ -12,8 +12,8 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
 use super::net::io_reason;
-use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, phase};
-use crate::config::{Dur, Validator, closest};
+use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, known_name, phase};
+use crate::config::{Dur, Validator};
 
 /// Record types a DNS check can ask for.
 pub const RECORD_TYPES: [&str; 10] = [
@@ -90,23 +90,8 @@ impl Prober for DnsProbe {
     fn compile(spec: DnsSpec, _at: Location, v: &mut Validator) -> Option<DnsProbe> {
         let record_type = match &spec.record_type {
             None => Some(RecordType::A),
-            Some(t) => {
-                let upper = t.value.trim().to_ascii_uppercase();
-                if RECORD_TYPES.contains(&upper.as_str()) {
-                    upper.parse::<RecordType>().ok()
-                } else {
-                    let hint = match closest(&upper, RECORD_TYPES) {
-                        Some(c) => format!("did you mean {c}?"),
-                        None => format!("use one of {}", RECORD_TYPES.join(", ")),
-                    };
-                    v.error(
-                        t.referenced,
-                        format!("unknown DNS record type '{}'", t.value),
-                        Some(hint),
-                    );
-                    None
-                }
-            }
+            Some(t) => known_name(t, &RECORD_TYPES, "DNS record type", v)
+                .and_then(|name| name.parse::<RecordType>().ok()),
         };
 
         let raw = spec.name.value.trim();
@@ -145,25 +130,9 @@ impl Prober for DnsProbe {
 
         let rcode = match &spec.expect_rcode {
             None => Some(0),
-            Some(r) => {
-                let upper = r.value.trim().to_ascii_uppercase();
-                match RCODES.iter().find(|(n, _)| *n == upper) {
-                    Some((_, code)) => Some(*code),
-                    None => {
-                        let names = RCODES.map(|(n, _)| n);
-                        let hint = match closest(&upper, names) {
-                            Some(c) => format!("did you mean {c}?"),
-                            None => format!("use one of {}", names.join(", ")),
-                        };
-                        v.error(
-                            r.referenced,
-                            format!("unknown DNS response code '{}'", r.value),
-                            Some(hint),
-                        );
-                        None
-                    }
-                }
-            }
+            Some(r) => known_name(r, &RCODES.map(|(n, _)| n), "DNS response code", v)
+                .and_then(|name| RCODES.iter().find(|(n, _)| *n == name))
+                .map(|(_, code)| *code),
         };
 
         let (name, record_type, server, rcode) = (name?, record_type?, server?, rcode?);
@@ -537,10 +506,7 @@ mod tests {
     use super::*;
 
     fn validated(yaml: &str) -> (Option<DnsProbe>, Vec<String>) {
-        let spec: DnsSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
-        let mut v = Validator::new("checks.yaml".into());
-        let probe = DnsProbe::compile(spec, Location::UNKNOWN, &mut v);
-        (probe, v.issues.iter().map(|i| i.to_string()).collect())
+        crate::probe::compile_yaml("checks.yaml", yaml)
     }
 
     #[test]

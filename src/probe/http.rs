@@ -19,8 +19,8 @@ use super::net::{connect, excerpt};
 use super::tcp::compile_regex;
 use super::tls::{checked_server_name, tls_client};
 use super::tls_util::{self, TlsClient};
-use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, phase};
-use crate::config::{Dur, Validator, closest};
+use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, known_name, phase};
+use crate::config::{Dur, Validator};
 
 /// Default `max_body_bytes`: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
@@ -191,23 +191,8 @@ impl Prober for HttpProbe {
         let url = check_url(&spec.url, v);
         let method = match &spec.method {
             None => Some(Method::GET),
-            Some(m) => {
-                let upper = m.value.trim().to_ascii_uppercase();
-                if METHODS.contains(&upper.as_str()) {
-                    upper.parse::<Method>().ok()
-                } else {
-                    let hint = match closest(&upper, METHODS) {
-                        Some(c) => format!("did you mean {c}?"),
-                        None => format!("use one of {}", METHODS.join(", ")),
-                    };
-                    v.error(
-                        m.referenced,
-                        format!("unknown HTTP method '{}'", m.value),
-                        Some(hint),
-                    );
-                    None
-                }
-            }
+            Some(m) => known_name(m, &METHODS, "HTTP method", v)
+                .and_then(|name| name.parse::<Method>().ok()),
         };
 
         let mut headers = HeaderMap::new();
@@ -998,10 +983,7 @@ mod tests {
     use super::*;
 
     fn validated(yaml: &str) -> (Option<HttpProbe>, Vec<String>) {
-        let spec: HttpSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
-        let mut v = Validator::new("checks.yaml".into());
-        let probe = HttpProbe::compile(spec, Location::UNKNOWN, &mut v);
-        (probe, v.issues.iter().map(|i| i.to_string()).collect())
+        crate::probe::compile_yaml("checks.yaml", yaml)
     }
 
     fn one_issue(yaml: &str) -> String {

@@ -189,10 +189,7 @@ mod tests {
     use super::*;
 
     fn issues(yaml: &str) -> Vec<String> {
-        let spec: IcmpSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
-        let mut v = Validator::new("checks.yaml".into());
-        IcmpProbe::compile(spec, Location::UNKNOWN, &mut v);
-        v.issues.iter().map(|i| i.to_string()).collect()
+        crate::probe::compile_yaml::<IcmpProbe>("checks.yaml", yaml).1
     }
 
     #[test]

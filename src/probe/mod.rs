@@ -47,6 +47,44 @@ pub trait Prober: Sized {
     ) -> impl Future<Output = Result<ProbeOutcome, ProbeError>> + Send;
 }
 
+/// A name from a closed list (an HTTP method, a DNS record type...),
+/// written in any case. An unknown one is recorded at its place with the
+/// closest known name as the hint.
+pub(crate) fn known_name<'a>(
+    written: &crate::config::Spanned<String>,
+    known: &[&'a str],
+    what: &str,
+    v: &mut Validator,
+) -> Option<&'a str> {
+    let upper = written.value.trim().to_ascii_uppercase();
+    if let Some(name) = known.iter().find(|k| **k == upper) {
+        return Some(name);
+    }
+    let hint = match crate::config::closest(&upper, known.iter().copied()) {
+        Some(c) => format!("did you mean {c}?"),
+        None => format!("use one of {}", known.join(", ")),
+    };
+    v.error(
+        written.referenced,
+        format!("unknown {what} '{}'", written.value),
+        Some(hint),
+    );
+    None
+}
+
+/// Compile a spec written as `yaml` in `file`, as configuration loading
+/// does: the probe when it compiled, and every issue as printed.
+#[cfg(test)]
+pub(crate) fn compile_yaml<P: Prober>(file: &str, yaml: &str) -> (Option<P>, Vec<String>)
+where
+    P::Spec: serde::de::DeserializeOwned,
+{
+    let spec: P::Spec = serde_saphyr::from_str(yaml).expect("yaml parses");
+    let mut v = Validator::new(file.into());
+    let probe = P::compile(spec, Location::UNKNOWN, &mut v);
+    (probe, v.issues.iter().map(|i| i.to_string()).collect())
+}
+
 /// Compile a spec outside configuration loading (tests, demos, tools), as
 /// if it were written in `file`; the error lists every issue.
 pub fn compile<P: Prober>(spec: P::Spec, file: &str) -> Result<P, ConfigError> {

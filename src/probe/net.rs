@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::{FailureReason, ProbeContext, ProbeOutcome, phase};
-use crate::config::Dur;
+use crate::config::{Dur, Spanned, Validator};
 
 /// Split `host:port` (IPv6 in brackets: `[::1]:53`). The error is a message
 /// and a hint.
@@ -42,6 +42,17 @@ pub(crate) fn parse_target(s: &str) -> Result<(String, u16), (String, String)> {
             format!("target '{s}': port '{port}' is not a number from 1 to 65535"),
             hint,
         )),
+    }
+}
+
+/// A spec's `target`, split; an error is recorded at its place.
+pub(crate) fn checked_target(target: &Spanned<String>, v: &mut Validator) -> Option<(String, u16)> {
+    match parse_target(&target.value) {
+        Ok(t) => Some(t),
+        Err((msg, hint)) => {
+            v.error(target.referenced, msg, Some(hint));
+            None
+        }
     }
 }
 

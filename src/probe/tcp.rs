@@ -7,7 +7,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::net::{connect, excerpt, io_reason, parse_target};
+use super::net::{checked_target, connect, excerpt, io_reason};
 use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, phase};
 use crate::config::{Dur, Validator};
 
@@ -41,13 +41,7 @@ impl Prober for TcpProbe {
     type Spec = TcpSpec;
 
     fn compile(spec: TcpSpec, _at: Location, v: &mut Validator) -> Option<TcpProbe> {
-        let target = match parse_target(&spec.target.value) {
-            Ok(t) => Some(t),
-            Err((msg, hint)) => {
-                v.error(spec.target.referenced, msg, Some(hint));
-                None
-            }
-        };
+        let target = checked_target(&spec.target, v);
         let send = match &spec.send {
             None => Some(Vec::new()),
             Some(s) => match unescape(&s.value) {
@@ -245,11 +239,8 @@ impl TcpProbe {
 mod tests {
     use super::*;
 
-    fn validated(yaml: &str) -> (TcpSpec, Vec<String>) {
-        let spec: TcpSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
-        let mut v = Validator::new("checks.yaml".into());
-        TcpProbe::compile(spec.clone(), Location::UNKNOWN, &mut v);
-        (spec, v.issues.iter().map(|i| i.to_string()).collect())
+    fn validated(yaml: &str) -> (Option<TcpProbe>, Vec<String>) {
+        crate::probe::compile_yaml("checks.yaml", yaml)
     }
 
     #[test]
@@ -283,10 +274,9 @@ mod tests {
 
     #[test]
     fn specs_are_equal_regardless_of_their_place_in_the_file() {
-        let (a, _) = validated("target: a.nl:1\nexpect: ok\n");
-        let (b, _) = validated("\n\nexpect: ok\ntarget: a.nl:1\n");
-        assert_eq!(a, b);
-        let (c, _) = validated("target: a.nl:2\nexpect: ok\n");
-        assert_ne!(a, c);
+        let spec = |yaml: &str| validated(yaml).0.expect("compiles").spec;
+        let a = spec("target: a.nl:1\nexpect: ok\n");
+        assert_eq!(a, spec("\n\nexpect: ok\ntarget: a.nl:1\n"));
+        assert_ne!(a, spec("target: a.nl:2\nexpect: ok\n"));
     }
 }

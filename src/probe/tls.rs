@@ -7,7 +7,7 @@ use crate::config::{Location, Spanned};
 use rustls::pki_types::ServerName;
 use serde::Deserialize;
 
-use super::net::{connect, parse_target};
+use super::net::{checked_target, connect};
 use super::tls_util::{self, CaRoots, TlsClient, Trust, format_unix};
 use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober};
 use crate::config::Validator;
@@ -49,13 +49,7 @@ impl Prober for TlsProbe {
     type Spec = TlsSpec;
 
     fn compile(spec: TlsSpec, at: Location, v: &mut Validator) -> Option<TlsProbe> {
-        let target = match parse_target(&spec.target.value) {
-            Ok(t) => Some(t),
-            Err((msg, hint)) => {
-                v.error(spec.target.referenced, msg, Some(hint));
-                None
-            }
-        };
+        let target = checked_target(&spec.target, v);
         let name = match (&spec.server_name, &target) {
             (Some(n), _) => checked_server_name(n, v),
             (None, Some((host, _))) => {
@@ -195,10 +189,7 @@ mod tests {
     use super::*;
 
     fn validated(yaml: &str) -> (Option<TlsProbe>, Vec<String>) {
-        let spec: TlsSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
-        let mut v = Validator::new("/etc/continuity/checks.yaml".into());
-        let probe = TlsProbe::compile(spec, Location::UNKNOWN, &mut v);
-        (probe, v.issues.iter().map(|i| i.to_string()).collect())
+        crate::probe::compile_yaml("/etc/continuity/checks.yaml", yaml)
     }
 
     #[test]

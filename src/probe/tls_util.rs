@@ -589,3 +589,58 @@ pub fn describe_verify_error(
         other => format!("certificate rejected: {other:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca_pem(name: &str) -> String {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.self_signed(&key).expect("CA").pem()
+    }
+
+    #[test]
+    fn ca_files_with_the_same_content_share_one_store_and_one_client() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, other) = (ca_pem("one"), ca_pem("other"));
+        let write = |name: &str, pem: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, pem).unwrap();
+            path
+        };
+        let a = shared_ca_file(&write("a.pem", &one)).unwrap();
+        let b = shared_ca_file(&write("copy-of-a.pem", &one)).unwrap();
+        let c = shared_ca_file(&write("c.pem", &other)).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+
+        let http = |ca: &Arc<CaRoots>| {
+            TlsClient::shared(Trust::Pinned(ca.clone()), &[b"http/1.1"]).unwrap()
+        };
+        assert!(Arc::ptr_eq(&http(&a), &http(&b)));
+        assert!(!Arc::ptr_eq(&http(&a), &http(&c)));
+        let bare = TlsClient::shared(Trust::Pinned(a.clone()), &[]).unwrap();
+        assert!(!Arc::ptr_eq(&http(&a), &bare), "ALPN is part of the key");
+        let insecure = TlsClient::shared(Trust::Insecure, &[]).unwrap();
+        assert!(!Arc::ptr_eq(&bare, &insecure));
+    }
+
+    #[test]
+    fn a_client_nobody_holds_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, ca_pem("dropped")).unwrap();
+        let client = TlsClient::shared(Trust::Pinned(shared_ca_file(&path).unwrap()), &[]).unwrap();
+        let weak = Arc::downgrade(&client);
+        drop(client);
+        assert!(
+            weak.upgrade().is_none(),
+            "the cache keeps no strong reference"
+        );
+    }
+}
