@@ -985,6 +985,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn check_kinds_compare_by_what_was_written_not_where() {
+        let load = |yaml: &str| Config::from_str("t.yaml", yaml).expect("loads");
+        fn kind(c: &Config) -> &CheckKind {
+            &c.services[0].checks[0].kind
+        }
+        let a = load(
+            "services:\n  - id: s\n    checks:\n      - id: c\n        tcp: {target: a.nl:25}\n",
+        );
+        let moved = load(
+            "\n\nservices:\n  - id: s\n    checks:\n\n      - id: c\n        tcp:\n          target: a.nl:25\n",
+        );
+        let other = load(
+            "services:\n  - id: s\n    checks:\n      - id: c\n        tcp: {target: a.nl:26}\n",
+        );
+        assert_eq!(kind(&a), kind(&moved));
+        assert_ne!(kind(&a), kind(&other));
+    }
+
+    #[test]
     fn location_prefix_is_stripped_from_messages() {
         assert_eq!(
             strip_location("line 3 column 5: invalid type"),
