@@ -572,8 +572,10 @@ async fn exchange(
             },
         };
         let hs = tls_util::handshake(tcp, &c.tls, name, ctx, out).await;
-        for (k, v) in hs.chain.details() {
-            out.detail(k, v);
+        if ctx.details {
+            for (k, v) in hs.chain.details() {
+                out.detail(k, v);
+            }
         }
         match hs.stream {
             Some(s) => Box::new(s),

@@ -78,8 +78,10 @@ impl Prober for TlsProbe {
             return Ok(outcome);
         };
         let hs = tls_util::handshake(tcp, &self.client, self.name.clone(), ctx, &mut outcome).await;
-        for (k, val) in hs.chain.details() {
-            outcome.detail(k, val);
+        if ctx.details {
+            for (k, val) in hs.chain.details() {
+                outcome.detail(k, val);
+            }
         }
         if hs.stream.is_none() {
             return Ok(outcome);

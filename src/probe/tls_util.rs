@@ -480,11 +480,12 @@ pub async fn handshake(
     }
     let stream = match result {
         Ok(Ok(stream)) => {
+            // Facts for `continuity probe` only, see `ProbeContext::details`.
             let (_, session) = stream.get_ref();
-            if let Some(v) = session.protocol_version() {
+            if let Some(v) = session.protocol_version().filter(|_| ctx.details) {
                 outcome.detail("tls_version", format!("{v:?}"));
             }
-            if let Some(s) = session.negotiated_cipher_suite() {
+            if let Some(s) = session.negotiated_cipher_suite().filter(|_| ctx.details) {
                 outcome.detail("tls_cipher", format!("{:?}", s.suite()));
             }
             Some(stream)
