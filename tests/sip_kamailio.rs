@@ -14,10 +14,9 @@ use std::time::Duration;
 mod support;
 use support::ports::on_a_free_port;
 
-use continuity::config::Location;
-use continuity::config::Validator;
+use continuity::probe::Prober;
 use continuity::probe::sip::responder::{self, LineBehaviour, LineState};
-use continuity::probe::sip::{SipSpec, probe};
+use continuity::probe::sip::{SipProbe, SipSpec};
 use continuity::probe::{FailureReason, ProbeContext, ProbeOutcome, phase};
 
 const USER: &str = "alice";
@@ -196,7 +195,7 @@ impl Kamailio {
     }
 
     /// A spec for this server: `HOST` in `yaml` becomes 127.0.0.1:port.
-    fn spec(&self, transport: &str, yaml: &str) -> SipSpec {
+    fn spec(&self, transport: &str, yaml: &str) -> SipProbe {
         let host = format!("127.0.0.1:{}", self.port);
         spec(&format!(
             "{}\ntransport: {transport}\n",
@@ -221,17 +220,14 @@ impl Drop for Kamailio {
     }
 }
 
-fn spec(yaml: &str) -> SipSpec {
-    let mut s: SipSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
-    let mut v = Validator::new("kamailio-test.yaml".into());
-    s.validate(&mut v, Location::UNKNOWN);
-    assert!(v.is_ok(), "{:?}", v.issues);
-    s
+fn spec(yaml: &str) -> SipProbe {
+    let s: SipSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
+    continuity::probe::compile(s, "kamailio-test.yaml").unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn run(s: &SipSpec, timeout: Duration) -> ProbeOutcome {
+async fn run(s: &SipProbe, timeout: Duration) -> ProbeOutcome {
     let ctx = ProbeContext::new(timeout);
-    let mut o = probe(s, &ctx).await.expect("probe runs");
+    let mut o = s.probe(&ctx).await.expect("probe runs");
     o.duration = ctx.started.elapsed();
     o
 }

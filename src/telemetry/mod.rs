@@ -22,7 +22,6 @@ pub use service::{ServiceMetrics, ServiceTable};
 pub use text::Format;
 
 use crate::config::Config;
-use crate::probe::phase;
 use crate::sla::ServiceState;
 
 pub type GaugeF = Gauge<f64, AtomicU64>;
@@ -184,20 +183,6 @@ pub struct AlertLabels {
     pub alertname: String,
     pub severity: String,
 }
-
-/// The phases a check may report, so a removed check's series can all be
-/// forgotten.
-pub const ALL_PHASES: [&str; 9] = [
-    phase::RESOLVE,
-    phase::CONNECT,
-    phase::TLS,
-    phase::PROCESSING,
-    phase::TRANSFER,
-    phase::RESPONSE,
-    phase::RINGING,
-    phase::ANSWER,
-    phase::RTT,
-];
 
 /// Every shown service state, in the order the state series are written.
 pub const SERVICE_STATES: [ServiceState; 5] = [
@@ -380,7 +365,7 @@ pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::{FailureReason, ProbeOutcome};
+    use crate::probe::{FailureReason, ProbeOutcome, phase};
 
     fn config(yaml_checks: &str) -> Config {
         Config::from_str(

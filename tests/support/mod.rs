@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use continuity::config::Validator;
+use continuity::probe::Prober;
 use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -43,37 +43,16 @@ use tokio_rustls::TlsAcceptor;
 // ------------------------------------------------------------------ specs
 
 /// The `validate` every check kind's spec has.
-pub trait Validate {
-    fn validate_spec(&mut self, v: &mut Validator);
-}
-
-macro_rules! validate_impl {
-    ($($t:ty),*) => {$(
-        impl Validate for $t {
-            fn validate_spec(&mut self, v: &mut Validator) {
-                self.validate(v, continuity::config::Location::UNKNOWN);
-            }
-        }
-    )*};
-}
-validate_impl!(
-    continuity::probe::http::HttpSpec,
-    continuity::probe::tcp::TcpSpec,
-    continuity::probe::tls::TlsSpec,
-    continuity::probe::dns::DnsSpec,
-    continuity::probe::icmp::IcmpSpec,
-    continuity::probe::sip::SipSpec
-);
-
-/// Parse a spec from YAML as a user writes it and validate it; panics with
+/// Parse a spec from YAML as a user writes it and compile it; panics with
 /// the issues when it is not valid.
-pub fn spec<T: DeserializeOwned + Validate>(yaml: &str) -> T {
-    let mut s: T =
+pub fn spec<P: Prober>(yaml: &str) -> P
+where
+    P::Spec: DeserializeOwned,
+{
+    let s: P::Spec =
         serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("spec does not parse: {e}\n{yaml}"));
-    let mut v = Validator::new("test.yaml".into());
-    s.validate_spec(&mut v);
-    assert!(v.is_ok(), "spec is not valid: {:?}\n{yaml}", v.issues);
-    s
+    continuity::probe::compile(s, "test.yaml")
+        .unwrap_or_else(|e| panic!("spec is not valid: {e}\n{yaml}"))
 }
 
 /// Whether this process runs as root (raw sockets allowed).
