@@ -18,8 +18,8 @@ use continuity::config::Config;
 use continuity::import;
 use continuity::report::{PeriodSelector, sla_report};
 use continuity::store::{
-    IncidentRecord, ResultRecord, ResultSource, ServiceTransitionRecord, SqliteStore, Store,
-    WriteOp,
+    BatchStore, IncidentRecord, ResultRecord, ResultSource, ResultStore, ServiceTransitionRecord,
+    SqliteStore, WriteOp,
 };
 use jiff::{SignedDuration, Timestamp};
 

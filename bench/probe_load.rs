@@ -2,9 +2,13 @@
 //! against local target servers. Reports CPU seconds per 1,000 probes, peak
 //! RSS, scheduler lag p50/p99 and the time and size of one `/metrics` scrape.
 //!
-//! Run: `cargo build --release && cargo run --release --example probe_load -- [--checks 10000] [--seconds 60] [--outage 0]`
+//! Run: `cargo build --release && cargo run --release --example probe_load -- [--checks 10000] [--seconds 60] [--https] [--outage 0]`
 //! Targets: <= 0.15 CPU-s per 1,000 probes, < 64 MiB RSS, lag p99 < 10 ms,
 //! scrape < 100 ms.
+//!
+//! `--https` serves the targets over TLS 1.3 with a P-256 certificate from
+//! a CA generated for the run, and gives every check that CA as `ca_file`:
+//! the memory and CPU of HTTPS probing, with trust shared between checks.
 //!
 //! `--outage S` then has every target answer 503 for S seconds (a mass
 //! outage: every service down, every alert firing) and heal for another S
@@ -305,6 +309,43 @@ impl OutboxWatch {
     }
 }
 
+fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
+
+/// A CA and a P-256 server certificate for 127.0.0.1 signed by it, as a
+/// TLS acceptor for the targets and the CA's PEM file for the checks.
+fn https_targets(dir: &std::path::Path) -> (tokio_rustls::TlsAcceptor, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let alg = &rcgen::PKCS_ECDSA_P256_SHA256;
+    let ca_key = KeyPair::generate_for(alg).unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate_for(alg).unwrap();
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    leaf.subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    let ca_file = dir.join("bench-ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.der().clone()], key)
+    .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (
+        tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
+        ca_file,
+    )
+}
+
 fn main() {
     let checks = arg("--checks", 10_000) as usize;
     let seconds = arg("--seconds", 60);
@@ -313,16 +354,21 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let https = flag("--https").then(|| https_targets(dir.path()));
+    let acceptor = https.as_ref().map(|h| h.0.clone());
     let targets: Vec<SocketAddr> = rt.block_on(async {
         let mut addrs = Vec::new();
         for _ in 0..TARGETS {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             addrs.push(l.local_addr().unwrap());
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 loop {
                     let Ok((stream, _)) = l.accept().await else {
                         continue;
                     };
+                    let acceptor = acceptor.clone();
                     tokio::spawn(async move {
                         let svc = hyper::service::service_fn(|_req| async {
                             let healthy = HEALTHY.load(std::sync::atomic::Ordering::Relaxed);
@@ -335,10 +381,21 @@ fn main() {
                                 .insert("connection", "close".parse().unwrap());
                             Ok::<_, Infallible>(r)
                         });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .keep_alive(false)
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                            .await;
+                        let mut http = hyper::server::conn::http1::Builder::new();
+                        http.keep_alive(false);
+                        match acceptor {
+                            None => {
+                                let io = hyper_util::rt::TokioIo::new(stream);
+                                let _ = http.serve_connection(io, svc).await;
+                            }
+                            Some(tls) => {
+                                let Ok(stream) = tls.accept(stream).await else {
+                                    return;
+                                };
+                                let io = hyper_util::rt::TokioIo::new(stream);
+                                let _ = http.serve_connection(io, svc).await;
+                            }
+                        }
                     });
                 }
             });
@@ -346,7 +403,6 @@ fn main() {
         addrs
     });
 
-    let dir = tempfile::tempdir().unwrap();
     let listen = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
@@ -357,10 +413,19 @@ fn main() {
     );
     let outage = arg("--outage", 0);
     let sinks = (outage > 0).then(|| rt.block_on(OutageSinks::start()));
+    // Every check names the CA file; they share one trust store and one
+    // TLS client configuration because the file's content is the same.
+    let (scheme, ca_line) = match &https {
+        Some((_, ca_file)) => (
+            "https",
+            format!("          ca_file: {}\n", ca_file.display()),
+        ),
+        None => ("http", String::new()),
+    };
     for i in 0..checks {
         let t = targets[i % TARGETS];
         yaml.push_str(&format!(
-            "  - id: svc-{i}\n    checks:\n      - id: home\n        http:\n          url: http://{t}/\n          body_contains: Welkom\n"
+            "  - id: svc-{i}\n    checks:\n      - id: home\n        http:\n          url: {scheme}://{t}/\n          body_contains: Welkom\n{ca_line}"
         ));
         if sinks.is_some() {
             yaml.push_str(&OutageSinks::service_labels(i));
@@ -433,6 +498,9 @@ fn main() {
     let probes = probes1 - probes0;
     let (user, system) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
     let cpu = user + system;
+    if https.is_some() {
+        println!("mode: https (TLS to the targets, one generated CA as ca_file)");
+    }
     println!(
         "checks: {checks} at 10s interval; measured over {:.1}s",
         elapsed.as_secs_f64()

@@ -279,10 +279,12 @@ async fn run_daemon(cfg: Config) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
-    tracing::info!(
-        "serving /metrics and the API on http://{}",
-        cfg.server.listen
-    );
+    // The bound address, not the configured one: with port 0 the system
+    // picks the port, and this line is how a supervisor (or a test) learns it.
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    tracing::info!("listening on http://{addr} (/metrics and the API)");
     continuity::run(cfg, listener, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -482,7 +484,7 @@ async fn demo(listen: &str, catalogue: Option<&Path>) -> Result<ExitCode> {
 
 /// Open the store a configuration names, refusing to create one: reading
 /// figures from an empty new file would only mislead.
-fn open_existing_store(cfg: &Config) -> Result<continuity::store::SqliteStore> {
+fn open_existing_store(cfg: &Config) -> Result<std::sync::Arc<dyn continuity::store::Store>> {
     let path = &cfg.store.path;
     if !path.exists() {
         bail!(
@@ -501,14 +503,13 @@ fn sla(
     record: bool,
 ) -> Result<ExitCode> {
     use continuity::report::{self, PeriodSelector};
-    use continuity::store::Store;
     let Some(cfg) = load_or_report(config) else {
         return Ok(ExitCode::FAILURE);
     };
     let store = open_existing_store(&cfg)?;
     let now = jiff::Timestamp::now();
     let selector = period.map_or(PeriodSelector::Current, PeriodSelector::Label);
-    let rows = report::sla_report(&cfg, &store, selector, service, now)?;
+    let rows = report::sla_report(&cfg, store.as_ref(), selector, service, now)?;
     print!("{}", report::render(&rows, format.into()));
     if record {
         for row in &rows {
@@ -570,7 +571,7 @@ async fn import(config: &Path, source: ImportSource, skip_bad: bool) -> Result<E
             import::prometheus::read(&cfg, &src, now).await?
         }
     };
-    let summary = match import::load(&store, rows, skip_bad, now) {
+    let summary = match import::load(store.as_ref(), rows, skip_bad, now) {
         Ok(s) => s,
         Err(ImportError::BadRows { origin, problems }) => {
             eprintln!(
@@ -637,7 +638,7 @@ fn recompute(
         reason: reason.unwrap_or_else(|| "no reason given".into()),
         who,
     };
-    let out = recompute(&cfg, &store, &req, now)?;
+    let out = recompute(&cfg, store.as_ref(), &req, now)?;
     println!(
         "recomputation {} on record: {} to {}, by {}, configuration {}",
         out.id,

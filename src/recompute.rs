@@ -16,15 +16,13 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Service, closest};
-use crate::engine::{incident_record, transition_record};
-use crate::probe::FailureReason;
-use crate::report::sla::{stored_timeline, stored_transition};
 use crate::report::{PeriodSelector, ReportError, SlaRow, sla_report, snapshot};
 use crate::sla::range::{from_ms, ms, to_millisecond};
-use crate::sla::{self, ProbeResult, ServiceState, ServiceTransition, TimeRange, Timeline};
-use crate::store::{
-    IncidentRecord, RecomputationRecord, ResultRecord, SlaSnapshot, Store, StoreError, WriteOp,
+use crate::sla::{self, ServiceState, ServiceTransition, TimeRange, Timeline};
+use crate::store::convert::{
+    incident_record, probe_result, stored_timeline, stored_transition, transition_record,
 };
+use crate::store::{IncidentRecord, RecomputationRecord, SlaSnapshot, Store, StoreError, WriteOp};
 
 /// Why state could not be rebuilt.
 #[derive(Debug, thiserror::Error)]
@@ -414,18 +412,6 @@ pub fn recompute(
         before,
         after,
     })
-}
-
-/// A stored result as the SLA code reads it.
-pub fn probe_result(r: ResultRecord) -> ProbeResult {
-    ProbeResult {
-        check_id: r.check,
-        at: r.at,
-        success: r.success,
-        duration: r.duration,
-        reason: r.reason.as_deref().and_then(FailureReason::parse),
-        detail: r.detail.unwrap_or_default(),
-    }
 }
 
 fn millis(d: std::time::Duration) -> i64 {

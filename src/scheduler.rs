@@ -369,7 +369,7 @@ mod tests {
         // Validation keeps a timeout within the interval; a prober that
         // overruns it (or the backstop's grace) must still not overlap.
         let service = Arc::make_mut(&mut config.services[0]);
-        let check = Arc::make_mut(&mut service.checks[0]);
+        let check = Arc::get_mut(&mut service.checks[0]).expect("not shared yet");
         check.interval = Duration::from_millis(300);
         check.timeout = Duration::from_millis(1000);
         let telemetry = Arc::new(Telemetry::new());

@@ -5,13 +5,15 @@
 //! Alertmanager (Debian's prometheus-alertmanager) started by the tests.
 
 mod support;
+use support::ports::{free_port, on_a_free_port};
+use support::smtp::{parse_mail, smtp_sink};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use continuity::alert::config::{AlertingSpec, Severity};
@@ -20,16 +22,18 @@ use continuity::alert::notify::{self, Channel, Notification, Status};
 use continuity::alert::outbox::{
     Durable, MemoryOutbox, NewItem, OutboxError, OutboxItem, OutboxState, OutboxStore, Settled,
 };
-use continuity::alert::rules::{
-    Alert, AlertChange, AlertRules, AlertSet, AlertView, CheckState, CheckView, MaintenanceView,
-    ServiceView, SlaView,
-};
+use continuity::alert::rules::AlertRules;
+use continuity::alert::view::{AlertView, CheckView, MaintenanceView, ServiceView, SlaView};
+use continuity::alert::{Alert, AlertChange, AlertSet};
 use continuity::config::Config;
 use continuity::config::schedule::MaintenanceEffect;
+use continuity::engine::{Engine, NoSink, StatusBoard};
+use continuity::probe::{FailureReason, ProbeOutcome};
+use continuity::scheduler::ProbeReport;
+use continuity::sla::CheckState;
 use continuity::telemetry::Telemetry;
 use jiff::Timestamp;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 // ------------------------------------------------------------- fixtures
@@ -193,6 +197,7 @@ impl World {
             now,
             location: "test-loc".into(),
             external_url: Some("https://continuity.example.org".into()),
+            network_degraded: false,
             services: self.services.clone(),
         }
     }
@@ -512,8 +517,15 @@ fn maintenance_resolves_a_firing_alert_with_a_note_and_it_fires_again_after() {
     assert_eq!(change_summary(&rules.changes()), ["firing ServiceDown"]);
 }
 
+/// The view as the engine hands it over once it has found every canary
+/// down (the engine decides that verdict, the rules only read it).
+fn network_degraded(mut view: AlertView<'static>) -> AlertView<'static> {
+    view.network_degraded = true;
+    view
+}
+
 #[test]
-fn all_canaries_failing_turns_a_flood_into_one_network_alert() {
+fn a_degraded_network_turns_a_flood_into_one_network_alert() {
     let s = spec("  canaries: [monitor-canary/gateway, monitor-canary/resolver]");
     let mut rules = AlertRules::new(&s);
     let mut w = World::new();
@@ -525,17 +537,13 @@ fn all_canaries_failing_turns_a_flood_into_one_network_alert() {
     w.down("phone", "sip", t(10));
     w.down("portal", "search", t(10));
     w.down("monitor-canary", "gateway", t(10));
+    // One canary still up: the engine does not blame the monitor.
     let set = rules.evaluate(&w.view(t(20)));
-    assert!(
-        !rules.network_degraded(),
-        "one canary still up: it is not the monitor"
-    );
     assert!(names(&set).contains(&"ServiceDown/phone/sip".to_string()));
     rules.changes();
 
     w.down("monitor-canary", "resolver", t(30));
-    let set = rules.evaluate(&w.view(t(40)));
-    assert!(rules.network_degraded());
+    let set = rules.evaluate(&network_degraded(w.view(t(40))));
     assert_eq!(names(&set), ["MonitorNetworkDegraded", "Watchdog"]);
     let net = set.get("MonitorNetworkDegraded")[0];
     assert_eq!(net.starts_at, t(30), "since the last canary fell");
@@ -554,7 +562,91 @@ fn all_canaries_failing_turns_a_flood_into_one_network_alert() {
 
     w.up("monitor-canary", "gateway");
     let set = rules.evaluate(&w.view(t(60)));
-    assert!(!rules.network_degraded());
+    assert!(!names(&set).contains(&"MonitorNetworkDegraded".to_string()));
+    assert!(names(&set).contains(&"ServiceDown/portal/home".to_string()));
+}
+
+#[test]
+fn the_engine_finds_every_canary_down_and_the_rules_only_read_its_verdict() {
+    let config = Arc::new(load(
+        "  canaries: [monitor-canary/gateway, monitor-canary/resolver]",
+    ));
+    let mut engine = Engine::new(
+        config.clone(),
+        Arc::new(Telemetry::new()),
+        Arc::new(RwLock::new(StatusBoard::default())),
+        Box::new(NoSink),
+        None,
+    );
+    let mut rules = AlertRules::new(&config.alerting);
+    // The engine keeps milliseconds.
+    let t0 = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
+    let at = |s: i64| t0 + jiff::SignedDuration::from_secs(s);
+    let report = |check: &str, s: i64, ok: bool| {
+        let (service, check) = check.split_once('/').unwrap();
+        ProbeReport {
+            service: service.into(),
+            check: check.into(),
+            at: at(s),
+            outcome: Ok(if ok {
+                ProbeOutcome::default()
+            } else {
+                ProbeOutcome::failed(FailureReason::Timeout, "no answer")
+            }),
+        }
+    };
+    let every = [
+        "monitor-canary/gateway",
+        "monitor-canary/resolver",
+        "portal/home",
+        "phone/sip",
+    ];
+    let round = |engine: &mut Engine, s: i64, failing: &[&str]| {
+        for c in every {
+            engine.on_report(report(c, s, !failing.contains(&c)));
+        }
+    };
+    // One canary down (three failures confirm it) is not the monitor.
+    for s in 0..3 {
+        round(&mut engine, s, &[every[0], every[2], every[3]]);
+    }
+    let view = engine.alert_view(at(3));
+    assert!(!view.network_degraded);
+    let set = rules.evaluate(&view);
+    assert!(names(&set).contains(&"ServiceDown/phone/sip".to_string()));
+    rules.changes();
+
+    // The monitor's uplink goes: the last canary falls too.
+    for s in 3..6 {
+        round(&mut engine, s, &every);
+    }
+    let view = engine.alert_view(at(6));
+    assert!(view.network_degraded);
+    let set = rules.evaluate(&view);
+    assert_eq!(names(&set), ["MonitorNetworkDegraded", "Watchdog"]);
+    assert_eq!(
+        set.get("MonitorNetworkDegraded")[0].starts_at,
+        at(3),
+        "since the last canary fell"
+    );
+    let resolved: Vec<String> = change_summary(&rules.changes())
+        .into_iter()
+        .filter(|c| c.starts_with("resolved ServiceDown"))
+        .collect();
+    // The portal, the phone line and the gateway canary's own service.
+    assert_eq!(resolved.len(), 3, "{resolved:?}");
+    assert!(
+        resolved.iter().all(|c| c.contains("monitor's own network")),
+        "{resolved:?}"
+    );
+
+    // One canary back (two successes): the portal's failures count again
+    // and page.
+    for s in 6..10 {
+        engine.on_report(report("monitor-canary/gateway", s, true));
+        engine.on_report(report("portal/home", s, false));
+    }
+    let set = rules.evaluate(&engine.alert_view(at(10)));
     assert!(!names(&set).contains(&"MonitorNetworkDegraded".to_string()));
     assert!(names(&set).contains(&"ServiceDown/portal/home".to_string()));
 }
@@ -1777,252 +1869,6 @@ async fn a_store_that_does_not_answer_never_holds_up_the_tick() {
     d.shutdown().await;
 }
 
-// ------------------------------------------------------------------ SMTP
-
-/// One mail as the SMTP sink received it.
-#[derive(Debug, Clone, Default)]
-struct Mail {
-    auth: Option<String>,
-    from: String,
-    to: Vec<String>,
-    data: String,
-    encrypted: bool,
-}
-
-type Mails = Arc<Mutex<Vec<Mail>>>;
-
-/// A local SMTP server speaking just enough ESMTP for lettre: EHLO,
-/// STARTTLS (when given a certificate), AUTH PLAIN, MAIL, RCPT, DATA, QUIT.
-async fn smtp_sink(tls: Option<tokio_rustls::TlsAcceptor>) -> (SocketAddr, Mails) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mails: Mails = Arc::default();
-    let store = mails.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let tls = tls.clone();
-            let store = store.clone();
-            tokio::spawn(async move {
-                if stream.write_all(b"220 sink ESMTP ready\r\n").await.is_err() {
-                    return;
-                }
-                let starttls = tls.is_some();
-                if let Some(plain) = smtp_session(stream, starttls, false, &store).await
-                    && let Some(acceptor) = tls
-                    && let Ok(secure) = acceptor.accept(plain).await
-                {
-                    smtp_session(secure, false, true, &store).await;
-                }
-            });
-        }
-    });
-    (addr, mails)
-}
-
-/// Serve commands until QUIT; returns the stream when the client asked
-/// for STARTTLS (after the 220 answer).
-async fn smtp_session<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: S,
-    offer_starttls: bool,
-    encrypted: bool,
-    mails: &Mails,
-) -> Option<S> {
-    let mut io = BufReader::new(stream);
-    let mut mail = Mail {
-        encrypted,
-        ..Mail::default()
-    };
-    let mut auth = None;
-    loop {
-        let mut line = String::new();
-        if io.read_line(&mut line).await.ok()? == 0 {
-            return None;
-        }
-        let cmd = line.trim_end().to_string();
-        let upper = cmd.to_ascii_uppercase();
-        let reply: String = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            let mut r = "250-sink\r\n250-AUTH PLAIN\r\n".to_string();
-            if offer_starttls {
-                r.push_str("250-STARTTLS\r\n");
-            }
-            r.push_str("250 8BITMIME\r\n");
-            r
-        } else if upper == "STARTTLS" {
-            io.get_mut()
-                .write_all(b"220 2.0.0 go ahead\r\n")
-                .await
-                .ok()?;
-            return Some(io.into_inner());
-        } else if upper.starts_with("AUTH PLAIN ") {
-            auth = Some(String::from_utf8_lossy(&base64_decode(&cmd[11..])).to_string());
-            "235 2.7.0 authenticated\r\n".into()
-        } else if upper.starts_with("MAIL FROM:") {
-            mail.from = address(&cmd[10..]);
-            "250 ok\r\n".into()
-        } else if upper.starts_with("RCPT TO:") {
-            mail.to.push(address(&cmd[8..]));
-            "250 ok\r\n".into()
-        } else if upper == "DATA" {
-            io.get_mut().write_all(b"354 go on\r\n").await.ok()?;
-            let mut data = String::new();
-            loop {
-                let mut l = String::new();
-                if io.read_line(&mut l).await.ok()? == 0 {
-                    return None;
-                }
-                if l == ".\r\n" {
-                    break;
-                }
-                data.push_str(
-                    l.strip_prefix('.')
-                        .filter(|_| l.starts_with(".."))
-                        .unwrap_or(&l),
-                );
-            }
-            mail.data = data;
-            mail.auth = auth.clone();
-            mails.lock().unwrap().push(mail.clone());
-            "250 2.0.0 queued\r\n".into()
-        } else if upper == "QUIT" {
-            io.get_mut().write_all(b"221 bye\r\n").await.ok()?;
-            return None;
-        } else if upper == "RSET" || upper == "NOOP" {
-            "250 ok\r\n".into()
-        } else {
-            "502 5.5.2 not implemented\r\n".into()
-        };
-        io.get_mut().write_all(reply.as_bytes()).await.ok()?;
-    }
-}
-
-fn address(s: &str) -> String {
-    s.trim()
-        .trim_start_matches('<')
-        .split('>')
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
-        let v = alphabet.iter().position(|a| *a == c).expect("base64") as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-fn quoted_printable_decode(s: &str) -> String {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'=' {
-            if b[i + 1..].starts_with(b"\r\n") {
-                i += 3;
-                continue;
-            }
-            if b[i + 1..].starts_with(b"\n") {
-                i += 2;
-                continue;
-            }
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).unwrap());
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
-/// A received mail, split into unfolded headers and decoded MIME parts.
-struct Parsed {
-    headers: Vec<(String, String)>,
-    parts: BTreeMap<String, String>,
-}
-
-impl Parsed {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_else(|| panic!("no {name} header"))
-    }
-}
-
-fn split_headers(text: &str) -> (Vec<(String, String)>, String) {
-    let (head, body) = text.split_once("\r\n\r\n").expect("headers and body");
-    let mut headers: Vec<(String, String)> = Vec::new();
-    for line in head.split("\r\n") {
-        if line.starts_with(' ') || line.starts_with('\t') {
-            headers
-                .last_mut()
-                .unwrap()
-                .1
-                .push_str(line.trim_start_matches(['\t']));
-        } else if let Some((k, v)) = line.split_once(':') {
-            headers.push((k.to_string(), v.trim_start().to_string()));
-        }
-    }
-    (headers, body.to_string())
-}
-
-fn parse_mail(data: &str) -> Parsed {
-    let (headers, body) = split_headers(data);
-    let content_type = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        .map(|(_, v)| v.clone())
-        .unwrap();
-    assert!(
-        content_type.starts_with("multipart/alternative"),
-        "{content_type}"
-    );
-    let boundary = content_type
-        .split("boundary=")
-        .nth(1)
-        .unwrap()
-        .trim_matches('"')
-        .to_string();
-    let mut parts = BTreeMap::new();
-    for part in body.split(&format!("--{boundary}")).skip(1) {
-        if part.starts_with("--") {
-            break;
-        }
-        let (h, b) = split_headers(part.trim_start_matches("\r\n"));
-        let get = |n: &str| {
-            h.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(n))
-                .map(|(_, v)| v.to_ascii_lowercase())
-                .unwrap_or_default()
-        };
-        let b = b.trim_end_matches("\r\n");
-        let decoded = match get("content-transfer-encoding").as_str() {
-            "quoted-printable" => quoted_printable_decode(b),
-            "base64" => String::from_utf8(base64_decode(b)).unwrap(),
-            _ => b.to_string(),
-        };
-        let kind = get("content-type");
-        parts.insert(
-            kind.split(';').next().unwrap().to_string(),
-            decoded.replace("\r\n", "\n"),
-        );
-    }
-    Parsed { headers, parts }
-}
-
 #[tokio::test]
 async fn email_goes_out_over_smtp_with_auth_as_text_and_html() {
     let (addr, mails) = smtp_sink(None).await;
@@ -2188,14 +2034,6 @@ fn alertmanager_binary() -> PathBuf {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A real Alertmanager on 127.0.0.1, clustering off, notifying a webhook.
 struct Alertmanager {
     child: Child,
@@ -2204,8 +2042,20 @@ struct Alertmanager {
 }
 
 impl Alertmanager {
-    async fn start(port: u16, webhook: &str) -> Alertmanager {
+    /// On a port of its own.
+    async fn start(webhook: &str) -> Alertmanager {
+        on_a_free_port("Alertmanager", |port| Self::start_on(port, webhook)).await
+    }
+
+    /// On `port`; `None` when it did not come up there.
+    async fn start_on(port: u16, webhook: &str) -> Option<Alertmanager> {
         let dir = tempfile::tempdir().unwrap();
+        // A receiver no route uses, named after our directory: the status
+        // page shows it, so we know the server that answers is ours.
+        let ours = format!(
+            "unused-{}",
+            dir.path().file_name().unwrap().to_string_lossy()
+        );
         let config = dir.path().join("alertmanager.yml");
         std::fs::write(
             &config,
@@ -2221,6 +2071,7 @@ receivers:
     webhook_configs:
       - url: "{webhook}"
         send_resolved: true
+  - name: "{ours}"
 "#
             ),
         )
@@ -2238,27 +2089,27 @@ receivers:
             .stderr(Stdio::null())
             .spawn()
             .expect("start alertmanager");
-        let am = Alertmanager {
+        let mut am = Alertmanager {
             child,
             port,
             _dir: dir,
         };
         let http = notify::http_client(Duration::from_secs(2)).unwrap();
-        let ready = format!("http://127.0.0.1:{port}/-/ready");
+        let status = format!("http://127.0.0.1:{port}/api/v2/status");
         let start = std::time::Instant::now();
-        loop {
-            if let Ok(r) = http.get(&ready).send().await
-                && r.status().is_success()
-            {
-                break;
+        while start.elapsed() < Duration::from_secs(15) {
+            if am.child.try_wait().unwrap().is_some() {
+                return None;
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "Alertmanager did not become ready"
-            );
+            if let Ok(r) = http.get(&status).send().await
+                && r.status().is_success()
+                && r.text().await.is_ok_and(|text| text.contains(&ours))
+            {
+                return Some(am);
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        am
+        None
     }
 
     fn url(&self) -> String {
@@ -2296,7 +2147,7 @@ fn am_messages(sink: &HttpSink, alertname: &str) -> Vec<(String, usize)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_down_and_its_resolution_reach_receivers_through_alertmanager() {
     let sink = HttpSink::start().await;
-    let am = Alertmanager::start(free_port(), &sink.url("/am")).await;
+    let am = Alertmanager::start(&sink.url("/am")).await;
     let telemetry = Arc::new(Telemetry::new());
     let d = Dispatcher::start_with(
         &am_spec(&am.url()),
@@ -2353,6 +2204,9 @@ async fn service_down_and_its_resolution_reach_receivers_through_alertmanager() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_reaches_an_alertmanager_that_was_down_during_the_outage() {
     let sink = HttpSink::start().await;
+    // Alertmanager's address is known before it runs: the port stays free
+    // for a while, and another process could take it (then this test
+    // fails saying so, it cannot pick another port).
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let telemetry = Arc::new(Telemetry::new());
@@ -2373,7 +2227,9 @@ async fn an_alert_reaches_an_alertmanager_that_was_down_during_the_outage() {
     })
     .await;
     // Alertmanager comes back; nothing new happens at the monitor.
-    let _am = Alertmanager::start(port, &sink.url("/am")).await;
+    let _am = Alertmanager::start_on(port, &sink.url("/am"))
+        .await
+        .unwrap_or_else(|| panic!("Alertmanager did not come back on port {port}"));
     wait_until("the re-sent alert arrives", Duration::from_secs(15), || {
         am_messages(&sink, "ServiceDown").contains(&("firing".into(), 1))
     })
@@ -2384,7 +2240,7 @@ async fn an_alert_reaches_an_alertmanager_that_was_down_during_the_outage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_monitors_sending_the_same_alert_notify_once() {
     let sink = HttpSink::start().await;
-    let am = Alertmanager::start(free_port(), &sink.url("/am")).await;
+    let am = Alertmanager::start(&sink.url("/am")).await;
     let down_since = Timestamp::now() - jiff::SignedDuration::from_secs(120);
     let mut pair = Vec::new();
     for _ in 0..2 {

@@ -4,13 +4,13 @@
 //! comes when the target is back.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod support;
-use support::daemon::{Daemon, wait_for};
+use support::daemon::{Daemon, get, metric, wait_for};
 
 fn serve(listener: TcpListener, handle: impl Fn(&str) -> (u16, String) + Send + Sync + 'static) {
     let handle = Arc::new(handle);
@@ -90,17 +90,13 @@ fn service_down_is_notified_once_across_a_crash_and_resolves() {
     });
 
     let dir = tempfile::tempdir().unwrap();
-    let listen: SocketAddr = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
     let cfg = dir.path().join("continuity.yaml");
     std::fs::write(
         &cfg,
         format!(
             r#"location: test-lab
 server:
-  listen: {listen}
+  listen: 127.0.0.1:0
 defaults:
   interval: 1s
   timeout: 500ms
@@ -131,7 +127,14 @@ services:
     .unwrap();
 
     let mut daemon = Daemon::start(&cfg);
-    std::thread::sleep(Duration::from_secs(4));
+    wait_for("the portal up", Duration::from_secs(10), || {
+        get(daemon.addr, "/metrics").is_some_and(|m| {
+            metric(
+                &m,
+                "continuity_service_state{service=\"portal\",state=\"up\"}",
+            ) == Some(1.0)
+        })
+    });
     healthy.store(false, Ordering::SeqCst);
     wait_for(
         "ServiceDown at the webhook",
@@ -151,8 +154,7 @@ services:
     assert!(text.contains("\"severity\":\"page\""), "{text}");
 
     // Crash in the middle of the outage, and come back.
-    daemon.0.kill().unwrap();
-    daemon.0.wait().unwrap();
+    daemon.kill();
     let daemon = Daemon::start(&cfg);
     std::thread::sleep(Duration::from_secs(8));
     assert_eq!(

@@ -1,13 +1,13 @@
-//! The JSON API of a running daemon: maintenance windows guarded by a
-//! bearer token take effect at once, and SLA figures and incidents are
-//! served from the store.
+//! The JSON API of a running daemon (in-process, on a port of its own):
+//! maintenance windows guarded by a bearer token take effect at once, and
+//! SLA figures and incidents are served from the store.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::time::Duration;
 
 mod support;
-use support::daemon::{Daemon, metric, request, wait_for};
+use support::daemon::{InProcess, metric, request, wait_for};
 
 #[test]
 fn maintenance_windows_through_the_api_and_sla_figures_from_the_store() {
@@ -24,23 +24,17 @@ fn maintenance_windows_through_the_api_and_sla_figures_from_the_store() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let listen = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
     std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
     let cfg = dir.path().join("continuity.yaml");
     std::fs::write(
         &cfg,
         format!(
-            "server:\n  listen: {listen}\n  api_token_file: token\ndefaults:\n  interval: 1s\n  timeout: 500ms\nservices:\n  - id: portal\n    category: portal\n    supplier: hosting-partner\n    slas:\n      - {{ name: always, objective: 99.5, period: week, calendar: 24x7 }}\n    checks:\n      - id: home\n        http:\n          url: http://{target_addr}/\n"
+            "server:\n  listen: 127.0.0.1:0\n  api_token_file: token\ndefaults:\n  interval: 1s\n  timeout: 500ms\nservices:\n  - id: portal\n    category: portal\n    supplier: hosting-partner\n    slas:\n      - {{ name: always, objective: 99.5, period: week, calendar: 24x7 }}\n    checks:\n      - id: home\n        http:\n          url: http://{target_addr}/\n"
         ),
     )
     .unwrap();
-    let _daemon = Daemon::start(&cfg);
-    wait_for("the daemon", Duration::from_secs(10), || {
-        TcpStream::connect(listen).is_ok()
-    });
+    let daemon = InProcess::start(&cfg);
+    let listen = daemon.addr;
     wait_for("portal up", Duration::from_secs(10), || {
         metric(
             &request(listen, "GET", "/metrics", None, "").1,
@@ -158,4 +152,5 @@ fn maintenance_windows_through_the_api_and_sla_figures_from_the_store() {
     let (code, body) = request(listen, "GET", "/api/v1/incidents?from=yesterday", None, "");
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("not a time"), "{body}");
+    daemon.stop().expect("a clean stop");
 }

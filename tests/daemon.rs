@@ -1,51 +1,67 @@
-//! The real `continuity` binary with the minimal configuration from the
-//! README: scraped, linted by promtool, failing when its target stops,
-//! recovering when it returns, and keeping its configuration when a reload
-//! is broken.
+//! The daemon with the minimal configuration from the README, run
+//! in-process on a port of its own: scraped, linted by promtool, failing
+//! when its target stops, recovering when it returns, and keeping its
+//! configuration when a reload is broken. Then the real binary, for what
+//! only a process has: the port it logs, SIGHUP and SIGTERM.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use tokio::net::TcpSocket;
+
 mod support;
-use support::daemon::{Daemon, metric, request, wait_for};
+use support::daemon::{Daemon, InProcess, get, metric, request, wait_for};
 
 fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     request(addr, method, path, None, "")
 }
 
-use tokio::net::TcpListener;
-
-const MINIMAL: &str = r#"server:
-  listen: 127.0.0.1:9464
-defaults:
-  interval: 10s
-  timeout: 5s
-services:
-  - id: citizen-portal
-    name: Citizen portal
-    category: portal
-    supplier: in-house
-    checks:
-      - id: homepage
-        http:
-          url: http://127.0.0.1:18080/
-          expect_status: [200]
-          body_contains: "Welkom"
-"#;
-
-/// A citizen portal answering "Welkom" on 127.0.0.1:18080, until aborted.
-fn start_portal(rt: &tokio::runtime::Runtime) -> tokio::task::JoinHandle<()> {
-    let listener = rt.block_on(async {
-        loop {
-            match TcpListener::bind("127.0.0.1:18080").await {
-                Ok(l) => break l,
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+/// The minimal configuration from the README, listening on port 0 and
+/// probing the portal at `portal`.
+fn minimal(portal: SocketAddr) -> String {
+    let readme = include_str!("../README.md");
+    let block = readme
+        .split_once("A minimal configuration:\n\n```yaml\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("README has a minimal configuration")
+        .0;
+    block
+        .lines()
+        .map(|line| {
+            if let Some((key, _)) = line.split_once("listen: ") {
+                format!("{key}listen: 127.0.0.1:0")
+            } else if let Some((key, _)) = line.split_once("url: http://") {
+                format!("{key}url: http://{portal}/")
+            } else {
+                line.to_string()
             }
-        }
-    });
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// A socket bound to `addr` that our other sockets may bind too
+/// (`SO_REUSEPORT`; other processes don't set it, so they cannot). Bound
+/// but not listening, it holds the port and refuses connections: the
+/// portal can go away and come back on the same port without anyone else
+/// taking it in between.
+fn portal_socket(addr: &str) -> TcpSocket {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_reuseport(true).unwrap();
+    socket.bind(addr.parse().unwrap()).unwrap();
+    socket
+}
+
+/// A citizen portal answering "Welkom" on `socket`, until aborted.
+fn serve_portal(rt: &tokio::runtime::Runtime, socket: TcpSocket) -> tokio::task::JoinHandle<()> {
+    let listener = {
+        let _runtime = rt.enter();
+        socket.listen(64).unwrap()
+    };
     rt.spawn(async move {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {
@@ -98,21 +114,16 @@ fn minimal_config_is_scraped_fails_recovers_and_survives_a_broken_reload() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("continuity.yaml");
-    write(&cfg, MINIMAL);
-    let portal = start_portal(&rt);
+    let socket = portal_socket("127.0.0.1:0");
+    let portal_addr = socket.local_addr().unwrap();
+    let minimal = minimal(portal_addr);
+    write(&cfg, &minimal);
+    let portal = serve_portal(&rt, socket);
 
-    let child = Command::new(env!("CARGO_BIN_EXE_continuity"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut daemon = Daemon(child);
-    let addr: SocketAddr = "127.0.0.1:9464".parse().unwrap();
+    let daemon = InProcess::start(&cfg);
+    let addr = daemon.addr;
     wait_for("/readyz", Duration::from_secs(10), || {
-        TcpStream::connect(addr).is_ok() && http(addr, "GET", "/readyz").0 == 200
+        http(addr, "GET", "/readyz").0 == 200
     });
 
     // The first probe lands within one interval (10 s) of the start.
@@ -147,15 +158,17 @@ fn minimal_config_is_scraped_fails_recovers_and_survives_a_broken_reload() {
     assert!(check["last"]["phases"]["connect"].is_number(), "{check}");
 
     // Faster probing, and a second service, through a reload.
-    let fast = MINIMAL
+    let fast = minimal
         .replace("interval: 10s", "interval: 1s")
         .replace("timeout: 5s", "timeout: 500ms")
-        + r#"  - id: website
+        + &format!(
+            r#"  - id: website
     checks:
       - id: home
         http:
-          url: http://127.0.0.1:18080/
-"#;
+          url: http://{portal_addr}/
+"#
+        );
     write(&cfg, &fast);
     assert_eq!(http(addr, "POST", "/-/reload").0, 200);
     wait_for(
@@ -168,7 +181,9 @@ fn minimal_config_is_scraped_fails_recovers_and_survives_a_broken_reload() {
         },
     );
 
-    // The target stops: the check fails with a typed reason.
+    // The target stops: the check fails with a typed reason. The port
+    // stays ours meanwhile, so that the portal comes back on it.
+    let reserved = portal_socket(&portal_addr.to_string());
     portal.abort();
     let _ = rt.block_on(portal);
     wait_for("a failed probe", Duration::from_secs(5), || {
@@ -182,7 +197,7 @@ fn minimal_config_is_scraped_fails_recovers_and_survives_a_broken_reload() {
     );
 
     // It comes back: so does the check.
-    let _portal = start_portal(&rt);
+    let _portal = serve_portal(&rt, reserved);
     wait_for("recovery", Duration::from_secs(5), || {
         metric(&http(addr, "GET", "/metrics").1, success) == Some(1.0)
     });
@@ -214,7 +229,79 @@ fn minimal_config_is_scraped_fails_recovers_and_survives_a_broken_reload() {
     let after = metric(&body, "continuity_probes_total{service=\"citizen-portal\",check=\"homepage\",kind=\"http\",result=\"success\"}").unwrap();
     assert!(after > before, "probing stopped after a broken reload");
 
+    // The shutdown future completing stops it gracefully.
+    daemon.stop().expect("a clean stop");
+}
+
+#[test]
+fn the_binary_serves_where_it_logs_reloads_on_sighup_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("continuity.yaml");
+    // Nothing needs to answer: this is about the process, not the probes.
+    let target = portal_socket("127.0.0.1:0");
+    let target_addr = target.local_addr().unwrap();
+    let minimal = minimal(target_addr);
+    write(&cfg, &minimal);
+    let mut daemon = Daemon::start(&cfg);
+    let addr = daemon.addr;
+    let ready = || get(addr, "/readyz").is_some_and(|b| b == "ready\n");
+    wait_for("/readyz", Duration::from_secs(10), ready);
+    let configured = || metric(&get(addr, "/metrics")?, "continuity_checks_configured");
+    assert_eq!(configured(), Some(1.0));
+
+    // SIGHUP takes the same path as POST /-/reload.
+    let bigger = minimal.clone()
+        + &format!(
+            r#"  - id: website
+    checks:
+      - id: home
+        tcp:
+          target: "{target_addr}"
+"#
+        );
+    write(&cfg, &bigger);
+    daemon.signal("-HUP");
+    wait_for("the reload by SIGHUP", Duration::from_secs(10), || {
+        configured() == Some(2.0)
+    });
+
+    // A broken file on SIGHUP: rejected, and the daemon keeps serving.
+    write(&cfg, "services:\n  - id: citizen-portal\n    checks: []\n");
+    daemon.signal("-HUP");
+    wait_for("the rejection", Duration::from_secs(10), || {
+        get(addr, "/metrics")
+            .is_some_and(|m| metric(&m, "continuity_config_last_reload_successful") == Some(0.0))
+    });
+    assert_eq!(configured(), Some(2.0));
+    assert!(ready());
+
     // SIGTERM stops it gracefully.
     let status = daemon.terminate(Duration::from_secs(10));
     assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_be_opened_stops_the_start_with_that_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("continuity.yaml");
+    // The store's path is a directory: SQLite cannot open it.
+    std::fs::create_dir(dir.path().join("history")).unwrap();
+    let target = portal_socket("127.0.0.1:0");
+    write(
+        &cfg,
+        &(minimal(target.local_addr().unwrap()) + "store:\n  path: history\n"),
+    );
+    let config = continuity::config::Config::load(&cfg).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = continuity::run(config, listener, std::future::pending())
+        .await
+        .expect_err("no daemon without its store");
+    assert!(
+        matches!(err, continuity::daemon::DaemonError::Store(_)),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().starts_with("cannot open the store: "),
+        "{err}"
+    );
 }

@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+use support::ports::on_a_free_port;
+
 use continuity::config::Config;
 use continuity::import::prometheus::PrometheusSource;
 use continuity::import::{self, ImportError, Place};
 use continuity::report::{PeriodSelector, SlaRow, sla_report};
 use continuity::sla::TimeRange;
-use continuity::store::{ResultSource, SqliteStore, Store};
+use continuity::store::{ResultRecord, ResultSource, ResultStore, SqliteStore};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 
@@ -45,6 +48,20 @@ fn setup(yaml: &str) -> Setup {
     let config = Config::load(&path).unwrap_or_else(|e| panic!("{:?}", e.issues));
     let store = SqliteStore::open(&config.store.path).unwrap();
     Setup { dir, config, store }
+}
+
+/// The portal's stored results (one check or all) in `[from, to)`.
+fn portal_results(
+    s: &Setup,
+    check: Option<&str>,
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<ResultRecord> {
+    let mut out = Vec::new();
+    s.store
+        .results("portal", check, from, to, &mut |r| out.push(r))
+        .unwrap();
+    out
 }
 
 const PORTAL: &str = r#"
@@ -348,15 +365,12 @@ fn bad_rows_are_listed_by_line_and_nothing_is_imported() {
         "{}",
         text[5]
     );
-    let stored = s
-        .store
-        .results_vec(
-            "portal",
-            None,
-            ts("2026-10-01T00:00:00Z"),
-            ts("2026-10-02T00:00:00Z"),
-        )
-        .unwrap();
+    let stored = portal_results(
+        &s,
+        None,
+        ts("2026-10-01T00:00:00Z"),
+        ts("2026-10-02T00:00:00Z"),
+    );
     assert_eq!(stored.len(), 1, "nothing of the bad file may be stored");
 
     let rows = import::csv::read(&s.config, &fixture("bad.csv"), november()).unwrap();
@@ -365,15 +379,12 @@ fn bad_rows_are_listed_by_line_and_nothing_is_imported() {
     assert_eq!(summary.imported, 2);
     let skipped: Vec<Place> = summary.skipped.iter().map(|p| p.place).collect();
     assert_eq!(skipped, [3, 4, 6, 7, 8, 9].map(Place::Line).to_vec());
-    let stored = s
-        .store
-        .results_vec(
-            "portal",
-            None,
-            ts("2026-10-01T00:00:00Z"),
-            ts("2026-10-02T00:00:00Z"),
-        )
-        .unwrap();
+    let stored = portal_results(
+        &s,
+        None,
+        ts("2026-10-01T00:00:00Z"),
+        ts("2026-10-02T00:00:00Z"),
+    );
     let at: Vec<Timestamp> = stored.iter().map(|r| r.at).collect();
     assert_eq!(
         at,
@@ -425,15 +436,12 @@ fn json_lines_import_with_blank_lines_counted_in_line_numbers() {
     let rows = import::jsonl::read(&s.config, &fixture("history.jsonl"), november()).unwrap();
     let summary = import::load(&s.store, rows, true, november()).unwrap();
     assert_eq!((summary.rows_read, summary.imported), (6, 5));
-    let stored = s
-        .store
-        .results_vec(
-            "portal",
-            Some("home"),
-            ts("2026-10-01T00:00:00Z"),
-            ts("2026-10-02T00:00:00Z"),
-        )
-        .unwrap();
+    let stored = portal_results(
+        &s,
+        Some("home"),
+        ts("2026-10-01T00:00:00Z"),
+        ts("2026-10-02T00:00:00Z"),
+    );
     assert_eq!(stored.len(), 5);
     assert_eq!(stored[1].detail.as_deref(), Some("no answer within 10s"));
     assert_eq!(stored[2].reason.as_deref(), Some("status"));
@@ -485,47 +493,55 @@ impl Drop for Prometheus {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Prometheus serving the TSDB blocks in `data` on loopback, ready.
 async fn start_prometheus(dir: &Path, data: &Path) -> Prometheus {
     let config = dir.join("prometheus.yml");
     std::fs::write(&config, "scrape_configs: []\n").unwrap();
-    let port = free_port();
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let child = Command::new(binary("prometheus"))
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg("--storage.tsdb.retention.time=100y")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start prometheus");
-    let p = Prometheus {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    let began = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{}/-/ready", p.url)).send().await
-            && r.status().is_success()
-        {
-            return p;
+    let log_path = dir.join("prometheus.log");
+    on_a_free_port("prometheus", |port| {
+        let (config, log_path) = (&config, &log_path);
+        async move {
+            let log = std::fs::File::create(log_path).unwrap();
+            let child = Command::new(binary("prometheus"))
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--storage.tsdb.path={}", data.display()))
+                .arg("--storage.tsdb.retention.time=100y")
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start prometheus");
+            let mut p = Prometheus {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+            };
+            let client = reqwest::Client::new();
+            // Ours, not another server on the port: it names our data.
+            let flags = format!("{}/api/v1/status/flags", p.url);
+            let ours = data.display().to_string();
+            let began = Instant::now();
+            loop {
+                if p.child.try_wait().unwrap().is_some() {
+                    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                    eprintln!("prometheus exited:\n{log}");
+                    return None;
+                }
+                if let Ok(r) = client.get(format!("{}/-/ready", p.url)).send().await
+                    && r.status().is_success()
+                    && let Ok(r) = client.get(&flags).send().await
+                    && r.text().await.is_ok_and(|text| text.contains(&ours))
+                {
+                    return Some(p);
+                }
+                if began.elapsed() > Duration::from_secs(60) {
+                    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                    panic!("prometheus did not become ready within 60 s:\n{log}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
-        if began.elapsed() > Duration::from_secs(60) {
-            let log = std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default();
-            panic!("prometheus did not become ready within 60 s:\n{log}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 const PROBED: &str = r#"
@@ -645,15 +661,7 @@ async fn prometheus_history_is_read_over_http_page_by_page() {
     let summary = import::load(&s.store, rows, false, now).unwrap();
     assert_eq!((summary.rows_read, summary.imported), (720, 720));
 
-    let stored = s
-        .store
-        .results_vec(
-            "portal",
-            Some("home"),
-            base,
-            base + SignedDuration::from_hours(6),
-        )
-        .unwrap();
+    let stored = portal_results(&s, Some("home"), base, base + SignedDuration::from_hours(6));
     assert_eq!(stored.len(), 720);
     let failures: Vec<_> = stored.iter().filter(|r| !r.success).collect();
     assert_eq!(failures.len(), 60);

@@ -521,23 +521,17 @@ async fn https_handshake_times_out_against_a_silent_server() {
 
 #[tokio::test]
 async fn a_missing_ca_file_is_a_config_error() {
-    let mut s: continuity::probe::http::HttpSpec =
+    let s: continuity::probe::http::HttpSpec =
         serde_saphyr::from_str("url: https://localhost/\nca_file: /nonexistent/ca.pem\n").unwrap();
-    let mut v = continuity::config::Validator::new("test.yaml".into());
-    s.validate(&mut v, continuity::config::Location::UNKNOWN);
-    assert_eq!(v.issues.len(), 1);
+    // A spec compiles only through validation, so a probe can never run
+    // with a CA file nobody could read.
+    let err = probe::compile::<probe::http::HttpProbe>(s, "test.yaml").unwrap_err();
+    assert_eq!(err.issues.len(), 1);
     assert!(
-        v.issues[0]
+        err.issues[0]
             .message
             .contains("cannot read /nonexistent/ca.pem")
     );
-    // An unvalidated spec fails as the monitor's problem, never the target's.
-    let unvalidated: continuity::probe::http::HttpSpec =
-        serde_saphyr::from_str("url: https://localhost/\nca_file: /nonexistent/ca.pem\n").unwrap();
-    let err = probe::run(&CheckKind::Http(unvalidated), T)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
 }
 
 // ------------------------------------------------------------------- TLS

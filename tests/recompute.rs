@@ -10,7 +10,7 @@ use continuity::config::Config;
 use continuity::import;
 use continuity::recompute::{RecomputeError, RecomputeRequest, recompute};
 use continuity::report::{self, OutputFormat, PeriodSelector, SlaRow, sla_report};
-use continuity::store::{ServiceTransitionRecord, SqliteStore, Store, WriteOp};
+use continuity::store::{BatchStore, HistoryStore, ServiceTransitionRecord, SqliteStore, WriteOp};
 use jiff::{SignedDuration, Timestamp};
 
 fn ts(s: &str) -> Timestamp {
@@ -205,17 +205,26 @@ fn added_maintenance_window_moves_down_time_to_excluded_and_both_versions_stay_o
     assert_eq!(rec.before[0]["down_seconds"], 3_840.0);
     assert_eq!(rec.after[0]["down_seconds"], 240.0);
     assert_eq!(rec.after[0]["excluded_maintenance_seconds"], 7_200.0);
-    let history = store
-        .sla_snapshot_history("portal", "round-the-clock", "2026-W47")
+    // Every snapshot of the week is kept, the one before the recomputation
+    // too (no role reads them back: ask the file).
+    let history: Vec<(Option<i64>, String)> = rusqlite::Connection::open(store.path())
+        .unwrap()
+        .prepare(
+            "SELECT recomputation_id, figures FROM sla_snapshots
+             WHERE service = 'portal' AND sla = 'round-the-clock' AND period = '2026-W47'
+             ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
         .unwrap();
     assert_eq!(
-        history
-            .iter()
-            .map(|s| s.recomputation_id)
-            .collect::<Vec<_>>(),
+        history.iter().map(|s| s.0).collect::<Vec<_>>(),
         vec![None, Some(out.id)]
     );
-    assert_eq!(history[1].figures["down_seconds"], 240.0);
+    let figures: serde_json::Value = serde_json::from_str(&history[1].1).unwrap();
+    assert_eq!(figures["down_seconds"], 240.0);
 
     // `continuity sla` shows the recomputed figures, with a note.
     let shown = week(&after_cfg, &store);

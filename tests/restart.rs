@@ -5,15 +5,14 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 mod support;
-use support::daemon::{Daemon, free_addr, get, metric, wait_until as wait_for};
+use support::daemon::{Daemon, get, metric, wait_until as wait_for};
 
-use continuity::store::Store;
+use continuity::store::{HistoryStore, ResultStore};
 
 /// A portal that answers 200 or 503, switchable from the test.
 fn portal(healthy: Arc<AtomicBool>) -> SocketAddr {
@@ -47,19 +46,19 @@ fn kill_9_mid_outage_keeps_the_incident_and_counts_the_gap_as_unknown() {
     let healthy = Arc::new(AtomicBool::new(true));
     let target = portal(healthy.clone());
     let dir = tempfile::tempdir().unwrap();
-    let listen: SocketAddr = free_addr();
     let db = dir.path().join("continuity.db");
     let cfg = dir.path().join("continuity.yaml");
     std::fs::write(
         &cfg,
         format!(
-            "server:\n  listen: {listen}\ndefaults:\n  interval: 1s\n  timeout: 500ms\n  failure_threshold: 2\n  success_threshold: 2\nstore:\n  path: {}\nservices:\n  - id: portal\n    slas:\n      - {{ name: always, objective: 99, period: week, calendar: 24x7 }}\n    checks:\n      - id: home\n        http:\n          url: http://{target}/\n",
+            "server:\n  listen: 127.0.0.1:0\ndefaults:\n  interval: 1s\n  timeout: 500ms\n  failure_threshold: 2\n  success_threshold: 2\nstore:\n  path: {}\nservices:\n  - id: portal\n    slas:\n      - {{ name: always, objective: 99, period: week, calendar: 24x7 }}\n    checks:\n      - id: home\n        http:\n          url: http://{target}/\n",
             db.display()
         ),
     )
     .unwrap();
 
     let mut daemon = Daemon::start(&cfg);
+    let listen = daemon.addr;
     let state = |s: &str| format!("continuity_service_state{{service=\"portal\",state=\"{s}\"}}");
     wait_for("portal up", Duration::from_secs(15), || {
         (metric(&get(listen, "/metrics")?, &state("up"))? == 1.0).then_some(())
@@ -74,30 +73,30 @@ fn kill_9_mid_outage_keeps_the_incident_and_counts_the_gap_as_unknown() {
     });
     // Let some down time accrue and be written, then crash hard.
     std::thread::sleep(Duration::from_millis(2500));
-    let sla = |what: &str| -> Option<f64> {
+    let sla = |listen, what: &str| -> Option<f64> {
         let body: serde_json::Value = serde_json::from_str(&get(listen, "/api/v1/sla")?).ok()?;
         body["slas"][0][what].as_f64()
     };
-    let good_before = sla("good_seconds").unwrap();
+    let good_before = sla(listen, "good_seconds").unwrap();
     assert!(good_before > 0.0);
     let killed_at = jiff::Timestamp::now();
-    daemon.0.kill().unwrap();
-    daemon.0.wait().unwrap();
+    daemon.kill();
     std::thread::sleep(Duration::from_secs(4));
 
-    let daemon = Daemon::start(&cfg);
+    let mut daemon = Daemon::start(&cfg);
+    let listen = daemon.addr;
     wait_for("down again after restart", Duration::from_secs(15), || {
         (metric(&get(listen, "/metrics")?, &state("down"))? == 1.0).then_some(())
     });
     // The period-to-date figures are back: the good time before the
     // outage is exactly what it was before the crash.
-    let good_after = sla("good_seconds").unwrap();
+    let good_after = sla(listen, "good_seconds").unwrap();
     assert!(
         (good_after - good_before).abs() < 0.002,
         "good seconds {good_before} before the crash, {good_after} after"
     );
     assert!(
-        sla("unknown_seconds").unwrap() >= 2.0,
+        sla(listen, "unknown_seconds").unwrap() >= 2.0,
         "the crash gap counts as unknown"
     );
     // The same incident goes on: one incident, same start, still open.
@@ -128,9 +127,7 @@ fn kill_9_mid_outage_keeps_the_incident_and_counts_the_gap_as_unknown() {
     )
     .unwrap();
     assert!(availability < 1.0 && availability > 0.0, "{availability}");
-    let pid = daemon.0.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    drop(daemon);
+    assert!(daemon.terminate(Duration::from_secs(10)).success());
 
     // The store's account of the outage: down before the crash, unknown
     // while the daemon was away, down again after; no result lost.
@@ -153,7 +150,10 @@ fn kill_9_mid_outage_keeps_the_incident_and_counts_the_gap_as_unknown() {
         "unknown from {} but killed at {killed_at}",
         unknown.at
     );
-    let results = store.results_vec("portal", Some("home"), from, to).unwrap();
+    let mut results = Vec::new();
+    store
+        .results("portal", Some("home"), from, to, &mut |r| results.push(r))
+        .unwrap();
     let before_kill = results.iter().filter(|r| r.at < killed_at).count();
     assert!(
         before_kill >= 5,

@@ -6,10 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use continuity::config::Location;
-use continuity::config::Validator;
+use continuity::probe::Prober;
 use continuity::probe::sip::responder::{self, LineBehaviour, LineState};
-use continuity::probe::sip::{SipSpec, probe};
+use continuity::probe::sip::{SipProbe, SipSpec};
 use continuity::probe::{FailureReason, ProbeContext, ProbeOutcome, phase};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -73,16 +72,13 @@ async fn tls_line(pki: &Pki) -> (SocketAddr, mpsc::UnboundedReceiver<Option<Stri
     (addr, sni_rx)
 }
 
-fn spec(yaml: &str) -> SipSpec {
-    let mut s: SipSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
-    let mut v = Validator::new("/nonexistent/phones.yaml".into());
-    s.validate(&mut v, Location::UNKNOWN);
-    assert!(v.is_ok(), "{:?}", v.issues);
-    s
+fn spec(yaml: &str) -> SipProbe {
+    let s: SipSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
+    continuity::probe::compile(s, "/nonexistent/phones.yaml").unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn run(s: &SipSpec) -> ProbeOutcome {
-    probe(s, &ProbeContext::new(Duration::from_secs(3)))
+async fn run(s: &SipProbe) -> ProbeOutcome {
+    s.probe(&ProbeContext::new(Duration::from_secs(3)))
         .await
         .expect("probe runs")
 }

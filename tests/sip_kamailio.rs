@@ -5,16 +5,18 @@
 //! Kamailio must be installed (`apt-get install kamailio`; CI does this).
 //! Without it these tests fail on purpose instead of passing silently.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use continuity::config::Location;
-use continuity::config::Validator;
+mod support;
+use support::ports::on_a_free_port;
+
+use continuity::probe::Prober;
 use continuity::probe::sip::responder::{self, LineBehaviour, LineState};
-use continuity::probe::sip::{SipSpec, probe};
+use continuity::probe::sip::{SipProbe, SipSpec};
 use continuity::probe::{FailureReason, ProbeContext, ProbeOutcome, phase};
 
 const USER: &str = "alice";
@@ -54,18 +56,6 @@ fn module_dir() -> PathBuf {
         .unwrap_or_else(|| {
             panic!("kamailio modules (tm.so) not found; run `apt-get install kamailio`")
         })
-}
-
-/// A port free for both UDP and TCP on 127.0.0.1 (released again, so
-/// another process could take it in between; tests retry on start-up).
-fn free_port() -> u16 {
-    loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 fn config(port: u16, algorithm: &str, modules: &Path) -> String {
@@ -149,16 +139,14 @@ impl Kamailio {
     }
 
     async fn start_with(algorithm: &str) -> Kamailio {
-        let binary = kamailio_binary();
-        let modules = module_dir();
-        for _attempt in 0..3 {
+        let (binary, modules) = (&kamailio_binary(), &module_dir());
+        on_a_free_port("kamailio", |port| async move {
             let dir = tempfile::tempdir().unwrap();
-            let port = free_port();
             let cfg = dir.path().join("kamailio.cfg");
-            std::fs::write(&cfg, config(port, algorithm, &modules)).unwrap();
+            std::fs::write(&cfg, config(port, algorithm, modules)).unwrap();
             let log = std::fs::File::create(dir.path().join("kamailio.log")).unwrap();
             let child = std::os::unix::process::CommandExt::process_group(
-                Command::new(&binary)
+                Command::new(binary)
                     .arg("-f")
                     .arg(&cfg)
                     .args(["-DD", "-E", "-m", "32", "-M", "8", "-Y"])
@@ -172,11 +160,12 @@ impl Kamailio {
             .expect("kamailio starts");
             let k = Kamailio { child, port, dir };
             if k.ready().await {
-                return k;
+                return Some(k);
             }
-            eprintln!("kamailio did not come up on port {port}:\n{}", k.log());
-        }
-        panic!("kamailio did not start in three attempts (see the logs above)");
+            eprintln!("kamailio's log:\n{}", k.log());
+            None
+        })
+        .await
     }
 
     /// Both listeners answer OPTIONS.
@@ -206,7 +195,7 @@ impl Kamailio {
     }
 
     /// A spec for this server: `HOST` in `yaml` becomes 127.0.0.1:port.
-    fn spec(&self, transport: &str, yaml: &str) -> SipSpec {
+    fn spec(&self, transport: &str, yaml: &str) -> SipProbe {
         let host = format!("127.0.0.1:{}", self.port);
         spec(&format!(
             "{}\ntransport: {transport}\n",
@@ -231,17 +220,14 @@ impl Drop for Kamailio {
     }
 }
 
-fn spec(yaml: &str) -> SipSpec {
-    let mut s: SipSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
-    let mut v = Validator::new("kamailio-test.yaml".into());
-    s.validate(&mut v, Location::UNKNOWN);
-    assert!(v.is_ok(), "{:?}", v.issues);
-    s
+fn spec(yaml: &str) -> SipProbe {
+    let s: SipSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
+    continuity::probe::compile(s, "kamailio-test.yaml").unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn run(s: &SipSpec, timeout: Duration) -> ProbeOutcome {
+async fn run(s: &SipProbe, timeout: Duration) -> ProbeOutcome {
     let ctx = ProbeContext::new(timeout);
-    let mut o = probe(s, &ctx).await.expect("probe runs");
+    let mut o = s.probe(&ctx).await.expect("probe runs");
     o.duration = ctx.started.elapsed();
     o
 }

@@ -1,237 +1,30 @@
-//! Decides which alerts fire, from a snapshot of service, check and SLA
-//! state that the engine hands over every few seconds. Pure logic: no I/O,
-//! no clock of its own (time comes from the view), so every rule can be
-//! tested on synthetic values.
+//! Decides which alerts fire, from the [`AlertView`] the engine hands over
+//! every few seconds. Pure logic: no I/O, no clock of its own (time comes
+//! from the view), so every rule can be tested on synthetic values. The
+//! rules only read the view: the engine's verdicts (check states, the
+//! network verdict) arrive in it, and nothing is handed back.
 //!
 //! Two outputs per evaluation: the [`AlertSet`] firing now (what
 //! Alertmanager is told, re-sent every minute), and the [`AlertChange`]s
 //! since the last evaluation (what webhooks and e-mail get, rate-limited
 //! for flapping checks).
 
-use std::borrow::Borrow;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use super::changes::ChangeLog;
 use super::config::{AlertingSpec, BurnWindow, Severity, window_key};
-use crate::config::schedule::MaintenanceEffect;
+use super::flapping::{FlapDetector, FlapLimits};
+use super::model::names;
+use super::view::{AlertView, CheckView, ServiceView, SlaView};
+use crate::sla::CheckState;
 
-// ------------------------------------------------------------------ input
-
-/// Everything the rules look at, built by the engine on each tick.
-///
-/// The view borrows its names from the configuration (`Cow::Borrowed`):
-/// it lives for one evaluation, and at 10,000 services copying every name
-/// each tick would cost megabytes of short-lived strings.
-#[derive(Debug, Clone)]
-pub struct AlertView<'a> {
-    pub now: Timestamp,
-    /// This monitor instance (`Config.location`); every alert carries it.
-    pub location: Cow<'a, str>,
-    /// `Config.server.external_url`, for links back to the status.
-    pub external_url: Option<Cow<'a, str>>,
-    pub services: Vec<ServiceView<'a>>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ServiceView<'a> {
-    pub id: Cow<'a, str>,
-    pub name: Cow<'a, str>,
-    pub category: Cow<'a, str>,
-    pub supplier: Cow<'a, str>,
-    pub runbook_url: Option<Cow<'a, str>>,
-    /// The maintenance window covering the service now, if any.
-    pub maintenance: Option<MaintenanceView<'a>>,
-    pub checks: Vec<CheckView<'a>>,
-    pub slas: Vec<SlaView<'a>>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct MaintenanceView<'a> {
-    /// The change ticket, e.g. `CHG-2026-0142`.
-    pub reference: Cow<'a, str>,
-    pub effect: MaintenanceEffect,
-}
-
-/// The confirmed state of a check: after its failure and success
-/// thresholds, so one failed probe is not yet `Down`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckState {
-    Up,
-    Down,
-    /// Not probed yet, or the monitor could not run the probe.
-    Unknown,
-}
-
-#[derive(Debug, Clone)]
-pub struct CheckView<'a> {
-    pub id: Cow<'a, str>,
-    pub critical: bool,
-    pub state: CheckState,
-    /// When the check went down, back-dated to the first failed probe of
-    /// the spell and restored from the store after a restart; it becomes
-    /// the alert's `startsAt`, so it must survive restarts.
-    pub down_since: Option<Timestamp>,
-    /// The typed failure reason of the last probe (`timeout`, `refused`, ...).
-    pub reason: Option<Cow<'a, str>>,
-    pub detail: Option<Cow<'a, str>>,
-    /// Since when the check has been slower than its latency threshold
-    /// (while up); `None` when it is not slow.
-    pub slow_since: Option<Timestamp>,
-    /// Earliest notAfter (Unix seconds) of the certificate chain it saw.
-    pub cert_not_after: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct SlaView<'a> {
-    pub name: Cow<'a, str>,
-    /// 0.998 for 99.8%.
-    pub objective_ratio: f64,
-    /// Over the period to date; `None` when no eligible time yet.
-    pub availability: Option<f64>,
-    pub budget_remaining_ratio: Option<f64>,
-    /// Burn rate per window: keys `5m`, `30m`, `1h`, `2h`, `6h`, `1d`, `3d`.
-    pub burn_rates: BTreeMap<Cow<'a, str>, f64>,
-}
-
-// ----------------------------------------------------------------- output
-
-/// One alert, in Alertmanager's terms.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Alert {
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    #[serde(rename = "startsAt")]
-    pub starts_at: Timestamp,
-    #[serde(
-        rename = "generatorURL",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub generator_url: Option<String>,
-}
-
-impl Alert {
-    pub fn name(&self) -> &str {
-        self.label("alertname")
-    }
-
-    pub fn label(&self, name: &str) -> &str {
-        self.labels.get(name).map(String::as_str).unwrap_or("")
-    }
-
-    pub fn severity(&self) -> Severity {
-        Severity::parse(self.label("severity")).unwrap_or(Severity::None)
-    }
-
-    /// Identity of the alert: a hash of its label set, as Alertmanager
-    /// identifies alerts.
-    pub fn fingerprint(&self) -> String {
-        fingerprint(&self.labels)
-    }
-
-    /// Identity of one incident of the alert (one spell of firing):
-    /// fingerprint and start. Stable across restarts as long as `startsAt`
-    /// comes from persisted state.
-    pub fn incident_id(&self) -> String {
-        format!("{}-{}", self.fingerprint(), self.starts_at.as_second())
-    }
-}
-
-/// A fingerprint of the labels other than `severity`.
-fn without_severity(a: &Alert) -> String {
-    hash_labels(a.labels.iter().filter(|(k, _)| *k != "severity"))
-}
-
-pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
-    hash_labels(labels.iter())
-}
-
-fn hash_labels<'a>(labels: impl Iterator<Item = (&'a String, &'a String)>) -> String {
-    let mut h = Sha256::new();
-    for (k, v) in labels {
-        h.update(k.as_bytes());
-        h.update([0]);
-        h.update(v.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(&h.finalize()[..8])
-}
-
-/// The alerts firing at one moment, ordered by fingerprint.
-///
-/// The alerts are shared (`Arc`) between the rules, this set and the
-/// dispatcher's copies of it: in a mass outage there are as many alerts as
-/// checks, and each copy of them would cost megabytes every tick.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AlertSet {
-    pub at: Option<Timestamp>,
-    pub alerts: Vec<Arc<Alert>>,
-}
-
-impl AlertSet {
-    pub fn get(&self, alertname: &str) -> Vec<&Alert> {
-        self.alerts
-            .iter()
-            .filter(|a| a.name() == alertname)
-            .map(|a| &**a)
-            .collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.alerts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.alerts.is_empty()
-    }
-}
-
-/// A change receivers should hear about.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AlertChange {
-    Firing(Alert),
-    Resolved {
-        alert: Alert,
-        ended_at: Timestamp,
-        /// Why it resolved when not by itself, e.g. `resolved: maintenance
-        /// CHG-2026-0142 started`.
-        note: Option<String>,
-    },
-}
-
-impl AlertChange {
-    pub fn alert(&self) -> &Alert {
-        match self {
-            AlertChange::Firing(a) => a,
-            AlertChange::Resolved { alert, .. } => alert,
-        }
-    }
-
-    pub fn is_firing(&self) -> bool {
-        matches!(self, AlertChange::Firing(_))
-    }
-}
-
-pub mod names {
-    pub const SERVICE_DOWN: &str = "ServiceDown";
-    pub const SERVICE_DEGRADED: &str = "ServiceDegraded";
-    pub const FAST_BURN: &str = "ErrorBudgetFastBurn";
-    pub const SLOW_BURN: &str = "ErrorBudgetSlowBurn";
-    pub const SLA_BREACHED: &str = "SLABreached";
-    pub const CERTIFICATE_EXPIRING: &str = "CertificateExpiring";
-    pub const WATCHDOG: &str = "Watchdog";
-    pub const NETWORK_DEGRADED: &str = "MonitorNetworkDegraded";
-}
-
-// ------------------------------------------------------------------ rules
+// The alert model's old home: `dispatch` and `notify` import it from here.
+pub use super::model::{Alert, AlertChange, AlertSet};
 
 /// Thresholds the rules decide with, taken from the `alerting:` section.
 #[derive(Debug, Clone)]
@@ -241,9 +34,6 @@ struct Thresholds {
     cert_ticket_days: u32,
     cert_page_days: u32,
     degraded_for: Duration,
-    flap_changes: u32,
-    flap_window: Duration,
-    flap_notify_every: Duration,
     canaries: Vec<(String, String)>,
     canary_severity: Severity,
 }
@@ -266,74 +56,10 @@ impl Thresholds {
             cert_ticket_days: spec.certificate.ticket_days.value,
             cert_page_days: spec.certificate.page_days.value,
             degraded_for: spec.degraded_for(),
-            flap_changes: spec.flapping.changes.value,
-            flap_window: spec.flapping.window.value.0,
-            flap_notify_every: spec.flapping.notify_every.value.0,
             canaries: spec.canary_checks.clone(),
             canary_severity: spec.canary_severity,
         }
     }
-}
-
-/// State changes of one check within the flapping window.
-#[derive(Debug, Default)]
-struct FlapTrack {
-    last: Option<CheckState>,
-    changes: VecDeque<Timestamp>,
-    /// The evaluation that last saw the check; older entries belong to
-    /// checks a reload removed.
-    seen: u64,
-}
-
-/// The flap table's key, (service, check), looked up as a pair of `&str`:
-/// every check is looked up on every tick, and building two `String`s
-/// per lookup would be most of the rules' work at 10,000 checks.
-trait CheckKey {
-    fn parts(&self) -> (&str, &str);
-}
-
-impl CheckKey for (String, String) {
-    fn parts(&self) -> (&str, &str) {
-        (&self.0, &self.1)
-    }
-}
-
-impl CheckKey for (&str, &str) {
-    fn parts(&self) -> (&str, &str) {
-        *self
-    }
-}
-
-// Hashes exactly as `(String, String)` does, which `Borrow` requires.
-impl Hash for dyn CheckKey + '_ {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.parts().hash(h)
-    }
-}
-
-impl PartialEq for dyn CheckKey + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
-}
-
-impl Eq for dyn CheckKey + '_ {}
-
-impl<'a> Borrow<dyn CheckKey + 'a> for (String, String) {
-    fn borrow(&self) -> &(dyn CheckKey + 'a) {
-        self
-    }
-}
-
-/// What receivers were last told about an alert.
-#[derive(Debug, Clone)]
-struct Notified {
-    firing: bool,
-    at: Timestamp,
-    /// What they were told, while it fires. A resolved entry only gates
-    /// the next notification (its `at`), so it lets go of the alert: after
-    /// a mass recovery these entries stay for `notify_every`.
-    alert: Option<Arc<Alert>>,
 }
 
 /// The alert rules with the little memory they need between evaluations:
@@ -343,16 +69,12 @@ pub struct AlertRules {
     t: Thresholds,
     started: Option<Timestamp>,
     active: BTreeMap<String, Arc<Alert>>,
-    notified: BTreeMap<String, Notified>,
     /// First time a condition without a persisted start was seen.
     first_seen: HashMap<String, Timestamp>,
-    flaps: HashMap<(String, String), FlapTrack>,
-    /// Counts evaluations, to sweep `flaps` without a set of the keys seen.
-    evaluations: u64,
+    flapping: FlapDetector,
     /// Why a service's alerts are held back right now (maintenance, canary).
     suppressed: HashMap<String, String>,
-    network_degraded: bool,
-    pending: Vec<AlertChange>,
+    receivers: ChangeLog,
 }
 
 impl AlertRules {
@@ -361,13 +83,10 @@ impl AlertRules {
             t: Thresholds::from_spec(spec),
             started: None,
             active: BTreeMap::new(),
-            notified: BTreeMap::new(),
             first_seen: HashMap::new(),
-            flaps: HashMap::new(),
-            evaluations: 0,
+            flapping: FlapDetector::new(FlapLimits::from_spec(spec)),
             suppressed: HashMap::new(),
-            network_degraded: false,
-            pending: Vec::new(),
+            receivers: ChangeLog::default(),
         }
     }
 
@@ -375,24 +94,12 @@ impl AlertRules {
     /// what receivers were told is kept.
     pub fn apply_config(&mut self, spec: &AlertingSpec) {
         self.t = Thresholds::from_spec(spec);
-    }
-
-    /// Whether the last evaluation found every canary failing: the monitor's
-    /// own network is the likely cause, and service states are unreliable.
-    pub fn network_degraded(&self) -> bool {
-        self.network_degraded
+        self.flapping.limits = FlapLimits::from_spec(spec);
     }
 
     /// Checks changing state too often right now, as (service, check).
     pub fn flapping_checks(&self) -> Vec<(String, String)> {
-        let mut out: Vec<_> = self
-            .flaps
-            .iter()
-            .filter(|(_, f)| f.changes.len() > self.t.flap_changes as usize)
-            .map(|(k, _)| k.clone())
-            .collect();
-        out.sort();
-        out
+        self.flapping.flapping_checks()
     }
 
     /// Evaluate every rule against the view; returns the alerts firing now.
@@ -400,13 +107,12 @@ impl AlertRules {
     pub fn evaluate(&mut self, view: &AlertView) -> AlertSet {
         let now = view.now;
         let started = *self.started.get_or_insert(now);
-        self.track_flapping(view);
-        self.network_degraded = self.canaries_failing(view);
+        self.flapping.track(view);
 
         let mut desired: BTreeMap<String, Arc<Alert>> = BTreeMap::new();
         let mut seen_conditions = BTreeSet::new();
         let mut fixed = vec![self.watchdog(view, started)];
-        if self.network_degraded {
+        if view.network_degraded {
             fixed.push(self.network_alert(view));
         }
         for a in fixed {
@@ -421,7 +127,7 @@ impl AlertRules {
                 );
                 continue;
             }
-            if self.network_degraded {
+            if view.network_degraded {
                 self.suppressed.insert(
                     s.id.to_string(),
                     "resolved: every canary check fails, so the monitor's own network is the likely cause (see MonitorNetworkDegraded)".to_string(),
@@ -438,7 +144,7 @@ impl AlertRules {
         // check bouncing between up and down is one incident, not many.
         let mut checks: Option<BTreeSet<(&str, &str)>> = None;
         for (fp, old) in &self.active {
-            if desired.contains_key(fp) || !self.is_flapping(old) {
+            if desired.contains_key(fp) || !self.flapping.is_flapping(old) {
                 continue;
             }
             let service = old.label("service");
@@ -456,13 +162,14 @@ impl AlertRules {
             });
             if checks.contains(&(service, old.label("check"))) {
                 let mut kept = Alert::clone(old);
-                mark_flapping(&mut kept, &self.t);
+                self.flapping.mark(&mut kept);
                 desired.insert(fp.clone(), Arc::new(kept));
             }
         }
 
         self.active = desired;
-        self.diff(now);
+        self.receivers
+            .diff(&self.active, &self.suppressed, &self.flapping, now);
         AlertSet {
             at: Some(now),
             alerts: self.active.values().cloned().collect(),
@@ -486,154 +193,7 @@ impl AlertRules {
 
     /// The changes since the last call, for receivers.
     pub fn changes(&mut self) -> Vec<AlertChange> {
-        std::mem::take(&mut self.pending)
-    }
-
-    /// Compare what fires with what receivers were told, and queue the
-    /// differences, at most one per `notify_every` for flapping alerts.
-    fn diff(&mut self, now: Timestamp) {
-        let gate = self.t.flap_notify_every;
-        // What fires now by labels without severity, for resolutions that
-        // are escalations; built on the first resolution of this round.
-        let mut severities: Option<HashMap<String, String>> = None;
-        let mut fps: BTreeSet<String> = self.active.keys().cloned().collect();
-        fps.extend(
-            self.notified
-                .iter()
-                .filter(|(_, n)| n.firing)
-                .map(|(k, _)| k.clone()),
-        );
-        for fp in fps {
-            let current = self.active.get(&fp);
-            let told = self.notified.get(&fp);
-            let told_firing = told.is_some_and(|n| n.firing);
-            if current.is_some() == told_firing {
-                if let (Some(a), Some(n)) = (current, self.notified.get_mut(&fp))
-                    && n.alert.as_ref().is_some_and(|told| !Arc::ptr_eq(a, told))
-                {
-                    // Same labels and start; keep the annotations fresh for
-                    // the eventual resolution.
-                    n.alert = Some(a.clone());
-                }
-                continue;
-            }
-            let subject = current.or(told.and_then(|n| n.alert.as_ref()));
-            let flapping = subject.is_some_and(|a| self.is_flapping(a));
-            if flapping && let Some(n) = told {
-                let since = now.duration_since(n.at);
-                if since < jiff::SignedDuration::try_from(gate).unwrap_or_default() {
-                    continue;
-                }
-            }
-            match current {
-                Some(a) => {
-                    self.pending.push(AlertChange::Firing(Alert::clone(a)));
-                    self.notified.insert(
-                        fp,
-                        Notified {
-                            firing: true,
-                            at: now,
-                            alert: Some(a.clone()),
-                        },
-                    );
-                }
-                None => {
-                    let Some(told) = self.notified.get(&fp).and_then(|n| n.alert.clone()) else {
-                        continue;
-                    };
-                    let note = self
-                        .suppressed
-                        .get(told.label("service"))
-                        .cloned()
-                        .or_else(|| {
-                            let by_key = severities.get_or_insert_with(|| self.severity_by_key());
-                            by_key.get(&without_severity(&told)).map(|severity| {
-                                format!("resolved: continues at severity {severity}")
-                            })
-                        });
-                    let Some(n) = self.notified.get_mut(&fp) else {
-                        continue;
-                    };
-                    n.firing = false;
-                    n.at = now;
-                    n.alert = None;
-                    self.pending.push(AlertChange::Resolved {
-                        alert: Arc::unwrap_or_clone(told),
-                        ended_at: now,
-                        note,
-                    });
-                }
-            }
-        }
-        // Resolved entries are only kept while they can still gate a
-        // flapping alert.
-        let keep = jiff::SignedDuration::try_from(gate).unwrap_or_default();
-        self.notified
-            .retain(|_, n| n.firing || now.duration_since(n.at) < keep);
-    }
-
-    /// The severity of each alert firing now, by its labels without
-    /// severity: when the same alert fires again at another severity (a
-    /// certificate closer to expiry), the old one resolved because of that.
-    fn severity_by_key(&self) -> HashMap<String, String> {
-        self.active
-            .values()
-            .map(|b| (without_severity(b), b.label("severity").to_string()))
-            .collect()
-    }
-
-    fn track_flapping(&mut self, view: &AlertView) {
-        let window = jiff::SignedDuration::try_from(self.t.flap_window).unwrap_or_default();
-        self.evaluations += 1;
-        let seen = self.evaluations;
-        for s in &view.services {
-            for c in &s.checks {
-                let key: (&str, &str) = (&s.id, &c.id);
-                let key = &key as &dyn CheckKey;
-                if !self.flaps.contains_key(key) {
-                    let owned = (s.id.to_string(), c.id.to_string());
-                    self.flaps.insert(owned, FlapTrack::default());
-                }
-                let Some(track) = self.flaps.get_mut(key) else {
-                    continue;
-                };
-                track.seen = seen;
-                if c.state != CheckState::Unknown {
-                    if track.last.is_some_and(|l| l != c.state) {
-                        track.changes.push_back(view.now);
-                    }
-                    track.last = Some(c.state);
-                }
-                while track
-                    .changes
-                    .front()
-                    .is_some_and(|t| view.now.duration_since(*t) > window)
-                {
-                    track.changes.pop_front();
-                }
-            }
-        }
-        self.flaps.retain(|_, t| t.seen == seen);
-    }
-
-    fn check_flapping(&self, service: &str, check: &str) -> bool {
-        self.flaps
-            .get(&(service, check) as &dyn CheckKey)
-            .is_some_and(|f| f.changes.len() > self.t.flap_changes as usize)
-    }
-
-    fn is_flapping(&self, a: &Alert) -> bool {
-        let check = a.label("check");
-        !check.is_empty() && self.check_flapping(a.label("service"), check)
-    }
-
-    fn canaries_failing(&self, view: &AlertView) -> bool {
-        if self.t.canaries.is_empty() {
-            return false;
-        }
-        self.t.canaries.iter().all(|(service, check)| {
-            find_check(view, service, check).is_some_and(|c| c.state == CheckState::Down)
-        })
+        self.receivers.take()
     }
 
     fn watchdog(&self, view: &AlertView, started: Timestamp) -> Alert {
@@ -666,7 +226,7 @@ impl AlertRules {
         let mut since = None::<Timestamp>;
         let mut listed = Vec::new();
         for (service, check) in &self.t.canaries {
-            if let Some(c) = find_check(view, service, check) {
+            if let Some(c) = view.check(service, check) {
                 // All canaries have been failing since the last one fell.
                 since = since.max(c.down_since);
                 listed.push(format!(
@@ -706,7 +266,7 @@ impl AlertRules {
         let mut out = Vec::new();
         let degraded_for = jiff::SignedDuration::try_from(self.t.degraded_for).unwrap_or_default();
         for c in &s.checks {
-            let flapping = self.check_flapping(&s.id, &c.id);
+            let flapping = self.flapping.check_flapping(&s.id, &c.id);
             if c.state == CheckState::Down && c.critical {
                 let mut a = base_alert(view, s, names::SERVICE_DOWN, Severity::Page, Some(&c.id));
                 let since = c
@@ -728,7 +288,7 @@ impl AlertRules {
                     ),
                 );
                 if flapping {
-                    mark_flapping(&mut a, &self.t);
+                    self.flapping.mark(&mut a);
                 }
                 out.push(a);
             }
@@ -764,7 +324,7 @@ impl AlertRules {
                         ),
                     );
                     if flapping {
-                        mark_flapping(&mut a, &self.t);
+                        self.flapping.mark(&mut a);
                     }
                     out.push(a);
                 }
@@ -910,17 +470,6 @@ fn burning(rules: &[BurnWindow], rates: &BTreeMap<Cow<str>, f64>) -> Option<Burn
         .cloned()
 }
 
-fn find_check<'v, 'a>(
-    view: &'v AlertView<'a>,
-    service: &str,
-    check: &str,
-) -> Option<&'v CheckView<'a>> {
-    view.services
-        .iter()
-        .find(|s| s.id == service)
-        .and_then(|s| s.checks.iter().find(|c| c.id == check))
-}
-
 fn base_alert(
     view: &AlertView,
     s: &ServiceView,
@@ -955,26 +504,6 @@ fn base_alert(
 fn summarize(a: &mut Alert, summary: String, description: String) {
     a.annotations.insert("summary".into(), summary);
     a.annotations.insert("description".into(), description);
-}
-
-fn mark_flapping(a: &mut Alert, t: &Thresholds) {
-    if a.annotations.get("flapping").is_some_and(|f| f == "true") {
-        return;
-    }
-    a.annotations.insert("flapping".into(), "true".into());
-    if let Some(s) = a.annotations.get_mut("summary") {
-        s.push_str(" (flapping)");
-    }
-    let note = format!(
-        " The check is flapping: it changed state more than {} times in {}; this alert stays firing until it settles, and notifications are limited to one per {}.",
-        t.flap_changes,
-        crate::config::Dur(t.flap_window),
-        crate::config::Dur(t.flap_notify_every)
-    );
-    a.annotations
-        .entry("description".into())
-        .or_default()
-        .push_str(&note);
 }
 
 fn status_url(view: &AlertView, service: Option<&str>) -> Option<String> {
@@ -1028,17 +557,6 @@ fn round_minute(t: Timestamp) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fingerprint_depends_on_labels_only() {
-        let mut l = BTreeMap::new();
-        l.insert("alertname".to_string(), "ServiceDown".to_string());
-        l.insert("service".to_string(), "portal".to_string());
-        let a = fingerprint(&l);
-        l.insert("check".to_string(), "home".to_string());
-        assert_ne!(a, fingerprint(&l));
-        assert_eq!(a.len(), 16);
-    }
 
     #[test]
     fn percentages_read_like_contracts() {

@@ -87,7 +87,7 @@ pub struct Service {
 }
 
 /// One probe of a service, run on its own interval.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Check {
     pub id: String,
     pub kind: CheckKind,
@@ -102,17 +102,17 @@ pub struct Check {
     pub latency_threshold: Option<Duration>,
 }
 
-/// Exactly one kind block per check.
-// The SIP spec, the largest by far, is boxed so that the most common
+/// Exactly one kind block per check, compiled: what a probe of it runs.
+// The SIP probe, the largest by far, is boxed so that the most common
 // checks (http) do not each carry its size.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum CheckKind {
-    Http(probe::http::HttpSpec),
-    Tcp(probe::tcp::TcpSpec),
-    Tls(probe::tls::TlsSpec),
-    Dns(probe::dns::DnsSpec),
-    Icmp(probe::icmp::IcmpSpec),
-    Sip(Box<probe::sip::SipSpec>),
+    Http(probe::http::HttpProbe),
+    Tcp(probe::tcp::TcpProbe),
+    Tls(probe::tls::TlsProbe),
+    Dns(probe::dns::DnsProbe),
+    Icmp(probe::icmp::IcmpProbe),
+    Sip(Box<probe::sip::SipProbe>),
 }
 
 impl CheckKind {
@@ -124,6 +124,23 @@ impl CheckKind {
             CheckKind::Dns(_) => "dns",
             CheckKind::Icmp(_) => "icmp",
             CheckKind::Sip(_) => "sip",
+        }
+    }
+}
+
+/// Two kinds are equal when they were compiled from equal specs: the
+/// written spec is the definition, wherever in the file it stands.
+impl PartialEq for CheckKind {
+    fn eq(&self, other: &Self) -> bool {
+        use probe::Prober;
+        match (self, other) {
+            (CheckKind::Http(a), CheckKind::Http(b)) => a.spec() == b.spec(),
+            (CheckKind::Tcp(a), CheckKind::Tcp(b)) => a.spec() == b.spec(),
+            (CheckKind::Tls(a), CheckKind::Tls(b)) => a.spec() == b.spec(),
+            (CheckKind::Dns(a), CheckKind::Dns(b)) => a.spec() == b.spec(),
+            (CheckKind::Icmp(a), CheckKind::Icmp(b)) => a.spec() == b.spec(),
+            (CheckKind::Sip(a), CheckKind::Sip(b)) => a.spec() == b.spec(),
+            _ => false,
         }
     }
 }
@@ -842,25 +859,28 @@ fn check(
             Some("a check must finish before its next run: shorten the timeout or lengthen the interval".into()),
         );
     }
-    let mut kinds: Vec<(&str, Location, CheckKind)> = Vec::new();
+    // Every kind block is compiled, so that all of a check's problems are
+    // reported together; one that does not compile leaves `None`.
+    let mut kinds: Vec<(&str, Location, Option<CheckKind>)> = Vec::new();
     macro_rules! kind {
-        ($field:ident, $variant:ident) => {
-            if let Some(mut spec) = raw.$field {
-                spec.value.validate(v, spec.referenced);
+        ($field:ident, $variant:ident, $probe:ty) => {
+            if let Some(spec) = raw.$field {
+                let at = spec.referenced;
+                let compiled = <$probe as probe::Prober>::compile(spec.value, at, v);
                 kinds.push((
                     stringify!($field),
-                    spec.referenced,
-                    CheckKind::$variant(spec.value.into()),
+                    at,
+                    compiled.map(|p| CheckKind::$variant(p.into())),
                 ));
             }
         };
     }
-    kind!(http, Http);
-    kind!(tcp, Tcp);
-    kind!(tls, Tls);
-    kind!(dns, Dns);
-    kind!(icmp, Icmp);
-    kind!(sip, Sip);
+    kind!(http, Http, probe::http::HttpProbe);
+    kind!(tcp, Tcp, probe::tcp::TcpProbe);
+    kind!(tls, Tls, probe::tls::TlsProbe);
+    kind!(dns, Dns, probe::dns::DnsProbe);
+    kind!(icmp, Icmp, probe::icmp::IcmpProbe);
+    kind!(sip, Sip, probe::sip::SipProbe);
     if kinds.len() > 1 {
         let names: Vec<&str> = kinds.iter().map(|k| k.0).collect();
         v.error(
@@ -882,25 +902,30 @@ fn check(
         );
         return None;
     };
+    let failure_threshold = raw
+        .failure_threshold
+        .as_ref()
+        .map(|t| threshold(v, "failure_threshold", t))
+        .unwrap_or(failure_threshold);
+    let success_threshold = raw
+        .success_threshold
+        .as_ref()
+        .map(|t| threshold(v, "success_threshold", t))
+        .unwrap_or(success_threshold);
+    let latency_threshold = raw
+        .latency_threshold
+        .and_then(|l| positive(v, "latency_threshold", &l));
+    // A kind that did not compile has its issues recorded already; the
+    // thresholds above were still checked, so that every issue is listed.
     Some(Check {
         id,
-        kind,
+        kind: kind?,
         interval,
         timeout,
         critical: raw.critical.unwrap_or(true),
-        failure_threshold: raw
-            .failure_threshold
-            .as_ref()
-            .map(|t| threshold(v, "failure_threshold", t))
-            .unwrap_or(failure_threshold),
-        success_threshold: raw
-            .success_threshold
-            .as_ref()
-            .map(|t| threshold(v, "success_threshold", t))
-            .unwrap_or(success_threshold),
-        latency_threshold: raw
-            .latency_threshold
-            .and_then(|l| positive(v, "latency_threshold", &l)),
+        failure_threshold,
+        success_threshold,
+        latency_threshold,
     })
 }
 
@@ -958,6 +983,25 @@ fn strip_location(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_kinds_compare_by_what_was_written_not_where() {
+        let load = |yaml: &str| Config::from_str("t.yaml", yaml).expect("loads");
+        fn kind(c: &Config) -> &CheckKind {
+            &c.services[0].checks[0].kind
+        }
+        let a = load(
+            "services:\n  - id: s\n    checks:\n      - id: c\n        tcp: {target: a.nl:25}\n",
+        );
+        let moved = load(
+            "\n\nservices:\n  - id: s\n    checks:\n\n      - id: c\n        tcp:\n          target: a.nl:25\n",
+        );
+        let other = load(
+            "services:\n  - id: s\n    checks:\n      - id: c\n        tcp: {target: a.nl:26}\n",
+        );
+        assert_eq!(kind(&a), kind(&moved));
+        assert_ne!(kind(&a), kind(&other));
+    }
 
     #[test]
     fn location_prefix_is_stripped_from_messages() {

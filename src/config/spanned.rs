@@ -42,10 +42,29 @@ impl From<serde_saphyr::Location> for Location {
 
 /// A value and where it was written (where it is referenced, for values
 /// that come through YAML anchors).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// Two spanned values are equal when their values are: a check moved to
+/// another line of its file still probes the same way, so specs that hold
+/// spanned fields can derive their equality (a reload compares them).
+#[derive(Clone, Debug)]
 pub struct Spanned<T> {
     pub value: T,
     pub referenced: Location,
+}
+
+impl<T: PartialEq> PartialEq for Spanned<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl<T: Eq> Eq for Spanned<T> {}
+
+impl<T: std::hash::Hash> std::hash::Hash for Spanned<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Consistent with the equality above: the place is not hashed.
+        self.value.hash(state);
+    }
 }
 
 impl<T> Spanned<T> {
@@ -88,5 +107,13 @@ mod tests {
         assert_eq!(d.b.value, "hello");
         assert_eq!((d.b.referenced.line(), d.b.referenced.column()), (2, 6));
         assert!(std::mem::size_of::<Spanned<String>>() <= 32);
+    }
+
+    #[test]
+    fn equality_ignores_where_the_value_was_written() {
+        let here = Spanned::new("a.nl".to_string(), Location::new(3, 9));
+        let there = Spanned::new("a.nl".to_string(), Location::new(12, 1));
+        assert_eq!(here, there);
+        assert_ne!(here, Spanned::new("b.nl".to_string(), Location::new(3, 9)));
     }
 }

@@ -80,7 +80,8 @@ mod tests {
 
     async fn call(clock: fn() -> u64) -> crate::probe::ProbeOutcome {
         use crate::probe::ProbeContext;
-        use crate::probe::sip::{SipSpec, probe};
+        use crate::probe::Prober;
+        use crate::probe::sip::{SipProbe, SipSpec};
 
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
@@ -88,12 +89,11 @@ mod tests {
         let server = tokio::spawn(serve_with_clock(socket, clock, async {
             let _ = stopped.await;
         }));
-        let mut spec: SipSpec =
+        let spec: SipSpec =
             serde_saphyr::from_str(&format!("uri: sip:14020@{addr}\nmethod: invite\n")).unwrap();
-        let mut v = crate::config::Validator::new("demo.yaml".into());
-        spec.validate(&mut v, crate::config::Location::UNKNOWN);
-        assert!(v.is_ok(), "{:?}", v.issues);
-        let o = probe(&spec, &ProbeContext::new(Duration::from_secs(2)))
+        let line: SipProbe = crate::probe::compile(spec, "demo.yaml").unwrap();
+        let o = line
+            .probe(&ProbeContext::new(Duration::from_secs(2)))
             .await
             .unwrap();
         let _ = stop.send(());

@@ -12,16 +12,15 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::alert::rules::{
-    AlertView, CheckState as AlertCheckState, CheckView, MaintenanceView, ServiceView, SlaView,
-};
+use crate::alert::view::{AlertView, CheckView, MaintenanceView, ServiceView, SlaView};
 use crate::config::{Config, MaintenanceSpec, Service};
 use crate::scheduler::ProbeReport;
 use crate::sla::{
     self, CheckState, IncidentChange, Segment, ServiceMaintenance, ServiceState, ServiceTracker,
     ServiceUpdate, SlaCalendar, TimeRange, Timeline,
 };
-use crate::store::{IncidentRecord, ResultRecord, ResultSource, ServiceTransitionRecord, WriteOp};
+use crate::store::WriteOp;
+use crate::store::convert::{incident_record, probe_result, result_record, transition_record};
 use crate::telemetry::{ServiceMetrics, Telemetry};
 
 mod restore;
@@ -109,8 +108,13 @@ pub struct Engine {
     /// What each service's state metrics last said, so that unchanged
     /// services cost nothing per tick.
     published: Vec<Option<(ServiceState, bool, bool)>>,
-    /// Every canary failing: the monitor's own network is the likely cause,
-    /// so service states are shown as unknown rather than down.
+    /// The canary checks (`alerting.canaries`), as (service index, check
+    /// index).
+    canaries: Vec<(usize, usize)>,
+    /// Every canary is down: the monitor's own network is the likely cause,
+    /// so other checks' failures are not believed and service states are
+    /// shown as unknown rather than down. Decided here, where every result
+    /// arrives, and handed to the alert rules in the view.
     network_degraded: bool,
 }
 
@@ -146,6 +150,7 @@ impl Engine {
             calendars: BTreeMap::new(),
             adhoc: Vec::new(),
             published: Vec::new(),
+            canaries: Vec::new(),
             network_degraded: false,
         };
         e.rebuild(config, Timestamp::now(), true);
@@ -233,7 +238,7 @@ impl Engine {
                         .and_then(|x| x.last.clone());
                     CheckStatus {
                         check: c.clone(),
-                        state: "unknown",
+                        state: CheckState::Unknown,
                         since: None,
                         slow: false,
                         flapping: false,
@@ -243,7 +248,7 @@ impl Engine {
                 .collect();
             board.services.push(ServiceStatus {
                 service: service.clone(),
-                state: "unknown",
+                state: ServiceState::Unknown,
                 up: false,
                 maintenance: None,
                 incident_since: None,
@@ -253,6 +258,7 @@ impl Engine {
             self.metrics.push(self.telemetry.services.register(service));
         }
         *self.status.write().expect("status lock") = board;
+        self.canaries = self.resolve_canaries(&config);
         self.config = config;
         self.published = vec![None; self.services.len()];
         self.tick(now);
@@ -288,34 +294,18 @@ impl Engine {
             // check's last result goes stale and its time becomes unknown.
             return;
         };
-        let record = ResultRecord {
-            service: r.service.to_string(),
-            check: r.check.to_string(),
-            at: r.at,
-            success: outcome.success(),
-            duration: outcome.duration,
-            reason: outcome.reason().map(|x| x.as_str().to_string()),
-            detail: outcome.failure.as_ref().map(|f| f.detail.clone()),
-            source: ResultSource::Live,
-        };
+        let record = result_record(&r.service, &r.check, r.at, outcome);
         // The state machine reads the result exactly as a replay from the
         // store will.
-        let result = crate::recompute::probe_result(record.clone());
+        let result = probe_result(record.clone());
         let mut ops = vec![WriteOp::Result(record)];
         // While every canary fails, a failure says more about our own
         // network than about the service: it is kept as evidence but not
         // fed to the state machine, so the check goes stale and its time
         // counts as unknown, not down. Canaries themselves are always fed,
         // or we would never see the network come back.
-        let blind = self.network_degraded
-            && !result.success
-            && !self
-                .config
-                .alerting
-                .canary_checks
-                .iter()
-                .any(|(s, c)| *s == self.config.services[si].id && *c == result.check_id);
-        if blind {
+        let canary = self.canaries.contains(&(si, ci));
+        if self.network_degraded && !result.success && !canary {
             self.sink.write(ops);
             self.publish(si, Timestamp::now());
             return;
@@ -324,6 +314,49 @@ impl Engine {
         self.persist(si, &update, &mut ops);
         self.sink.write(ops);
         self.publish(si, Timestamp::now());
+        // Decided as the canary's result arrives, not at the next tick:
+        // the very next failure of another check must already be judged
+        // by it.
+        if canary {
+            self.decide_network(Timestamp::now());
+        }
+    }
+
+    /// The canaries' positions in the configuration; none when one of them
+    /// is missing (validation prevents that), as a verdict that needs
+    /// every canary down cannot be reached without it.
+    fn resolve_canaries(&self, config: &Config) -> Vec<(usize, usize)> {
+        let resolved: Option<Vec<_>> = config
+            .alerting
+            .canary_checks
+            .iter()
+            .map(|(s, c)| {
+                self.index
+                    .get(&(s.as_str().into(), c.as_str().into()))
+                    .copied()
+            })
+            .collect();
+        resolved.unwrap_or_default()
+    }
+
+    /// Decide whether the monitor's own network is degraded (every canary
+    /// check confirmed down); when the verdict changes, every service's
+    /// shown state changes with it.
+    fn decide_network(&mut self, now: Timestamp) {
+        let degraded = !self.canaries.is_empty()
+            && self.canaries.iter().all(|&(si, ci)| {
+                self.services[si]
+                    .tracker
+                    .checks()
+                    .nth(ci)
+                    .is_some_and(|c| c.state() == CheckState::Down)
+            });
+        if self.network_degraded != degraded {
+            self.network_degraded = degraded;
+            for si in 0..self.services.len() {
+                self.publish(si, now);
+            }
+        }
     }
 
     /// Turn a tracker update into store writes and incident metrics.
@@ -391,6 +424,9 @@ impl Engine {
         if !ops.is_empty() {
             self.sink.write(ops);
         }
+        // A canary that went stale is no longer down: the verdict follows
+        // the states the tick just advanced.
+        self.decide_network(now);
     }
 
     fn update_slas(&mut self, si: usize, now: Timestamp, specs: &[MaintenanceSpec]) {
@@ -454,7 +490,7 @@ impl Engine {
         let mut board = self.status.write().expect("status lock");
         let status = &mut board.services[si];
         for (c, cs) in rt.tracker.checks().zip(status.checks.iter_mut()) {
-            cs.state = c.state().as_str();
+            cs.state = c.state();
             cs.since = (c.state() != CheckState::Unknown).then(|| c.since());
             cs.slow = c.is_slow();
             cs.flapping = c.is_flapping(now);
@@ -464,7 +500,7 @@ impl Engine {
             .iter()
             .filter(|c| c.critical())
             .all(|c| c.last.as_ref().is_some_and(|l| l.success));
-        status.state = state.as_str();
+        status.state = state;
         status.maintenance = rt.maintenance.as_ref().map(|m| m.reference.clone());
         status.incident_since = rt.open_incident;
         let up = status.up;
@@ -472,7 +508,7 @@ impl Engine {
 
         let shown = (state, up, rt.maintenance.is_some());
         if self.published.get(si).copied().flatten() != Some(shown) {
-            self.metrics[si].set_state(up, state.as_str(), rt.maintenance.is_some());
+            self.metrics[si].set_state(up, state, rt.maintenance.is_some());
             if let Some(p) = self.published.get_mut(si) {
                 *p = Some(shown);
             }
@@ -493,21 +529,10 @@ impl Engine {
         }
     }
 
-    /// Whether the monitor's own network looks broken (all canaries down).
-    pub fn set_network_degraded(&mut self, degraded: bool) {
-        if self.network_degraded != degraded {
-            self.network_degraded = degraded;
-            let now = Timestamp::now();
-            for si in 0..self.services.len() {
-                self.publish(si, now);
-            }
-        }
-    }
-
     /// What the alert rules see: confirmed states, back-dated, with the
-    /// SLA figures of the last tick. Names are borrowed from the
-    /// configuration; only a failing check's last-probe text is copied
-    /// (out of the status board's lock).
+    /// SLA figures of the last tick and the network verdict. Names are
+    /// borrowed from the configuration; only a failing check's last-probe
+    /// text is copied (out of the status board's lock).
     pub fn alert_view(&mut self, now: Timestamp) -> AlertView<'_> {
         let board = self.status.read().expect("status lock");
         let mut services = Vec::with_capacity(self.services.len());
@@ -523,11 +548,7 @@ impl Engine {
                     CheckView {
                         id: Cow::Borrowed(c.id()),
                         critical: c.critical(),
-                        state: match c.state() {
-                            CheckState::Up => AlertCheckState::Up,
-                            CheckState::Down => AlertCheckState::Down,
-                            CheckState::Unknown => AlertCheckState::Unknown,
-                        },
+                        state: c.state(),
                         down_since: (c.state() == CheckState::Down).then(|| c.since()),
                         reason: failure
                             .and_then(|f| f.reason.map(|r| Cow::Borrowed(r.as_str())))
@@ -584,6 +605,7 @@ impl Engine {
                 .external_url
                 .as_deref()
                 .map(Cow::Borrowed),
+            network_degraded: self.network_degraded,
             services,
         }
     }
@@ -608,30 +630,11 @@ fn same_rules(a: &Service, b: &Service) -> bool {
         })
 }
 
-pub fn transition_record(service: &str, t: &sla::ServiceTransition) -> ServiceTransitionRecord {
-    ServiceTransitionRecord {
-        service: service.to_string(),
-        at: t.at,
-        state: t.to.as_str().to_string(),
-        cause: serde_json::to_string(&t.cause).ok(),
-    }
-}
-
-pub fn incident_record(service: &str, i: &sla::Incident) -> IncidentRecord {
-    IncidentRecord {
-        id: 0,
-        service: service.to_string(),
-        started_at: i.start,
-        ended_at: i.end,
-        cause: serde_json::to_value(&i.cause).unwrap_or_default(),
-        evidence: Vec::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::probe::{FailureReason, ProbeOutcome};
+    use crate::store::{ResultRecord, ResultSource};
     use std::sync::RwLock;
 
     const CONFIG: &str = "alerting:\n  canaries: [canary/gateway]\nservices:\n  - id: canary\n    checks:\n      - id: gateway\n        interval: 1s\n        timeout: 500ms\n        failure_threshold: 2\n        tcp:\n          target: 127.0.0.1:9\n  - id: portal\n    checks:\n      - id: home\n        interval: 1s\n        timeout: 500ms\n        failure_threshold: 2\n        http:\n          url: http://127.0.0.1:9/\n";
@@ -659,6 +662,12 @@ mod tests {
             at,
             outcome: Ok(outcome),
         }
+    }
+
+    /// Instants `s` seconds after the test started.
+    fn seconds_from_now() -> impl Fn(i64) -> Timestamp {
+        let t0 = Timestamp::now();
+        move |s| t0 + SignedDuration::from_secs(s)
     }
 
     fn state(e: &Engine, service: usize) -> ServiceState {
@@ -691,7 +700,7 @@ mod tests {
                 })
             })
             .collect();
-        crate::store::Store::write_batch(store.as_ref(), &ops).unwrap();
+        crate::store::BatchStore::write_batch(store.as_ref(), &ops).unwrap();
         let first_slow = ago(600);
 
         let mut e = Engine::new(
@@ -718,30 +727,78 @@ mod tests {
     }
 
     #[test]
-    fn failures_while_the_monitor_network_is_degraded_do_not_count_as_down() {
+    fn failures_while_every_canary_is_down_do_not_count_as_down() {
         let mut e = engine();
-        let t0 = Timestamp::now();
-        let at = |s: i64| t0 + SignedDuration::from_secs(s);
+        let at = seconds_from_now();
         for s in 0..3 {
             e.on_report(report("portal", "home", at(s), true));
         }
         assert_eq!(state(&e, 1), ServiceState::Up);
-        e.set_network_degraded(true);
         for s in 3..8 {
             e.on_report(report("canary", "gateway", at(s), false));
             e.on_report(report("portal", "home", at(s), false));
         }
-        // The canary itself is still judged; the portal is not marked down.
+        // The canary itself is still judged; from its confirmed failure
+        // on, the portal's failures are not believed.
         assert_eq!(state(&e, 0), ServiceState::Down);
         assert_ne!(state(&e, 1), ServiceState::Down);
         e.tick(at(10));
         assert_eq!(state(&e, 1), ServiceState::Unknown, "blind time is unknown");
 
-        // With the network back, failures count again.
-        e.set_network_degraded(false);
-        for s in 11..14 {
+        // With a canary back (two successes), failures count again.
+        e.on_report(report("canary", "gateway", at(11), true));
+        e.on_report(report("canary", "gateway", at(12), true));
+        for s in 13..16 {
             e.on_report(report("portal", "home", at(s), false));
         }
         assert_eq!(state(&e, 1), ServiceState::Down);
+    }
+
+    #[test]
+    fn the_engine_decides_the_network_verdict_as_canary_results_arrive() {
+        let mut e = engine();
+        let at = seconds_from_now();
+        for s in 0..3 {
+            e.on_report(report("canary", "gateway", at(s), true));
+            e.on_report(report("portal", "home", at(s), s < 1));
+        }
+        assert_eq!(state(&e, 1), ServiceState::Down);
+        let shown = |e: &Engine| e.status.read().unwrap().services[1].state;
+        assert_eq!(shown(&e), ServiceState::Down);
+        assert!(!e.alert_view(at(3)).network_degraded);
+
+        // One failure is not yet a confirmed Down (threshold 2), the
+        // second is: the verdict follows at once, without a tick and
+        // without the alert rules.
+        e.on_report(report("canary", "gateway", at(3), false));
+        assert!(!e.alert_view(at(3)).network_degraded);
+        e.on_report(report("canary", "gateway", at(4), false));
+        assert!(e.alert_view(at(4)).network_degraded);
+        assert_eq!(shown(&e), ServiceState::Unknown, "down is shown as unknown");
+
+        // Recovery takes two successes, as any Up does.
+        e.on_report(report("canary", "gateway", at(5), true));
+        assert!(e.alert_view(at(5)).network_degraded);
+        e.on_report(report("canary", "gateway", at(6), true));
+        assert!(!e.alert_view(at(6)).network_degraded);
+        assert_eq!(shown(&e), ServiceState::Down);
+    }
+
+    #[test]
+    fn a_canary_gone_stale_ends_the_network_verdict_at_the_tick() {
+        let mut e = engine();
+        let at = seconds_from_now();
+        for s in 0..2 {
+            e.on_report(report("canary", "gateway", at(s), false));
+        }
+        assert!(e.alert_view(at(2)).network_degraded);
+        // No result for a long while: the canary's Down is no longer
+        // confirmed, so neither is the verdict.
+        e.tick(at(120));
+        assert_eq!(
+            e.services()[0].tracker.checks().next().unwrap().state(),
+            CheckState::Unknown
+        );
+        assert!(!e.alert_view(at(120)).network_degraded);
     }
 }

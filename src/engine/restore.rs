@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{ServiceRuntime, Sink, incident_record, transition_record};
+use super::{ServiceRuntime, Sink};
 use crate::config::Service;
-use crate::recompute::probe_result;
 use crate::sla::{self, ServiceState, ServiceTracker, TimeRange, Timeline};
+use crate::store::convert::{incident_record, probe_result, transition_record};
 use crate::store::{Store, WriteOp};
 
 /// Minimum stretch of raw results replayed at start-up.
@@ -51,7 +51,7 @@ pub fn stored_timeline(
 ) -> Result<Timeline, crate::store::StoreError> {
     let records = store.service_transitions(Some(service), from, to)?;
     let refs: Vec<_> = records.iter().collect();
-    Ok(crate::report::sla::stored_timeline(from, &refs))
+    Ok(crate::store::convert::stored_timeline(from, &refs))
 }
 
 impl Restorer {

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 
 use crate::config::{Check, Service};
+use crate::sla::{CheckState, ServiceState};
 
 /// The last outcome of a check, as the API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -37,8 +38,9 @@ pub struct LastOutcome {
 #[derive(Debug, Clone)]
 pub struct CheckStatus {
     pub check: Arc<Check>,
-    /// Confirmed state after thresholds: `up`, `down` or `unknown`.
-    pub state: &'static str,
+    /// Confirmed state after thresholds; shown as `up`, `down` or
+    /// `unknown`.
+    pub state: CheckState,
     /// Since when the confirmed state holds (back-dated to the first probe
     /// of the run that confirmed it).
     pub since: Option<jiff::Timestamp>,
@@ -61,7 +63,7 @@ impl Serialize for CheckStatus {
             kind: &'static str,
             critical: bool,
             interval_seconds: f64,
-            state: &'static str,
+            state: CheckState,
             since: Option<jiff::Timestamp>,
             slow: bool,
             flapping: bool,
@@ -86,8 +88,9 @@ impl Serialize for CheckStatus {
 #[derive(Debug, Clone)]
 pub struct ServiceStatus {
     pub service: Arc<Service>,
-    /// `up`, `degraded`, `down`, `maintenance` or `unknown`.
-    pub state: &'static str,
+    /// The shown state: measured, or `maintenance` while a window is open,
+    /// or `unknown` for `down` while the monitor's network is degraded.
+    pub state: ServiceState,
     /// 1 when every critical check passed its last probe.
     pub up: bool,
     /// The change ticket of the maintenance window covering it now.
@@ -105,7 +108,7 @@ impl Serialize for ServiceStatus {
             name: &'a str,
             category: &'a str,
             supplier: &'a str,
-            state: &'static str,
+            state: ServiceState,
             up: bool,
             #[serde(skip_serializing_if = "Option::is_none")]
             maintenance: Option<&'a str>,
@@ -173,5 +176,56 @@ pub fn last_outcome(r: &crate::scheduler::ProbeReport) -> LastOutcome {
             cert_not_after: None,
             monitor_error: Some(e.clone()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn the_status_json_shows_states_as_the_words_the_api_has_always_used() {
+        let config = Config::from_str(
+            "t.yaml",
+            "services:\n  - id: portal\n    checks:\n      - id: home\n        http:\n          url: http://127.0.0.1:9/\n",
+        )
+        .unwrap();
+        let service = config.services[0].clone();
+        let check = service.checks[0].clone();
+        let json = |state: ServiceState, check_state: CheckState| {
+            let shown = ServiceStatus {
+                service: service.clone(),
+                state,
+                up: false,
+                maintenance: None,
+                incident_since: None,
+                checks: vec![CheckStatus {
+                    check: check.clone(),
+                    state: check_state,
+                    since: None,
+                    slow: false,
+                    flapping: false,
+                    last: None,
+                }],
+            };
+            serde_json::to_value(&shown).unwrap()
+        };
+        for (state, word) in [
+            (ServiceState::Up, "up"),
+            (ServiceState::Degraded, "degraded"),
+            (ServiceState::Down, "down"),
+            (ServiceState::Unknown, "unknown"),
+            (ServiceState::Maintenance, "maintenance"),
+        ] {
+            assert_eq!(json(state, CheckState::Up)["state"], word);
+        }
+        for (state, word) in [
+            (CheckState::Up, "up"),
+            (CheckState::Down, "down"),
+            (CheckState::Unknown, "unknown"),
+        ] {
+            assert_eq!(json(ServiceState::Up, state)["checks"][0]["state"], word);
+        }
     }
 }

@@ -23,7 +23,7 @@ use crate::probe::FailureReason;
 use crate::recompute::{RecomputeError, RewriteSummary, rewrite_service, standing_ms};
 use crate::sla::TimeRange;
 use crate::sla::range::{from_ms, ms};
-use crate::store::{ResultRecord, ResultSource, Store, StoreError};
+use crate::store::{ResultRecord, ResultSource, ResultStore, Store, StoreError};
 
 /// Where a row came from: a line of a file, or a Prometheus sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -451,7 +451,7 @@ fn duplicate(place: Place) -> RowProblem {
 /// of each service and check over the rows' span (to list them along with
 /// the other problems, before anything is written).
 fn stored_duplicates(
-    store: &dyn Store,
+    store: &dyn ResultStore,
     records: &[ResultRecord],
     places: &[Place],
 ) -> Result<Vec<RowProblem>, StoreError> {

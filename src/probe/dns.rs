@@ -2,7 +2,6 @@
 //! connection (no cache, no retries) and check the response code and answers.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use crate::config::{Location, Spanned};
 use hickory_proto::op::{Edns, Message, MessageType, Query};
@@ -12,9 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
-use super::tcp::{io_reason, setup_error};
-use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, phase};
-use crate::config::{Dur, Validator, closest};
+use super::net::io_reason;
+use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, known_name, phase};
+use crate::config::{Dur, Validator};
 
 /// Record types a DNS check can ask for.
 pub const RECORD_TYPES: [&str; 10] = [
@@ -48,7 +47,7 @@ pub enum Transport {
     Tcp,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsSpec {
     /// The name to ask about; for `type: PTR` an IP address also works.
@@ -71,12 +70,12 @@ pub struct DnsSpec {
     /// At least this many answers of the asked type.
     #[serde(default)]
     pub expect_min_answers: Option<usize>,
-    #[serde(skip)]
-    compiled: Option<Arc<CompiledDns>>,
 }
 
+/// A compiled dns check.
 #[derive(Debug)]
-struct CompiledDns {
+pub struct DnsProbe {
+    spec: DnsSpec,
     name: Name,
     record_type: RecordType,
     server: Option<SocketAddr>,
@@ -85,58 +84,17 @@ struct CompiledDns {
     answers: Vec<String>,
 }
 
-impl PartialEq for DnsSpec {
-    fn eq(&self, o: &Self) -> bool {
-        // Positions in the file do not change what a probe does.
-        let DnsSpec {
-            name,
-            record_type,
-            server,
-            transport,
-            expect_rcode,
-            expect_answers,
-            expect_min_answers,
-            compiled: _,
-        } = self;
-        let val = |s: &Option<Spanned<String>>| s.as_ref().map(|s| s.value.clone());
-        name.value == o.name.value
-            && val(record_type) == val(&o.record_type)
-            && val(server) == val(&o.server)
-            && *transport == o.transport
-            && val(expect_rcode) == val(&o.expect_rcode)
-            && *expect_answers == o.expect_answers
-            && *expect_min_answers == o.expect_min_answers
-    }
-}
+impl Prober for DnsProbe {
+    type Spec = DnsSpec;
 
-impl DnsSpec {
-    pub fn validate(&mut self, v: &mut Validator, _at: Location) {
-        self.compiled = self.compile(v).map(Arc::new);
-    }
-
-    fn compile(&self, v: &mut Validator) -> Option<CompiledDns> {
-        let record_type = match &self.record_type {
+    fn compile(spec: DnsSpec, _at: Location, v: &mut Validator) -> Option<DnsProbe> {
+        let record_type = match &spec.record_type {
             None => Some(RecordType::A),
-            Some(t) => {
-                let upper = t.value.trim().to_ascii_uppercase();
-                if RECORD_TYPES.contains(&upper.as_str()) {
-                    upper.parse::<RecordType>().ok()
-                } else {
-                    let hint = match closest(&upper, RECORD_TYPES) {
-                        Some(c) => format!("did you mean {c}?"),
-                        None => format!("use one of {}", RECORD_TYPES.join(", ")),
-                    };
-                    v.error(
-                        t.referenced,
-                        format!("unknown DNS record type '{}'", t.value),
-                        Some(hint),
-                    );
-                    None
-                }
-            }
+            Some(t) => known_name(t, &RECORD_TYPES, "DNS record type", v)
+                .and_then(|name| name.parse::<RecordType>().ok()),
         };
 
-        let raw = self.name.value.trim();
+        let raw = spec.name.value.trim();
         let name = match raw.parse::<IpAddr>() {
             Ok(ip) if record_type == Some(RecordType::PTR) => Some(Name::from(ip)),
             _ => match Name::from_utf8(raw) {
@@ -146,7 +104,7 @@ impl DnsSpec {
                 }
                 Ok(_) | Err(_) => {
                     v.error(
-                        self.name.referenced,
+                        spec.name.referenced,
                         format!("'{raw}' is not a valid DNS name"),
                         Some("write a name like portal.gemeente.nl".into()),
                     );
@@ -155,7 +113,7 @@ impl DnsSpec {
             },
         };
 
-        let server = match &self.server {
+        let server = match &spec.server {
             None => Some(None),
             Some(s) => match parse_server(&s.value) {
                 Some(addr) => Some(Some(addr)),
@@ -170,42 +128,35 @@ impl DnsSpec {
             },
         };
 
-        let rcode = match &self.expect_rcode {
+        let rcode = match &spec.expect_rcode {
             None => Some(0),
-            Some(r) => {
-                let upper = r.value.trim().to_ascii_uppercase();
-                match RCODES.iter().find(|(n, _)| *n == upper) {
-                    Some((_, code)) => Some(*code),
-                    None => {
-                        let names = RCODES.map(|(n, _)| n);
-                        let hint = match closest(&upper, names) {
-                            Some(c) => format!("did you mean {c}?"),
-                            None => format!("use one of {}", names.join(", ")),
-                        };
-                        v.error(
-                            r.referenced,
-                            format!("unknown DNS response code '{}'", r.value),
-                            Some(hint),
-                        );
-                        None
-                    }
-                }
-            }
+            Some(r) => known_name(r, &RCODES.map(|(n, _)| n), "DNS response code", v)
+                .and_then(|name| RCODES.iter().find(|(n, _)| *n == name))
+                .map(|(_, code)| *code),
         };
 
         let (name, record_type, server, rcode) = (name?, record_type?, server?, rcode?);
-        let answers = self
+        let answers = spec
             .expect_answers
             .iter()
             .map(|a| canonical(record_type, a))
             .collect();
-        Some(CompiledDns {
+        Some(DnsProbe {
+            spec,
             name,
             record_type,
             server,
             rcode,
             answers,
         })
+    }
+
+    fn spec(&self) -> &DnsSpec {
+        &self.spec
+    }
+
+    async fn probe(&self, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
+        ask(self, ctx).await
     }
 }
 
@@ -417,14 +368,9 @@ async fn ask_tcp(
     }
 }
 
-pub async fn probe(spec: &DnsSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
-    let c = match &spec.compiled {
-        Some(c) => c.clone(),
-        None => {
-            let mut v = Validator::new("dns check".into());
-            Arc::new(spec.compile(&mut v).ok_or_else(|| setup_error(v))?)
-        }
-    };
+/// Ask the question once and check the response.
+async fn ask(c: &DnsProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
+    let spec = &c.spec;
     let server = match c.server {
         Some(s) => s,
         None => {
@@ -478,11 +424,11 @@ pub async fn probe(spec: &DnsSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, P
             return Ok(outcome);
         }
     };
-    check_response(&c, spec, &response, &mut outcome);
+    check_response(c, spec, &response, &mut outcome);
     Ok(outcome)
 }
 
-fn check_response(c: &CompiledDns, spec: &DnsSpec, m: &Message, outcome: &mut ProbeOutcome) {
+fn check_response(c: &DnsProbe, spec: &DnsSpec, m: &Message, outcome: &mut ProbeOutcome) {
     let rcode = u16::from(m.metadata.response_code);
     outcome.detail("rcode", rcode_name(rcode));
     if m.metadata.truncation {
@@ -559,19 +505,16 @@ fn check_response(c: &CompiledDns, spec: &DnsSpec, m: &Message, outcome: &mut Pr
 mod tests {
     use super::*;
 
-    fn validated(yaml: &str) -> (DnsSpec, Vec<String>) {
-        let mut spec: DnsSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
-        let mut v = Validator::new("checks.yaml".into());
-        spec.validate(&mut v, Location::UNKNOWN);
-        (spec, v.issues.iter().map(|i| i.to_string()).collect())
+    fn validated(yaml: &str) -> (Option<DnsProbe>, Vec<String>) {
+        crate::probe::compile_yaml("checks.yaml", yaml)
     }
 
     #[test]
     fn defaults_ask_for_a_records_expecting_noerror() {
         let (spec, issues) = validated("name: portal.gemeente.nl\n");
         assert!(issues.is_empty(), "{issues:?}");
-        assert_eq!(spec.transport, Transport::Udp);
-        let c = spec.compiled.unwrap();
+        let c = spec.unwrap();
+        assert_eq!(c.spec.transport, Transport::Udp);
         assert_eq!(c.record_type, RecordType::A);
         assert_eq!(c.rcode, 0);
         assert_eq!(c.server, None);
@@ -624,10 +567,7 @@ mod tests {
     fn ptr_accepts_an_ip_address() {
         let (spec, issues) = validated("name: 192.0.2.10\ntype: ptr\n");
         assert!(issues.is_empty(), "{issues:?}");
-        assert_eq!(
-            spec.compiled.unwrap().name.to_string(),
-            "10.2.0.192.in-addr.arpa."
-        );
+        assert_eq!(spec.unwrap().name.to_string(), "10.2.0.192.in-addr.arpa.");
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! timed phase by phase, with status, body, JSON and response-time checks.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Location, Spanned};
@@ -16,11 +15,12 @@ use serde::{Deserialize, Deserializer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::tcp::{compile_regex, connect, excerpt, setup_error};
-use super::tls::{ca_roots, checked_server_name};
-use super::tls_util::{self, Trust};
-use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, phase};
-use crate::config::{Dur, Validator, closest};
+use super::net::{connect, excerpt};
+use super::tcp::compile_regex;
+use super::tls::{checked_server_name, tls_client};
+use super::tls_util::{self, TlsClient};
+use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, known_name, phase};
+use crate::config::{Dur, Validator};
 
 /// Default `max_body_bytes`: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
@@ -29,7 +29,7 @@ pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
 const USER_AGENT: &str = concat!("continuity/", env!("CARGO_PKG_VERSION"), " (service probe)");
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 // Options most checks leave out are boxed: an absent one costs 8 bytes
 // instead of 32, on each of 10,000 checks.
@@ -81,13 +81,11 @@ pub struct HttpSpec {
     /// host of `host_header` when that is set).
     #[serde(default)]
     pub server_name: Option<Box<Spanned<String>>>,
-    #[serde(skip)]
-    compiled: Option<Arc<CompiledHttp>>,
 }
 
 /// One `json:` entry: the value at `pointer` must exist and, when `equals`
 /// is given, equal it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonExpectation {
     /// RFC 6901 JSON pointer, e.g. `/status` or `/items/0/name`.
@@ -167,9 +165,11 @@ fn default_max_body_bytes() -> Spanned<u64> {
     Spanned::new(DEFAULT_MAX_BODY_BYTES, Location::UNKNOWN)
 }
 
-/// The spec checked and turned into what a probe needs.
+/// A compiled http check: the spec checked and turned into what a probe
+/// needs.
 #[derive(Debug)]
-struct CompiledHttp {
+pub struct HttpProbe {
+    spec: HttpSpec,
     url: Uri,
     method: Method,
     /// Extra headers, each name's values together. A list, not a
@@ -179,98 +179,24 @@ struct CompiledHttp {
     body: Bytes,
     status: Box<[(u16, u16)]>,
     body_regex: Option<Box<Regex>>,
-    trust: Trust,
+    tls: std::sync::Arc<TlsClient>,
     server_name: Option<rustls::pki_types::ServerName<'static>>,
 }
 
-impl PartialEq for HttpSpec {
-    fn eq(&self, o: &Self) -> bool {
-        // Positions in the file do not change what a probe does.
-        let HttpSpec {
-            url,
-            method,
-            headers,
-            body,
-            expect_status,
-            body_contains,
-            body_regex,
-            json,
-            max_response_time,
-            follow_redirects,
-            max_redirects,
-            tls_verify,
-            ca_file,
-            max_body_bytes,
-            host_header,
-            server_name,
-            compiled: _,
-        } = self;
-        fn val<T: Clone>(s: &Option<Spanned<T>>) -> Option<T> {
-            s.as_ref().map(|s| s.value.clone())
-        }
-        fn boxed<T: Clone>(s: &Option<Box<Spanned<T>>>) -> Option<T> {
-            s.as_deref().map(|s| s.value.clone())
-        }
-        let header_values = |h: &BTreeMap<String, Spanned<String>>| {
-            h.iter()
-                .map(|(k, v)| (k.clone(), v.value.clone()))
-                .collect::<Vec<_>>()
-        };
-        let json_values = |j: &[JsonExpectation]| {
-            j.iter()
-                .map(|e| (e.pointer.value.clone(), e.equals.clone()))
-                .collect::<Vec<_>>()
-        };
-        url.value == o.url.value
-            && boxed(method) == boxed(&o.method)
-            && header_values(headers) == header_values(&o.headers)
-            && *body == o.body
-            && boxed(expect_status) == boxed(&o.expect_status)
-            && *body_contains == o.body_contains
-            && boxed(body_regex) == boxed(&o.body_regex)
-            && json_values(json) == json_values(&o.json)
-            && val(max_response_time) == val(&o.max_response_time)
-            && *follow_redirects == o.follow_redirects
-            && *max_redirects == o.max_redirects
-            && *tls_verify == o.tls_verify
-            && boxed(ca_file) == boxed(&o.ca_file)
-            && max_body_bytes.value == o.max_body_bytes.value
-            && boxed(host_header) == boxed(&o.host_header)
-            && boxed(server_name) == boxed(&o.server_name)
-    }
-}
+impl Prober for HttpProbe {
+    type Spec = HttpSpec;
 
-impl HttpSpec {
-    pub fn validate(&mut self, v: &mut Validator, _at: Location) {
-        self.compiled = self.compile(v).map(Arc::new);
-    }
-
-    fn compile(&self, v: &mut Validator) -> Option<CompiledHttp> {
+    fn compile(spec: HttpSpec, _at: Location, v: &mut Validator) -> Option<HttpProbe> {
         let mut ok = true;
-        let url = check_url(&self.url, v);
-        let method = match &self.method {
+        let url = check_url(&spec.url, v);
+        let method = match &spec.method {
             None => Some(Method::GET),
-            Some(m) => {
-                let upper = m.value.trim().to_ascii_uppercase();
-                if METHODS.contains(&upper.as_str()) {
-                    upper.parse::<Method>().ok()
-                } else {
-                    let hint = match closest(&upper, METHODS) {
-                        Some(c) => format!("did you mean {c}?"),
-                        None => format!("use one of {}", METHODS.join(", ")),
-                    };
-                    v.error(
-                        m.referenced,
-                        format!("unknown HTTP method '{}'", m.value),
-                        Some(hint),
-                    );
-                    None
-                }
-            }
+            Some(m) => known_name(m, &METHODS, "HTTP method", v)
+                .and_then(|name| name.parse::<Method>().ok()),
         };
 
         let mut headers = HeaderMap::new();
-        for (name, value) in &self.headers {
+        for (name, value) in &spec.headers {
             let parsed_name = HeaderName::from_bytes(name.as_bytes());
             let parsed_value = HeaderValue::from_str(&value.value);
             match (parsed_name, parsed_value) {
@@ -299,7 +225,7 @@ impl HttpSpec {
                 }
             }
         }
-        if let Some(h) = &self.host_header {
+        if let Some(h) = &spec.host_header {
             if headers.contains_key(header::HOST) {
                 ok = false;
                 v.error(
@@ -319,7 +245,7 @@ impl HttpSpec {
             }
         }
 
-        let status = match &self.expect_status {
+        let status = match &spec.expect_status {
             None => Some(vec![(200, 399)]),
             Some(list) => {
                 let mut ranges = Vec::new();
@@ -349,11 +275,11 @@ impl HttpSpec {
             }
         };
 
-        let body_regex = match &self.body_regex {
+        let body_regex = match &spec.body_regex {
             None => Some(None),
             Some(re) => compile_regex("body_regex", re, v).map(Some),
         };
-        for j in &self.json {
+        for j in &spec.json {
             let p = &j.pointer.value;
             if !(p.is_empty() || p.starts_with('/')) {
                 ok = false;
@@ -364,7 +290,7 @@ impl HttpSpec {
                 );
             }
         }
-        if let Some(t) = &self.max_response_time
+        if let Some(t) = &spec.max_response_time
             && t.value.0.is_zero()
         {
             ok = false;
@@ -374,17 +300,17 @@ impl HttpSpec {
                 Some("e.g. max_response_time: 2s".into()),
             );
         }
-        if self.max_body_bytes.value == 0 {
+        if spec.max_body_bytes.value == 0 {
             ok = false;
             v.error(
-                self.max_body_bytes.referenced,
+                spec.max_body_bytes.referenced,
                 "max_body_bytes must be at least 1",
                 Some(format!("the default is {DEFAULT_MAX_BODY_BYTES} (1 MiB)")),
             );
         }
 
-        let name_source = self.server_name.as_deref().cloned().or_else(|| {
-            self.host_header.as_ref().map(|h| {
+        let name_source = spec.server_name.as_deref().cloned().or_else(|| {
+            spec.host_header.as_ref().map(|h| {
                 let host = h.value.trim();
                 // Strip a port, but not the colons of a bracketed IPv6 address.
                 let host = match host.rsplit_once(':') {
@@ -404,23 +330,40 @@ impl HttpSpec {
             None => Some(None),
             Some(n) => checked_server_name(n, v).map(Some),
         };
-        let roots = ca_roots(self.ca_file.as_deref(), self.tls_verify, v);
+        // Built for http:// URLs too: a redirect may lead to https.
+        let tls = tls_client(
+            spec.ca_file.as_deref(),
+            spec.tls_verify,
+            &[b"http/1.1"],
+            spec.url.referenced,
+            v,
+        );
 
-        let (url, method, status, body_regex, server_name, roots) =
-            (url?, method?, status?, body_regex?, server_name?, roots?);
-        ok.then(|| CompiledHttp {
+        let (url, method, status, body_regex, server_name, tls) =
+            (url?, method?, status?, body_regex?, server_name?, tls?);
+        let body = Bytes::from(spec.body.clone().unwrap_or_default());
+        ok.then(|| HttpProbe {
+            spec,
             url,
             method,
             headers: headers
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            body: Bytes::from(self.body.clone().unwrap_or_default()),
+            body,
             status: status.into(),
             body_regex: body_regex.map(Box::new),
-            trust: Trust::from_spec(self.tls_verify, roots),
+            tls,
             server_name,
         })
+    }
+
+    fn spec(&self) -> &HttpSpec {
+        &self.spec
+    }
+
+    async fn probe(&self, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
+        fetch(self, ctx).await
     }
 }
 
@@ -598,7 +541,7 @@ struct HopResponse {
 /// One request on a fresh connection. Phases, certificate expiry and any
 /// failure go into `out`; `None` means the hop failed.
 async fn exchange(
-    c: &CompiledHttp,
+    c: &HttpProbe,
     spec: &HttpSpec,
     url: &Uri,
     method: &Method,
@@ -628,9 +571,11 @@ async fn exchange(
                 }
             },
         };
-        let hs = tls_util::handshake(tcp, &c.trust, name, &[b"http/1.1"], ctx, out).await?;
-        for (k, v) in hs.chain.details() {
-            out.detail(k, v);
+        let hs = tls_util::handshake(tcp, &c.tls, name, ctx, out).await;
+        if ctx.details {
+            for (k, v) in hs.chain.details() {
+                out.detail(k, v);
+            }
         }
         match hs.stream {
             Some(s) => Box::new(s),
@@ -807,14 +752,10 @@ fn absorb(total: &mut ProbeOutcome, hop: ProbeOutcome) {
     total.details.extend(hop.details);
 }
 
-pub async fn probe(spec: &HttpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
-    let c = match &spec.compiled {
-        Some(c) => c.clone(),
-        None => {
-            let mut v = Validator::new("http check".into());
-            Arc::new(spec.compile(&mut v).ok_or_else(|| setup_error(v))?)
-        }
-    };
+/// Request the URL, following redirects as configured, and check the
+/// final response.
+async fn fetch(c: &HttpProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
+    let spec = &c.spec;
     let mut outcome = ProbeOutcome::default();
     let mut url = c.url.clone();
     let mut method = c.method.clone();
@@ -823,7 +764,7 @@ pub async fn probe(spec: &HttpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, 
     let follow = spec.follow_redirects;
     let response = loop {
         let mut hop = ProbeOutcome::default();
-        let reply = exchange(&c, spec, &url, &method, &body, ctx, &mut hop).await?;
+        let reply = exchange(c, spec, &url, &method, &body, ctx, &mut hop).await?;
         absorb(&mut outcome, hop);
         let Some(reply) = reply else {
             return Ok(outcome);
@@ -908,7 +849,7 @@ pub async fn probe(spec: &HttpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, 
             );
         }
     }
-    check_response(spec, &c, &response, &mut outcome);
+    check_response(spec, c, &response, &mut outcome);
 
     if let Some(max) = &spec.max_response_time
         && outcome.success()
@@ -930,7 +871,7 @@ pub async fn probe(spec: &HttpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, 
 
 /// The status, body and JSON expectations, in that order; the first that
 /// fails is the reason.
-fn check_response(spec: &HttpSpec, c: &CompiledHttp, r: &HopResponse, out: &mut ProbeOutcome) {
+fn check_response(spec: &HttpSpec, c: &HttpProbe, r: &HopResponse, out: &mut ProbeOutcome) {
     let code = r.status.as_u16();
     if !c.status.iter().any(|(lo, hi)| (*lo..=*hi).contains(&code)) {
         let expected: Vec<String> = c
@@ -1043,11 +984,8 @@ fn as_number(v: &serde_json::Value) -> Option<f64> {
 mod tests {
     use super::*;
 
-    fn validated(yaml: &str) -> (HttpSpec, Vec<String>) {
-        let mut spec: HttpSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
-        let mut v = Validator::new("checks.yaml".into());
-        spec.validate(&mut v, Location::UNKNOWN);
-        (spec, v.issues.iter().map(|i| i.to_string()).collect())
+    fn validated(yaml: &str) -> (Option<HttpProbe>, Vec<String>) {
+        crate::probe::compile_yaml("checks.yaml", yaml)
     }
 
     fn one_issue(yaml: &str) -> String {
@@ -1058,15 +996,16 @@ mod tests {
 
     #[test]
     fn minimal_spec_gets_the_documented_defaults() {
-        let (spec, issues) = validated("url: https://portal.gemeente.nl/\n");
+        let (probe, issues) = validated("url: https://portal.gemeente.nl/\n");
         assert!(issues.is_empty(), "{issues:?}");
+        let c = probe.unwrap();
+        let spec = &c.spec;
         assert!(spec.follow_redirects && spec.tls_verify);
         assert_eq!(spec.max_redirects, 10);
         assert_eq!(spec.max_body_bytes.value, 1024 * 1024);
-        let c = spec.compiled.unwrap();
         assert_eq!(c.method, Method::GET);
         assert_eq!(*c.status, [(200, 399)]);
-        assert!(matches!(c.trust, Trust::PublicRoots));
+        assert!(matches!(c.tls.trust(), tls_util::Trust::PublicRoots));
     }
 
     #[test]
@@ -1097,7 +1036,7 @@ mod tests {
         );
         assert!(issue.contains("did you mean POST?"), "{issue}");
         let (spec, _) = validated("url: http://a.nl/\nmethod: head\n");
-        assert_eq!(spec.compiled.unwrap().method, Method::HEAD);
+        assert_eq!(spec.unwrap().method, Method::HEAD);
     }
 
     #[test]
@@ -1105,12 +1044,9 @@ mod tests {
         let (spec, issues) =
             validated("url: http://a.nl/\nexpect_status: [200, \"300-302\", 4xx]\n");
         assert!(issues.is_empty(), "{issues:?}");
-        assert_eq!(
-            *spec.compiled.unwrap().status,
-            [(200, 200), (300, 302), (400, 499)]
-        );
+        assert_eq!(*spec.unwrap().status, [(200, 200), (300, 302), (400, 499)]);
         let (spec, _) = validated("url: http://a.nl/\nexpect_status: 204\n");
-        assert_eq!(*spec.compiled.unwrap().status, [(204, 204)]);
+        assert_eq!(*spec.unwrap().status, [(204, 204)]);
     }
 
     #[test]
@@ -1155,7 +1091,7 @@ mod tests {
         let (spec, issues) =
             validated("url: https://10.0.0.5/\nhost_header: portal.gemeente.nl:8443\n");
         assert!(issues.is_empty(), "{issues:?}");
-        let c = spec.compiled.unwrap();
+        let c = spec.unwrap();
         assert_eq!(
             c.server_name,
             Some(rustls::pki_types::ServerName::try_from("portal.gemeente.nl").unwrap())
@@ -1210,14 +1146,12 @@ mod tests {
 
     #[test]
     fn specs_are_equal_regardless_of_their_place_in_the_file() {
-        let (a, _) =
-            validated("url: http://a.nl/\nbody_regex: W.lkom\njson: [{pointer: /s, equals: ok}]\n");
-        let (b, _) = validated(
-            "\njson: [{pointer: /s, equals: ok}]\n\nbody_regex: W.lkom\nurl: http://a.nl/\n",
-        );
+        let spec = |yaml: &str| validated(yaml).0.unwrap().spec;
+        let a = spec("url: http://a.nl/\nbody_regex: W.lkom\njson: [{pointer: /s, equals: ok}]\n");
+        let b =
+            spec("\njson: [{pointer: /s, equals: ok}]\n\nbody_regex: W.lkom\nurl: http://a.nl/\n");
         assert_eq!(a, b);
-        let (c, _) =
-            validated("url: http://a.nl/\nbody_regex: W.lkom\njson: [{pointer: /s, equals: ko}]\n");
+        let c = spec("url: http://a.nl/\nbody_regex: W.lkom\njson: [{pointer: /s, equals: ko}]\n");
         assert_ne!(a, c);
     }
 }

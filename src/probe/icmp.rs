@@ -1,17 +1,15 @@
 //! ICMP probe: echo requests to a host on a fresh socket, unprivileged
 //! (ping socket) where the kernel allows it, raw with CAP_NET_RAW otherwise.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::{Location, Spanned};
 use serde::Deserialize;
 use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence, SurgeError};
-use tokio::time::Instant;
 
-use super::tcp::setup_error;
-use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, phase};
+use super::net::resolve;
+use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, phase};
 use crate::config::{Dur, Validator};
 
 /// Most echo requests one probe may send.
@@ -19,7 +17,7 @@ pub const MAX_COUNT: u32 = 10;
 /// Payload size of `ping`'s default packet.
 const PAYLOAD: [u8; 56] = [0; 56];
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IcmpSpec {
     /// A name or an IP address.
@@ -30,38 +28,21 @@ pub struct IcmpSpec {
     /// A probe whose average round trip is longer fails with `slow`.
     #[serde(default)]
     pub max_rtt: Option<Spanned<Dur>>,
-    #[serde(skip)]
-    compiled: Option<Arc<CompiledIcmp>>,
 }
 
+/// A compiled icmp check.
 #[derive(Debug)]
-struct CompiledIcmp {
+pub struct IcmpProbe {
+    spec: IcmpSpec,
     host: String,
     count: u16,
 }
 
-impl PartialEq for IcmpSpec {
-    fn eq(&self, o: &Self) -> bool {
-        // Positions in the file do not change what a probe does.
-        let IcmpSpec {
-            host,
-            count,
-            max_rtt,
-            compiled: _,
-        } = self;
-        host.value == o.host.value
-            && count.as_ref().map(|c| c.value) == o.count.as_ref().map(|c| c.value)
-            && max_rtt.as_ref().map(|m| m.value) == o.max_rtt.as_ref().map(|m| m.value)
-    }
-}
+impl Prober for IcmpProbe {
+    type Spec = IcmpSpec;
 
-impl IcmpSpec {
-    pub fn validate(&mut self, v: &mut Validator, _at: Location) {
-        self.compiled = self.compile(v).map(Arc::new);
-    }
-
-    fn compile(&self, v: &mut Validator) -> Option<CompiledIcmp> {
-        let host = self
+    fn compile(spec: IcmpSpec, _at: Location, v: &mut Validator) -> Option<IcmpProbe> {
+        let host = spec
             .host
             .value
             .trim()
@@ -72,15 +53,15 @@ impl IcmpSpec {
         if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
             ok = false;
             v.error(
-                self.host.referenced,
+                spec.host.referenced,
                 format!(
                     "host '{}' is not a host name or IP address",
-                    self.host.value
+                    spec.host.value
                 ),
                 Some("write a name like gw.gemeente.nl or an address like 192.0.2.1".into()),
             );
         }
-        let count = match &self.count {
+        let count = match &spec.count {
             None => 1,
             Some(c) if (1..=MAX_COUNT).contains(&c.value) => c.value as u16,
             Some(c) => {
@@ -93,7 +74,7 @@ impl IcmpSpec {
                 1
             }
         };
-        if let Some(m) = &self.max_rtt
+        if let Some(m) = &spec.max_rtt
             && m.value.0.is_zero()
         {
             ok = false;
@@ -103,134 +84,104 @@ impl IcmpSpec {
                 Some("e.g. max_rtt: 100ms".into()),
             );
         }
-        ok.then_some(CompiledIcmp { host, count })
+        ok.then_some(IcmpProbe { spec, host, count })
     }
-}
 
-pub async fn probe(spec: &IcmpSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
-    let c = match &spec.compiled {
-        Some(c) => c.clone(),
-        None => {
-            let mut v = Validator::new("icmp check".into());
-            Arc::new(spec.compile(&mut v).ok_or_else(|| setup_error(v))?)
-        }
-    };
-    let within = Dur(ctx.timeout);
-    let mut outcome = ProbeOutcome::default();
+    fn spec(&self) -> &IcmpSpec {
+        &self.spec
+    }
 
-    let started = Instant::now();
-    let ip = match c.host.parse::<IpAddr>() {
-        Ok(ip) => ip,
-        Err(_) => {
-            let lookup = tokio::net::lookup_host((c.host.as_str(), 0));
-            let found = tokio::time::timeout_at(ctx.deadline(), lookup).await;
-            outcome.phase(phase::RESOLVE, started.elapsed());
-            match found {
-                Ok(Ok(mut addrs)) => match addrs.next().map(|a: SocketAddr| a.ip()) {
-                    Some(ip) => ip,
-                    None => {
-                        outcome.fail(
-                            FailureReason::Dns,
-                            format!("name '{}' has no addresses", c.host),
-                        );
-                        return Ok(outcome);
-                    }
-                },
-                Ok(Err(e)) => {
-                    outcome.fail(
-                        FailureReason::Dns,
-                        format!("name '{}' does not resolve: {e}", c.host),
-                    );
-                    return Ok(outcome);
-                }
-                Err(_) => {
-                    outcome.fail(
-                        FailureReason::Timeout,
-                        format!("name '{}' did not resolve within {within}", c.host),
-                    );
-                    return Ok(outcome);
-                }
+    async fn probe(&self, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
+        let (c, spec) = (self, &self.spec);
+        let within = Dur(ctx.timeout);
+        let mut outcome = ProbeOutcome::default();
+
+        let ip = match c.host.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => match resolve(&c.host, 0, ctx, &mut outcome).await {
+                Some(addrs) => addrs[0].ip(),
+                None => return Ok(outcome),
+            },
+        };
+        outcome.detail("address", ip.to_string());
+
+        let config = match ip {
+            IpAddr::V4(_) => Config::builder().kind(ICMP::V4).build(),
+            IpAddr::V6(_) => Config::builder().kind(ICMP::V6).build(),
+        };
+        let client = Client::new(&config).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                // surge-ping wraps the OS error in a multi-line how-to that
+                // ProbeError already says in one line.
+                let text = e.to_string();
+                let os = text.rsplit("Original error: ").next().unwrap_or(&text);
+                ProbeError::IcmpPermission(os.trim().to_string())
+            } else {
+                ProbeError::Setup(format!("cannot open an ICMP socket for {ip}: {e}"))
             }
-        }
-    };
-    outcome.detail("address", ip.to_string());
+        })?;
+        let mut pinger = client.pinger(ip, PingIdentifier(rand::random())).await;
 
-    let config = match ip {
-        IpAddr::V4(_) => Config::builder().kind(ICMP::V4).build(),
-        IpAddr::V6(_) => Config::builder().kind(ICMP::V6).build(),
-    };
-    let client = Client::new(&config).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::PermissionDenied {
-            // surge-ping wraps the OS error in a multi-line how-to that
-            // ProbeError already says in one line.
-            let text = e.to_string();
-            let os = text.rsplit("Original error: ").next().unwrap_or(&text);
-            ProbeError::IcmpPermission(os.trim().to_string())
-        } else {
-            ProbeError::Setup(format!("cannot open an ICMP socket for {ip}: {e}"))
-        }
-    })?;
-    let mut pinger = client.pinger(ip, PingIdentifier(rand::random())).await;
-
-    let mut rtts: Vec<Duration> = Vec::new();
-    let mut trouble: Option<(FailureReason, String)> = None;
-    for seq in 0..c.count {
-        let left = ctx.remaining();
-        if left.is_zero() {
-            break;
-        }
-        pinger.timeout(left);
-        match pinger.ping(PingSequence(seq), &PAYLOAD).await {
-            Ok((_, rtt)) => rtts.push(rtt),
-            Err(SurgeError::Timeout { .. }) => {}
-            Err(SurgeError::IOError(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                return Err(ProbeError::IcmpPermission(e.to_string()));
-            }
-            Err(SurgeError::IOError(e)) => {
-                trouble = Some((
-                    FailureReason::Network,
-                    format!("sending to {ip} failed: {e}"),
-                ));
+        let mut rtts: Vec<Duration> = Vec::new();
+        let mut trouble: Option<(FailureReason, String)> = None;
+        for seq in 0..c.count {
+            let left = ctx.remaining();
+            if left.is_zero() {
                 break;
             }
-            Err(e) => {
-                trouble = Some((FailureReason::Network, format!("ping {ip} failed: {e}")));
-                break;
+            pinger.timeout(left);
+            match pinger.ping(PingSequence(seq), &PAYLOAD).await {
+                Ok((_, rtt)) => rtts.push(rtt),
+                Err(SurgeError::Timeout { .. }) => {}
+                Err(SurgeError::IOError(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    return Err(ProbeError::IcmpPermission(e.to_string()));
+                }
+                Err(SurgeError::IOError(e)) => {
+                    trouble = Some((
+                        FailureReason::Network,
+                        format!("sending to {ip} failed: {e}"),
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    trouble = Some((FailureReason::Network, format!("ping {ip} failed: {e}")));
+                    break;
+                }
             }
         }
+        let sent = u32::from(c.count);
+        let received = rtts.len() as u32;
+        outcome.detail("replies", format!("{received}/{sent}"));
+        if rtts.is_empty() {
+            let (reason, detail) = trouble.unwrap_or((
+                FailureReason::Timeout,
+                format!("no echo reply from {ip} within {within}"),
+            ));
+            outcome.fail(reason, detail);
+            return Ok(outcome);
+        }
+        let avg = rtts.iter().sum::<Duration>() / received;
+        outcome.phase(phase::RTT, avg);
+        let ms = |d: Duration| format!("{:.3}ms", d.as_secs_f64() * 1000.0);
+        outcome.detail("rtt_avg", ms(avg));
+        if let (Some(min), Some(max)) = (rtts.iter().min(), rtts.iter().max()) {
+            outcome.detail("rtt_min", ms(*min));
+            outcome.detail("rtt_max", ms(*max));
+        }
+        if let Some(limit) = &spec.max_rtt
+            && avg > limit.value.0
+        {
+            outcome.fail(
+                FailureReason::Slow,
+                format!(
+                    "average round trip {} to {ip} exceeds max_rtt {}",
+                    ms(avg),
+                    limit.value
+                ),
+            );
+        }
+        Ok(outcome)
     }
-    let sent = u32::from(c.count);
-    let received = rtts.len() as u32;
-    outcome.detail("replies", format!("{received}/{sent}"));
-    if rtts.is_empty() {
-        let (reason, detail) = trouble.unwrap_or((
-            FailureReason::Timeout,
-            format!("no echo reply from {ip} within {within}"),
-        ));
-        outcome.fail(reason, detail);
-        return Ok(outcome);
-    }
-    let avg = rtts.iter().sum::<Duration>() / received;
-    outcome.phase(phase::RTT, avg);
-    let ms = |d: Duration| format!("{:.3}ms", d.as_secs_f64() * 1000.0);
-    outcome.detail("rtt_avg", ms(avg));
-    if let (Some(min), Some(max)) = (rtts.iter().min(), rtts.iter().max()) {
-        outcome.detail("rtt_min", ms(*min));
-        outcome.detail("rtt_max", ms(*max));
-    }
-    if let Some(limit) = &spec.max_rtt
-        && avg > limit.value.0
-    {
-        outcome.fail(
-            FailureReason::Slow,
-            format!(
-                "average round trip {} to {ip} exceeds max_rtt {}",
-                ms(avg),
-                limit.value
-            ),
-        );
-    }
-    Ok(outcome)
 }
 
 #[cfg(test)]
@@ -238,10 +189,7 @@ mod tests {
     use super::*;
 
     fn issues(yaml: &str) -> Vec<String> {
-        let mut spec: IcmpSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
-        let mut v = Validator::new("checks.yaml".into());
-        spec.validate(&mut v, Location::UNKNOWN);
-        v.issues.iter().map(|i| i.to_string()).collect()
+        crate::probe::compile_yaml::<IcmpProbe>("checks.yaml", yaml).1
     }
 
     #[test]

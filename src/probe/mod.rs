@@ -1,22 +1,99 @@
 //! Probes: measure a service the way a citizen meets it, one fresh
 //! connection per probe, and report what was seen as a [`ProbeOutcome`].
 //!
+//! Every kind has the same shape, the [`Prober`] trait: a spec as written
+//! in YAML compiles once, when the configuration loads, into a probe that
+//! is then run as often as its interval says.
+//!
 //! A service that is down is a normal outcome with a typed
 //! [`FailureReason`]; `Err(ProbeError)` is only for the monitor's own
 //! failures (no permission to open a raw socket, a CA file that vanished).
 
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::config::{ConfigError, Location, Validator};
+
 pub mod dns;
 pub mod http;
 pub mod icmp;
+pub(crate) mod net;
 pub mod sip;
 pub mod tcp;
 pub mod tls;
 pub mod tls_util;
+
+/// One kind of probe. `compile` is the only way to get one, so a probe that
+/// runs has been validated: there is no unchecked spec to fall back on.
+pub trait Prober: Sized {
+    /// The spec as written in YAML (serde, with source positions).
+    type Spec: PartialEq;
+
+    /// Check a written spec and build what probing needs (parsed URL,
+    /// compiled regex, shared TLS client...). Every problem is recorded in
+    /// `v` at its place; `None` means at least one was.
+    fn compile(spec: Self::Spec, at: Location, v: &mut Validator) -> Option<Self>;
+
+    /// The spec this probe was compiled from; a reload compares these.
+    fn spec(&self) -> &Self::Spec;
+
+    /// Probe once. A service that is down is an `Ok` outcome with a reason.
+    fn probe(
+        &self,
+        ctx: &ProbeContext,
+    ) -> impl Future<Output = Result<ProbeOutcome, ProbeError>> + Send;
+}
+
+/// A name from a closed list (an HTTP method, a DNS record type...),
+/// written in any case. An unknown one is recorded at its place with the
+/// closest known name as the hint.
+pub(crate) fn known_name<'a>(
+    written: &crate::config::Spanned<String>,
+    known: &[&'a str],
+    what: &str,
+    v: &mut Validator,
+) -> Option<&'a str> {
+    let upper = written.value.trim().to_ascii_uppercase();
+    if let Some(name) = known.iter().find(|k| **k == upper) {
+        return Some(name);
+    }
+    let hint = match crate::config::closest(&upper, known.iter().copied()) {
+        Some(c) => format!("did you mean {c}?"),
+        None => format!("use one of {}", known.join(", ")),
+    };
+    v.error(
+        written.referenced,
+        format!("unknown {what} '{}'", written.value),
+        Some(hint),
+    );
+    None
+}
+
+/// Compile a spec written as `yaml` in `file`, as configuration loading
+/// does: the probe when it compiled, and every issue as printed.
+#[cfg(test)]
+pub(crate) fn compile_yaml<P: Prober>(file: &str, yaml: &str) -> (Option<P>, Vec<String>)
+where
+    P::Spec: serde::de::DeserializeOwned,
+{
+    let spec: P::Spec = serde_saphyr::from_str(yaml).expect("yaml parses");
+    let mut v = Validator::new(file.into());
+    let probe = P::compile(spec, Location::UNKNOWN, &mut v);
+    (probe, v.issues.iter().map(|i| i.to_string()).collect())
+}
+
+/// Compile a spec outside configuration loading (tests, demos, tools), as
+/// if it were written in `file`; the error lists every issue.
+pub fn compile<P: Prober>(spec: P::Spec, file: &str) -> Result<P, ConfigError> {
+    let mut v = Validator::new(file.into());
+    match P::compile(spec, Location::UNKNOWN, &mut v) {
+        Some(p) if v.is_ok() => Ok(p),
+        _ => Err(ConfigError { issues: v.issues }),
+    }
+}
 
 /// Why a probe found a service down. Becomes the `reason` label of
 /// `continuity_probe_failures_total`, so the set is closed and stable.
@@ -108,6 +185,11 @@ pub mod phase {
     pub const RINGING: &str = "ringing";
     pub const ANSWER: &str = "answer";
     pub const RTT: &str = "rtt";
+
+    /// Every phase, in the order of the metric's series.
+    pub const ALL: [&str; 9] = [
+        RESOLVE, CONNECT, TLS, PROCESSING, TRANSFER, RESPONSE, RINGING, ANSWER, RTT,
+    ];
 }
 
 /// What one probe saw. Built by a prober; the scheduler adds the total
@@ -246,12 +328,12 @@ async fn run_in(
     // each time one is spawned.
     let fut = async {
         match kind {
-            CheckKind::Http(s) => Box::pin(http::probe(s, &ctx)).await,
-            CheckKind::Tcp(s) => Box::pin(tcp::probe(s, &ctx)).await,
-            CheckKind::Tls(s) => Box::pin(tls::probe(s, &ctx)).await,
-            CheckKind::Dns(s) => Box::pin(dns::probe(s, &ctx)).await,
-            CheckKind::Icmp(s) => Box::pin(icmp::probe(s, &ctx)).await,
-            CheckKind::Sip(s) => Box::pin(sip::probe(s, &ctx)).await,
+            CheckKind::Http(p) => Box::pin(p.probe(&ctx)).await,
+            CheckKind::Tcp(p) => Box::pin(p.probe(&ctx)).await,
+            CheckKind::Tls(p) => Box::pin(p.probe(&ctx)).await,
+            CheckKind::Dns(p) => Box::pin(p.probe(&ctx)).await,
+            CheckKind::Icmp(p) => Box::pin(p.probe(&ctx)).await,
+            CheckKind::Sip(p) => Box::pin(p.probe(&ctx)).await,
         }
     };
     // A little grace so that a prober's own, more precise timeout

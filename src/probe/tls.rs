@@ -4,16 +4,15 @@
 use std::sync::Arc;
 
 use crate::config::{Location, Spanned};
-use rustls::RootCertStore;
 use rustls::pki_types::ServerName;
 use serde::Deserialize;
 
-use super::tcp::{connect, parse_target, setup_error};
-use super::tls_util::{self, Trust, format_unix};
-use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome};
+use super::net::{checked_target, connect};
+use super::tls_util::{self, CaRoots, TlsClient, Trust, format_unix};
+use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober};
 use crate::config::Validator;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSpec {
     /// `host:port`, e.g. `portal.gemeente.nl:443`.
@@ -30,70 +29,68 @@ pub struct TlsSpec {
     /// Fail with `expectation` when the chain expires sooner than this.
     #[serde(default)]
     pub min_days_valid: Option<u32>,
-    #[serde(skip)]
-    compiled: Option<Arc<CompiledTls>>,
 }
 
 fn yes() -> bool {
     true
 }
 
+/// A compiled tls check.
 #[derive(Debug)]
-struct CompiledTls {
+pub struct TlsProbe {
+    spec: TlsSpec,
     host: String,
     port: u16,
     name: ServerName<'static>,
-    trust: Trust,
+    client: Arc<TlsClient>,
 }
 
-impl PartialEq for TlsSpec {
-    fn eq(&self, other: &Self) -> bool {
-        // Positions in the file do not change what a probe does.
-        let TlsSpec {
-            target,
-            server_name,
-            tls_verify,
-            ca_file,
-            min_days_valid,
-            compiled: _,
-        } = self;
-        let value = |s: &Option<Spanned<String>>| s.as_ref().map(|s| s.value.clone());
-        target.value == other.target.value
-            && value(server_name) == value(&other.server_name)
-            && *tls_verify == other.tls_verify
-            && value(ca_file) == value(&other.ca_file)
-            && *min_days_valid == other.min_days_valid
-    }
-}
+impl Prober for TlsProbe {
+    type Spec = TlsSpec;
 
-impl TlsSpec {
-    pub fn validate(&mut self, v: &mut Validator, _at: Location) {
-        self.compiled = self.compile(v).map(Arc::new);
-    }
-
-    fn compile(&self, v: &mut Validator) -> Option<CompiledTls> {
-        let target = match parse_target(&self.target.value) {
-            Ok(t) => Some(t),
-            Err((msg, hint)) => {
-                v.error(self.target.referenced, msg, Some(hint));
-                None
-            }
-        };
-        let name = match (&self.server_name, &target) {
+    fn compile(spec: TlsSpec, at: Location, v: &mut Validator) -> Option<TlsProbe> {
+        let target = checked_target(&spec.target, v);
+        let name = match (&spec.server_name, &target) {
             (Some(n), _) => checked_server_name(n, v),
             (None, Some((host, _))) => {
-                checked_server_name(&Spanned::new(host.clone(), self.target.referenced), v)
+                checked_server_name(&Spanned::new(host.clone(), spec.target.referenced), v)
             }
             (None, None) => None,
         };
-        let roots = ca_roots(self.ca_file.as_ref(), self.tls_verify, v)?;
+        let client = tls_client(spec.ca_file.as_ref(), spec.tls_verify, &[], at, v)?;
         let (host, port) = target?;
-        Some(CompiledTls {
+        Some(TlsProbe {
+            spec,
             host,
             port,
             name: name?,
-            trust: Trust::from_spec(self.tls_verify, roots),
+            client,
         })
+    }
+
+    fn spec(&self) -> &TlsSpec {
+        &self.spec
+    }
+
+    async fn probe(&self, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
+        let mut outcome = ProbeOutcome::default();
+        let Some(tcp) = connect(&self.host, self.port, ctx, &mut outcome).await else {
+            return Ok(outcome);
+        };
+        let hs = tls_util::handshake(tcp, &self.client, self.name.clone(), ctx, &mut outcome).await;
+        if ctx.details {
+            for (k, val) in hs.chain.details() {
+                outcome.detail(k, val);
+            }
+        }
+        if hs.stream.is_none() {
+            return Ok(outcome);
+        }
+        if let (Some(min_days), Some(earliest)) = (self.spec.min_days_valid, outcome.cert_not_after)
+        {
+            min_days_valid(min_days, earliest, &mut outcome);
+        }
+        Ok(outcome)
     }
 }
 
@@ -115,13 +112,33 @@ pub(crate) fn checked_server_name(
     }
 }
 
+/// The shared TLS client a spec's `tls_verify` and `ca_file` ask for, the
+/// file relative to the configuration file. `None` means an error was
+/// recorded.
+pub(crate) fn tls_client(
+    ca_file: Option<&Spanned<String>>,
+    tls_verify: bool,
+    alpn: &[&[u8]],
+    at: Location,
+    v: &mut Validator,
+) -> Option<Arc<TlsClient>> {
+    let roots = ca_roots(ca_file, tls_verify, v)?;
+    match TlsClient::shared(Trust::from_spec(tls_verify, roots), alpn) {
+        Ok(client) => Some(client),
+        Err(msg) => {
+            v.error(at, msg, None);
+            None
+        }
+    }
+}
+
 /// Load a spec's `ca_file`, relative to the configuration file. `None`
 /// means an error was recorded; `Some(None)` means no file was given.
-pub(crate) fn ca_roots(
+fn ca_roots(
     ca_file: Option<&Spanned<String>>,
     tls_verify: bool,
     v: &mut Validator,
-) -> Option<Option<Arc<RootCertStore>>> {
+) -> Option<Option<Arc<CaRoots>>> {
     let Some(file) = ca_file else {
         return Some(None);
     };
@@ -134,8 +151,8 @@ pub(crate) fn ca_roots(
         return None;
     }
     let path = tls_util::config_relative(v.file(), &file.value);
-    match tls_util::load_ca_file(&path) {
-        Ok(store) => Some(Some(Arc::new(store))),
+    match tls_util::shared_ca_file(&path) {
+        Ok(roots) => Some(Some(roots)),
         Err(msg) => {
             v.error(
                 file.referenced,
@@ -150,62 +167,40 @@ pub(crate) fn ca_roots(
     }
 }
 
-pub async fn probe(spec: &TlsSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
-    let c = match &spec.compiled {
-        Some(c) => c.clone(),
-        None => {
-            let mut v = Validator::new("tls check".into());
-            Arc::new(spec.compile(&mut v).ok_or_else(|| setup_error(v))?)
-        }
-    };
-    let mut outcome = ProbeOutcome::default();
-    let Some(tcp) = connect(&c.host, c.port, ctx, &mut outcome).await else {
-        return Ok(outcome);
-    };
-    let hs = tls_util::handshake(tcp, &c.trust, c.name.clone(), &[], ctx, &mut outcome).await?;
-    for (k, val) in hs.chain.details() {
-        outcome.detail(k, val);
+/// Fail with `expectation` when the chain's earliest expiry is closer than
+/// `min_days` days.
+fn min_days_valid(min_days: u32, earliest: i64, outcome: &mut ProbeOutcome) {
+    let now = jiff::Timestamp::now().as_second();
+    let left_days = (earliest - now) / 86400;
+    outcome.detail("days_valid", left_days.to_string());
+    if earliest - now < i64::from(min_days) * 86400 {
+        let when = if earliest < now {
+            format!("expired on {}", format_unix(earliest))
+        } else {
+            format!("expires on {} (in {left_days} days)", format_unix(earliest))
+        };
+        outcome.fail(
+            FailureReason::Expectation,
+            format!("certificate chain {when}, less than min_days_valid {min_days}"),
+        );
     }
-    if hs.stream.is_none() {
-        return Ok(outcome);
-    }
-    if let (Some(min_days), Some(earliest)) = (spec.min_days_valid, outcome.cert_not_after) {
-        let now = jiff::Timestamp::now().as_second();
-        let left_days = (earliest - now) / 86400;
-        outcome.detail("days_valid", left_days.to_string());
-        if earliest - now < i64::from(min_days) * 86400 {
-            let when = if earliest < now {
-                format!("expired on {}", format_unix(earliest))
-            } else {
-                format!("expires on {} (in {left_days} days)", format_unix(earliest))
-            };
-            outcome.fail(
-                FailureReason::Expectation,
-                format!("certificate chain {when}, less than min_days_valid {min_days}"),
-            );
-        }
-    }
-    Ok(outcome)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn validated(yaml: &str) -> (TlsSpec, Vec<String>) {
-        let mut spec: TlsSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
-        let mut v = Validator::new("/etc/continuity/checks.yaml".into());
-        spec.validate(&mut v, Location::UNKNOWN);
-        (spec, v.issues.iter().map(|i| i.to_string()).collect())
+    fn validated(yaml: &str) -> (Option<TlsProbe>, Vec<String>) {
+        crate::probe::compile_yaml("/etc/continuity/checks.yaml", yaml)
     }
 
     #[test]
     fn defaults_verify_against_public_roots() {
-        let (spec, issues) = validated("target: portal.gemeente.nl:443\n");
+        let (probe, issues) = validated("target: portal.gemeente.nl:443\n");
         assert!(issues.is_empty(), "{issues:?}");
-        assert!(spec.tls_verify);
-        let c = spec.compiled.expect("compiled");
-        assert!(matches!(c.trust, Trust::PublicRoots));
+        let c = probe.expect("compiled");
+        assert!(c.spec.tls_verify);
+        assert!(matches!(c.client.trust(), Trust::PublicRoots));
         assert_eq!(c.name, ServerName::try_from("portal.gemeente.nl").unwrap());
     }
 

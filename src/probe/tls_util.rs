@@ -2,9 +2,17 @@
 //! on the ring provider, a verifier that records the presented chain before
 //! judging it (so expiry is known even for a rejected certificate), the
 //! handshake itself, and certificate facts for humans.
+//!
+//! Client configurations are built once per distinct trust and ALPN and
+//! shared by every check that asks for the same, CA files keyed by their
+//! content rather than their path: 10,000 HTTPS checks of one CA hold one
+//! root store and one configuration instead of 10,000 of each.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use rustls::client::WebPkiServerVerifier;
@@ -15,11 +23,12 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
+use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, phase};
+use super::{FailureReason, ProbeContext, ProbeOutcome, phase};
 
 /// The crypto provider every probe uses. Explicit, so that nothing depends
 /// on which provider some other part of the process installed as default.
@@ -36,14 +45,14 @@ pub enum Trust {
     /// The Mozilla root programme (webpki-roots), like a citizen's browser.
     PublicRoots,
     /// Only chains ending in one of these CAs (from a `ca_file`).
-    Pinned(Arc<RootCertStore>),
+    Pinned(Arc<CaRoots>),
     /// Anything (`tls_verify: false`); the chain is still recorded.
     Insecure,
 }
 
 impl Trust {
     /// Build the trust a spec asks for. `ca_roots` is the parsed `ca_file`.
-    pub fn from_spec(tls_verify: bool, ca_roots: Option<Arc<RootCertStore>>) -> Trust {
+    pub fn from_spec(tls_verify: bool, ca_roots: Option<Arc<CaRoots>>) -> Trust {
         match (tls_verify, ca_roots) {
             (false, _) => Trust::Insecure,
             (true, Some(roots)) => Trust::Pinned(roots),
@@ -58,6 +67,83 @@ impl Trust {
             Trust::Insecure => "nothing (verification disabled)",
         }
     }
+
+    /// What makes two trusts the same: a CA file counts by its content.
+    fn key(&self) -> TrustKey {
+        match self {
+            Trust::PublicRoots => TrustKey::PublicRoots,
+            Trust::Pinned(ca) => TrustKey::Pinned(ca.digest),
+            Trust::Insecure => TrustKey::Insecure,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum TrustKey {
+    PublicRoots,
+    Pinned([u8; 32]),
+    Insecure,
+}
+
+/// The CAs of one `ca_file`, with the SHA-256 of the file they came from.
+#[derive(Debug)]
+pub struct CaRoots {
+    digest: [u8; 32],
+    roots: Arc<RootCertStore>,
+}
+
+/// Values shared while anything still holds them: an entry whose value
+/// has been dropped (its checks removed by a reload) is swept later.
+struct Interned<K, V> {
+    map: HashMap<K, Weak<V>>,
+    /// Size of the map after the last sweep; sweeping again only once it
+    /// doubles keeps interning amortised O(1).
+    swept_at: usize,
+}
+
+impl<K: Eq + Hash, V> Interned<K, V> {
+    fn new() -> Self {
+        Interned {
+            map: HashMap::new(),
+            swept_at: 0,
+        }
+    }
+
+    fn get_or_try_insert<E>(
+        &mut self,
+        key: K,
+        make: impl FnOnce() -> Result<V, E>,
+    ) -> Result<Arc<V>, E> {
+        if let Some(v) = self.map.get(&key).and_then(Weak::upgrade) {
+            return Ok(v);
+        }
+        let v = Arc::new(make()?);
+        if self.map.len() >= 2 * self.swept_at.max(16) {
+            self.map.retain(|_, w| w.strong_count() > 0);
+            self.swept_at = self.map.len();
+        }
+        self.map.insert(key, Arc::downgrade(&v));
+        Ok(v)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Read a `ca_file` for a probe: files with the same content share one
+/// root store, whatever their path.
+pub fn shared_ca_file(path: &Path) -> Result<Arc<CaRoots>, String> {
+    static CA_FILES: OnceLock<Mutex<Interned<[u8; 32], CaRoots>>> = OnceLock::new();
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    let mut interned = lock(CA_FILES.get_or_init(|| Mutex::new(Interned::new())));
+    interned.get_or_try_insert(digest, || {
+        Ok(CaRoots {
+            digest,
+            roots: Arc::new(parse_ca_pem(&bytes, path)?),
+        })
+    })
 }
 
 fn public_roots() -> Arc<RootCertStore> {
@@ -75,8 +161,12 @@ fn public_roots() -> Arc<RootCertStore> {
 /// sentence fit for a configuration issue.
 pub fn load_ca_file(path: &Path) -> Result<RootCertStore, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    parse_ca_pem(&bytes, path)
+}
+
+fn parse_ca_pem(bytes: &[u8], path: &Path) -> Result<RootCertStore, String> {
     let mut store = RootCertStore::empty();
-    for (i, cert) in CertificateDer::pem_slice_iter(&bytes).enumerate() {
+    for (i, cert) in CertificateDer::pem_slice_iter(bytes).enumerate() {
         let cert = cert.map_err(|e| {
             format!(
                 "{} is not a valid PEM file (certificate {}): {e}",
@@ -208,13 +298,19 @@ pub fn format_unix(secs: i64) -> String {
         .unwrap_or_else(|_| format!("unix {secs}"))
 }
 
+tokio::task_local! {
+    /// Where the verifier records the chain of the handshake running in
+    /// this task: the client configuration is shared by many checks, so
+    /// the slot cannot live in it.
+    static PRESENTED: RefCell<PresentedChain>;
+}
+
 /// Records the presented chain, then lets the real verifier judge it.
 #[derive(Debug)]
 struct RecordingVerifier {
     /// `None` accepts every chain (`tls_verify: false`).
     judge: Option<Arc<WebPkiServerVerifier>>,
     provider: Arc<CryptoProvider>,
-    seen: Arc<Mutex<PresentedChain>>,
 }
 
 impl ServerCertVerifier for RecordingVerifier {
@@ -232,12 +328,16 @@ impl ServerCertVerifier for RecordingVerifier {
             }
             None => Ok(ServerCertVerified::assertion()),
         };
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.certs = std::iter::once(end_entity)
-            .chain(intermediates)
-            .map(|c| c.clone().into_owned())
-            .collect();
-        seen.verify_error = result.as_ref().err().cloned();
+        // Outside a handshake started by [`handshake`] there is no slot and
+        // nobody to tell.
+        let _ = PRESENTED.try_with(|seen| {
+            let mut seen = seen.borrow_mut();
+            seen.certs = std::iter::once(end_entity)
+                .chain(intermediates)
+                .map(|c| c.clone().into_owned())
+                .collect();
+            seen.verify_error = result.as_ref().err().cloned();
+        });
         result
     }
 
@@ -278,52 +378,60 @@ impl ServerCertVerifier for RecordingVerifier {
     }
 }
 
-/// A client configuration for one connection, with the slot its verifier
-/// records the presented chain into.
-pub struct RecordingClient {
-    pub config: Arc<ClientConfig>,
-    seen: Arc<Mutex<PresentedChain>>,
+/// A client configuration for one trust and ALPN list, shared by every
+/// check that asks for the same. Session resumption is off, so sharing it
+/// carries nothing from one probe to the next.
+#[derive(Debug)]
+pub struct TlsClient {
+    trust: Trust,
+    config: Arc<ClientConfig>,
 }
 
-impl RecordingClient {
-    pub fn chain(&self) -> PresentedChain {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+impl TlsClient {
+    /// The shared client for `trust` offering `alpn`, built on first use.
+    pub fn shared(trust: Trust, alpn: &[&[u8]]) -> Result<Arc<TlsClient>, String> {
+        type Key = (TrustKey, Vec<Vec<u8>>);
+        static CLIENTS: OnceLock<Mutex<Interned<Key, TlsClient>>> = OnceLock::new();
+        let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
+        let key = (trust.key(), alpn.clone());
+        let mut interned = lock(CLIENTS.get_or_init(|| Mutex::new(Interned::new())));
+        interned.get_or_try_insert(key, || TlsClient::build(trust, alpn))
     }
-}
 
-/// Build a fresh client configuration (no session resumption carried over
-/// between probes) trusting `trust` and offering `alpn`.
-pub fn client_config(trust: &Trust, alpn: &[&[u8]]) -> Result<RecordingClient, ProbeError> {
-    let provider = provider();
-    let judge = match trust {
-        Trust::Insecure => None,
-        Trust::PublicRoots => Some(public_roots()),
-        Trust::Pinned(roots) => Some(roots.clone()),
+    fn build(trust: Trust, alpn: Vec<Vec<u8>>) -> Result<TlsClient, String> {
+        let provider = provider();
+        let judge = match &trust {
+            Trust::Insecure => None,
+            Trust::PublicRoots => Some(public_roots()),
+            Trust::Pinned(ca) => Some(ca.roots.clone()),
+        }
+        .map(|roots| {
+            WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+                .map_err(|e| format!("cannot build TLS verifier: {e}"))
+        })
+        .transpose()?;
+        let verifier = Arc::new(RecordingVerifier {
+            judge,
+            provider: provider.clone(),
+        });
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("cannot build TLS client: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        config.alpn_protocols = alpn;
+        config.resumption = rustls::client::Resumption::disabled();
+        Ok(TlsClient {
+            trust,
+            config: Arc::new(config),
+        })
     }
-    .map(|roots| {
-        WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-            .build()
-            .map_err(|e| ProbeError::Setup(format!("cannot build TLS verifier: {e}")))
-    })
-    .transpose()?;
-    let seen = Arc::new(Mutex::new(PresentedChain::default()));
-    let verifier = Arc::new(RecordingVerifier {
-        judge,
-        provider: provider.clone(),
-        seen: seen.clone(),
-    });
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ProbeError::Setup(format!("cannot build TLS client: {e}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    config.resumption = rustls::client::Resumption::disabled();
-    Ok(RecordingClient {
-        config: Arc::new(config),
-        seen,
-    })
+
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
 }
 
 /// The name a certificate is checked against, and sent as SNI (IP
@@ -350,37 +458,41 @@ pub struct Handshake {
 /// the `tls` phase and the earliest certificate expiry are recorded.
 pub async fn handshake(
     tcp: TcpStream,
-    trust: &Trust,
+    client: &TlsClient,
     name: ServerName<'static>,
-    alpn: &[&[u8]],
     ctx: &ProbeContext,
     outcome: &mut ProbeOutcome,
-) -> Result<Handshake, ProbeError> {
-    let client = client_config(trust, alpn)?;
+) -> Handshake {
     let connector = TlsConnector::from(client.config.clone());
     let started = tokio::time::Instant::now();
     let shown_name = name_str(&name);
-    let result = tokio::time::timeout_at(ctx.deadline(), connector.connect(name, tcp)).await;
+    let (result, chain) = PRESENTED
+        .scope(RefCell::default(), async {
+            let result =
+                tokio::time::timeout_at(ctx.deadline(), connector.connect(name, tcp)).await;
+            (result, PRESENTED.with(|seen| seen.take()))
+        })
+        .await;
     let took = started.elapsed();
     outcome.phase(phase::TLS, took);
-    let chain = client.chain();
     if let Some(earliest) = chain.earliest_not_after() {
         outcome.cert_not_after = Some(outcome.cert_not_after.map_or(earliest, |e| e.min(earliest)));
     }
     let stream = match result {
         Ok(Ok(stream)) => {
+            // Facts for `continuity probe` only, see `ProbeContext::details`.
             let (_, session) = stream.get_ref();
-            if let Some(v) = session.protocol_version() {
+            if let Some(v) = session.protocol_version().filter(|_| ctx.details) {
                 outcome.detail("tls_version", format!("{v:?}"));
             }
-            if let Some(s) = session.negotiated_cipher_suite() {
+            if let Some(s) = session.negotiated_cipher_suite().filter(|_| ctx.details) {
                 outcome.detail("tls_cipher", format!("{:?}", s.suite()));
             }
             Some(stream)
         }
         Ok(Err(e)) => {
             let why = match &chain.verify_error {
-                Some(err) => describe_verify_error(err, &chain, trust, &shown_name),
+                Some(err) => describe_verify_error(err, &chain, &client.trust, &shown_name),
                 None => describe_handshake_error(&e),
             };
             outcome.fail(FailureReason::Tls, why);
@@ -397,11 +509,11 @@ pub async fn handshake(
             None
         }
     };
-    Ok(Handshake {
+    Handshake {
         stream,
         chain,
         took,
-    })
+    }
 }
 
 fn name_str(name: &ServerName<'_>) -> String {
@@ -476,5 +588,60 @@ pub fn describe_verify_error(
         CertificateError::BadSignature => "certificate signature is invalid".to_string(),
         CertificateError::Revoked => "certificate is revoked".to_string(),
         other => format!("certificate rejected: {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca_pem(name: &str) -> String {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.self_signed(&key).expect("CA").pem()
+    }
+
+    #[test]
+    fn ca_files_with_the_same_content_share_one_store_and_one_client() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, other) = (ca_pem("one"), ca_pem("other"));
+        let write = |name: &str, pem: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, pem).unwrap();
+            path
+        };
+        let a = shared_ca_file(&write("a.pem", &one)).unwrap();
+        let b = shared_ca_file(&write("copy-of-a.pem", &one)).unwrap();
+        let c = shared_ca_file(&write("c.pem", &other)).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+
+        let http = |ca: &Arc<CaRoots>| {
+            TlsClient::shared(Trust::Pinned(ca.clone()), &[b"http/1.1"]).unwrap()
+        };
+        assert!(Arc::ptr_eq(&http(&a), &http(&b)));
+        assert!(!Arc::ptr_eq(&http(&a), &http(&c)));
+        let bare = TlsClient::shared(Trust::Pinned(a.clone()), &[]).unwrap();
+        assert!(!Arc::ptr_eq(&http(&a), &bare), "ALPN is part of the key");
+        let insecure = TlsClient::shared(Trust::Insecure, &[]).unwrap();
+        assert!(!Arc::ptr_eq(&bare, &insecure));
+    }
+
+    #[test]
+    fn a_client_nobody_holds_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, ca_pem("dropped")).unwrap();
+        let client = TlsClient::shared(Trust::Pinned(shared_ca_file(&path).unwrap()), &[]).unwrap();
+        let weak = Arc::downgrade(&client);
+        drop(client);
+        assert!(
+            weak.upgrade().is_none(),
+            "the cache keeps no strong reference"
+        );
     }
 }

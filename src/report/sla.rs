@@ -14,9 +14,10 @@ use crate::config::schedule::{MaintenanceEffect, MaintenanceScope, MaintenanceTi
 use crate::config::{Config, MaintenanceSpec, Service, SlaSpec, closest};
 use crate::sla::range::{from_ms, ms, to_millisecond};
 use crate::sla::{
-    self, CheckCause, Period, PeriodLabelError, ServiceMaintenance, ServiceState,
-    ServiceTransition, SlaCalendar, TimeRange, Timeline,
+    self, CheckCause, Period, PeriodLabelError, ServiceMaintenance, SlaCalendar, TimeRange,
+    Timeline,
 };
+use crate::store::convert::stored_timeline;
 use crate::store::{
     IncidentRecord, MaintenanceRecord, RecomputationRecord, ServiceTransitionRecord, SlaSnapshot,
     Store, StoreError,
@@ -428,36 +429,6 @@ fn horizons(services: &[&Service], last: &[crate::store::ResultRecord]) -> Vec<O
             }
         })
         .collect()
-}
-
-/// A service's stored timeline from `start` on; the transition in force at
-/// `start` (stored earlier) begins it.
-pub fn stored_timeline(start: Timestamp, records: &[&ServiceTransitionRecord]) -> Timeline {
-    let start = to_millisecond(start);
-    Timeline::from_transitions(
-        start,
-        ServiceState::Unknown,
-        records.iter().map(|r| {
-            let mut t = stored_transition(r);
-            t.at = t.at.max(start);
-            t
-        }),
-    )
-}
-
-/// A stored service transition as the SLA code reads it (the store keeps
-/// only the new state; `from` is filled in by the timeline).
-pub fn stored_transition(r: &ServiceTransitionRecord) -> ServiceTransition {
-    ServiceTransition {
-        at: r.at,
-        from: ServiceState::Unknown,
-        to: ServiceState::parse(&r.state).unwrap_or(ServiceState::Unknown),
-        cause: r
-            .cause
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default(),
-    }
 }
 
 fn seconds(ms: i64) -> f64 {

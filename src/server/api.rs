@@ -15,7 +15,7 @@ use serde_json::json;
 use super::AppState;
 use crate::config::schedule::{MaintenanceScope, MaintenanceTime};
 use crate::config::{KnownNames, MaintenanceSpec, Validator};
-use crate::store::{MaintenanceRecord, Store};
+use crate::store::{MaintenanceRecord, MaintenanceStore};
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
@@ -123,7 +123,9 @@ fn authorized(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Every ad-hoc window not deleted, as specs for the engine.
-pub fn load_adhoc(store: &dyn Store) -> Result<Vec<MaintenanceSpec>, crate::store::StoreError> {
+pub fn load_adhoc(
+    store: &dyn MaintenanceStore,
+) -> Result<Vec<MaintenanceSpec>, crate::store::StoreError> {
     let all = store.maintenances(Timestamp::MIN, Timestamp::MAX, false)?;
     Ok(all.iter().map(crate::report::sla::adhoc_spec).collect())
 }

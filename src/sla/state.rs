@@ -3,7 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The confirmed state of one check.
+/// The confirmed state of one check, after its failure and success
+/// thresholds (one failed probe is not yet `Down`). The one check state of
+/// the crate: the state machines, the status board and the alert view use
+/// it, and its words (`up`, `down`, `unknown`) are what the API shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckState {
@@ -26,6 +29,8 @@ impl CheckState {
 /// The state of a service. Timelines and accounting only ever hold the
 /// four measured states; `Maintenance` is a display state (see
 /// [`ServiceState::shown`]).
+/// Its words are the `state` of the status API and the `state` label of
+/// `continuity_service_state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceState {

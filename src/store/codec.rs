@@ -237,16 +237,6 @@ impl Aggregate {
         }
         Ok(out)
     }
-
-    /// Buckets of a roll-up written by someone else; a list of the wrong
-    /// length is folded into the overflow bucket or padded with zeros.
-    pub fn buckets_from(list: &[u64]) -> [u64; bucket_count()] {
-        let mut out = [0u64; bucket_count()];
-        for (i, &v) in list.iter().enumerate() {
-            out[i.min(bucket_count() - 1)] += v;
-        }
-        out
-    }
 }
 
 /// Merge sorted, unique `new` entries into sorted, unique `old` ones. An

@@ -25,6 +25,10 @@ pub fn latest_version() -> i64 {
 // keyed by time first so that inserts append (a batch dirties a few pages,
 // not one per check); it only holds the hours not rolled up yet, so finding
 // one check's rows in it by scanning a time range is cheap.
+// `check_transitions` is unused: the daemon never wrote it (only
+// store_bench did). It stays rather than a migration dropping it, which
+// would raise the schema version and lock older builds out of the file
+// for an empty table.
 const V1: &str = r#"
 CREATE TABLE services (
     id   INTEGER PRIMARY KEY,

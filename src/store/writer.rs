@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use tokio::sync::watch;
 
-use super::{Store, StoreError, WriteOp};
+use super::{BatchStore, StoreError, WriteOp};
 
 /// Tuning of the writer.
 #[derive(Debug, Clone)]
@@ -184,7 +184,10 @@ impl Shared {
 
 impl StoreWriter {
     /// Start the writer thread on `store`.
-    pub fn spawn(store: Arc<dyn Store>, options: WriterOptions) -> std::io::Result<StoreWriter> {
+    pub fn spawn(
+        store: Arc<dyn BatchStore>,
+        options: WriterOptions,
+    ) -> std::io::Result<StoreWriter> {
         let (done_tx, done_rx) = watch::channel(0u64);
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
@@ -335,7 +338,7 @@ impl StoreWriter {
 }
 
 struct Thread {
-    store: Arc<dyn Store>,
+    store: Arc<dyn BatchStore>,
     options: WriterOptions,
     shared: Arc<Shared>,
     done: watch::Sender<u64>,
@@ -524,7 +527,7 @@ impl Thread {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{OutboxRecord, OutboxStatus, SqliteStore};
+    use crate::store::{NotificationStore, OutboxRecord, OutboxStatus, SqliteStore};
 
     fn notification(key: &str) -> WriteOp {
         let now = Timestamp::now();

@@ -7,13 +7,14 @@
 use std::sync::{Arc, LazyLock, Mutex};
 
 use super::text::{Chunks, Desc, Format, Kind, labels, le_label, one_label, push_float, push_int};
-use super::{ALL_PHASES, LATENCY_BUCKETS, Table, lock, names};
+use super::{LATENCY_BUCKETS, Table, lock, names};
+use crate::probe::phase;
 use crate::probe::{FailureReason, ProbeOutcome};
 
 /// Label strings of the closed sets, derived once from the lists they
 /// name so that they never drift from them.
-static PHASE_LABELS: LazyLock<[Box<str>; ALL_PHASES.len()]> =
-    LazyLock::new(|| one_label("phase", ALL_PHASES));
+static PHASE_LABELS: LazyLock<[Box<str>; phase::ALL.len()]> =
+    LazyLock::new(|| one_label("phase", phase::ALL));
 static REASON_LABELS: LazyLock<[Box<str>; FailureReason::ALL.len()]> =
     LazyLock::new(|| one_label("reason", FailureReason::ALL.map(|r| r.as_str())));
 /// `le` labels in the text format, then in OpenMetrics.
@@ -38,8 +39,8 @@ struct Values {
     latency_sum: f64,
     ok: u64,
     failed: u64,
-    phases: [f64; ALL_PHASES.len()],
-    /// Which phases the last probe reported (bit i: `ALL_PHASES[i]`).
+    phases: [f64; phase::ALL.len()],
+    /// Which phases the last probe reported (bit i: `phase::ALL[i]`).
     present: u16,
     reasons: [u32; FailureReason::ALL.len()],
     http_status: Option<u16>,
@@ -84,7 +85,7 @@ impl CheckMetrics {
         // from an earlier probe never sits beside a failed DNS lookup.
         v.present = 0;
         for (name, took) in &o.phases {
-            if let Some(i) = ALL_PHASES.iter().position(|p| p == name) {
+            if let Some(i) = phase::ALL.iter().position(|p| p == name) {
                 v.present |= 1 << i;
                 v.phases[i] = took.as_secs_f64();
             }

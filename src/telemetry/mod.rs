@@ -22,7 +22,7 @@ pub use service::{ServiceMetrics, ServiceTable};
 pub use text::Format;
 
 use crate::config::Config;
-use crate::probe::phase;
+use crate::sla::ServiceState;
 
 pub type GaugeF = Gauge<f64, AtomicU64>;
 
@@ -184,21 +184,14 @@ pub struct AlertLabels {
     pub severity: String,
 }
 
-/// The phases a check may report, so a removed check's series can all be
-/// forgotten.
-pub const ALL_PHASES: [&str; 9] = [
-    phase::RESOLVE,
-    phase::CONNECT,
-    phase::TLS,
-    phase::PROCESSING,
-    phase::TRANSFER,
-    phase::RESPONSE,
-    phase::RINGING,
-    phase::ANSWER,
-    phase::RTT,
+/// Every shown service state, in the order the state series are written.
+pub const SERVICE_STATES: [ServiceState; 5] = [
+    ServiceState::Up,
+    ServiceState::Degraded,
+    ServiceState::Down,
+    ServiceState::Maintenance,
+    ServiceState::Unknown,
 ];
-
-pub const SERVICE_STATES: [&str; 5] = ["up", "degraded", "down", "maintenance", "unknown"];
 pub const BURN_WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 
 /// Upper bounds of `continuity_probe_latency_seconds`.
@@ -372,7 +365,7 @@ pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::{FailureReason, ProbeOutcome};
+    use crate::probe::{FailureReason, ProbeOutcome, phase};
 
     fn config(yaml_checks: &str) -> Config {
         Config::from_str(
@@ -466,7 +459,7 @@ mod tests {
             .register(&Arc::from("portal"), &Arc::from("gone"), "tcp");
         t.services
             .register(&cfg.services[0])
-            .set_state(true, "up", false);
+            .set_state(true, ServiceState::Up, false);
         t.retain_config(&cfg);
         let text = t.render(false);
         assert!(text.contains("check=\"home\""));
@@ -492,7 +485,7 @@ mod tests {
         )
         .unwrap();
         let m = t.services.register(&cfg.services[0]);
-        m.set_state(false, "down", false);
+        m.set_state(false, ServiceState::Down, false);
         m.add_sla_seconds(0, 60.0, 30.0);
         let text = t.render(false);
         assert!(text.contains("continuity_service_state{service=\"portal\",state=\"down\"} 1\n"));

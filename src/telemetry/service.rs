@@ -7,11 +7,11 @@ use std::sync::{Arc, LazyLock, Mutex};
 use super::text::{Chunks, Desc, Format, labels, one_label};
 use super::{BURN_WINDOWS, SERVICE_STATES, Table, lock, names};
 use crate::config::Service;
-use crate::sla::BurnRates;
+use crate::sla::{BurnRates, ServiceState};
 
 /// Label strings of the closed sets, derived once from their lists.
 static STATE_LABELS: LazyLock<[Box<str>; SERVICE_STATES.len()]> =
-    LazyLock::new(|| one_label("state", SERVICE_STATES));
+    LazyLock::new(|| one_label("state", SERVICE_STATES.map(ServiceState::as_str)));
 static WINDOW_LABELS: LazyLock<[Box<str>; BURN_WINDOWS.len()]> =
     LazyLock::new(|| one_label("window", BURN_WINDOWS));
 
@@ -60,9 +60,9 @@ impl Cell {
 pub struct ServiceMetrics(Arc<Cell>);
 
 impl ServiceMetrics {
-    /// The service's shown state (one of `SERVICE_STATES`), whether every
-    /// critical check passed, and whether maintenance covers it.
-    pub fn set_state(&self, up: bool, state: &str, maintenance: bool) {
+    /// The service's shown state, whether every critical check passed,
+    /// and whether maintenance covers it.
+    pub fn set_state(&self, up: bool, state: ServiceState, maintenance: bool) {
         let mut v = self.0.values();
         v.published = true;
         v.up = up;

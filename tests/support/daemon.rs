@@ -1,60 +1,189 @@
-//! Driving the real `continuity` binary from a test: start it, talk plain
-//! HTTP/1.0 to it (no client library), read metrics, wait for conditions.
+//! Driving the daemon from a test: [`InProcess`] runs `continuity::run()`
+//! in this process on a listener bound to port 0, [`Daemon`] runs the real
+//! binary (for what only a process has: signals, exit codes, `kill -9`),
+//! which binds port 0 too and says where in its log. Both are talked to in
+//! plain HTTP/1.0 (no client library); helpers read metrics and wait for
+//! conditions.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The daemon as a child process; killed when dropped.
-pub struct Daemon(pub Child);
+use continuity::config::Config;
+use continuity::daemon::DaemonError;
+
+/// `continuity::run()` on a runtime of its own, serving on 127.0.0.1 at a
+/// port the system picked; stopped (gracefully) when dropped.
+pub struct InProcess {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), DaemonError>>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl InProcess {
+    /// Load `config` (as `continuity run --config` does) and run it.
+    pub fn start(config: &Path) -> InProcess {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = Config::load(config).unwrap_or_else(|e| {
+            let issues: Vec<String> = e.issues.iter().map(|i| i.to_string()).collect();
+            panic!("test configuration rejected:\n{}", issues.join("\n"))
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("bound address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = runtime.spawn(continuity::run(config, listener, async {
+            let _ = stopped.await;
+        }));
+        InProcess {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+            runtime: Some(runtime),
+        }
+    }
+
+    /// Stop it as a signal would, and give what `run()` returned.
+    pub fn stop(mut self) -> Result<(), DaemonError> {
+        self.shut_down().expect("the daemon task ended")
+    }
+
+    fn shut_down(&mut self) -> Option<Result<(), DaemonError>> {
+        let (runtime, task) = (self.runtime.take()?, self.task.take()?);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let result = runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("run() returned within 30 s of the shutdown signal")
+        });
+        runtime.shutdown_timeout(Duration::from_secs(5));
+        match result {
+            Ok(r) => Some(r),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The test failed already: don't wait for a graceful stop.
+            if let Some(runtime) = self.runtime.take() {
+                runtime.shutdown_background();
+            }
+            return;
+        }
+        if let Some(Err(e)) = self.shut_down() {
+            panic!("the daemon did not stop cleanly: {e}");
+        }
+    }
+}
+
+/// The daemon binary as a child process; killed when dropped. Its log is
+/// kept, and shown when the test fails.
+pub struct Daemon {
+    pub child: Child,
+    /// Where it serves, as it logged it.
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
 
 impl Daemon {
-    /// `continuity run --config FILE`, output discarded.
+    /// `continuity run --config FILE`; the configuration should listen on
+    /// port 0. Returns once the daemon logged the address it serves on.
     pub fn start(config: &Path) -> Daemon {
-        Daemon(
-            Command::new(env!("CARGO_BIN_EXE_continuity"))
-                .args(["run", "--config"])
-                .arg(config)
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start continuity"),
-        )
+        let mut child = Command::new(env!("CARGO_BIN_EXE_continuity"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn,continuity=info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start continuity");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (found, addr) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        let kept = log.clone();
+        // Read to the end, always: a full pipe would stall the daemon.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(a) = line
+                    .split_once("listening on http://")
+                    .and_then(|(_, rest)| rest.split_whitespace().next())
+                    .and_then(|a| a.parse::<SocketAddr>().ok())
+                {
+                    let _ = found.send(a);
+                }
+                let mut log = kept.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let addr = match addr.recv_timeout(Duration::from_secs(20)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "continuity did not log its address; its log:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+        };
+        Daemon { child, addr, log }
+    }
+
+    /// Send `signal` (e.g. `-HUP`, `-TERM`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill {signal} failed");
     }
 
     /// SIGTERM, then wait up to `limit` for a clean exit.
     pub fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
-        Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
+        self.signal("-TERM");
         let start = Instant::now();
         loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
+            if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
             assert!(start.elapsed() < limit, "did not stop on SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+
+    /// `kill -9` and reap it.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- continuity's log:\n{}", self.log.lock().unwrap());
+        }
     }
-}
-
-/// A free port on 127.0.0.1 (bound, then released).
-pub fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 /// One HTTP/1.0 request; `None` when the daemon cannot be reached.

@@ -3,10 +3,16 @@
 //! never answer, a TCP line server and a DNS responder. Everything binds
 //! 127.0.0.1 and lives as long as the test's runtime.
 //!
+//! Beside them: [`daemon`] drives the daemon (in-process or the binary),
+//! [`smtp`] is a mail server for alerting tests, and [`ports`] starts the
+//! servers that are other programs.
+//!
 //! Use it from a test file with `mod support;`.
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod ports;
+pub mod smtp;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use continuity::config::Validator;
+use continuity::probe::Prober;
 use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -37,37 +43,16 @@ use tokio_rustls::TlsAcceptor;
 // ------------------------------------------------------------------ specs
 
 /// The `validate` every check kind's spec has.
-pub trait Validate {
-    fn validate_spec(&mut self, v: &mut Validator);
-}
-
-macro_rules! validate_impl {
-    ($($t:ty),*) => {$(
-        impl Validate for $t {
-            fn validate_spec(&mut self, v: &mut Validator) {
-                self.validate(v, continuity::config::Location::UNKNOWN);
-            }
-        }
-    )*};
-}
-validate_impl!(
-    continuity::probe::http::HttpSpec,
-    continuity::probe::tcp::TcpSpec,
-    continuity::probe::tls::TlsSpec,
-    continuity::probe::dns::DnsSpec,
-    continuity::probe::icmp::IcmpSpec,
-    continuity::probe::sip::SipSpec
-);
-
-/// Parse a spec from YAML as a user writes it and validate it; panics with
+/// Parse a spec from YAML as a user writes it and compile it; panics with
 /// the issues when it is not valid.
-pub fn spec<T: DeserializeOwned + Validate>(yaml: &str) -> T {
-    let mut s: T =
+pub fn spec<P: Prober>(yaml: &str) -> P
+where
+    P::Spec: DeserializeOwned,
+{
+    let s: P::Spec =
         serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("spec does not parse: {e}\n{yaml}"));
-    let mut v = Validator::new("test.yaml".into());
-    s.validate_spec(&mut v);
-    assert!(v.is_ok(), "spec is not valid: {:?}\n{yaml}", v.issues);
-    s
+    continuity::probe::compile(s, "test.yaml")
+        .unwrap_or_else(|e| panic!("spec is not valid: {e}\n{yaml}"))
 }
 
 /// Whether this process runs as root (raw sockets allowed).
@@ -435,11 +420,16 @@ pub async fn silent_listener() -> SocketAddr {
     addr
 }
 
-/// A local port with nothing listening on it.
+/// A local port with nothing listening on it: bound, so that no one else
+/// takes it, but not listening, so that connections are refused.
 pub async fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _held = socket;
+        std::future::pending::<()>().await
+    });
     addr
 }
 
@@ -632,7 +622,10 @@ pub async fn dns_server(mode: DnsMode) -> SocketAddr {
     addr
 }
 
-/// A UDP port on 127.0.0.1 where nothing listens.
+/// A UDP port on 127.0.0.1 where nothing listens. Released, unlike
+/// [`closed_port`]: only a port with no socket at all answers "port
+/// unreachable"; another process would have to take it within the
+/// milliseconds the test runs.
 pub async fn closed_udp_port() -> SocketAddr {
     let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let addr = socket.local_addr().expect("addr");

@@ -2,18 +2,16 @@
 //! with an OPTIONS ping, a REGISTER with digest authentication (undone
 //! afterwards), or a test call (INVITE, then CANCEL or ACK and BYE).
 //!
-//! The spec is validated once at load time into a [`CompiledSip`]; the
+//! The spec is compiled once at load time into a [`SipProbe`]; the
 //! conversation itself lives in `uac`, the wire format in `message`.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Location, Spanned};
 use serde::{Deserialize, Deserializer};
 
-use super::tls_util::Trust;
-use super::{ProbeContext, ProbeError, ProbeOutcome};
+use super::{ProbeContext, ProbeError, ProbeOutcome, Prober};
 use crate::config::{Dur, Secret, Validator, expand};
 
 pub mod digest;
@@ -57,7 +55,7 @@ impl Method {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SipSpec {
     /// Request-URI: `sip:ping@sbc.example.org:5060`; for `invite` the
@@ -109,8 +107,6 @@ pub struct SipSpec {
     /// TLS only: name to verify and send as SNI (default: the host).
     #[serde(default)]
     pub server_name: Option<Spanned<String>>,
-    #[serde(skip)]
-    compiled: Option<Arc<CompiledSip>>,
 }
 
 fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
@@ -122,21 +118,22 @@ fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
 const DEFAULT_EXPIRES: u32 = 60;
 const DEFAULT_RING_TIME: Duration = Duration::from_secs(3);
 
-/// A validated spec, ready to probe with.
+/// A compiled sip check, ready to probe with.
 #[derive(Debug)]
-pub(crate) struct CompiledSip {
-    pub method: Method,
-    pub request_uri: SipUri,
-    pub dest: Destination,
-    pub accept: Vec<u16>,
-    pub credentials: Option<Credentials>,
+pub struct SipProbe {
+    spec: SipSpec,
+    pub(crate) method: Method,
+    pub(crate) request_uri: SipUri,
+    pub(crate) dest: Destination,
+    pub(crate) accept: Vec<u16>,
+    pub(crate) credentials: Option<Credentials>,
     /// From (and for REGISTER also To) address.
-    pub from: SipUri,
-    pub to: SipUri,
-    pub contact_user: String,
-    pub expires: u32,
-    pub ring_time: Duration,
-    pub user_agent: String,
+    pub(crate) from: SipUri,
+    pub(crate) to: SipUri,
+    pub(crate) contact_user: String,
+    pub(crate) expires: u32,
+    pub(crate) ring_time: Duration,
+    pub(crate) user_agent: String,
 }
 
 #[derive(Debug)]
@@ -145,58 +142,26 @@ pub(crate) struct Credentials {
     pub password: Secret,
 }
 
-impl PartialEq for SipSpec {
-    fn eq(&self, other: &Self) -> bool {
-        // Positions in the file do not change what a probe does.
-        fn v<T: Clone>(s: &Option<Spanned<T>>) -> Option<T> {
-            s.as_ref().map(|s| s.value.clone())
-        }
-        let SipSpec {
-            uri,
-            transport,
-            method,
-            accept,
-            proxy,
-            username,
-            auth_username,
-            password,
-            password_file,
-            from,
-            expires,
-            ring_time,
-            user_agent,
-            tls_verify,
-            ca_file,
-            server_name,
-            compiled: _,
-        } = self;
-        uri.value == other.uri.value
-            && v(transport) == v(&other.transport)
-            && *method == other.method
-            && v(accept) == v(&other.accept)
-            && v(proxy) == v(&other.proxy)
-            && v(username) == v(&other.username)
-            && *auth_username == other.auth_username
-            && *password == other.password
-            && v(password_file) == v(&other.password_file)
-            && v(from) == v(&other.from)
-            && v(expires) == v(&other.expires)
-            && v(ring_time) == v(&other.ring_time)
-            && v(user_agent) == v(&other.user_agent)
-            && v(tls_verify) == v(&other.tls_verify)
-            && v(ca_file) == v(&other.ca_file)
-            && v(server_name) == v(&other.server_name)
+impl Prober for SipProbe {
+    type Spec = SipSpec;
+
+    fn compile(spec: SipSpec, at: Location, v: &mut Validator) -> Option<SipProbe> {
+        // A password_file is read here, once; the secret then lives in
+        // the compiled probe only.
+        spec.into_probe(v, at)
+    }
+
+    fn spec(&self) -> &SipSpec {
+        &self.spec
+    }
+
+    async fn probe(&self, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
+        uac::run(self, ctx).await
     }
 }
 
 impl SipSpec {
-    pub fn validate(&mut self, v: &mut Validator, at: Location) {
-        // A password_file is read here, once; the secret then lives in
-        // the compiled spec only.
-        self.compiled = self.compile(v, at).map(Arc::new);
-    }
-
-    fn compile(&self, v: &mut Validator, at: Location) -> Option<CompiledSip> {
+    fn into_probe(self, v: &mut Validator, at: Location) -> Option<SipProbe> {
         let errors_before = v.issues.len();
         let method = self.method;
         let uri = match SipUri::parse(&self.uri.value) {
@@ -315,9 +280,18 @@ impl SipSpec {
         };
 
         let (dest_host, dest_port) = self.destination(uri.as_ref(), transport, v);
-        let trust = self.trust(transport, v);
-        let server_name = match (&self.server_name, transport) {
-            (Some(n), Transport::Tls) => super::tls::checked_server_name(n, v),
+        let tls = self.tls(transport, at, v);
+        // Checked here, not at the handshake: a host that cannot be a TLS
+        // name is a mistake in the file, not the line's failure.
+        let server_name = match (transport, &self.server_name, &dest_host) {
+            (Transport::Tls, Some(n), _) => super::tls::checked_server_name(n, v),
+            (Transport::Tls, None, Some(host)) => {
+                let place = self
+                    .proxy
+                    .as_ref()
+                    .map_or(self.uri.referenced, |p| p.referenced);
+                super::tls::checked_server_name(&Spanned::new(host.clone(), place), v)
+            }
             _ => None,
         };
 
@@ -339,14 +313,15 @@ impl SipSpec {
         if v.issues.len() > errors_before {
             return None;
         }
-        Some(CompiledSip {
+        Some(SipProbe {
+            spec: self,
             method,
             request_uri,
             dest: Destination {
                 transport,
                 host: dest_host?,
                 port: dest_port,
-                trust: trust?,
+                tls: tls?,
                 server_name,
             },
             accept,
@@ -548,7 +523,14 @@ impl SipSpec {
         }
     }
 
-    fn trust(&self, transport: Transport, v: &mut Validator) -> Option<Trust> {
+    /// The shared TLS client for transport tls; `Some(None)` for the
+    /// others, `None` when an error was recorded.
+    fn tls(
+        &self,
+        transport: Transport,
+        at: Location,
+        v: &mut Validator,
+    ) -> Option<Option<std::sync::Arc<super::tls_util::TlsClient>>> {
         if transport != Transport::Tls {
             let fields = [
                 ("tls_verify", self.tls_verify.as_ref().map(|t| t.referenced)),
@@ -567,11 +549,10 @@ impl SipSpec {
                     );
                 }
             }
-            return Some(Trust::Insecure);
+            return Some(None);
         }
         let verify = self.tls_verify.as_ref().is_none_or(|t| t.value);
-        let roots = super::tls::ca_roots(self.ca_file.as_ref(), verify, v)?;
-        Some(Trust::from_spec(verify, roots))
+        super::tls::tls_client(self.ca_file.as_ref(), verify, &[], at, v).map(Some)
     }
 
     /// From, To and the Contact user.
@@ -632,20 +613,6 @@ impl SipSpec {
         };
         Some((from, to, contact_user))
     }
-}
-
-pub async fn probe(spec: &SipSpec, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
-    let c = match &spec.compiled {
-        Some(c) => c.clone(),
-        None => {
-            let mut v = Validator::new("sip check".into());
-            match spec.compile(&mut v, Location::UNKNOWN) {
-                Some(c) if v.is_ok() => Arc::new(c),
-                _ => return Err(super::tcp::setup_error(v)),
-            }
-        }
-    };
-    uac::run(&c, ctx).await
 }
 
 #[cfg(test)]

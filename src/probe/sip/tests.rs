@@ -15,24 +15,22 @@ use super::*;
 use crate::config::Validator;
 use crate::probe::{FailureReason, ProbeContext, phase};
 
-fn spec(yaml: &str) -> SipSpec {
-    let mut s: SipSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
-    let mut v = Validator::new("/etc/continuity/phones.yaml".into());
-    s.validate(&mut v, Location::UNKNOWN);
-    assert!(v.is_ok(), "unexpected issues: {:?}", v.issues);
-    s
+fn spec(yaml: &str) -> SipProbe {
+    let s: SipSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
+    crate::probe::compile(s, "/etc/continuity/phones.yaml")
+        .unwrap_or_else(|e| panic!("unexpected issues: {e}"))
 }
 
 fn issues(yaml: &str) -> Vec<String> {
-    let mut s: SipSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
+    let s: SipSpec = serde_saphyr::from_str(yaml).expect("yaml parses");
     let mut v = Validator::new("/etc/continuity/phones.yaml".into());
-    s.validate(&mut v, Location::UNKNOWN);
+    SipProbe::compile(s, Location::UNKNOWN, &mut v);
     v.issues.iter().map(|i| i.to_string()).collect()
 }
 
-async fn run(s: &SipSpec, timeout: Duration) -> ProbeOutcome {
+async fn run(s: &SipProbe, timeout: Duration) -> ProbeOutcome {
     let ctx = ProbeContext::new(timeout);
-    let mut o = probe(s, &ctx).await.expect("probe runs");
+    let mut o = s.probe(&ctx).await.expect("probe runs");
     o.duration = ctx.started.elapsed();
     o
 }
@@ -70,7 +68,7 @@ async fn reply(s: &UdpSocket, to: std::net::SocketAddr, bytes: &[u8]) {
     s.send_to(bytes, to).await.unwrap();
 }
 
-fn options_spec(port: u16) -> SipSpec {
+fn options_spec(port: u16) -> SipProbe {
     spec(&format!("uri: sip:ping@127.0.0.1:{port}\n"))
 }
 
@@ -679,7 +677,7 @@ async fn a_tcp_server_that_closes_without_answering_is_a_network_failure() {
 #[test]
 fn valid_specs_compile_with_their_defaults() {
     let s = spec("uri: sip:ping@sbc.example.org\n");
-    let c = s.compiled.as_ref().unwrap();
+    let c = s;
     assert_eq!(c.dest.transport, Transport::Udp);
     assert_eq!(
         (c.dest.host.as_str(), c.dest.port),
@@ -691,7 +689,7 @@ fn valid_specs_compile_with_their_defaults() {
     let s = spec(
         "uri: sips:pbx.example.org\nmethod: register\nusername: alice\npassword: x\nexpires: 5m\n",
     );
-    let c = s.compiled.as_ref().unwrap();
+    let c = s;
     assert_eq!(
         (c.dest.transport, c.dest.port, c.expires),
         (Transport::Tls, 5061, 300)
@@ -701,7 +699,7 @@ fn valid_specs_compile_with_their_defaults() {
     let s = spec(
         "uri: sip:1400@gemeente.nl;transport=tcp\nmethod: invite\nproxy: sbc.example.org:5080\n",
     );
-    let c = s.compiled.as_ref().unwrap();
+    let c = s;
     assert_eq!(c.dest.transport, Transport::Tcp);
     assert_eq!(
         (c.dest.host.as_str(), c.dest.port),
@@ -796,14 +794,12 @@ fn invalid_specs_are_rejected_with_a_reason_and_a_fix() {
 fn password_file_is_read_relative_to_the_configuration_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
-    let mut s: SipSpec =
+    let s: SipSpec =
         serde_saphyr::from_str("uri: sip:b\nmethod: register\nusername: a\npassword_file: pw\n")
             .unwrap();
     let config = dir.path().join("phones.yaml").display().to_string();
-    let mut v = Validator::new(config.into());
-    s.validate(&mut v, Location::UNKNOWN);
-    assert!(v.is_ok(), "{:?}", v.issues);
-    let creds = s.compiled.as_ref().unwrap().credentials.as_ref().unwrap();
+    let s: SipProbe = crate::probe::compile(s, &config).unwrap_or_else(|e| panic!("{e}"));
+    let creds = s.credentials.as_ref().unwrap();
     assert_eq!(creds.password.expose(), "s3cret");
     assert!(!format!("{s:?}").contains("s3cret"));
 }
@@ -824,7 +820,7 @@ fn the_documented_check_loads_as_written() {
     let crate::config::CheckKind::Sip(s) = &config.services[0].checks[0].kind else {
         panic!("not a sip check")
     };
-    let c = s.compiled.as_ref().unwrap();
+    let c = s;
     assert_eq!(
         (c.method, c.dest.transport, c.dest.port),
         (Method::Options, Transport::Udp, 5060)

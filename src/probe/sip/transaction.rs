@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::message::{self, Message, OutRequest, Response};
 use super::transport::{Connection, Incoming};
 use crate::probe::FailureReason;
-use crate::probe::tcp::io_reason;
+use crate::probe::net::io_reason;
 
 /// RFC 3261 17.1.1.1: round-trip estimate and the retransmission cap.
 pub const T1: Duration = Duration::from_millis(500);

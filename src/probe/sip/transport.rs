@@ -5,17 +5,17 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UdpSocket;
-use tokio::time::Instant;
 
 use super::message::{self, Frame, MAX_MESSAGE, Message, ParseError};
-use crate::config::Dur;
-use crate::probe::tls_util::{self, Trust};
-use crate::probe::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, phase, tcp};
+use crate::probe::net::{self, io_reason};
+use crate::probe::tls_util::{self, TlsClient};
+use crate::probe::{FailureReason, ProbeContext, ProbeError, ProbeOutcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -62,8 +62,9 @@ pub struct Destination {
     pub transport: Transport,
     pub host: String,
     pub port: u16,
-    /// TLS only: whom to trust and the name to check (and send as SNI).
-    pub trust: Trust,
+    /// TLS only (both `Some` exactly for transport tls): the shared client
+    /// that knows whom to trust, and the name to check (and send as SNI).
+    pub tls: Option<Arc<TlsClient>>,
     pub server_name: Option<ServerName<'static>>,
 }
 
@@ -106,7 +107,7 @@ pub async fn open(
     match dest.transport {
         Transport::Udp => Ok(open_udp(dest, ctx, outcome).await),
         Transport::Tcp | Transport::Tls => {
-            let Some(tcp) = tcp::connect(&dest.host, dest.port, ctx, outcome).await else {
+            let Some(tcp) = net::connect(&dest.host, dest.port, ctx, outcome).await else {
                 return Ok(None);
             };
             let (local, peer) = match (tcp.local_addr(), tcp.peer_addr()) {
@@ -119,18 +120,15 @@ pub async fn open(
                     return Ok(None);
                 }
             };
-            let stream: Box<dyn ByteStream> = if dest.transport == Transport::Tls {
-                let name = match &dest.server_name {
-                    Some(n) => n.clone(),
-                    None => tls_util::server_name(&dest.host).map_err(ProbeError::Setup)?,
-                };
-                let hs = tls_util::handshake(tcp, &dest.trust, name, &[], ctx, outcome).await?;
-                match hs.stream {
-                    Some(s) => Box::new(s),
-                    None => return Ok(None),
+            let stream: Box<dyn ByteStream> = match (&dest.tls, &dest.server_name) {
+                (Some(client), Some(name)) => {
+                    let hs = tls_util::handshake(tcp, client, name.clone(), ctx, outcome).await;
+                    match hs.stream {
+                        Some(s) => Box::new(s),
+                        None => return Ok(None),
+                    }
                 }
-            } else {
-                Box::new(tcp)
+                _ => Box::new(tcp),
             };
             Ok(Some(Connection {
                 io: Io::Stream {
@@ -150,48 +148,10 @@ async fn open_udp(
     ctx: &ProbeContext,
     outcome: &mut ProbeOutcome,
 ) -> Option<Connection> {
-    let started = Instant::now();
-    let host = dest.host.as_str();
-    let peer = match host.parse::<IpAddr>() {
-        Ok(ip) => SocketAddr::new(ip, dest.port),
-        Err(_) => {
-            let lookup =
-                tokio::time::timeout_at(ctx.deadline(), tokio::net::lookup_host((host, dest.port)));
-            let addrs: Vec<SocketAddr> = match lookup.await {
-                Ok(Ok(a)) => a.collect(),
-                Ok(Err(e)) => {
-                    outcome.phase(phase::RESOLVE, started.elapsed());
-                    outcome.fail(
-                        FailureReason::Dns,
-                        format!("name '{host}' does not resolve: {e}"),
-                    );
-                    return None;
-                }
-                Err(_) => {
-                    outcome.phase(phase::RESOLVE, started.elapsed());
-                    outcome.fail(
-                        FailureReason::Timeout,
-                        format!("name '{host}' did not resolve within {}", Dur(ctx.timeout)),
-                    );
-                    return None;
-                }
-            };
-            // Prefer IPv4: a probe host without IPv6 routing would
-            // otherwise report "network" for a healthy trunk.
-            match addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) {
-                Some(a) => *a,
-                None => {
-                    outcome.phase(phase::RESOLVE, started.elapsed());
-                    outcome.fail(
-                        FailureReason::Dns,
-                        format!("name '{host}' has no addresses"),
-                    );
-                    return None;
-                }
-            }
-        }
-    };
-    outcome.phase(phase::RESOLVE, started.elapsed());
+    let addrs = net::resolve(&dest.host, dest.port, ctx, outcome).await?;
+    // Prefer IPv4: a probe host without IPv6 routing would otherwise
+    // report "network" for a healthy trunk.
+    let peer = *addrs.iter().find(|a| a.is_ipv4()).unwrap_or(&addrs[0]);
     outcome.detail("address", peer.to_string());
     let any: IpAddr = if peer.is_ipv4() {
         Ipv4Addr::UNSPECIFIED.into()
@@ -211,7 +171,7 @@ async fn open_udp(
     // Connected, so the kernel reports ICMP port unreachable as
     // ECONNREFUSED and drops datagrams from anyone but the peer.
     if let Err(e) = socket.connect(peer).await {
-        outcome.fail(tcp::io_reason(&e), format!("cannot send to {peer}: {e}"));
+        outcome.fail(io_reason(&e), format!("cannot send to {peer}: {e}"));
         return None;
     }
     let local = match socket.local_addr() {

@@ -11,11 +11,11 @@ use super::digest::{self, Answer, Challenge};
 use super::message::{self, OutRequest, Response, SipUri, bracket_host};
 use super::transaction::{Client, Event, Matched, T1, new_branch, new_token};
 use super::transport;
-use super::{CompiledSip, Method};
+use super::{Method, SipProbe};
 use crate::config::Dur;
 use crate::probe::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, phase};
 
-pub(super) async fn run(c: &CompiledSip, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
+pub(super) async fn run(c: &SipProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
     let mut outcome = ProbeOutcome::default();
     let Some(conn) = transport::open(&c.dest, ctx, &mut outcome).await? else {
         return Ok(outcome);
@@ -59,7 +59,7 @@ struct Held {
 }
 
 struct Uac<'a> {
-    c: &'a CompiledSip,
+    c: &'a SipProbe,
     ctx: &'a ProbeContext,
     client: Client,
     from_tag: String,

@@ -1,0 +1,144 @@
+//! Wiring: open the store, start its writer and record the run, serve the
+//! HTTP endpoints, restore the engine, start alert delivery and probing,
+//! in that order, and hand the running parts to the main loop.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::{Daemon, DaemonError, Inbox, load_adhoc, release_freed_memory};
+use crate::alert::dispatch::Dispatcher;
+use crate::alert::outbox::StoreOutbox;
+use crate::alert::rules::AlertRules;
+use crate::config::Config;
+use crate::engine::{Engine, Restorer, StatusBoard};
+use crate::scheduler::Scheduler;
+use crate::server::{AppState, ReloadRequest};
+use crate::store::Store;
+use crate::store::writer::{StoreWriter, WriterOptions};
+use crate::telemetry::{Telemetry, VersionLabels};
+
+impl Daemon {
+    /// Start every part for `config`, serving HTTP on `listener`. Ready
+    /// (`/readyz` answers 200) when it returns.
+    pub(super) async fn start(
+        config: Config,
+        listener: TcpListener,
+    ) -> Result<(Daemon, Inbox), DaemonError> {
+        let telemetry = Arc::new(Telemetry::new());
+        telemetry
+            .build_info
+            .get_or_create(&VersionLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        super::reload::mark_loaded(&telemetry);
+
+        // The store: opened (and migrated) before anything runs, so that a
+        // store we cannot use stops the daemon at once with a clear error.
+        let store_config = config.store.clone();
+        let store: Arc<dyn Store> =
+            tokio::task::spawn_blocking(move || crate::store::open(&store_config))
+                .await
+                .map_err(DaemonError::StoreOpenPanicked)?
+                .map_err(DaemonError::Store)?;
+        let writer = StoreWriter::spawn(store.clone(), WriterOptions::for_config(&config.store))
+            .map_err(DaemonError::Writer)?;
+        let run_id = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || store.start_run(jiff::Timestamp::now()))
+                .await
+                .map_err(DaemonError::RunStartPanicked)?
+                .map_err(DaemonError::RunStart)?
+        };
+
+        let config = Arc::new(config);
+        let status = Arc::new(RwLock::new(StatusBoard::default()));
+        let (reload_tx, reloads) = mpsc::channel::<ReloadRequest>(4);
+        let ready = Arc::new(AtomicBool::new(false));
+        let shared_config = Arc::new(RwLock::new(config.clone()));
+        let (maint_tx, maintenance) = mpsc::channel::<()>(16);
+        let app = crate::server::router(AppState {
+            telemetry: telemetry.clone(),
+            status: status.clone(),
+            reload: reload_tx,
+            ready: ready.clone(),
+            store: store.clone(),
+            config: shared_config.clone(),
+            api_token: config.server.api_token.clone(),
+            maintenance_changed: maint_tx,
+        });
+
+        let (stop_server, stop_rx) = tokio::sync::watch::channel(false);
+        let mut server_stop = stop_rx.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = server_stop.wait_for(|s| *s).await;
+                })
+                .await
+        });
+
+        let (reports, report_rx) = mpsc::channel(8192);
+        let mut engine = {
+            let (config, telemetry, writer, store) = (
+                config.clone(),
+                telemetry.clone(),
+                writer.clone(),
+                store.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                Engine::new(
+                    config,
+                    telemetry,
+                    status,
+                    Box::new(writer),
+                    Some(Restorer::new(store)),
+                )
+            })
+            .await
+            .map_err(DaemonError::EngineRestorePanicked)?
+        };
+        load_adhoc(&mut engine, &store).await;
+        release_freed_memory();
+        let rules = AlertRules::new(&config.alerting);
+        let dispatcher = Dispatcher::start(
+            &config.alerting,
+            Arc::new(StoreOutbox::with_writer(store.clone(), writer.clone())),
+            telemetry.clone(),
+        )?;
+        let scheduler = Scheduler::start(&config, telemetry.clone(), reports.clone());
+        ready.store(true, Ordering::Relaxed);
+        tracing::info!(
+            services = config.services.len(),
+            checks = config.check_count(),
+            location = %config.location,
+            "continuity running"
+        );
+
+        let daemon = Daemon {
+            config,
+            shared_config,
+            telemetry,
+            store,
+            writer,
+            run_id,
+            engine,
+            rules,
+            dispatcher,
+            scheduler,
+            reports,
+            ready,
+            server,
+            stop_server,
+        };
+        let inbox = Inbox {
+            reports: report_rx,
+            reloads,
+            maintenance,
+        };
+        Ok((daemon, inbox))
+    }
+}
