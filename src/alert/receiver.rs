@@ -15,32 +15,46 @@ use super::config::{Severity, did_you_mean};
 use super::notify::{self, Channel, ChannelSpec, CompileContext};
 use crate::config::{Dur, KnownNames, Location, Spanned, Validator, closest};
 
-/// One destination for notifications, with the alerts it wants, as
-/// written. Exactly one channel block is set.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReceiverSpec {
-    pub name: Spanned<String>,
-    /// Only alerts at least this severe (page > ticket > none).
-    #[serde(default = "default_min_severity")]
-    pub min_severity: Severity,
-    /// Label matchers, all of which must hold: `value` (equal), `=~regex`,
-    /// `!=value` or `!~regex` (regexes match the whole value).
-    #[serde(default)]
-    pub matchers: BTreeMap<String, String>,
-    #[serde(default = "default_true")]
-    pub send_resolved: bool,
-    /// Labels whose values make a group; `[...]` groups per alert.
-    pub group_by: Option<Spanned<Vec<String>>>,
-    /// How long the first notification of a group waits for others.
-    pub group_wait: Option<Spanned<Dur>>,
-    /// How long after a group's message its next one may follow.
-    pub group_interval: Option<Spanned<Dur>>,
-    pub webhook: Option<notify::webhook::WebhookSpec>,
-    pub slack: Option<notify::slack::SlackSpec>,
-    pub teams: Option<notify::teams::TeamsSpec>,
-    pub email: Option<notify::email::EmailSpec>,
+macro_rules! receiver_spec {
+    ($($block:ident: $variant:ident($spec:ty => $compiled:ty),)*) => {
+        /// One destination for notifications, with the alerts it wants, as
+        /// written. Exactly one channel block is set; the blocks are the
+        /// list in `notify::with_channels`.
+        #[derive(Debug, Clone, PartialEq, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct ReceiverSpec {
+            pub name: Spanned<String>,
+            /// Only alerts at least this severe (page > ticket > none).
+            #[serde(default = "default_min_severity")]
+            pub min_severity: Severity,
+            /// Label matchers, all of which must hold: `value` (equal), `=~regex`,
+            /// `!=value` or `!~regex` (regexes match the whole value).
+            #[serde(default)]
+            pub matchers: BTreeMap<String, String>,
+            #[serde(default = "default_true")]
+            pub send_resolved: bool,
+            /// Labels whose values make a group; `[...]` groups per alert.
+            pub group_by: Option<Spanned<Vec<String>>>,
+            /// How long the first notification of a group waits for others.
+            pub group_wait: Option<Spanned<Dur>>,
+            /// How long after a group's message its next one may follow.
+            pub group_interval: Option<Spanned<Dur>>,
+            $(pub $block: Option<$spec>,)*
+        }
+
+        impl ReceiverSpec {
+            /// The channel blocks that are set, in the order of the list.
+            fn channel_blocks(&self) -> Vec<&dyn ChannelSpec> {
+                let mut blocks: Vec<&dyn ChannelSpec> = Vec::new();
+                $(if let Some(b) = &self.$block {
+                    blocks.push(b);
+                })*
+                blocks
+            }
+        }
+    };
 }
+notify::with_channels!(receiver_spec);
 
 fn default_min_severity() -> Severity {
     Severity::Ticket
@@ -127,17 +141,6 @@ impl Receiver {
 }
 
 impl ReceiverSpec {
-    /// The channel blocks, in the order they are documented. The list of
-    /// channels: a new channel is a file in `notify/` and a line here.
-    fn channel_blocks(&self) -> [Option<&dyn ChannelSpec>; 4] {
-        [
-            self.webhook.as_ref().map(|c| c as &dyn ChannelSpec),
-            self.slack.as_ref().map(|c| c as &dyn ChannelSpec),
-            self.teams.as_ref().map(|c| c as &dyn ChannelSpec),
-            self.email.as_ref().map(|c| c as &dyn ChannelSpec),
-        ]
-    }
-
     /// Check the receiver written at `at` and build it; every problem is
     /// reported to `v`, and `None` comes back when there was one.
     pub fn compile(
@@ -149,12 +152,15 @@ impl ReceiverSpec {
     ) -> Option<Receiver> {
         let issues = v.issues.len();
         let name = self.name.value.clone();
-        let blocks: Vec<&dyn ChannelSpec> = self.channel_blocks().into_iter().flatten().collect();
+        let blocks = self.channel_blocks();
         if blocks.len() != 1 {
             v.error(
                 at,
                 format!("receiver '{name}' has {} channel blocks", blocks.len()),
-                Some("give each receiver exactly one of webhook, slack, teams or email".into()),
+                Some(format!(
+                    "give each receiver exactly one of {}",
+                    notify::CHANNEL_BLOCKS.join(", ")
+                )),
             );
         }
 

@@ -4,6 +4,7 @@
 //! clients thread them. A group is one mail listing its alerts.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -14,8 +15,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 
 use super::{
-    Channel, ChannelSpec, CompileContext, DeliveryError, Message as Group, Notification, Notifier,
-    Status,
+    Channel, ChannelSender, ChannelSpec, CompileContext, DeliveryError, Message as Group,
+    Notification, Notifier, Status,
 };
 use crate::alert::config::InlineSecret;
 use crate::config::{Secret, Spanned, expand};
@@ -70,6 +71,12 @@ pub struct Email {
 impl ChannelSpec for EmailSpec {
     fn compile(&self, cx: &mut CompileContext<'_>) -> Option<Channel> {
         compile(self, cx).map(Channel::Email)
+    }
+}
+
+impl ChannelSender for Email {
+    fn notifier(&self, _http: &reqwest::Client) -> Result<Arc<dyn Notifier>, DeliveryError> {
+        Ok(Arc::new(EmailNotifier::new(self)?))
     }
 }
 

@@ -214,27 +214,53 @@ pub trait Notifier: Send + Sync {
     fn send<'a>(&'a self, m: &'a Message) -> BoxFuture<'a, Result<(), DeliveryError>>;
 }
 
-/// Every channel, compiled from its block. Adding a channel: a file here
-/// with its spec, compiled form and sender, a variant in this list, and
-/// its block in `ReceiverSpec`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Channel {
-    Webhook(webhook::Webhook),
-    Slack(slack::Slack),
-    Teams(teams::Teams),
-    Email(email::Email),
+/// The list of channels: the block's name under a receiver, the variant
+/// of [`Channel`], the block as written and its compiled form. Adding a
+/// channel is a file in this folder (spec, [`ChannelSpec`], compiled form
+/// with [`ChannelSender`], sender) and a line here; [`Channel`] and the
+/// receiver's block fields (`ReceiverSpec`) are generated from it.
+macro_rules! with_channels {
+    ($then:ident) => {
+        $then! {
+            webhook: Webhook($crate::alert::notify::webhook::WebhookSpec => $crate::alert::notify::webhook::Webhook),
+            slack: Slack($crate::alert::notify::slack::SlackSpec => $crate::alert::notify::slack::Slack),
+            teams: Teams($crate::alert::notify::teams::TeamsSpec => $crate::alert::notify::teams::Teams),
+            email: Email($crate::alert::notify::email::EmailSpec => $crate::alert::notify::email::Email),
+        }
+    };
 }
+pub(crate) use with_channels;
 
-impl Channel {
-    /// The sender; HTTP channels share `http`.
-    pub fn notifier(&self, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, DeliveryError> {
-        Ok(match self {
-            Channel::Webhook(c) => Arc::new(webhook::WebhookNotifier::new(c, http.clone())),
-            Channel::Slack(c) => Arc::new(slack::SlackNotifier::new(c, http.clone())),
-            Channel::Teams(c) => Arc::new(teams::TeamsNotifier::new(c, http.clone())),
-            Channel::Email(c) => Arc::new(email::EmailNotifier::new(c)?),
-        })
-    }
+macro_rules! channel_enum {
+    ($($block:ident: $variant:ident($spec:ty => $compiled:ty),)*) => {
+        /// Every channel, compiled from its block.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Channel {
+            $($variant($compiled),)*
+        }
+
+        impl Channel {
+            /// The sender; HTTP channels share `http`.
+            pub fn notifier(
+                &self,
+                http: &reqwest::Client,
+            ) -> Result<Arc<dyn Notifier>, DeliveryError> {
+                match self {
+                    $(Channel::$variant(c) => c.notifier(http),)*
+                }
+            }
+        }
+
+        /// The channel blocks a receiver may have, in the documented order.
+        pub const CHANNEL_BLOCKS: &[&str] = &[$(stringify!($block)),*];
+    };
+}
+with_channels!(channel_enum);
+
+/// A compiled channel builds its sender.
+pub trait ChannelSender {
+    /// The sender for this channel; HTTP channels share `http`.
+    fn notifier(&self, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, DeliveryError>;
 }
 
 /// Where a channel block is checked: problems go to `v`, at `at` (the

@@ -4,13 +4,15 @@
 //! attachments the same way, unlike Slack's blocks). A group is one
 //! message whose attachment lists its alerts.
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    Channel, ChannelSpec, CompileContext, DeliveryError, Message, Notification, Notifier, Status,
-    UrlSpec, post_json,
+    Channel, ChannelSender, ChannelSpec, CompileContext, DeliveryError, Message, Notification,
+    Notifier, Status, UrlSpec, post_json,
 };
 use crate::config::Secret;
 
@@ -29,6 +31,12 @@ impl ChannelSpec for SlackSpec {
     fn compile(&self, cx: &mut CompileContext<'_>) -> Option<Channel> {
         let url = self.0.resolve("slack", cx)?;
         Some(Channel::Slack(Slack { url }))
+    }
+}
+
+impl ChannelSender for Slack {
+    fn notifier(&self, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, DeliveryError> {
+        Ok(Arc::new(SlackNotifier::new(self, http.clone())))
     }
 }
 

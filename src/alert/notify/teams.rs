@@ -3,13 +3,15 @@
 //! the format those workflows expect (the old O365 connector cards are
 //! retired). A group is one card listing its alerts.
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    Channel, ChannelSpec, CompileContext, DeliveryError, Message, Notification, Notifier, Status,
-    UrlSpec, post_json,
+    Channel, ChannelSender, ChannelSpec, CompileContext, DeliveryError, Message, Notification,
+    Notifier, Status, UrlSpec, post_json,
 };
 use crate::config::Secret;
 
@@ -22,6 +24,12 @@ impl ChannelSpec for TeamsSpec {
     fn compile(&self, cx: &mut CompileContext<'_>) -> Option<Channel> {
         let url = self.0.resolve("teams", cx)?;
         Some(Channel::Teams(Teams { url }))
+    }
+}
+
+impl ChannelSender for Teams {
+    fn notifier(&self, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, DeliveryError> {
+        Ok(Arc::new(TeamsNotifier::new(self, http.clone())))
     }
 }
 

@@ -4,14 +4,15 @@
 //! receiver can drop the repeat of a delivery whose answer was lost.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    Channel, ChannelSpec, CompileContext, DeliveryError, Message, Notification, Notifier,
-    post_json, resolve_url,
+    Channel, ChannelSender, ChannelSpec, CompileContext, DeliveryError, Message, Notification,
+    Notifier, post_json, resolve_url,
 };
 use crate::alert::config::InlineSecret;
 use crate::config::{Secret, Spanned};
@@ -68,6 +69,12 @@ impl ChannelSpec for WebhookSpec {
             .map(|(k, v)| (k.clone(), v.0.clone()))
             .collect();
         Some(Channel::Webhook(Webhook { url: url?, headers })).filter(|_| ok)
+    }
+}
+
+impl ChannelSender for Webhook {
+    fn notifier(&self, http: &reqwest::Client) -> Result<Arc<dyn Notifier>, DeliveryError> {
+        Ok(Arc::new(WebhookNotifier::new(self, http.clone())))
     }
 }
 
