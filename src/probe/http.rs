@@ -187,7 +187,8 @@ pub struct HttpProbe {
     /// Boxed: most checks look at the status only.
     content: Option<Box<ContentChecks>>,
     tls: std::sync::Arc<TlsClient>,
-    server_name: Option<rustls::pki_types::ServerName<'static>>,
+    /// Boxed: set on few checks, and 32 bytes inline on every one.
+    server_name: Option<Box<rustls::pki_types::ServerName<'static>>>,
 }
 
 /// What the body must hold, checked in this order.
@@ -343,7 +344,7 @@ impl Prober for HttpProbe {
         });
         let server_name = match &name_source {
             None => Some(None),
-            Some(n) => checked_server_name(n, v).map(Some),
+            Some(n) => checked_server_name(n, v).map(|n| Some(Box::new(n))),
         };
         // Built for http:// URLs too: a redirect may lead to https.
         let tls = tls_client(
@@ -360,14 +361,16 @@ impl Prober for HttpProbe {
             return None;
         }
         let digest = SpecDigest::of(&spec);
-        let content = (spec.body_contains.is_some() || body_regex.is_some() || !spec.json.is_empty())
-            .then(|| {
-                Box::new(ContentChecks {
-                    contains: spec.body_contains,
-                    regex: body_regex,
-                    json: spec.json,
-                })
-            });
+        let content = (spec.body_contains.is_some()
+            || body_regex.is_some()
+            || !spec.json.is_empty())
+        .then(|| {
+            Box::new(ContentChecks {
+                contains: spec.body_contains,
+                regex: body_regex,
+                json: spec.json,
+            })
+        });
         Some(HttpProbe {
             digest,
             url,
@@ -590,7 +593,7 @@ async fn exchange(
     };
     let io: Box<dyn Io> = if https {
         let name = match (&c.server_name, overrides) {
-            (Some(n), true) => n.clone(),
+            (Some(n), true) => (**n).clone(),
             _ => match tls_util::server_name(host) {
                 Ok(n) => n,
                 Err(msg) => {
@@ -1121,8 +1124,8 @@ mod tests {
         assert!(issues.is_empty(), "{issues:?}");
         let c = spec.unwrap();
         assert_eq!(
-            c.server_name,
-            Some(rustls::pki_types::ServerName::try_from("portal.gemeente.nl").unwrap())
+            c.server_name.as_deref(),
+            Some(&rustls::pki_types::ServerName::try_from("portal.gemeente.nl").unwrap())
         );
         let host = c.headers.iter().find(|(k, _)| k == header::HOST);
         assert_eq!(host.unwrap().1, "portal.gemeente.nl:8443");

@@ -408,14 +408,23 @@ mod tests {
     #[test]
     fn spec_digest_ignores_positions_but_not_values() {
         let at = |line, value: &str| Spanned::new(value.to_string(), Location::new(line, 3));
-        assert_eq!(SpecDigest::of(&at(1, "a.nl")), SpecDigest::of(&at(9, "a.nl")));
-        assert_ne!(SpecDigest::of(&at(1, "a.nl")), SpecDigest::of(&at(1, "b.nl")));
+        assert_eq!(
+            SpecDigest::of(&at(1, "a.nl")),
+            SpecDigest::of(&at(9, "a.nl"))
+        );
+        assert_ne!(
+            SpecDigest::of(&at(1, "a.nl")),
+            SpecDigest::of(&at(1, "b.nl"))
+        );
     }
 
     #[test]
     fn spec_digest_tells_where_one_field_ends_and_the_next_begins() {
         let split = |a: &str, b: &str| SpecDigest::of(&(a.to_string(), b.to_string()));
         assert_ne!(split("ab", "c"), split("a", "bc"));
-        assert_ne!(SpecDigest::of(&None::<String>), SpecDigest::of(&Some(String::new())));
+        assert_ne!(
+            SpecDigest::of(&None::<String>),
+            SpecDigest::of(&Some(String::new()))
+        );
     }
 }

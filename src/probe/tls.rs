@@ -88,8 +88,7 @@ impl Prober for TlsProbe {
         if hs.stream.is_none() {
             return Ok(outcome);
         }
-        if let (Some(min_days), Some(earliest)) = (self.min_days_valid, outcome.cert_not_after)
-        {
+        if let (Some(min_days), Some(earliest)) = (self.min_days_valid, outcome.cert_not_after) {
             min_days_valid(min_days, earliest, &mut outcome);
         }
         Ok(outcome)
