@@ -9,7 +9,7 @@ use crate::config::Spanned;
 use super::Validator;
 
 /// A secret value (password, token, webhook URL). Never printed.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Secret(String);
 
 impl Secret {

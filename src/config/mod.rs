@@ -129,17 +129,18 @@ impl CheckKind {
 }
 
 /// Two kinds are equal when they were compiled from equal specs: the
-/// written spec is the definition, wherever in the file it stands.
+/// written spec is the definition, wherever in the file it stands. Only
+/// its digest is kept, so this is all a comparison can look at.
 impl PartialEq for CheckKind {
     fn eq(&self, other: &Self) -> bool {
         use probe::Prober;
         match (self, other) {
-            (CheckKind::Http(a), CheckKind::Http(b)) => a.spec() == b.spec(),
-            (CheckKind::Tcp(a), CheckKind::Tcp(b)) => a.spec() == b.spec(),
-            (CheckKind::Tls(a), CheckKind::Tls(b)) => a.spec() == b.spec(),
-            (CheckKind::Dns(a), CheckKind::Dns(b)) => a.spec() == b.spec(),
-            (CheckKind::Icmp(a), CheckKind::Icmp(b)) => a.spec() == b.spec(),
-            (CheckKind::Sip(a), CheckKind::Sip(b)) => a.spec() == b.spec(),
+            (CheckKind::Http(a), CheckKind::Http(b)) => a.digest() == b.digest(),
+            (CheckKind::Tcp(a), CheckKind::Tcp(b)) => a.digest() == b.digest(),
+            (CheckKind::Tls(a), CheckKind::Tls(b)) => a.digest() == b.digest(),
+            (CheckKind::Dns(a), CheckKind::Dns(b)) => a.digest() == b.digest(),
+            (CheckKind::Icmp(a), CheckKind::Icmp(b)) => a.digest() == b.digest(),
+            (CheckKind::Sip(a), CheckKind::Sip(b)) => a.digest() == b.digest(),
             _ => false,
         }
     }

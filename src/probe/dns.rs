@@ -12,7 +12,9 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
 use super::net::io_reason;
-use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, known_name, phase};
+use super::{
+    FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, SpecDigest, known_name, phase,
+};
 use crate::config::{Dur, Validator};
 
 /// Record types a DNS check can ask for.
@@ -39,7 +41,7 @@ pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// fragmentation.
 const EDNS_PAYLOAD: u16 = 1232;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     #[default]
@@ -47,7 +49,7 @@ pub enum Transport {
     Tcp,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsSpec {
     /// The name to ask about; for `type: PTR` an IP address also works.
@@ -75,13 +77,15 @@ pub struct DnsSpec {
 /// A compiled dns check.
 #[derive(Debug)]
 pub struct DnsProbe {
-    spec: DnsSpec,
+    digest: SpecDigest,
     name: Name,
     record_type: RecordType,
     server: Option<SocketAddr>,
     rcode: u16,
+    transport: Transport,
     /// `expect_answers` in canonical form.
     answers: Vec<String>,
+    min_answers: Option<usize>,
 }
 
 impl Prober for DnsProbe {
@@ -142,17 +146,19 @@ impl Prober for DnsProbe {
             .map(|a| canonical(record_type, a))
             .collect();
         Some(DnsProbe {
-            spec,
+            digest: SpecDigest::of(&spec),
             name,
             record_type,
             server,
             rcode,
+            transport: spec.transport,
             answers,
+            min_answers: spec.expect_min_answers,
         })
     }
 
-    fn spec(&self) -> &DnsSpec {
-        &self.spec
+    fn digest(&self) -> SpecDigest {
+        self.digest
     }
 
     async fn probe(&self, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
@@ -370,7 +376,6 @@ async fn ask_tcp(
 
 /// Ask the question once and check the response.
 async fn ask(c: &DnsProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
-    let spec = &c.spec;
     let server = match c.server {
         Some(s) => s,
         None => {
@@ -402,7 +407,7 @@ async fn ask(c: &DnsProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeErro
     let mut outcome = ProbeOutcome::default();
     outcome.detail("server", server.to_string());
     outcome.detail("question", format!("{} {}", c.name, c.record_type));
-    let reply = match spec.transport {
+    let reply = match c.transport {
         Transport::Udp => {
             let started = Instant::now();
             let reply = ask_udp(server, &query, &wire, ctx).await;
@@ -424,11 +429,11 @@ async fn ask(c: &DnsProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeErro
             return Ok(outcome);
         }
     };
-    check_response(c, spec, &response, &mut outcome);
+    check_response(c, &response, &mut outcome);
     Ok(outcome)
 }
 
-fn check_response(c: &DnsProbe, spec: &DnsSpec, m: &Message, outcome: &mut ProbeOutcome) {
+fn check_response(c: &DnsProbe, m: &Message, outcome: &mut ProbeOutcome) {
     let rcode = u16::from(m.metadata.response_code);
     outcome.detail("rcode", rcode_name(rcode));
     if m.metadata.truncation {
@@ -487,7 +492,7 @@ fn check_response(c: &DnsProbe, spec: &DnsSpec, m: &Message, outcome: &mut Probe
             return;
         }
     }
-    if let Some(min) = spec.expect_min_answers {
+    if let Some(min) = c.min_answers {
         let n = answers.iter().filter(|(t, _)| *t == c.record_type).count();
         if n < min {
             outcome.fail(
@@ -514,7 +519,7 @@ mod tests {
         let (spec, issues) = validated("name: portal.gemeente.nl\n");
         assert!(issues.is_empty(), "{issues:?}");
         let c = spec.unwrap();
-        assert_eq!(c.spec.transport, Transport::Udp);
+        assert_eq!(c.transport, Transport::Udp);
         assert_eq!(c.record_type, RecordType::A);
         assert_eq!(c.rcode, 0);
         assert_eq!(c.server, None);

@@ -19,7 +19,9 @@ use super::net::{connect, excerpt};
 use super::tcp::compile_regex;
 use super::tls::{checked_server_name, tls_client};
 use super::tls_util::{self, TlsClient};
-use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, known_name, phase};
+use super::{
+    FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, SpecDigest, known_name, phase,
+};
 use crate::config::{Dur, Validator};
 
 /// Default `max_body_bytes`: 1 MiB.
@@ -29,7 +31,7 @@ pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
 const USER_AGENT: &str = concat!("continuity/", env!("CARGO_PKG_VERSION"), " (service probe)");
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 // Options most checks leave out are boxed: an absent one costs 8 bytes
 // instead of 32, on each of 10,000 checks.
@@ -85,7 +87,7 @@ pub struct HttpSpec {
 
 /// One `json:` entry: the value at `pointer` must exist and, when `equals`
 /// is given, equal it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonExpectation {
     /// RFC 6901 JSON pointer, e.g. `/status` or `/items/0/name`.
@@ -95,7 +97,7 @@ pub struct JsonExpectation {
 }
 
 /// Status codes and ranges as written: one scalar or a list of them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Hash)]
 pub struct StatusList(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for StatusList {
@@ -169,7 +171,7 @@ fn default_max_body_bytes() -> Spanned<u64> {
 /// needs.
 #[derive(Debug)]
 pub struct HttpProbe {
-    spec: HttpSpec,
+    digest: SpecDigest,
     url: Uri,
     method: Method,
     /// Extra headers, each name's values together. A list, not a
@@ -178,9 +180,23 @@ pub struct HttpProbe {
     headers: Box<[(HeaderName, HeaderValue)]>,
     body: Bytes,
     status: Box<[(u16, u16)]>,
-    body_regex: Option<Box<Regex>>,
+    /// How many redirects to follow; `None` when they are not followed.
+    max_redirects: Option<u32>,
+    max_body_bytes: usize,
+    max_response_time: Option<Dur>,
+    /// Boxed: most checks look at the status only.
+    content: Option<Box<ContentChecks>>,
     tls: std::sync::Arc<TlsClient>,
-    server_name: Option<rustls::pki_types::ServerName<'static>>,
+    /// Boxed: set on few checks, and 32 bytes inline on every one.
+    server_name: Option<Box<rustls::pki_types::ServerName<'static>>>,
+}
+
+/// What the body must hold, checked in this order.
+#[derive(Debug)]
+struct ContentChecks {
+    contains: Option<String>,
+    regex: Option<Regex>,
+    json: Vec<JsonExpectation>,
 }
 
 impl Prober for HttpProbe {
@@ -328,7 +344,7 @@ impl Prober for HttpProbe {
         });
         let server_name = match &name_source {
             None => Some(None),
-            Some(n) => checked_server_name(n, v).map(Some),
+            Some(n) => checked_server_name(n, v).map(|n| Some(Box::new(n))),
         };
         // Built for http:// URLs too: a redirect may lead to https.
         let tls = tls_client(
@@ -341,25 +357,41 @@ impl Prober for HttpProbe {
 
         let (url, method, status, body_regex, server_name, tls) =
             (url?, method?, status?, body_regex?, server_name?, tls?);
-        let body = Bytes::from(spec.body.clone().unwrap_or_default());
-        ok.then(|| HttpProbe {
-            spec,
+        if !ok {
+            return None;
+        }
+        let digest = SpecDigest::of(&spec);
+        let content = (spec.body_contains.is_some()
+            || body_regex.is_some()
+            || !spec.json.is_empty())
+        .then(|| {
+            Box::new(ContentChecks {
+                contains: spec.body_contains,
+                regex: body_regex,
+                json: spec.json,
+            })
+        });
+        Some(HttpProbe {
+            digest,
             url,
             method,
             headers: headers
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            body,
+            body: Bytes::from(spec.body.unwrap_or_default()),
             status: status.into(),
-            body_regex: body_regex.map(Box::new),
+            max_redirects: spec.follow_redirects.then_some(spec.max_redirects),
+            max_body_bytes: usize::try_from(spec.max_body_bytes.value).unwrap_or(usize::MAX),
+            max_response_time: spec.max_response_time.map(|t| t.value),
+            content,
             tls,
             server_name,
         })
     }
 
-    fn spec(&self) -> &HttpSpec {
-        &self.spec
+    fn digest(&self) -> SpecDigest {
+        self.digest
     }
 
     async fn probe(&self, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
@@ -542,7 +574,6 @@ struct HopResponse {
 /// failure go into `out`; `None` means the hop failed.
 async fn exchange(
     c: &HttpProbe,
-    spec: &HttpSpec,
     url: &Uri,
     method: &Method,
     body: &Bytes,
@@ -562,7 +593,7 @@ async fn exchange(
     };
     let io: Box<dyn Io> = if https {
         let name = match (&c.server_name, overrides) {
-            (Some(n), true) => n.clone(),
+            (Some(n), true) => (**n).clone(),
             _ => match tls_util::server_name(host) {
                 Ok(n) => n,
                 Err(msg) => {
@@ -674,11 +705,11 @@ async fn exchange(
         truncated: false,
     };
     // A redirect that will be followed has no body worth reading.
-    if spec.follow_redirects && is_redirect(status) {
+    if c.max_redirects.is_some() && is_redirect(status) {
         return Ok(Some(hop));
     }
 
-    let cap = usize::try_from(spec.max_body_bytes.value).unwrap_or(usize::MAX);
+    let cap = c.max_body_bytes;
     let started = Instant::now();
     loop {
         match tokio::time::timeout_at(ctx.deadline(), incoming.frame()).await {
@@ -755,23 +786,21 @@ fn absorb(total: &mut ProbeOutcome, hop: ProbeOutcome) {
 /// Request the URL, following redirects as configured, and check the
 /// final response.
 async fn fetch(c: &HttpProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
-    let spec = &c.spec;
     let mut outcome = ProbeOutcome::default();
     let mut url = c.url.clone();
     let mut method = c.method.clone();
     let mut body = c.body.clone();
     let mut redirects = 0u32;
-    let follow = spec.follow_redirects;
     let response = loop {
         let mut hop = ProbeOutcome::default();
-        let reply = exchange(c, spec, &url, &method, &body, ctx, &mut hop).await?;
+        let reply = exchange(c, &url, &method, &body, ctx, &mut hop).await?;
         absorb(&mut outcome, hop);
         let Some(reply) = reply else {
             return Ok(outcome);
         };
-        if !(follow && is_redirect(reply.status)) {
+        let Some(max_redirects) = c.max_redirects.filter(|_| is_redirect(reply.status)) else {
             break reply;
-        }
+        };
         let Some(location) = reply.headers.get(header::LOCATION) else {
             outcome.fail(
                 FailureReason::Status,
@@ -782,12 +811,12 @@ async fn fetch(c: &HttpProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeE
             );
             return Ok(outcome);
         };
-        if redirects >= spec.max_redirects {
+        if redirects >= max_redirects {
             outcome.fail(
                 FailureReason::Status,
                 format!(
                     "more than {} redirects (last: {} from {url})",
-                    spec.max_redirects, reply.status
+                    max_redirects, reply.status
                 ),
             );
             return Ok(outcome);
@@ -849,19 +878,19 @@ async fn fetch(c: &HttpProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeE
             );
         }
     }
-    check_response(spec, c, &response, &mut outcome);
+    check_response(c, &response, &mut outcome);
 
-    if let Some(max) = &spec.max_response_time
+    if let Some(max) = c.max_response_time
         && outcome.success()
     {
         let took = ctx.started.elapsed();
-        if took > max.value.0 {
+        if took > max.0 {
             outcome.fail(
                 FailureReason::Slow,
                 format!(
                     "answered correctly but took {}, more than max_response_time {}",
                     Dur(Duration::from_millis(took.as_millis() as u64)),
-                    max.value
+                    max
                 ),
             );
         }
@@ -871,7 +900,7 @@ async fn fetch(c: &HttpProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeE
 
 /// The status, body and JSON expectations, in that order; the first that
 /// fails is the reason.
-fn check_response(spec: &HttpSpec, c: &HttpProbe, r: &HopResponse, out: &mut ProbeOutcome) {
+fn check_response(c: &HttpProbe, r: &HopResponse, out: &mut ProbeOutcome) {
     let code = r.status.as_u16();
     if !c.status.iter().any(|(lo, hi)| (*lo..=*hi).contains(&code)) {
         let expected: Vec<String> = c
@@ -891,13 +920,16 @@ fn check_response(spec: &HttpSpec, c: &HttpProbe, r: &HopResponse, out: &mut Pro
         );
         return;
     }
+    let Some(content) = &c.content else {
+        return;
+    };
     let truncated = if r.truncated {
         " (in the truncated body)"
     } else {
         ""
     };
     let text = String::from_utf8_lossy(&r.body);
-    if let Some(needle) = &spec.body_contains
+    if let Some(needle) = &content.contains
         && !text.contains(needle.as_str())
     {
         out.fail(
@@ -909,7 +941,7 @@ fn check_response(spec: &HttpSpec, c: &HttpProbe, r: &HopResponse, out: &mut Pro
         );
         return;
     }
-    if let Some(re) = &c.body_regex
+    if let Some(re) = &content.regex
         && !re.is_match(&text)
     {
         out.fail(
@@ -918,7 +950,7 @@ fn check_response(spec: &HttpSpec, c: &HttpProbe, r: &HopResponse, out: &mut Pro
         );
         return;
     }
-    if spec.json.is_empty() {
+    if content.json.is_empty() {
         return;
     }
     let doc: serde_json::Value = match serde_json::from_slice(&r.body) {
@@ -931,7 +963,7 @@ fn check_response(spec: &HttpSpec, c: &HttpProbe, r: &HopResponse, out: &mut Pro
             return;
         }
     };
-    for j in &spec.json {
+    for j in &content.json {
         let pointer = &j.pointer.value;
         match (doc.pointer(pointer), &j.equals) {
             (None, _) => {
@@ -999,10 +1031,9 @@ mod tests {
         let (probe, issues) = validated("url: https://portal.gemeente.nl/\n");
         assert!(issues.is_empty(), "{issues:?}");
         let c = probe.unwrap();
-        let spec = &c.spec;
-        assert!(spec.follow_redirects && spec.tls_verify);
-        assert_eq!(spec.max_redirects, 10);
-        assert_eq!(spec.max_body_bytes.value, 1024 * 1024);
+        assert_eq!(c.max_redirects, Some(10));
+        assert_eq!(c.max_body_bytes, 1024 * 1024);
+        assert!(c.max_response_time.is_none() && c.content.is_none());
         assert_eq!(c.method, Method::GET);
         assert_eq!(*c.status, [(200, 399)]);
         assert!(matches!(c.tls.trust(), tls_util::Trust::PublicRoots));
@@ -1093,8 +1124,8 @@ mod tests {
         assert!(issues.is_empty(), "{issues:?}");
         let c = spec.unwrap();
         assert_eq!(
-            c.server_name,
-            Some(rustls::pki_types::ServerName::try_from("portal.gemeente.nl").unwrap())
+            c.server_name.as_deref(),
+            Some(&rustls::pki_types::ServerName::try_from("portal.gemeente.nl").unwrap())
         );
         let host = c.headers.iter().find(|(k, _)| k == header::HOST);
         assert_eq!(host.unwrap().1, "portal.gemeente.nl:8443");
@@ -1146,7 +1177,7 @@ mod tests {
 
     #[test]
     fn specs_are_equal_regardless_of_their_place_in_the_file() {
-        let spec = |yaml: &str| validated(yaml).0.unwrap().spec;
+        let spec = |yaml: &str| validated(yaml).0.unwrap().digest;
         let a = spec("url: http://a.nl/\nbody_regex: W.lkom\njson: [{pointer: /s, equals: ok}]\n");
         let b =
             spec("\njson: [{pointer: /s, equals: ok}]\n\nbody_regex: W.lkom\nurl: http://a.nl/\n");

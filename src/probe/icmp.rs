@@ -9,7 +9,7 @@ use serde::Deserialize;
 use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence, SurgeError};
 
 use super::net::resolve;
-use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, phase};
+use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, SpecDigest, phase};
 use crate::config::{Dur, Validator};
 
 /// Most echo requests one probe may send.
@@ -17,7 +17,7 @@ pub const MAX_COUNT: u32 = 10;
 /// Payload size of `ping`'s default packet.
 const PAYLOAD: [u8; 56] = [0; 56];
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IcmpSpec {
     /// A name or an IP address.
@@ -33,9 +33,10 @@ pub struct IcmpSpec {
 /// A compiled icmp check.
 #[derive(Debug)]
 pub struct IcmpProbe {
-    spec: IcmpSpec,
+    digest: SpecDigest,
     host: String,
     count: u16,
+    max_rtt: Option<Dur>,
 }
 
 impl Prober for IcmpProbe {
@@ -84,15 +85,20 @@ impl Prober for IcmpProbe {
                 Some("e.g. max_rtt: 100ms".into()),
             );
         }
-        ok.then_some(IcmpProbe { spec, host, count })
+        ok.then(|| IcmpProbe {
+            digest: SpecDigest::of(&spec),
+            host,
+            count,
+            max_rtt: spec.max_rtt.map(|m| m.value),
+        })
     }
 
-    fn spec(&self) -> &IcmpSpec {
-        &self.spec
+    fn digest(&self) -> SpecDigest {
+        self.digest
     }
 
     async fn probe(&self, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
-        let (c, spec) = (self, &self.spec);
+        let c = self;
         let within = Dur(ctx.timeout);
         let mut outcome = ProbeOutcome::default();
 
@@ -168,15 +174,15 @@ impl Prober for IcmpProbe {
             outcome.detail("rtt_min", ms(*min));
             outcome.detail("rtt_max", ms(*max));
         }
-        if let Some(limit) = &spec.max_rtt
-            && avg > limit.value.0
+        if let Some(limit) = c.max_rtt
+            && avg > limit.0
         {
             outcome.fail(
                 FailureReason::Slow,
                 format!(
                     "average round trip {} to {ip} exceeds max_rtt {}",
                     ms(avg),
-                    limit.value
+                    limit
                 ),
             );
         }

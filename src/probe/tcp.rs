@@ -8,13 +8,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::net::{checked_target, connect, excerpt, io_reason};
-use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, phase};
+use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, SpecDigest, phase};
 use crate::config::{Dur, Validator};
 
 /// Most bytes read while waiting for `expect` to match.
 pub const MAX_REPLY_BYTES: usize = 64 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TcpSpec {
     /// `host:port`, e.g. `mail.gemeente.nl:25`.
@@ -30,7 +30,7 @@ pub struct TcpSpec {
 /// A compiled tcp check.
 #[derive(Debug)]
 pub struct TcpProbe {
-    spec: TcpSpec,
+    digest: SpecDigest,
     host: String,
     port: u16,
     send: Vec<u8>,
@@ -62,7 +62,7 @@ impl Prober for TcpProbe {
         };
         let ((host, port), send, expect) = (target?, send?, expect?);
         Some(TcpProbe {
-            spec,
+            digest: SpecDigest::of(&spec),
             host,
             port,
             send,
@@ -70,8 +70,8 @@ impl Prober for TcpProbe {
         })
     }
 
-    fn spec(&self) -> &TcpSpec {
-        &self.spec
+    fn digest(&self) -> SpecDigest {
+        self.digest
     }
 
     async fn probe(&self, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn specs_are_equal_regardless_of_their_place_in_the_file() {
-        let spec = |yaml: &str| validated(yaml).0.expect("compiles").spec;
+        let spec = |yaml: &str| validated(yaml).0.expect("compiles").digest;
         let a = spec("target: a.nl:1\nexpect: ok\n");
         assert_eq!(a, spec("\n\nexpect: ok\ntarget: a.nl:1\n"));
         assert_ne!(a, spec("target: a.nl:2\nexpect: ok\n"));

@@ -9,10 +9,10 @@ use serde::Deserialize;
 
 use super::net::{checked_target, connect};
 use super::tls_util::{self, CaRoots, TlsClient, Trust, format_unix};
-use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober};
+use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, SpecDigest};
 use crate::config::Validator;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSpec {
     /// `host:port`, e.g. `portal.gemeente.nl:443`.
@@ -38,11 +38,12 @@ fn yes() -> bool {
 /// A compiled tls check.
 #[derive(Debug)]
 pub struct TlsProbe {
-    spec: TlsSpec,
+    digest: SpecDigest,
     host: String,
     port: u16,
     name: ServerName<'static>,
     client: Arc<TlsClient>,
+    min_days_valid: Option<u32>,
 }
 
 impl Prober for TlsProbe {
@@ -60,16 +61,17 @@ impl Prober for TlsProbe {
         let client = tls_client(spec.ca_file.as_ref(), spec.tls_verify, &[], at, v)?;
         let (host, port) = target?;
         Some(TlsProbe {
-            spec,
+            digest: SpecDigest::of(&spec),
             host,
             port,
             name: name?,
             client,
+            min_days_valid: spec.min_days_valid,
         })
     }
 
-    fn spec(&self) -> &TlsSpec {
-        &self.spec
+    fn digest(&self) -> SpecDigest {
+        self.digest
     }
 
     async fn probe(&self, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
@@ -86,8 +88,7 @@ impl Prober for TlsProbe {
         if hs.stream.is_none() {
             return Ok(outcome);
         }
-        if let (Some(min_days), Some(earliest)) = (self.spec.min_days_valid, outcome.cert_not_after)
-        {
+        if let (Some(min_days), Some(earliest)) = (self.min_days_valid, outcome.cert_not_after) {
             min_days_valid(min_days, earliest, &mut outcome);
         }
         Ok(outcome)
@@ -199,7 +200,6 @@ mod tests {
         let (probe, issues) = validated("target: portal.gemeente.nl:443\n");
         assert!(issues.is_empty(), "{issues:?}");
         let c = probe.expect("compiled");
-        assert!(c.spec.tls_verify);
         assert!(matches!(c.client.trust(), Trust::PublicRoots));
         assert_eq!(c.name, ServerName::try_from("portal.gemeente.nl").unwrap());
     }

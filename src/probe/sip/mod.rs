@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::config::{Location, Spanned};
 use serde::{Deserialize, Deserializer};
 
-use super::{ProbeContext, ProbeError, ProbeOutcome, Prober};
+use super::{ProbeContext, ProbeError, ProbeOutcome, Prober, SpecDigest};
 use crate::config::{Dur, Secret, Validator, expand};
 
 pub mod digest;
@@ -26,7 +26,7 @@ use transport::Destination;
 pub use transport::Transport;
 
 /// What the probe does.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Ask the server "are you there?" (RFC 3261 11).
@@ -55,7 +55,7 @@ impl Method {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SipSpec {
     /// Request-URI: `sip:ping@sbc.example.org:5060`; for `invite` the
@@ -121,7 +121,7 @@ const DEFAULT_RING_TIME: Duration = Duration::from_secs(3);
 /// A compiled sip check, ready to probe with.
 #[derive(Debug)]
 pub struct SipProbe {
-    spec: SipSpec,
+    digest: SpecDigest,
     pub(crate) method: Method,
     pub(crate) request_uri: SipUri,
     pub(crate) dest: Destination,
@@ -151,8 +151,8 @@ impl Prober for SipProbe {
         spec.into_probe(v, at)
     }
 
-    fn spec(&self) -> &SipSpec {
-        &self.spec
+    fn digest(&self) -> SpecDigest {
+        self.digest
     }
 
     async fn probe(&self, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
@@ -314,7 +314,7 @@ impl SipSpec {
             return None;
         }
         Some(SipProbe {
-            spec: self,
+            digest: SpecDigest::of(&self),
             method,
             request_uri,
             dest: Destination {

@@ -17,7 +17,7 @@ use crate::probe::net::{self, io_reason};
 use crate::probe::tls_util::{self, TlsClient};
 use crate::probe::{FailureReason, ProbeContext, ProbeError, ProbeOutcome};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     Udp,
