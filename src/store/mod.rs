@@ -27,7 +27,7 @@ mod tests;
 
 pub use codec::LATENCY_BUCKETS_MS;
 pub use records::{
-    ImportReport, IncidentRecord, MaintenanceRecord, OutboxRecord, OutboxStatus, PruneReport,
+    ImportReport, IncidentRecord, JsonText, MaintenanceRecord, OutboxRecord, OutboxStatus, PruneReport,
     RecomputationRecord, ResultRecord, ResultSource, RollupRecord, ServiceTransitionRecord,
     SlaSnapshot, WriteOp,
 };

@@ -487,7 +487,7 @@ fn outbox_item(key: &str, now: Timestamp) -> OutboxRecord {
         id: 0,
         idempotency_key: key.into(),
         receiver: "oncall-sms".into(),
-        payload: json!({"text": "portal down"}),
+        payload: JsonText::of(&json!({"text": "portal down"})).unwrap(),
         status: OutboxStatus::Pending,
         attempts: 0,
         next_attempt_at: now,

@@ -17,6 +17,7 @@ use crate::alert::notify::{Notification, Notifier, Status};
 use crate::alert::outbox::{NewItem, OutboxItem};
 use crate::alert::receiver::Receiver;
 use crate::alert::rules::{Alert, AlertChange, AlertSet};
+use crate::store::JsonText;
 
 /// A receiver ready to send.
 pub(super) struct Running {
@@ -76,7 +77,7 @@ impl Routing {
         let mut firing: Vec<(String, Notification)> = Vec::new();
         for item in items {
             self.keys.insert(item.key.clone());
-            let Ok(n) = serde_json::from_value::<Notification>(item.payload.clone()) else {
+            let Ok(n) = item.payload.decode::<Notification>() else {
                 continue;
             };
             match n.status {
@@ -214,7 +215,7 @@ impl Routing {
     fn enqueue(&mut self, n: &Notification, now: Timestamp, out: &mut Vec<NewItem>) {
         let key = outbox_key(&n.incident, &n.receiver, n.status);
         let expires_at = now.checked_add(signed(self.ttl)).unwrap_or(now);
-        let payload = match serde_json::to_value(n) {
+        let payload = match JsonText::of(n) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode a notification");
