@@ -197,3 +197,56 @@ async fn post_all(
         count(shared, &name, outcome, 1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(service: &str) -> Arc<Alert> {
+        Arc::new(Alert {
+            labels: [("alertname", "ServiceDown"), ("service", service)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            annotations: BTreeMap::new(),
+            starts_at: Timestamp::UNIX_EPOCH,
+            generator_url: None,
+        })
+    }
+
+    fn update(alerts: &[&Arc<Alert>], notes: &[(&Arc<Alert>, &str)]) -> AmUpdate {
+        AmUpdate {
+            set: AlertSet {
+                at: Some(Timestamp::from_second(60).unwrap()),
+                alerts: alerts.iter().map(|a| Arc::clone(a)).collect(),
+            },
+            notes: notes
+                .iter()
+                .map(|(a, n)| (a.fingerprint(), n.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_new_alert_is_news_and_the_same_set_again_is_not() {
+        let (portal, mail) = (alert("portal"), alert("mail"));
+        let mut known = Known::default();
+        assert!(known.take(&update(&[&portal], &[])));
+        assert!(!known.take(&update(&[&portal], &[])));
+        assert!(known.take(&update(&[&portal, &mail], &[])));
+        assert_eq!(known.firing.len(), 2);
+    }
+
+    #[test]
+    fn an_alert_leaving_the_set_is_resolved_with_its_note_until_it_fires_again() {
+        let portal = alert("portal");
+        let mut known = Known::default();
+        known.take(&update(&[&portal], &[]));
+        assert!(known.take(&update(&[], &[(&portal, "maintenance")])));
+        let (resolved, ended) = &known.resolved[&portal.fingerprint()];
+        assert_eq!(resolved.annotations["resolution_note"], "maintenance");
+        assert_eq!(*ended, Timestamp::from_second(60).unwrap());
+        assert!(known.take(&update(&[&portal], &[])));
+        assert!(known.resolved.is_empty());
+    }
+}

@@ -29,7 +29,9 @@ pub(super) struct Running {
 #[derive(Debug, Clone)]
 pub(super) struct OpenIncident {
     pub(super) incident: String,
-    pub(super) alert: Alert,
+    /// Shared by every receiver told of it: 10,000 alerts in an outage,
+    /// about 0.9 KiB each.
+    pub(super) alert: Arc<Alert>,
     /// Learnt from the outbox at start-up rather than in this run.
     pub(super) from_history: bool,
 }
@@ -105,7 +107,7 @@ impl Routing {
                 (receiver, n.fingerprint.clone()),
                 OpenIncident {
                     incident: n.incident,
-                    alert,
+                    alert: Arc::new(alert),
                     from_history: true,
                 },
             );
@@ -123,6 +125,7 @@ impl Routing {
     ) {
         let alert = change.alert();
         let fp = alert.fingerprint();
+        let mut shared: Option<Arc<Alert>> = None;
         for name in receivers {
             let name = name.as_str();
             let Some(r) = self.receivers.get(name) else {
@@ -144,7 +147,7 @@ impl Routing {
                         key,
                         OpenIncident {
                             incident,
-                            alert: a.clone(),
+                            alert: shared.get_or_insert_with(|| Arc::new(a.clone())).clone(),
                             from_history: false,
                         },
                     );
