@@ -808,10 +808,14 @@ fn result_record_serializes_duration_in_microseconds() {
 
 #[test]
 fn an_outbox_payload_is_written_as_the_document_it_holds() {
-    let payload = JsonText::of(&json!({"status": "firing", "labels": {"service": "portal"}})).unwrap();
+    let payload =
+        JsonText::of(&json!({"status": "firing", "labels": {"service": "portal"}})).unwrap();
     let written = serde_json::to_value(&payload).unwrap();
     assert_eq!(written["labels"]["service"], "portal");
     let read: JsonText = serde_json::from_value(written).unwrap();
-    assert_eq!(read.decode::<serde_json::Value>().unwrap()["status"], "firing");
+    assert_eq!(
+        read.decode::<serde_json::Value>().unwrap()["status"],
+        "firing"
+    );
     assert!(JsonText::from_text("{\"unclosed\": ".into()).is_err());
 }

@@ -2,9 +2,12 @@
 //! only once the item is on disk (it reads the store, never the routing
 //! queue), sends each receiver's due items grouped by the receiver's
 //! `group_by` as one message per group, and records the outcome with
-//! exponential backoff until an item is taken or expires. Store calls run
-//! on blocking threads: the runtime they would stall also runs the
-//! scheduler and the main loop.
+//! exponential backoff until an item is taken or expires. Payloads stay
+//! JSON text until their group is sent: grouping reads only status,
+//! incident and labels, so a flush of 20,000 due items holds their text
+//! and one group's decoded notifications at a time. Store calls and
+//! decoding run on blocking threads: the runtime they would stall also
+//! runs the scheduler.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -185,7 +188,10 @@ impl Outgoing {
         self.ids = ids;
         let key = std::mem::take(&mut self.key);
         let labels = std::mem::take(&mut self.labels);
-        (Message::new(receiver, key, labels, notifications), unreadable)
+        (
+            Message::new(receiver, key, labels, notifications),
+            unreadable,
+        )
     }
 }
 
@@ -253,7 +259,11 @@ async fn deliver_receiver(shared: &Arc<Shared>, items: Vec<OutboxItem>) -> Vec<S
                 count(shared, &receiver, "delivered", sent);
                 tracing::info!(%receiver, group = %m.group_key, alerts = sent, status = m.status().as_str(), key = %m.idempotency_key, "notification delivered");
                 let at = Timestamp::now();
-                settled.extend(out.ids.iter().map(|&(id, _, _)| Settled::Delivered { id, at }));
+                settled.extend(
+                    out.ids
+                        .iter()
+                        .map(|&(id, _, _)| Settled::Delivered { id, at }),
+                );
             }
             Err(error) => {
                 count(shared, &receiver, "failed", sent);
@@ -343,7 +353,9 @@ fn plan(
             });
             groups.len() - 1
         });
-        groups[at].ids.push((item.id, item.attempts, item.expires_at));
+        groups[at]
+            .ids
+            .push((item.id, item.attempts, item.expires_at));
         groups[at].payloads.push(item.payload);
     }
     groups

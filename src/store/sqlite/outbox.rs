@@ -61,9 +61,8 @@ fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRecord> {
         id: r.get(0)?,
         idempotency_key: r.get(1)?,
         receiver: r.get(2)?,
-        payload: JsonText::from_text(r.get(3)?).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(3, Type::Text, Box::new(e))
-        })?,
+        payload: JsonText::from_text(r.get(3)?)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, Type::Text, Box::new(e)))?,
         status: OutboxStatus::parse(&status).ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(
                 4,
