@@ -18,7 +18,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use jiff::Timestamp;
 
-use crate::store::{OutboxRecord, OutboxStatus, Store, StoreWriter, WriteOp};
+use crate::store::{JsonText, OutboxRecord, OutboxStatus, Store, StoreWriter, WriteOp};
 
 /// Where a notification is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +48,8 @@ pub struct OutboxItem {
     pub receiver: String,
     /// A [`crate::alert::notify::Notification`] as JSON; each channel
     /// renders it when it sends, so the stored form does not depend on
-    /// any channel's format.
-    pub payload: serde_json::Value,
+    /// any channel's format. Kept as text until it is sent.
+    pub payload: JsonText,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub next_attempt_at: Timestamp,
@@ -75,7 +75,7 @@ pub struct NewItem {
     /// Unique across the store: `{incident}:{receiver}:{firing|resolved}`.
     pub key: String,
     pub receiver: String,
-    pub payload: serde_json::Value,
+    pub payload: JsonText,
     pub created_at: Timestamp,
     /// When it may be sent: later than `created_at` while its group
     /// waits for company (`group_wait`, `group_interval`).
@@ -240,7 +240,7 @@ impl OutboxStore for MemoryOutbox {
         Ok(self.push(&NewItem {
             key: key.to_string(),
             receiver: receiver.to_string(),
-            payload: payload.clone(),
+            payload: text(payload)?,
             created_at: now,
             due_at: now,
             expires_at,
@@ -406,6 +406,10 @@ fn record(i: &NewItem) -> OutboxRecord {
     }
 }
 
+fn text(payload: &serde_json::Value) -> Result<JsonText, OutboxError> {
+    JsonText::of(payload).map_err(|e| OutboxError(format!("cannot encode a payload: {e}")))
+}
+
 fn store_err(e: crate::store::StoreError) -> OutboxError {
     OutboxError(e.to_string())
 }
@@ -423,7 +427,7 @@ impl OutboxStore for StoreOutbox {
             .outbox_enqueue(&record(&NewItem {
                 key: key.to_string(),
                 receiver: receiver.to_string(),
-                payload: payload.clone(),
+                payload: text(payload)?,
                 created_at: now,
                 due_at: now,
                 expires_at,
@@ -545,7 +549,7 @@ mod tests {
         let item = NewItem {
             key: "k".into(),
             receiver: "r".into(),
-            payload: serde_json::json!({}),
+            payload: JsonText::of(&serde_json::json!({})).unwrap(),
             created_at: t(0),
             due_at: t(30),
             expires_at: t(100),

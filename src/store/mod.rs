@@ -27,9 +27,9 @@ mod tests;
 
 pub use codec::LATENCY_BUCKETS_MS;
 pub use records::{
-    ImportReport, IncidentRecord, MaintenanceRecord, OutboxRecord, OutboxStatus, PruneReport,
-    RecomputationRecord, ResultRecord, ResultSource, RollupRecord, ServiceTransitionRecord,
-    SlaSnapshot, WriteOp,
+    ImportReport, IncidentRecord, JsonText, MaintenanceRecord, OutboxRecord, OutboxStatus,
+    PruneReport, RecomputationRecord, ResultRecord, ResultSource, RollupRecord,
+    ServiceTransitionRecord, SlaSnapshot, WriteOp,
 };
 pub use roles::{
     BatchStore, HistoryStore, MaintenanceStore, NotificationStore, ResultStore, RunStore, Store,

@@ -487,7 +487,7 @@ fn outbox_item(key: &str, now: Timestamp) -> OutboxRecord {
         id: 0,
         idempotency_key: key.into(),
         receiver: "oncall-sms".into(),
-        payload: json!({"text": "portal down"}),
+        payload: JsonText::of(&json!({"text": "portal down"})).unwrap(),
         status: OutboxStatus::Pending,
         attempts: 0,
         next_attempt_at: now,
@@ -804,4 +804,18 @@ fn result_record_serializes_duration_in_microseconds() {
     assert_eq!(v["source"], json!({"kind": "live"}));
     let back: ResultRecord = serde_json::from_value(v).unwrap();
     assert_eq!(back, r);
+}
+
+#[test]
+fn an_outbox_payload_is_written_as_the_document_it_holds() {
+    let payload =
+        JsonText::of(&json!({"status": "firing", "labels": {"service": "portal"}})).unwrap();
+    let written = serde_json::to_value(&payload).unwrap();
+    assert_eq!(written["labels"]["service"], "portal");
+    let read: JsonText = serde_json::from_value(written).unwrap();
+    assert_eq!(
+        read.decode::<serde_json::Value>().unwrap()["status"],
+        "firing"
+    );
+    assert!(JsonText::from_text("{\"unclosed\": ".into()).is_err());
 }

@@ -527,7 +527,7 @@ impl Thread {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NotificationStore, OutboxRecord, OutboxStatus, SqliteStore};
+    use crate::store::{JsonText, NotificationStore, OutboxRecord, OutboxStatus, SqliteStore};
 
     fn notification(key: &str) -> WriteOp {
         let now = Timestamp::now();
@@ -537,7 +537,7 @@ mod tests {
             receiver: "hook".to_string(),
             // A megabyte: the write must grow the file, which is what a
             // full disk refuses.
-            payload: serde_json::json!({ "pad": "x".repeat(1 << 20) }),
+            payload: JsonText::of(&serde_json::json!({ "pad": "x".repeat(1 << 20) })).unwrap(),
             status: OutboxStatus::Pending,
             attempts: 0,
             next_attempt_at: now,

@@ -57,53 +57,46 @@ pub(super) async fn alertmanager_task(
     tokio::pin!(stopped);
     let mut cfg = config.borrow_and_update().clone();
     let mut ticker = resend_ticker(cfg.resend);
-    let mut firing: BTreeMap<String, Arc<Alert>> = BTreeMap::new();
-    // fingerprint -> (alert, ended at, note)
-    let mut resolved: BTreeMap<String, (Alert, Timestamp)> = BTreeMap::new();
+    let mut known = Known::default();
     let mut have_set = false;
     loop {
         tokio::select! {
             changed = updates.changed() => {
                 if changed.is_err() { break; }
                 let update = updates.borrow_and_update().clone();
-                let at = update.set.at.unwrap_or_else(Timestamp::now);
-                let next: BTreeMap<String, Arc<Alert>> = update
-                    .set
-                    .alerts
-                    .iter()
-                    .map(|a| (a.fingerprint(), a.clone()))
-                    .collect();
-                let mut news = !have_set;
-                have_set = true;
-                for (fp, a) in &firing {
-                    if !next.contains_key(fp) {
-                        let mut a = Alert::clone(a);
-                        if let Some(n) = update.notes.get(fp) {
-                            a.annotations.insert("resolution_note".into(), n.clone());
-                        }
-                        resolved.insert(fp.clone(), (a, at));
-                        news = true;
-                    }
-                }
-                for fp in next.keys() {
-                    resolved.remove(fp);
-                    if !firing.contains_key(fp) {
-                        news = true;
-                    }
-                }
-                firing = next;
-                // Resolved alerts are kept only to be re-sent to an
-                // Alertmanager; without one they would pile up.
+                // Without an Alertmanager nothing is posted, so nothing
+                // is tracked: the next update after a reload that adds
+                // one finds every alert new and posts them all.
                 if cfg.urls.is_empty() {
-                    resolved.clear();
+                    known = Known::default();
+                    have_set = false;
+                    continue;
                 }
-                if news {
-                    post_all(&shared, &cfg, &firing, &mut resolved).await;
+                let first = !have_set;
+                have_set = true;
+                // Fingerprinting 10,000 firing alerts takes milliseconds,
+                // every tick of an outage: not on the runtime thread,
+                // which also runs the scheduler.
+                let news;
+                (known, news) = match tokio::task::spawn_blocking(move || {
+                    let news = known.take(&update);
+                    (known, news)
+                })
+                .await
+                {
+                    Ok(done) => done,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot compare the firing set; posting it whole");
+                        (Known::default(), true)
+                    }
+                };
+                if news || first {
+                    post_all(&shared, &cfg, &known.firing, &mut known.resolved).await;
                 }
             }
             _ = ticker.tick() => {
                 if have_set {
-                    post_all(&shared, &cfg, &firing, &mut resolved).await;
+                    post_all(&shared, &cfg, &known.firing, &mut known.resolved).await;
                 }
             }
             changed = config.changed() => {
@@ -113,6 +106,46 @@ pub(super) async fn alertmanager_task(
             }
             _ = &mut stopped => break,
         }
+    }
+}
+
+/// What the Alertmanagers were last told.
+#[derive(Default)]
+struct Known {
+    firing: BTreeMap<String, Arc<Alert>>,
+    /// fingerprint -> (alert with its resolution note, ended at)
+    resolved: BTreeMap<String, (Alert, Timestamp)>,
+}
+
+impl Known {
+    /// Take the new firing set; whether anything started or ended.
+    fn take(&mut self, update: &AmUpdate) -> bool {
+        let at = update.set.at.unwrap_or_else(Timestamp::now);
+        let next: BTreeMap<String, Arc<Alert>> = update
+            .set
+            .alerts
+            .iter()
+            .map(|a| (a.fingerprint(), a.clone()))
+            .collect();
+        let mut news = false;
+        for (fp, a) in &self.firing {
+            if !next.contains_key(fp) {
+                let mut a = Alert::clone(a);
+                if let Some(n) = update.notes.get(fp) {
+                    a.annotations.insert("resolution_note".into(), n.clone());
+                }
+                self.resolved.insert(fp.clone(), (a, at));
+                news = true;
+            }
+        }
+        for fp in next.keys() {
+            self.resolved.remove(fp);
+            if !self.firing.contains_key(fp) {
+                news = true;
+            }
+        }
+        self.firing = next;
+        news
     }
 }
 
@@ -162,5 +195,58 @@ async fn post_all(
             }
         };
         count(shared, &name, outcome, 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(service: &str) -> Arc<Alert> {
+        Arc::new(Alert {
+            labels: [("alertname", "ServiceDown"), ("service", service)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            annotations: BTreeMap::new(),
+            starts_at: Timestamp::UNIX_EPOCH,
+            generator_url: None,
+        })
+    }
+
+    fn update(alerts: &[&Arc<Alert>], notes: &[(&Arc<Alert>, &str)]) -> AmUpdate {
+        AmUpdate {
+            set: AlertSet {
+                at: Some(Timestamp::from_second(60).unwrap()),
+                alerts: alerts.iter().map(|a| Arc::clone(a)).collect(),
+            },
+            notes: notes
+                .iter()
+                .map(|(a, n)| (a.fingerprint(), n.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_new_alert_is_news_and_the_same_set_again_is_not() {
+        let (portal, mail) = (alert("portal"), alert("mail"));
+        let mut known = Known::default();
+        assert!(known.take(&update(&[&portal], &[])));
+        assert!(!known.take(&update(&[&portal], &[])));
+        assert!(known.take(&update(&[&portal, &mail], &[])));
+        assert_eq!(known.firing.len(), 2);
+    }
+
+    #[test]
+    fn an_alert_leaving_the_set_is_resolved_with_its_note_until_it_fires_again() {
+        let portal = alert("portal");
+        let mut known = Known::default();
+        known.take(&update(&[&portal], &[]));
+        assert!(known.take(&update(&[], &[(&portal, "maintenance")])));
+        let (resolved, ended) = &known.resolved[&portal.fingerprint()];
+        assert_eq!(resolved.annotations["resolution_note"], "maintenance");
+        assert_eq!(*ended, Timestamp::from_second(60).unwrap());
+        assert!(known.take(&update(&[&portal], &[])));
+        assert!(known.resolved.is_empty());
     }
 }

@@ -2,9 +2,12 @@
 //! only once the item is on disk (it reads the store, never the routing
 //! queue), sends each receiver's due items grouped by the receiver's
 //! `group_by` as one message per group, and records the outcome with
-//! exponential backoff until an item is taken or expires. Store calls run
-//! on blocking threads: the runtime they would stall also runs the
-//! scheduler and the main loop.
+//! exponential backoff until an item is taken or expires. Payloads stay
+//! JSON text until their group is sent: grouping reads only status,
+//! incident and labels, so a flush of 20,000 due items holds their text
+//! and one group's decoded notifications at a time. Store calls and
+//! decoding run on blocking threads: the runtime they would stall also
+//! runs the scheduler.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use super::routing::signed;
 use super::{Shared, count, lock, stopped};
 use crate::alert::notify::{Message, Notification, Notifier, Status};
 use crate::alert::outbox::{OutboxError, OutboxItem, OutboxStore, Settled, backoff};
+use crate::store::JsonText;
 
 const SETTLE_LIMIT: Duration = Duration::from_secs(60);
 
@@ -142,45 +146,128 @@ async fn deliver_due(shared: &Arc<Shared>) {
     }
 }
 
-/// One group's due items for one receiver, and what becomes of them.
+/// One group's due items for one receiver, still as stored text: a
+/// flush holds every due item of every receiver (20,000 in an outage), and
+/// only the group being sent is decoded.
 struct Outgoing {
     sender: Arc<dyn Notifier>,
-    message: Message,
-    ids: Vec<(i64, u32)>,
-}
-
-/// One group's notifications while they are gathered.
-struct Gathered {
     key: String,
     labels: BTreeMap<String, String>,
-    notifications: Vec<Notification>,
-    /// (outbox id, attempts so far) of each notification.
-    ids: Vec<(i64, u32)>,
+    /// (outbox id, attempts so far, expiry) of each notification.
+    ids: Vec<(i64, u32, Timestamp)>,
+    payloads: Vec<JsonText>,
+}
+
+/// What grouping needs of a stored notification; serde skips the rest of
+/// the text without building it.
+#[derive(serde::Deserialize)]
+struct Head {
+    status: Status,
+    incident: String,
+    labels: BTreeMap<String, String>,
+}
+
+impl Outgoing {
+    /// The message, and the notifications that cannot be read (settled
+    /// failed, as an unreadable item is in [`plan`]); `ids` is left with
+    /// the notifications the message holds.
+    fn message(&mut self, receiver: &str) -> (Message, Vec<Settled>) {
+        let mut unreadable = Vec::new();
+        let mut ids = Vec::with_capacity(self.ids.len());
+        let mut notifications = Vec::with_capacity(self.ids.len());
+        let payloads = std::mem::take(&mut self.payloads);
+        for (&(id, attempts, expires_at), payload) in self.ids.iter().zip(payloads) {
+            match payload.decode::<Notification>() {
+                Ok(n) => {
+                    notifications.push(n);
+                    ids.push((id, attempts, expires_at));
+                }
+                Err(e) => unreadable.push(unreadable_item(receiver, id, expires_at, &e)),
+            }
+        }
+        self.ids = ids;
+        let key = std::mem::take(&mut self.key);
+        let labels = std::mem::take(&mut self.labels);
+        (
+            Message::new(receiver, key, labels, notifications),
+            unreadable,
+        )
+    }
+}
+
+/// An item that will never be readable stays on record, due again only
+/// when it expires.
+fn unreadable_item(
+    receiver: &str,
+    id: i64,
+    expires_at: Timestamp,
+    e: &serde_json::Error,
+) -> Settled {
+    let why = format!("unreadable payload: {e}");
+    tracing::warn!(%receiver, id, why = %why, "notification cannot be sent");
+    Settled::Failed {
+        id,
+        next_attempt_at: expires_at,
+        error: why,
+    }
 }
 
 /// Send one receiver's due items, one message per group, groups in the
-/// order of their oldest item; the outcomes to record.
-async fn deliver_receiver(shared: &Shared, items: Vec<OutboxItem>) -> Vec<Settled> {
-    let mut settled = Vec::new();
+/// order of their oldest item; the outcomes to record. Sorting and
+/// decoding run on blocking threads: a flush of an outage decodes 20,000
+/// notifications, and the runtime thread also runs the scheduler.
+async fn deliver_receiver(shared: &Arc<Shared>, items: Vec<OutboxItem>) -> Vec<Settled> {
     let receiver = items[0].receiver.clone();
-    for out in plan(shared, &receiver, items, &mut settled) {
+    let planned = {
+        let (shared, receiver) = (shared.clone(), receiver.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut settled = Vec::new();
+            let groups = plan(&shared, &receiver, items, &mut settled);
+            (groups, settled)
+        })
+        .await
+    };
+    let Ok((groups, mut settled)) = planned else {
+        tracing::error!(%receiver, "cannot sort due notifications into groups; they stay due");
+        return Vec::new();
+    };
+    for mut out in groups {
+        let built = {
+            let receiver = receiver.clone();
+            tokio::task::spawn_blocking(move || {
+                let (message, unreadable) = out.message(&receiver);
+                (out, message, unreadable)
+            })
+            .await
+        };
+        let Ok((out, m, unreadable)) = built else {
+            tracing::error!(%receiver, "cannot decode a group's notifications; they stay due");
+            break;
+        };
+        settled.extend(unreadable);
+        if m.notifications.is_empty() {
+            continue;
+        }
         let limit = shared.opts.http_timeout + Duration::from_secs(30);
-        let result = match tokio::time::timeout(limit, out.sender.send(&out.message)).await {
+        let result = match tokio::time::timeout(limit, out.sender.send(&m)).await {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err(format!("no answer within {}s", limit.as_secs())),
         };
-        let m = &out.message;
         let sent = m.notifications.len() as u64;
         match result {
             Ok(()) => {
                 count(shared, &receiver, "delivered", sent);
                 tracing::info!(%receiver, group = %m.group_key, alerts = sent, status = m.status().as_str(), key = %m.idempotency_key, "notification delivered");
                 let at = Timestamp::now();
-                settled.extend(out.ids.iter().map(|&(id, _)| Settled::Delivered { id, at }));
+                settled.extend(
+                    out.ids
+                        .iter()
+                        .map(|&(id, _, _)| Settled::Delivered { id, at }),
+                );
             }
             Err(error) => {
                 count(shared, &receiver, "failed", sent);
-                let attempts = out.ids.iter().map(|&(_, a)| a).max().unwrap_or(0) + 1;
+                let attempts = out.ids.iter().map(|&(_, a, _)| a).max().unwrap_or(0) + 1;
                 let delay = backoff(attempts, shared.opts.retry_base, shared.opts.retry_max);
                 let next = Timestamp::now()
                     .checked_add(signed(delay))
@@ -188,7 +275,7 @@ async fn deliver_receiver(shared: &Shared, items: Vec<OutboxItem>) -> Vec<Settle
                 tracing::warn!(%receiver, group = %m.group_key, key = %m.idempotency_key, attempts, %error, retry_in_s = delay.as_secs_f64(), "notification failed");
                 // The whole group is due again at the same time, so it
                 // stays one message.
-                settled.extend(out.ids.iter().map(|&(id, _)| Settled::Failed {
+                settled.extend(out.ids.iter().map(|&(id, _, _)| Settled::Failed {
                     id,
                     next_attempt_at: next,
                     error: error.clone(),
@@ -202,7 +289,7 @@ async fn deliver_receiver(shared: &Shared, items: Vec<OutboxItem>) -> Vec<Settle
     settled
 }
 
-/// Sort due items into messages under the lock; items with nothing to
+/// Sort due items into groups under the lock; items with nothing to
 /// send are settled at once (a resolution for a receiver without
 /// `send_resolved`, a firing already resolved, an unreadable payload).
 fn plan(
@@ -226,21 +313,13 @@ fn plan(
     };
     // Groups in the order of their oldest item, and where each key is in
     // that list.
-    let mut groups: Vec<Gathered> = Vec::new();
+    let mut groups: Vec<Outgoing> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for mut item in items {
-        // Taken, not copied: a flush of an outage holds 10,000s of these.
-        let payload = std::mem::take(&mut item.payload);
-        let n = match serde_json::from_value::<Notification>(payload) {
+    for item in items {
+        let n = match item.payload.decode::<Head>() {
             Ok(n) => n,
             Err(e) => {
-                let why = format!("unreadable payload: {e}");
-                tracing::warn!(%receiver, key = %item.key, why = %why, "notification cannot be sent");
-                settled.push(Settled::Failed {
-                    id: item.id,
-                    next_attempt_at: item.expires_at,
-                    error: why,
-                });
+                settled.push(unreadable_item(receiver, item.id, item.expires_at, &e));
                 continue;
             }
         };
@@ -265,23 +344,19 @@ fn plan(
         }
         let key = r.spec.grouping.key(&n.labels);
         let at = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push(Gathered {
+            groups.push(Outgoing {
+                sender: r.notifier.clone(),
                 key,
                 labels: r.spec.grouping.group_labels(&n.labels),
-                notifications: Vec::new(),
                 ids: Vec::new(),
+                payloads: Vec::new(),
             });
             groups.len() - 1
         });
-        groups[at].notifications.push(n);
-        groups[at].ids.push((item.id, item.attempts));
+        groups[at]
+            .ids
+            .push((item.id, item.attempts, item.expires_at));
+        groups[at].payloads.push(item.payload);
     }
     groups
-        .into_iter()
-        .map(|g| Outgoing {
-            sender: r.notifier.clone(),
-            message: Message::new(receiver, g.key, g.labels, g.notifications),
-            ids: g.ids,
-        })
-        .collect()
 }

@@ -17,6 +17,7 @@ use crate::alert::notify::{Notification, Notifier, Status};
 use crate::alert::outbox::{NewItem, OutboxItem};
 use crate::alert::receiver::Receiver;
 use crate::alert::rules::{Alert, AlertChange, AlertSet};
+use crate::store::JsonText;
 
 /// A receiver ready to send.
 pub(super) struct Running {
@@ -28,7 +29,9 @@ pub(super) struct Running {
 #[derive(Debug, Clone)]
 pub(super) struct OpenIncident {
     pub(super) incident: String,
-    pub(super) alert: Alert,
+    /// Shared by every receiver told of it: 10,000 alerts in an outage,
+    /// about 0.9 KiB each.
+    pub(super) alert: Arc<Alert>,
     /// Learnt from the outbox at start-up rather than in this run.
     pub(super) from_history: bool,
 }
@@ -76,7 +79,7 @@ impl Routing {
         let mut firing: Vec<(String, Notification)> = Vec::new();
         for item in items {
             self.keys.insert(item.key.clone());
-            let Ok(n) = serde_json::from_value::<Notification>(item.payload.clone()) else {
+            let Ok(n) = item.payload.decode::<Notification>() else {
                 continue;
             };
             match n.status {
@@ -104,7 +107,7 @@ impl Routing {
                 (receiver, n.fingerprint.clone()),
                 OpenIncident {
                     incident: n.incident,
-                    alert,
+                    alert: Arc::new(alert),
                     from_history: true,
                 },
             );
@@ -122,6 +125,7 @@ impl Routing {
     ) {
         let alert = change.alert();
         let fp = alert.fingerprint();
+        let mut shared: Option<Arc<Alert>> = None;
         for name in receivers {
             let name = name.as_str();
             let Some(r) = self.receivers.get(name) else {
@@ -143,7 +147,7 @@ impl Routing {
                         key,
                         OpenIncident {
                             incident,
-                            alert: a.clone(),
+                            alert: shared.get_or_insert_with(|| Arc::new(a.clone())).clone(),
                             from_history: false,
                         },
                     );
@@ -214,7 +218,7 @@ impl Routing {
     fn enqueue(&mut self, n: &Notification, now: Timestamp, out: &mut Vec<NewItem>) {
         let key = outbox_key(&n.incident, &n.receiver, n.status);
         let expires_at = now.checked_add(signed(self.ttl)).unwrap_or(now);
-        let payload = match serde_json::to_value(n) {
+        let payload = match JsonText::of(n) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode a notification");

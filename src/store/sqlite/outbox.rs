@@ -5,8 +5,8 @@ use jiff::Timestamp;
 use rusqlite::types::Type;
 use rusqlite::{Connection, Row, params};
 
-use super::{SqliteStore, json, json_col, ms, opt_ts_col, signed, ts_col, unsigned};
-use crate::store::{NotificationStore, OutboxRecord, OutboxStatus, StoreError};
+use super::{SqliteStore, ms, opt_ts_col, signed, ts_col, unsigned};
+use crate::store::{JsonText, NotificationStore, OutboxRecord, OutboxStatus, StoreError};
 
 /// Only a pending item changes: a late report of an item that expired
 /// meanwhile leaves it expired.
@@ -44,7 +44,7 @@ pub(super) fn enqueue(c: &Connection, o: &OutboxRecord) -> Result<bool, StoreErr
         .execute(params![
             o.idempotency_key,
             o.receiver,
-            json(&o.payload)?,
+            o.payload.text(),
             ms(o.next_attempt_at),
             ms(o.created_at),
             ms(o.expires_at)
@@ -61,7 +61,8 @@ fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRecord> {
         id: r.get(0)?,
         idempotency_key: r.get(1)?,
         receiver: r.get(2)?,
-        payload: json_col(r, 3)?,
+        payload: JsonText::from_text(r.get(3)?)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, Type::Text, Box::new(e)))?,
         status: OutboxStatus::parse(&status).ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(
                 4,
