@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -109,20 +109,32 @@ impl<K: Eq + Hash, V> Interned<K, V> {
         }
     }
 
+    fn get<Q>(&self, key: &Q) -> Option<Arc<V>>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.map.get(key).and_then(Weak::upgrade)
+    }
+
+    fn insert(&mut self, key: K, value: &Arc<V>) {
+        if self.map.len() >= 2 * self.swept_at.max(16) {
+            self.map.retain(|_, w| w.strong_count() > 0);
+            self.swept_at = self.map.len();
+        }
+        self.map.insert(key, Arc::downgrade(value));
+    }
+
     fn get_or_try_insert<E>(
         &mut self,
         key: K,
         make: impl FnOnce() -> Result<V, E>,
     ) -> Result<Arc<V>, E> {
-        if let Some(v) = self.map.get(&key).and_then(Weak::upgrade) {
+        if let Some(v) = self.get(&key) {
             return Ok(v);
         }
         let v = Arc::new(make()?);
-        if self.map.len() >= 2 * self.swept_at.max(16) {
-            self.map.retain(|_, w| w.strong_count() > 0);
-            self.swept_at = self.map.len();
-        }
-        self.map.insert(key, Arc::downgrade(&v));
+        self.insert(key, &v);
         Ok(v)
     }
 }
@@ -132,18 +144,52 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Read a `ca_file` for a probe: files with the same content share one
-/// root store, whatever their path.
+/// root store, whatever their path. A file already read and unchanged
+/// since (same inode, size and modification time) is not read again, so
+/// 10,000 checks naming one CA cost one read at load, not 10,000.
 pub fn shared_ca_file(path: &Path) -> Result<Arc<CaRoots>, String> {
-    static CA_FILES: OnceLock<Mutex<Interned<[u8; 32], CaRoots>>> = OnceLock::new();
+    static BY_CONTENT: OnceLock<Mutex<Interned<[u8; 32], CaRoots>>> = OnceLock::new();
+    static BY_FILE: OnceLock<Mutex<Interned<(PathBuf, FileStamp), CaRoots>>> = OnceLock::new();
+    let by_file = BY_FILE.get_or_init(|| Mutex::new(Interned::new()));
+    let file = FileStamp::of(path).map(|stamp| (path.to_path_buf(), stamp));
+    if let Some(roots) = file.as_ref().and_then(|f| lock(by_file).get(f)) {
+        return Ok(roots);
+    }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let digest: [u8; 32] = Sha256::digest(&bytes).into();
-    let mut interned = lock(CA_FILES.get_or_init(|| Mutex::new(Interned::new())));
-    interned.get_or_try_insert(digest, || {
+    let by_content = BY_CONTENT.get_or_init(|| Mutex::new(Interned::new()));
+    let roots = lock(by_content).get_or_try_insert(digest, || -> Result<_, String> {
         Ok(CaRoots {
             digest,
             roots: Arc::new(parse_ca_pem(&bytes, path)?),
         })
-    })
+    })?;
+    if let Some(file) = file {
+        lock(by_file).insert(file, &roots);
+    }
+    Ok(roots)
+}
+
+/// What tells that a file changed without reading it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FileStamp {
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified: std::time::SystemTime,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            device: m.dev(),
+            inode: m.ino(),
+            len: m.len(),
+            modified: m.modified().ok()?,
+        })
+    }
 }
 
 fn public_roots() -> Arc<RootCertStore> {
@@ -629,6 +675,22 @@ mod tests {
         assert!(!Arc::ptr_eq(&http(&a), &bare), "ALPN is part of the key");
         let insecure = TlsClient::shared(Trust::Insecure, &[]).unwrap();
         assert!(!Arc::ptr_eq(&bare, &insecure));
+    }
+
+    #[test]
+    fn a_ca_file_read_once_is_read_again_only_when_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, ca_pem("first")).unwrap();
+        let first = shared_ca_file(&path).unwrap();
+        assert!(Arc::ptr_eq(&first, &shared_ca_file(&path).unwrap()));
+        std::fs::write(&path, ca_pem("second, rotated")).unwrap();
+        let rotated = shared_ca_file(&path).unwrap();
+        assert!(
+            !Arc::ptr_eq(&first, &rotated),
+            "a rewritten file is read anew"
+        );
+        assert_ne!(first.digest, rotated.digest);
     }
 
     #[test]
