@@ -961,6 +961,22 @@ fn bad_alerting_configuration_is_reported_at_its_place_with_a_fix() {
             "  receivers: [{name: m, email: {smtp: smtp.example.org, from: 'not an address', to: ['b@example.org']}}]",
             "from 'not an address' is not an e-mail address",
         ),
+        (
+            "  receivers: [{name: a, group_by: [suplier], webhook: {url: 'https://x.example.org'}}]",
+            "group_by on unknown label 'suplier' (did you mean 'supplier'?)",
+        ),
+        (
+            "  receivers: [{name: a, group_by: ['...', service], webhook: {url: 'https://x.example.org'}}]",
+            "group_by '...' cannot be combined with labels",
+        ),
+        (
+            "  receivers: [{name: a, group_by: [service, service], webhook: {url: 'https://x.example.org'}}]",
+            "group_by lists 'service' twice",
+        ),
+        (
+            "  receivers: [{name: a, group_wait: 30 seconds, webhook: {url: 'https://x.example.org'}}]",
+            "30 seconds",
+        ),
         ("  resend_intervall: 1m", "unknown field 'resend_intervall'"),
     ];
     for (yaml, expected) in cases {
@@ -977,6 +993,19 @@ fn bad_alerting_configuration_is_reported_at_its_place_with_a_fix() {
     // A secret URL is never echoed in an error.
     let err = load_err("  receivers: [{name: a, slack: {url: 'hooks.slack.com/T0/secret'}}]");
     assert!(!err.contains("secret"), "{err}");
+}
+
+#[test]
+fn a_bad_group_by_is_reported_at_its_line_and_column() {
+    let err = load_err(
+        "  receivers:\n    - name: ops\n      group_by: [supplier, categroy]\n      webhook: {url: 'https://x.example.org'}",
+    );
+    // main_yaml puts three lines before `alerting:`, so group_by is on line 7.
+    assert!(
+        err.contains("/tmp/continuity-alerting-test.yaml:7:"),
+        "the place of group_by: {err}"
+    );
+    assert!(err.contains("did you mean 'category'?"), "{err}");
 }
 
 #[test]
