@@ -994,6 +994,14 @@ fn every_dashboard_expression_parses_and_names_only_metrics_the_demo_exports() {
                             board.file
                         ));
                     }
+                    // `metrics.detail: compact` drops the per-check
+                    // latency buckets; the dashboards must work without.
+                    if names
+                        .iter()
+                        .any(|n| n == "continuity_probe_latency_seconds_bucket")
+                    {
+                        problems.push(format!("{} {place}: uses the per-check latency buckets, which compact metrics leave out", board.file));
+                    }
                     for n in names.iter().filter(|n| !exported.contains(*n)) {
                         problems.push(format!(
                             "{} {place}: '{n}' is not exported by continuity",

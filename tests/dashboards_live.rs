@@ -6,7 +6,8 @@
 //! panel with each value of its variable, and `$__rate_interval`,
 //! `$__interval` and `$__range` are what Grafana computes for a 1 s scrape.
 //! Each query must return data, except the ones listed in
-//! [`MAY_BE_EMPTY`] with the reason the demo leaves them empty.
+//! [`MAY_BE_EMPTY`] with the reason the demo leaves them empty. The demo
+//! gets one TLS check more, so that the certificate panels have data.
 //!
 //! When the Prometheus rule file generated from the example catalogue
 //! (deploy/prometheus/rules.yml) exists, Prometheus loads it too.
@@ -243,7 +244,27 @@ fn every_dashboard_query_returns_data_from_prometheus_scraping_the_demo() {
         support::prometheus::binary().is_some(),
         "prometheus is not installed (scripts/test installs it: apt-get install prometheus)"
     );
-    let demo = Demo::start();
+    // The demo has no certificate to watch: one TLS check is added, on a
+    // local server whose certificate has 20 days left.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = support::TestCa::new("Gemeente test CA");
+    let gateway = runtime.block_on(support::tls_server(
+        &ca.leaf(&["localhost"], support::Validity::DaysLeft(20)),
+    ));
+    let catalogue = dir.path().join("demo.yaml");
+    let demo_yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/probes/demo.yaml"))
+            .expect("probes/demo.yaml");
+    std::fs::write(
+        &catalogue,
+        format!(
+            "{demo_yaml}\n  - id: login-gateway\n    name: Citizen login gateway\n    category: network\n    supplier: network-partner\n    checks:\n      - id: certificate\n        tls:\n          target: {gateway}\n          server_name: localhost\n          ca_file: {}\n",
+            ca.write_pem(dir.path()).display()
+        ),
+    )
+    .expect("write catalogue");
+    let demo = Demo::start_with(Some(&catalogue));
     let rules =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/rules.yml");
     let rule_files: Vec<&std::path::Path> = if rules.exists() {

@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -19,8 +20,17 @@ impl Demo {
     /// `continuity demo --listen 127.0.0.1:0`; returns once it printed the
     /// address of its metrics.
     pub fn start() -> Demo {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_continuity"))
-            .args(["demo", "--listen", "127.0.0.1:0"])
+        Demo::start_with(None)
+    }
+
+    /// The same with `--catalogue FILE` when given.
+    pub fn start_with(catalogue: Option<&Path>) -> Demo {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_continuity"));
+        command.args(["demo", "--listen", "127.0.0.1:0"]);
+        if let Some(c) = catalogue {
+            command.arg("--catalogue").arg(c);
+        }
+        let mut child = command
             .env("RUST_LOG", "warn")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
