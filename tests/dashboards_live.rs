@@ -1,5 +1,5 @@
-//! Every dashboard query against a real Prometheus scraping a real
-//! `continuity demo`, as Grafana would send it: the variables are resolved
+//! Every dashboard query against a real Prometheus scraping two real
+//! `continuity demo`s (two locations), as Grafana would send it: the variables are resolved
 //! through Prometheus's label API (as the variable queries do), "All"
 //! becomes the variable's all value or the regex of its values, a
 //! single-choice variable is tried with each of its values, a repeated
@@ -264,7 +264,11 @@ fn every_dashboard_query_returns_data_from_prometheus_scraping_the_demo() {
         ),
     )
     .expect("write catalogue");
-    let demo = Demo::start_with(Some(&catalogue));
+    // Two locations, as a deployment has them (inside the municipal
+    // network and outside as a citizen), so that every join and grouping
+    // meets the same service twice.
+    let inside = Demo::start_with(Some(&catalogue));
+    let outside = Demo::start_with(Some(&catalogue));
     let rules =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/rules.yml");
     let rule_files: Vec<&std::path::Path> = if rules.exists() {
@@ -273,10 +277,16 @@ fn every_dashboard_query_returns_data_from_prometheus_scraping_the_demo() {
         vec![]
     };
     let prom = Prometheus::start(
-        &[Target {
-            addr: demo.addr,
-            location: "demo",
-        }],
+        &[
+            Target {
+                addr: inside.addr,
+                location: "inside",
+            },
+            Target {
+                addr: outside.addr,
+                location: "outside",
+            },
+        ],
         &rule_files,
     );
     let started = Prometheus::now();
@@ -325,6 +335,11 @@ fn every_dashboard_query_returns_data_from_prometheus_scraping_the_demo() {
             .iter()
             .map(|b| (b.file.as_str(), resolve(&prom, b, &globals)))
             .collect();
+        assert_eq!(
+            resolved["overview.json"].values["location"],
+            ["inside", "outside"],
+            "the location variable lists the locations Prometheus labels"
+        );
         pending.retain(|(file, q)| {
             let board = boards.iter().find(|b| &b.file == file).expect("board");
             let r = &resolved[file.as_str()];
