@@ -413,6 +413,8 @@ impl Engine {
             if !update.is_empty() {
                 self.persist(si, &update, &mut ops);
             }
+            let at = crate::migration::position(&self.config.services[si], now);
+            self.metrics[si].set_position(at.phase, at.supplier);
             self.update_slas(si, now, &specs);
             // Keep four weeks of live timeline (the longest rolling period)
             // plus slack; older time is in the store.
