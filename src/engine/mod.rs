@@ -25,6 +25,7 @@ use crate::telemetry::{ServiceMetrics, Telemetry};
 
 mod restore;
 pub mod status;
+mod verification;
 
 pub use restore::Restorer;
 pub use status::{CheckStatus, LastOutcome, ServiceStatus, SharedStatus, StatusBoard};
@@ -116,6 +117,8 @@ pub struct Engine {
     /// shown as unknown rather than down. Decided here, where every result
     /// arrives, and handed to the alert rules in the view.
     network_degraded: bool,
+    /// Cutover verification rounds under way and done.
+    verifications: verification::Verifications,
 }
 
 /// How far behind now a result may still arrive: the longest check
@@ -152,6 +155,7 @@ impl Engine {
             published: Vec::new(),
             canaries: Vec::new(),
             network_degraded: false,
+            verifications: verification::Verifications::default(),
         };
         e.rebuild(config, Timestamp::now(), true);
         e
@@ -295,10 +299,15 @@ impl Engine {
             return;
         };
         let record = result_record(&r.service, &r.check, r.at, outcome);
+        let failure = (!record.success).then(|| record.reason.as_deref().unwrap_or("failed"));
+        let verified = self
+            .verifications
+            .observe(&self.config.services[si], ci, r.at, failure);
         // The state machine reads the result exactly as a replay from the
         // store will.
         let result = probe_result(record.clone());
         let mut ops = vec![WriteOp::Result(record)];
+        ops.extend(verified.map(WriteOp::CutoverVerification));
         // While every canary fails, a failure says more about our own
         // network than about the service: it is kept as evidence but not
         // fed to the state machine, so the check goes stale and its time
@@ -406,7 +415,12 @@ impl Engine {
     /// Periodic work: staleness, maintenance, SLA figures, memory bounds.
     pub fn tick(&mut self, now: Timestamp) {
         let mark = watermark(&self.config, now);
-        let mut ops = Vec::new();
+        let mut ops: Vec<WriteOp> = self
+            .verifications
+            .expire(now)
+            .into_iter()
+            .map(WriteOp::CutoverVerification)
+            .collect();
         let specs = self.maintenance_specs();
         for si in 0..self.services.len() {
             let update = self.services[si].tracker.advance(mark);
