@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::alert::view::{AlertView, CheckView, MaintenanceView, ServiceView, SlaView};
+use crate::alert::view::{
+    AlertView, CheckView, MaintenanceView, MigrationView, ServiceView, SlaView,
+};
 use crate::config::{Config, MaintenanceSpec, Service};
 use crate::scheduler::ProbeReport;
 use crate::sla::{
@@ -119,6 +121,11 @@ pub struct Engine {
     network_degraded: bool,
     /// Cutover verification rounds under way and done.
     verifications: verification::Verifications,
+    /// By service id: the cutover (reference) after whose window the
+    /// service has been seen up, and since when. Looked up in the
+    /// timeline until found, then kept, so a service that came up costs
+    /// nothing per tick.
+    came_up: HashMap<String, (String, Timestamp)>,
 }
 
 /// How far behind now a result may still arrive: the longest check
@@ -156,6 +163,7 @@ impl Engine {
             canaries: Vec::new(),
             network_degraded: false,
             verifications: verification::Verifications::default(),
+            came_up: HashMap::new(),
         };
         e.rebuild(config, Timestamp::now(), true);
         e
@@ -550,6 +558,7 @@ impl Engine {
     /// borrowed from the configuration; only a failing check's last-probe
     /// text is copied (out of the status board's lock).
     pub fn alert_view(&mut self, now: Timestamp) -> AlertView<'_> {
+        let up_after = self.up_after_windows(now);
         let board = self.status.read().expect("status lock");
         let mut services = Vec::with_capacity(self.services.len());
         for (si, (service, rt)) in self.config.services.iter().zip(&self.services).enumerate() {
@@ -574,6 +583,9 @@ impl Engine {
                             .or_else(|| last.and_then(|l| copy(&l.detail))),
                         slow_since: c.slow_since(),
                         cert_not_after: last.and_then(|l| l.cert_not_after),
+                        // Filled by side-by-side probing (`compare_with`).
+                        parity_failing_since: None,
+                        compare_up: None,
                     }
                 })
                 .collect();
@@ -609,6 +621,7 @@ impl Engine {
                 }),
                 checks,
                 slas,
+                migration: migration_view(service, now, up_after[si]),
             });
         }
         drop(board);
@@ -626,6 +639,37 @@ impl Engine {
         }
     }
 
+    /// Per service, the first instant it was up (or degraded) after the
+    /// window of the cutover it is in hypercare from; `None` when it has
+    /// not been, or when it is not in hypercare.
+    fn up_after_windows(&mut self, now: Timestamp) -> Vec<Option<Timestamp>> {
+        let mut out = vec![None; self.services.len()];
+        for (si, service) in self.config.services.iter().enumerate() {
+            let at = crate::migration::position(service, now);
+            let (crate::migration::Phase::Hypercare, Some(m)) = (at.phase, at.migration) else {
+                continue;
+            };
+            let reference = &m.cutover.reference;
+            if let Some((r, t)) = self.came_up.get(&service.id)
+                && r == reference
+            {
+                out[si] = Some(*t);
+                continue;
+            }
+            let first_up = self.services[si]
+                .segments(TimeRange::new(m.cutover.end, now))
+                .into_iter()
+                .find(|s| matches!(s.state, ServiceState::Up | ServiceState::Degraded))
+                .map(|s| s.start.max(m.cutover.end));
+            if let Some(t) = first_up {
+                self.came_up
+                    .insert(service.id.clone(), (reference.clone(), t));
+            }
+            out[si] = first_up;
+        }
+        out
+    }
+
     /// Every maintenance window: configured ones and those added through
     /// the API.
     fn maintenance_specs(&self) -> Vec<MaintenanceSpec> {
@@ -636,6 +680,26 @@ impl Engine {
             .cloned()
             .collect()
     }
+}
+
+/// What the cutover rules need of a service's migration at `now`.
+fn migration_view(
+    service: &Service,
+    now: Timestamp,
+    up_after_window: Option<Timestamp>,
+) -> Option<MigrationView<'_>> {
+    let at = crate::migration::position(service, now);
+    let m = at.migration?;
+    Some(MigrationView {
+        phase: at.phase,
+        from: Cow::Borrowed(&m.from),
+        to: Cow::Borrowed(&m.to),
+        reference: Cow::Borrowed(&m.cutover.reference),
+        window_end: m.cutover.end,
+        grace_end: m.grace_end(),
+        parity_for: m.parity_for,
+        up_after_window,
+    })
 }
 
 /// Two versions of a service whose checks decide state the same way.

@@ -4,6 +4,9 @@
 //! configuration); `status.rs` is what `continuity migration status` and
 //! `GET /api/v1/migrations` show.
 
+pub mod cli;
 pub mod phase;
+pub mod status;
 
 pub use phase::{Phase, Position, position, supplier_stretches};
+pub use status::{MigrationStatus, migration_status, render_table};
