@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod phase;
+pub mod stats;
 pub mod status;
 
 pub use phase::{Phase, Position, position, supplier_stretches};
