@@ -231,3 +231,177 @@ fn a_cutover_that_counts_is_down_time_of_the_new_supplier() {
     );
     assert_eq!(rows[0].down_seconds, 900.0);
 }
+
+const COMPARED: &str = r#"
+store:
+  path: continuity.db
+services:
+  - id: citizen-portal
+    supplier: in-house
+    migration:
+      from: in-house
+      to: northhost
+      cutover: { start: 2026-11-18T22:00:00+01:00, end: 2026-11-19T02:00:00+01:00, reference: CHG-1042 }
+      baseline: 1w
+      hypercare: 1w
+    slas:
+      - { name: round-the-clock, objective: 99.5, period: week }
+    checks:
+      - id: home
+        interval: 60s
+        timeout: 10s
+        failure_threshold: 1
+        http: { url: "https://portal.example/" }
+"#;
+
+/// One result a minute from Wednesday 11 November 21:00 to Thursday 26
+/// November 02:00 (CET). The baseline week answers in 100 ms and has two
+/// 10-minute outages; hypercare answers in 200 ms and has six.
+fn write_compared_history(path: &Path) {
+    let mut out = String::from("timestamp,service,check,success,duration_seconds,reason\n");
+    let mut t = ts("2026-11-11T21:00:00+01:00");
+    let outages = [
+        "2026-11-13T10:00:00+01:00",
+        "2026-11-16T15:00:00+01:00",
+        "2026-11-20T09:00:00+01:00",
+        "2026-11-21T09:00:00+01:00",
+        "2026-11-22T09:00:00+01:00",
+        "2026-11-23T09:00:00+01:00",
+        "2026-11-24T09:00:00+01:00",
+        "2026-11-25T09:00:00+01:00",
+    ];
+    while t < ts("2026-11-26T02:00:00+01:00") {
+        let failing = outages
+            .iter()
+            .any(|o| ts(o) <= t && t < ts(o) + SignedDuration::from_mins(10));
+        let latency = if t < ts("2026-11-18T22:00:00+01:00") {
+            0.1
+        } else {
+            0.2
+        };
+        if failing {
+            out.push_str(&format!("{t},citizen-portal,home,false,10,timeout\n"));
+        } else {
+            out.push_str(&format!("{t},citizen-portal,home,true,{latency},\n"));
+        }
+        t += SignedDuration::from_mins(1);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn before_and_after_are_judged_per_measure_with_the_test_that_decided() {
+    use continuity::migration::Phase;
+    use continuity::migration::compare::{Verdict, compare, verdicts};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("continuity.yaml");
+    std::fs::write(&path, COMPARED).unwrap();
+    let cfg = Config::load(&path).unwrap();
+    let csv = dir.path().join("history.csv");
+    write_compared_history(&csv);
+    let now = ts("2026-11-26T02:00:00+01:00");
+    // Imported the next day, so every result up to now is settled.
+    let imported = ts("2026-11-27T00:00:00+01:00");
+    let store = SqliteStore::open(&cfg.store.path).unwrap();
+    let rows = import::csv::read(&cfg, &csv, imported).unwrap();
+    import::load(&store, rows, false, imported).unwrap();
+
+    let c = compare(&cfg, &store, "citizen-portal", now).unwrap();
+    // Hypercare ended exactly now: no steady time yet.
+    let phases: Vec<Phase> = c.windows.iter().map(|w| w.phase).collect();
+    assert_eq!(phases, [Phase::Baseline, Phase::Hypercare]);
+    let (before, after) = (&c.windows[0], &c.windows[1]);
+    assert_eq!(
+        (before.from, before.to),
+        (
+            ts("2026-11-11T22:00:00+01:00"),
+            ts("2026-11-18T22:00:00+01:00")
+        )
+    );
+    assert_eq!(
+        (after.from, after.to),
+        (
+            ts("2026-11-19T02:00:00+01:00"),
+            ts("2026-11-26T02:00:00+01:00")
+        )
+    );
+    // A week each, all of it eligible: 1,200 s and 3,600 s down.
+    assert_eq!(before.eligible_hours, 168.0);
+    assert_eq!(before.availability, Some(603_600.0 / 604_800.0));
+    assert_eq!(after.availability, Some(601_200.0 / 604_800.0));
+    assert_eq!(before.downtime_minutes_per_week, Some(20.0));
+    assert_eq!(after.downtime_minutes_per_week, Some(60.0));
+    assert_eq!((before.incidents, after.incidents), (2, 6));
+    assert_eq!(
+        (before.mttr_seconds, after.mttr_seconds),
+        (Some(600.0), Some(600.0))
+    );
+    assert_eq!(
+        (before.latency_p50_ms, after.latency_p95_ms),
+        (Some(100.0), Some(200.0))
+    );
+    // 10,080 minutes, minus the failing ones (20 and 60).
+    assert_eq!(
+        (before.latency_samples, after.latency_samples),
+        (10_060, 10_020)
+    );
+
+    let judged = &c.comparisons[0];
+    assert_eq!(judged.phase, Phase::Hypercare);
+    let v = verdicts(judged);
+    // 40 more minutes down a week, beyond the 5-minute margin.
+    assert_eq!(v["availability"], Verdict::Worse);
+    // 2 against 6 in a week each: p = 0.289 (binomtest(6, 8, 0.5)), not
+    // significant at 98 %.
+    assert_eq!(v["incidents_per_week"], Verdict::Same);
+    // Two and six repairs: too few for a rank test.
+    assert_eq!(v["mttr_seconds"], Verdict::InsufficientData);
+    // Twice as slow, and significant.
+    assert_eq!(v["latency"], Verdict::Worse);
+    assert_eq!(judged.overall, Verdict::Worse);
+    let latency = judged
+        .measures
+        .iter()
+        .find(|m| m.measure == "latency")
+        .unwrap();
+    assert!(latency.test.contains("Mann-Whitney U"), "{}", latency.test);
+    assert!(
+        latency.test.contains("ratio of means 2.00"),
+        "{}",
+        latency.test
+    );
+    let availability = &judged.measures[0];
+    assert!(
+        availability.test.contains("±5 min/week"),
+        "{}",
+        availability.test
+    );
+    let incidents = judged
+        .measures
+        .iter()
+        .find(|m| m.measure == "incidents_per_week")
+        .unwrap();
+    assert!(incidents.test.contains("p = 0.2891"), "{}", incidents.test);
+}
+
+#[test]
+fn a_day_of_hypercare_is_insufficient_data_not_a_guess() {
+    use continuity::migration::compare::{Verdict, compare};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("continuity.yaml");
+    std::fs::write(&path, COMPARED).unwrap();
+    let cfg = Config::load(&path).unwrap();
+    let csv = dir.path().join("history.csv");
+    write_compared_history(&csv);
+    let now = ts("2026-11-19T14:00:00+01:00");
+    let store = SqliteStore::open(&cfg.store.path).unwrap();
+    let rows = import::csv::read(&cfg, &csv, ts("2026-11-26T02:00:00+01:00")).unwrap();
+    import::load(&store, rows, false, ts("2026-11-26T02:00:00+01:00")).unwrap();
+    let c = compare(&cfg, &store, "citizen-portal", now).unwrap();
+    // Twelve hours of hypercare: less than a day of eligible time.
+    assert_eq!(
+        c.comparisons[0].measures[0].verdict,
+        Verdict::InsufficientData
+    );
+    assert_eq!(c.comparisons[0].overall, Verdict::InsufficientData);
+}

@@ -26,13 +26,27 @@ pub enum MigrationCommand {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Before/after: the service's baseline against its hypercare and
+    /// steady phases (availability, incidents, MTTR, latency), with a
+    /// verdict per measure and overall.
+    Compare {
+        #[arg(long, short, default_value = "continuity.yaml")]
+        config: PathBuf,
+        /// The service to compare.
+        #[arg(long)]
+        service: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 impl MigrationCommand {
     /// The configuration file the command reads.
     pub fn config(&self) -> &Path {
         match self {
-            MigrationCommand::Status { config, .. } => config,
+            MigrationCommand::Status { config, .. } | MigrationCommand::Compare { config, .. } => {
+                config
+            }
         }
     }
 }
@@ -42,6 +56,12 @@ impl MigrationCommand {
 pub enum MigrationCliError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Compare(#[from] super::compare::CompareError),
+    #[error(
+        "no store at {0} (store.path): nothing has been recorded yet; run the daemon or import history first"
+    )]
+    NoStore(String),
 }
 
 /// Run `cmd` against the loaded `config` as of `now`; returns what to print.
@@ -59,6 +79,21 @@ pub fn execute(
                     "generated_at": now,
                     "migrations": rows,
                 })),
+            })
+        }
+        MigrationCommand::Compare {
+            service, format, ..
+        } => {
+            if !config.store.path.exists() {
+                return Err(MigrationCliError::NoStore(
+                    config.store.path.display().to_string(),
+                ));
+            }
+            let store = crate::store::open(&config.store)?;
+            let c = super::compare::compare(config, store.as_ref(), service, now)?;
+            Ok(match format {
+                Format::Table => super::compare::render_table(&c),
+                Format::Json => json_line(&serde_json::to_value(&c).unwrap_or_default()),
             })
         }
     }

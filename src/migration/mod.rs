@@ -5,6 +5,7 @@
 //! `GET /api/v1/migrations` show.
 
 pub mod cli;
+pub mod compare;
 pub mod phase;
 pub mod stats;
 pub mod status;
