@@ -405,3 +405,51 @@ fn a_day_of_hypercare_is_insufficient_data_not_a_guess() {
     );
     assert_eq!(c.comparisons[0].overall, Verdict::InsufficientData);
 }
+
+#[test]
+fn the_compare_command_prints_each_verdict_with_its_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("continuity.yaml");
+    std::fs::write(&path, COMPARED).unwrap();
+    let cfg = Config::load(&path).unwrap();
+    let csv = dir.path().join("history.csv");
+    write_compared_history(&csv);
+    let imported = ts("2026-11-27T00:00:00+01:00");
+    let store = SqliteStore::open(&cfg.store.path).unwrap();
+    let rows = import::csv::read(&cfg, &csv, imported).unwrap();
+    import::load(&store, rows, false, imported).unwrap();
+    drop(store);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_continuity"))
+        .args([
+            "migration",
+            "compare",
+            "--service",
+            "citizen-portal",
+            "--config",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Run now, weeks after: hypercare and steady are both judged.
+    assert!(stdout.contains("baseline vs hypercare: worse"), "{stdout}");
+    assert!(
+        stdout.contains("baseline vs steady: insufficient data"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Mann-Whitney U"), "{stdout}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_continuity"))
+        .args(["migration", "status", "--format", "json", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["migrations"][0]["phase"], "steady");
+    assert_eq!(status["migrations"][0]["supplier"]["id"], "northhost");
+}

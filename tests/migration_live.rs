@@ -99,4 +99,14 @@ fn the_window_end_probes_every_check_and_records_the_verification() {
     assert!(verified_at >= end && verified_at - end < jiff::SignedDuration::from_secs(2));
     let days = status["hypercare_days_left"].as_f64().unwrap();
     assert!((13.9..=14.0).contains(&days), "{days}");
+
+    // Seconds into hypercare, with no baseline on record: no verdict.
+    let (code, body) = request(listen, "GET", "/api/v1/migrations/portal/compare", None, "");
+    assert_eq!(code, 200, "{body}");
+    let compared: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(compared["comparisons"][0]["overall"], "insufficient data");
+    assert_eq!(compared["reference"], "CHG-7");
+    let (code, body) = request(listen, "GET", "/api/v1/migrations/portl/compare", None, "");
+    assert_eq!(code, 404);
+    assert!(body.contains("did you mean 'portal'?"), "{body}");
 }
