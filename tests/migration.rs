@@ -76,17 +76,27 @@ fn write_history(path: &Path) {
     std::fs::write(path, out).unwrap();
 }
 
-fn scripted() -> (tempfile::TempDir, Config, SqliteStore) {
+/// `config` in a fresh directory and its store holding the history
+/// `write` makes, imported at `at`.
+fn imported(
+    config: &str,
+    write: fn(&Path),
+    at: Timestamp,
+) -> (tempfile::TempDir, Config, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("continuity.yaml");
-    std::fs::write(&path, CONFIG).unwrap();
+    std::fs::write(&path, config).unwrap();
     let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let csv = dir.path().join("history.csv");
-    write_history(&csv);
+    write(&csv);
     let store = SqliteStore::open(&cfg.store.path).unwrap();
-    let rows = import::csv::read(&cfg, &csv, now()).unwrap();
-    import::load(&store, rows, false, now()).unwrap();
+    let rows = import::csv::read(&cfg, &csv, at).unwrap();
+    import::load(&store, rows, false, at).unwrap();
     (dir, cfg, store)
+}
+
+fn scripted() -> (tempfile::TempDir, Config, SqliteStore) {
+    imported(CONFIG, write_history, now())
 }
 
 fn week(cfg: &Config, store: &SqliteStore, label: &str) -> Vec<SlaRow> {
@@ -289,22 +299,22 @@ fn write_compared_history(path: &Path) {
     std::fs::write(path, out).unwrap();
 }
 
+/// The compared history in a fresh store, imported the day after
+/// hypercare ended (so every result up to then is settled).
+fn compared() -> (tempfile::TempDir, Config, SqliteStore) {
+    imported(
+        COMPARED,
+        write_compared_history,
+        ts("2026-11-27T00:00:00+01:00"),
+    )
+}
+
 #[test]
 fn before_and_after_are_judged_per_measure_with_the_test_that_decided() {
     use continuity::migration::Phase;
     use continuity::migration::compare::{Verdict, compare, verdicts};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("continuity.yaml");
-    std::fs::write(&path, COMPARED).unwrap();
-    let cfg = Config::load(&path).unwrap();
-    let csv = dir.path().join("history.csv");
-    write_compared_history(&csv);
+    let (_dir, cfg, store) = compared();
     let now = ts("2026-11-26T02:00:00+01:00");
-    // Imported the next day, so every result up to now is settled.
-    let imported = ts("2026-11-27T00:00:00+01:00");
-    let store = SqliteStore::open(&cfg.store.path).unwrap();
-    let rows = import::csv::read(&cfg, &csv, imported).unwrap();
-    import::load(&store, rows, false, imported).unwrap();
 
     let c = compare(&cfg, &store, "citizen-portal", now).unwrap();
     // Hypercare ended exactly now: no steady time yet.
@@ -387,16 +397,8 @@ fn before_and_after_are_judged_per_measure_with_the_test_that_decided() {
 #[test]
 fn a_day_of_hypercare_is_insufficient_data_not_a_guess() {
     use continuity::migration::compare::{Verdict, compare};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("continuity.yaml");
-    std::fs::write(&path, COMPARED).unwrap();
-    let cfg = Config::load(&path).unwrap();
-    let csv = dir.path().join("history.csv");
-    write_compared_history(&csv);
+    let (_dir, cfg, store) = compared();
     let now = ts("2026-11-19T14:00:00+01:00");
-    let store = SqliteStore::open(&cfg.store.path).unwrap();
-    let rows = import::csv::read(&cfg, &csv, ts("2026-11-26T02:00:00+01:00")).unwrap();
-    import::load(&store, rows, false, ts("2026-11-26T02:00:00+01:00")).unwrap();
     let c = compare(&cfg, &store, "citizen-portal", now).unwrap();
     // Twelve hours of hypercare: less than a day of eligible time.
     assert_eq!(
@@ -408,17 +410,9 @@ fn a_day_of_hypercare_is_insufficient_data_not_a_guess() {
 
 #[test]
 fn the_compare_command_prints_each_verdict_with_its_test() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("continuity.yaml");
-    std::fs::write(&path, COMPARED).unwrap();
-    let cfg = Config::load(&path).unwrap();
-    let csv = dir.path().join("history.csv");
-    write_compared_history(&csv);
-    let imported = ts("2026-11-27T00:00:00+01:00");
-    let store = SqliteStore::open(&cfg.store.path).unwrap();
-    let rows = import::csv::read(&cfg, &csv, imported).unwrap();
-    import::load(&store, rows, false, imported).unwrap();
+    let (dir, _, store) = compared();
     drop(store);
+    let path = dir.path().join("continuity.yaml");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_continuity"))
         .args([
             "migration",
