@@ -195,6 +195,16 @@ impl Migration {
     }
 }
 
+/// The supplier a service with this timeline belongs to at `t`: the
+/// first `from` before the first cutover's start, then each `to` from its
+/// start on; `supplier` when there is no timeline.
+pub fn supplier_at<'a>(supplier: &'a str, migrations: &'a [Migration], t: Timestamp) -> &'a str {
+    match migrations.iter().rev().find(|m| m.cutover.start <= t) {
+        Some(m) => &m.to,
+        None => migrations.first().map_or(supplier, |m| &m.from),
+    }
+}
+
 pub fn signed(d: Duration) -> jiff::SignedDuration {
     jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX)
 }

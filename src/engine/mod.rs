@@ -613,7 +613,13 @@ impl Engine {
                 id: Cow::Borrowed(&service.id),
                 name: Cow::Borrowed(&service.name),
                 category: Cow::Borrowed(&service.category),
-                supplier: Cow::Borrowed(&service.supplier),
+                // The supplier responsible now, so that after a cutover
+                // alerts route to the new supplier's desk.
+                supplier: Cow::Borrowed(crate::config::migration::supplier_at(
+                    &service.supplier,
+                    &service.migrations,
+                    now,
+                )),
                 runbook_url: service.runbook_url.as_deref().map(Cow::Borrowed),
                 maintenance: rt.maintenance.as_ref().map(|m| MaintenanceView {
                     reference: Cow::Borrowed(&m.reference),
@@ -752,6 +758,32 @@ mod tests {
 
     fn state(e: &Engine, service: usize) -> ServiceState {
         e.services()[service].tracker.state()
+    }
+
+    #[test]
+    fn after_a_cutover_the_view_names_the_new_supplier_and_the_phase() {
+        let now = Timestamp::now();
+        let yaml = format!(
+            "services:\n  - id: portal\n    supplier: in-house\n    migration:\n      from: in-house\n      to: northhost\n      cutover: {{ start: {}, end: {}, reference: CHG-1 }}\n    checks:\n      - id: home\n        tcp: {{ target: 127.0.0.1:9 }}\n",
+            now - SignedDuration::from_hours(5),
+            now - SignedDuration::from_hours(1)
+        );
+        let config = Arc::new(Config::from_str("test.yaml", &yaml).unwrap());
+        let mut e = Engine::new(
+            config,
+            Arc::new(Telemetry::new()),
+            Arc::new(RwLock::new(StatusBoard::default())),
+            Box::new(NoSink),
+            None,
+        );
+        let view = e.alert_view(now);
+        let s = &view.services[0];
+        assert_eq!(s.supplier, "northhost");
+        let m = s.migration.as_ref().unwrap();
+        assert_eq!(m.phase, crate::migration::Phase::Hypercare);
+        assert_eq!((&*m.from, &*m.to), ("in-house", "northhost"));
+        // Nothing was up since the window ended.
+        assert_eq!(m.up_after_window, None);
     }
 
     #[test]
