@@ -27,7 +27,7 @@ use super::phase::{Phase, last_cutover};
 use super::stats::{mann_whitney_u, mean, percentile, poisson_rates_p_value};
 use crate::config::migration::Migration;
 use crate::config::{Config, Service, closest};
-use crate::report::sla::adhoc_spec;
+use crate::report::sla::{adhoc_spec, horizons};
 use crate::sla::{ServiceMaintenance, SlaCalendar, TimeRange};
 use crate::store::convert::stored_timeline;
 use crate::store::{Store, StoreError};
@@ -218,7 +218,11 @@ fn window(
     let transitions = store.service_transitions(Some(&s.id), range.start, range.end)?;
     let refs: Vec<_> = transitions.iter().collect();
     let timeline = stored_timeline(range.start, &refs);
-    let segments = timeline.segments(range);
+    // As in the SLA report: time after the last stored result stops
+    // standing is unknown, not the last state stretched to now.
+    let known_until = horizons(&[s], &store.last_results()?)[0]
+        .map_or(range.end, |h| h.clamp(range.start, range.end));
+    let segments = timeline.segments(TimeRange::new(range.start, known_until));
     let specs: Vec<_> = config
         .maintenances
         .iter()
