@@ -487,7 +487,16 @@ impl Engine {
                 sla::status::sla_status(&spec, &calendar, &segments, &maintenance.excluded, now);
             // Counters only count settled time: a back-dated verdict can
             // still rewrite what is newer, and a counter cannot go down.
-            let counted = rt.slas[i].counted_until;
+            // Counters carry the supplier of their time: across a cutover's
+            // start they start afresh under the new supplier, and the
+            // old supplier's series has ended, so only the new one's
+            // time is counted here.
+            let counted = service
+                .migrations
+                .iter()
+                .map(|m| m.cutover.start)
+                .filter(|s| *s <= settled)
+                .fold(rt.slas[i].counted_until, Timestamp::max);
             if settled > counted {
                 let range = TimeRange::new(counted, settled);
                 let segs = rt.segments(range);
