@@ -165,6 +165,29 @@ pub mod names {
         help: "Eligible time during which the service was up or degraded",
         kind: Kind::Counter,
     };
+
+    // Migration awareness: where each service stands in its supplier
+    // timeline (docs/migration.md).
+    pub const SERVICE_INFO: Desc = Desc {
+        name: "continuity_service_info",
+        help: "Always 1; the service's current supplier and migration phase (baseline, cutover, hypercare, steady) as labels",
+        kind: Kind::Gauge,
+    };
+    pub const SERVICE_PHASE: Desc = Desc {
+        name: "continuity_service_phase",
+        help: "Current migration phase of the service (1 for the current phase, 0 for the others)",
+        kind: Kind::Gauge,
+    };
+    pub const CUTOVER_START: Desc = Desc {
+        name: "continuity_migration_cutover_start_timestamp_seconds",
+        help: "Start (Unix time) of a cutover window of the service, from one supplier to another",
+        kind: Kind::Gauge,
+    };
+    pub const CUTOVER_END: Desc = Desc {
+        name: "continuity_migration_cutover_end_timestamp_seconds",
+        help: "End (Unix time) of a cutover window of the service, from one supplier to another",
+        kind: Kind::Gauge,
+    };
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -492,16 +515,16 @@ mod tests {
         assert!(text.contains("continuity_service_state{service=\"portal\",state=\"up\"} 0\n"));
         assert!(
             text.contains(
-                "continuity_sla_objective_ratio{service=\"portal\",sla=\"office\"} 0.995\n"
+                "continuity_sla_objective_ratio{service=\"portal\",sla=\"office\",supplier=\"unknown\"} 0.995\n"
             )
         );
         assert!(text.contains(
-            "continuity_sla_good_seconds_total{service=\"portal\",sla=\"office\"} 30.0\n"
+            "continuity_sla_good_seconds_total{service=\"portal\",sla=\"office\",supplier=\"unknown\"} 30.0\n"
         ));
         // Registering again (a reload) keeps the counts.
         t.services.register(&cfg.services[0]);
         assert!(t.render(false).contains(
-            "continuity_sla_eligible_seconds_total{service=\"portal\",sla=\"office\"} 60.0\n"
+            "continuity_sla_eligible_seconds_total{service=\"portal\",sla=\"office\",supplier=\"unknown\"} 60.0\n"
         ));
     }
 
