@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::net::{connect, excerpt};
+use super::parity::{self, CompareSpec, Comparison, Observed};
 use super::tcp::compile_regex;
 use super::tls::{checked_server_name, tls_client};
 use super::tls_util::{self, TlsClient};
@@ -83,6 +84,13 @@ pub struct HttpSpec {
     /// host of `host_header` when that is set).
     #[serde(default)]
     pub server_name: Option<Box<Spanned<String>>>,
+    /// The old endpoint, probed side by side with `url` while old and new
+    /// run in parallel (same scheme, same request).
+    #[serde(default)]
+    pub compare_with: Option<Box<Spanned<String>>>,
+    /// What parity compares; status and body similarity when absent.
+    #[serde(default)]
+    pub compare: Option<Box<Spanned<CompareSpec>>>,
 }
 
 /// One `json:` entry: the value at `pointer` must exist and, when `equals`
@@ -189,6 +197,23 @@ pub struct HttpProbe {
     tls: std::sync::Arc<TlsClient>,
     /// Boxed: set on few checks, and 32 bytes inline on every one.
     server_name: Option<Box<rustls::pki_types::ServerName<'static>>>,
+    /// The old endpoint and what to compare with it (`compare_with`).
+    parity: Option<Box<HttpParity>>,
+}
+
+/// The old side of a `compare_with` check: the same request to the old
+/// URL, and the compiled `compare:` block.
+#[derive(Debug)]
+struct HttpParity {
+    old: HttpProbe,
+    comparison: Comparison,
+}
+
+impl HttpProbe {
+    /// The old side and the comparison, for a `compare_with` check.
+    pub fn parity(&self) -> Option<(&HttpProbe, &Comparison)> {
+        self.parity.as_deref().map(|p| (&p.old, &p.comparison))
+    }
 }
 
 /// What the body must hold, checked in this order.
@@ -202,9 +227,10 @@ struct ContentChecks {
 impl Prober for HttpProbe {
     type Spec = HttpSpec;
 
-    fn compile(spec: HttpSpec, _at: Location, v: &mut Validator) -> Option<HttpProbe> {
+    fn compile(spec: HttpSpec, at: Location, v: &mut Validator) -> Option<HttpProbe> {
         let mut ok = true;
         let url = check_url(&spec.url, v);
+        let parity = compile_parity(&spec, url.as_ref(), at, v);
         let method = match &spec.method {
             None => Some(Method::GET),
             Some(m) => known_name(m, &METHODS, "HTTP method", v)
@@ -355,8 +381,15 @@ impl Prober for HttpProbe {
             v,
         );
 
-        let (url, method, status, body_regex, server_name, tls) =
-            (url?, method?, status?, body_regex?, server_name?, tls?);
+        let (url, method, status, body_regex, server_name, tls, parity) = (
+            url?,
+            method?,
+            status?,
+            body_regex?,
+            server_name?,
+            tls?,
+            parity?,
+        );
         if !ok {
             return None;
         }
@@ -387,6 +420,7 @@ impl Prober for HttpProbe {
             content,
             tls,
             server_name,
+            parity,
         })
     }
 
@@ -397,6 +431,71 @@ impl Prober for HttpProbe {
     async fn probe(&self, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
         fetch(self, ctx).await
     }
+}
+
+/// The old side of a `compare_with` check: its URL checked against the
+/// new one, the same spec compiled for it, and the `compare:` block.
+/// `Some(None)` when the check compares nothing.
+fn compile_parity(
+    spec: &HttpSpec,
+    url: Option<&Uri>,
+    at: Location,
+    v: &mut Validator,
+) -> Option<Option<Box<HttpParity>>> {
+    let Some(with) = &spec.compare_with else {
+        if let Some(c) = &spec.compare {
+            v.error(
+                c.referenced,
+                "compare without compare_with: there is no old endpoint to compare with",
+                Some(
+                    "add compare_with: https://<old endpoint>/ next to url, or remove compare"
+                        .into(),
+                ),
+            );
+            return None;
+        }
+        return Some(None);
+    };
+    let old_url = check_url(with, v)?;
+    let url = url?;
+    if old_url.scheme_str() != url.scheme_str() {
+        let (old, new) = (
+            old_url.scheme_str().unwrap_or(""),
+            url.scheme_str().unwrap_or(""),
+        );
+        v.error(
+            with.referenced,
+            format!("compare_with '{}' uses {old}, url uses {new}: the sides would not get the same request", with.value.trim()),
+            Some(format!(
+                "probe both the same way, e.g. compare_with: {new}://{}{}",
+                old_url.authority().map(|a| a.as_str()).unwrap_or(""),
+                old_url.path()
+            )),
+        );
+        return None;
+    }
+    if old_url == *url {
+        v.error(
+            with.referenced,
+            "compare_with is the same URL as url",
+            Some("compare_with names the old endpoint, url the new one".into()),
+        );
+        return None;
+    }
+    let comparison = parity::compile(
+        parity::HTTP,
+        spec.compare.as_deref().map(|c| &c.value),
+        spec.compare
+            .as_deref()
+            .map_or(with.referenced, |c| c.referenced),
+        v,
+    )?;
+    let mut old_spec = spec.clone();
+    old_spec.url = (**with).clone();
+    old_spec.compare_with = None;
+    old_spec.compare = None;
+    let old = HttpProbe::compile(old_spec, at, v)?;
+    Some(Some(Box::new(HttpParity { old, comparison })))
 }
 
 fn check_url(url: &Spanned<String>, v: &mut Validator) -> Option<Uri> {
@@ -879,6 +978,12 @@ async fn fetch(c: &HttpProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeE
         }
     }
     check_response(c, &response, &mut outcome);
+    if ctx.observe {
+        outcome.observed = Some(Box::new(Observed {
+            body: Some(response.body),
+            ..Observed::default()
+        }));
+    }
 
     if let Some(max) = c.max_response_time
         && outcome.success()
