@@ -388,3 +388,162 @@ fn the_daemon_exports_parity_series_and_shows_since_when_parity_fails() {
     daemon.stop().unwrap();
     drop(rt);
 }
+
+// ------------------------------------------------- the other kinds
+
+async fn run_kind(kind: CheckKind) -> ProbeOutcome {
+    probe::run(&kind, T)
+        .await
+        .expect("the monitor could run the probe")
+}
+
+#[tokio::test]
+async fn tcp_parity_is_both_connecting() {
+    let old = line_server("220 mail.old ESMTP\r\n", |_| String::new()).await;
+    let new = line_server("220 mail.new ESMTP\r\n", |_| String::new()).await;
+    let o = run_kind(CheckKind::Tcp(spec(&format!(
+        "target: {new}\ncompare_with: {old}\n"
+    ))))
+    .await;
+    assert_eq!(parity(&o).matched, Some(true), "{:?}", parity(&o));
+
+    let gone = closed_port().await;
+    let o = run_kind(CheckKind::Tcp(spec(&format!(
+        "target: {gone}\ncompare_with: {old}\n"
+    ))))
+    .await;
+    assert_eq!(aspects(parity(&o)), [Aspect::Connect], "{:?}", parity(&o));
+}
+
+#[tokio::test]
+async fn tls_parity_compares_issuer_expiry_and_names() {
+    let old_ca = TestCa::new("Old Supplier CA");
+    let new_ca = TestCa::new("New Supplier CA");
+    let old = tls_server(&old_ca.leaf(&["localhost"], Validity::Current)).await;
+    let same = tls_server(&old_ca.leaf(&["localhost"], Validity::Current)).await;
+    let other =
+        tls_server(&new_ca.leaf(&["localhost", "portal.new.example"], Validity::DaysLeft(10)))
+            .await;
+    let check = |new: std::net::SocketAddr| {
+        CheckKind::Tls(spec(&format!(
+            "target: localhost:{}\ncompare_with: localhost:{}\ntls_verify: false\n",
+            new.port(),
+            old.port()
+        )))
+    };
+    let o = run_kind(check(same)).await;
+    assert_eq!(parity(&o).matched, Some(true), "{:?}", parity(&o));
+
+    let o = run_kind(check(other)).await;
+    let p = parity(&o);
+    assert_eq!(
+        aspects(p),
+        [Aspect::Issuer, Aspect::Expiry, Aspect::Sans],
+        "{p:?}"
+    );
+    assert!(p.mismatches[0].detail.contains("New Supplier CA"), "{p:?}");
+}
+
+/// A DNS server that answers every A question with `ip`.
+async fn dns_answering(ip: &'static str) -> std::net::SocketAddr {
+    use hickory_proto::op::{Message, OpCode};
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{RData, Record};
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let question = q.queries[0].clone();
+            let mut m = Message::response(q.metadata.id, OpCode::Query);
+            m.add_query(question.clone());
+            m.add_answer(Record::from_rdata(
+                question.name().clone(),
+                60,
+                RData::A(A(ip.parse().unwrap())),
+            ));
+            let _ = socket.send_to(&m.to_vec().unwrap(), from).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn dns_parity_compares_the_answer_sets() {
+    let old = dns_server(DnsMode::Normal).await;
+    let same = dns_server(DnsMode::Normal).await;
+    let other = dns_answering("198.51.100.7").await;
+    let check = |new: std::net::SocketAddr| {
+        CheckKind::Dns(spec(&format!(
+            "name: {}\nserver: {new}\ncompare_with: {old}\n",
+            zone::PORTAL
+        )))
+    };
+    let o = run_kind(check(same)).await;
+    assert_eq!(parity(&o).matched, Some(true), "{:?}", parity(&o));
+    let o = run_kind(check(other)).await;
+    let p = parity(&o);
+    assert_eq!(aspects(p), [Aspect::Answers], "{p:?}");
+    assert!(p.mismatches[0].detail.contains("198.51.100.7"), "{p:?}");
+}
+
+#[tokio::test]
+async fn sip_parity_compares_response_codes() {
+    use continuity::probe::sip::responder::{self, LineBehaviour, LineState, StateFn};
+    async fn line(state: LineState) -> std::net::SocketAddr {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let f: StateFn = Arc::new(move || state);
+        tokio::spawn(responder::serve_udp(
+            socket,
+            LineBehaviour::default(),
+            f,
+            std::future::pending(),
+        ));
+        addr
+    }
+    let old = line(LineState::Up).await;
+    let same = line(LineState::Up).await;
+    let down = line(LineState::Unavailable).await;
+    let check = |new: std::net::SocketAddr| {
+        CheckKind::Sip(Box::new(spec(&format!(
+            "uri: sip:ping@127.0.0.1:{}\ncompare_with: sip:ping@127.0.0.1:{}\n",
+            new.port(),
+            old.port()
+        ))))
+    };
+    let o = run_kind(check(same)).await;
+    assert_eq!(parity(&o).matched, Some(true), "{:?}", parity(&o));
+    let o = run_kind(check(down)).await;
+    let p = parity(&o);
+    assert_eq!(aspects(p), [Aspect::Code], "{p:?}");
+    assert!(
+        p.mismatches[0].detail.contains("SIP 503, old answers 200"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn other_kinds_refuse_aspects_they_cannot_compare() {
+    let yaml = "services:\n  - id: mail\n    checks:\n      - id: relay\n        tcp:\n          target: smtp.new.example:25\n          compare_with: smtp.old.example:25\n          compare: { body: similarity }\n";
+    let e = Config::from_str("parity.yaml", yaml)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("parity.yaml:8:")
+            && e.contains("aspect 'body' does not apply to a tcp check")
+            && e.contains("connect, latency"),
+        "{e}"
+    );
+    let yaml = "services:\n  - id: mail\n    checks:\n      - id: relay\n        tcp:\n          target: smtp.new.example:25\n          compare_with: smtp.old.example\n";
+    let e = Config::from_str("parity.yaml", yaml)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("parity.yaml:7:25:"),
+        "the old target's error is at compare_with: {e}"
+    );
+}

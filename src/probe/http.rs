@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::net::{connect, excerpt};
-use super::parity::{self, CompareSpec, Comparison, Observed};
+use super::parity::{self, CompareSpec, Observed, OldSide};
 use super::tcp::compile_regex;
 use super::tls::{checked_server_name, tls_client};
 use super::tls_util::{self, TlsClient};
@@ -198,21 +198,13 @@ pub struct HttpProbe {
     /// Boxed: set on few checks, and 32 bytes inline on every one.
     server_name: Option<Box<rustls::pki_types::ServerName<'static>>>,
     /// The old endpoint and what to compare with it (`compare_with`).
-    parity: Option<Box<HttpParity>>,
-}
-
-/// The old side of a `compare_with` check: the same request to the old
-/// URL, and the compiled `compare:` block.
-#[derive(Debug)]
-struct HttpParity {
-    old: HttpProbe,
-    comparison: Comparison,
+    parity: Option<Box<OldSide<HttpProbe>>>,
 }
 
 impl HttpProbe {
-    /// The old side and the comparison, for a `compare_with` check.
-    pub fn parity(&self) -> Option<(&HttpProbe, &Comparison)> {
-        self.parity.as_deref().map(|p| (&p.old, &p.comparison))
+    /// The old side, for a `compare_with` check.
+    pub fn parity(&self) -> Option<&OldSide<HttpProbe>> {
+        self.parity.as_deref()
     }
 }
 
@@ -433,39 +425,30 @@ impl Prober for HttpProbe {
     }
 }
 
-/// The old side of a `compare_with` check: its URL checked against the
-/// new one, the same spec compiled for it, and the `compare:` block.
-/// `Some(None)` when the check compares nothing.
+/// The old side of a `compare_with` check: its URL must have the scheme
+/// of `url`, so that both sides get the same request; the rest is every
+/// kind's (`parity::compile_old_side`).
 fn compile_parity(
     spec: &HttpSpec,
     url: Option<&Uri>,
     at: Location,
     v: &mut Validator,
-) -> Option<Option<Box<HttpParity>>> {
-    let Some(with) = &spec.compare_with else {
-        if let Some(c) = &spec.compare {
-            v.error(
-                c.referenced,
-                "compare without compare_with: there is no old endpoint to compare with",
-                Some(
-                    "add compare_with: https://<old endpoint>/ next to url, or remove compare"
-                        .into(),
-                ),
-            );
-            return None;
-        }
-        return Some(None);
-    };
-    let old_url = check_url(with, v)?;
-    let url = url?;
-    if old_url.scheme_str() != url.scheme_str() {
+) -> Option<Option<Box<OldSide<HttpProbe>>>> {
+    if let (Some(with), Some(url)) = (&spec.compare_with, url)
+        && let Ok(old_url) = with.value.trim().parse::<Uri>()
+        && old_url.scheme_str().is_some()
+        && old_url.scheme_str() != url.scheme_str()
+    {
         let (old, new) = (
             old_url.scheme_str().unwrap_or(""),
             url.scheme_str().unwrap_or(""),
         );
         v.error(
             with.referenced,
-            format!("compare_with '{}' uses {old}, url uses {new}: the sides would not get the same request", with.value.trim()),
+            format!(
+                "compare_with '{}' uses {old}, url uses {new}: the sides would not get the same request",
+                with.value.trim()
+            ),
             Some(format!(
                 "probe both the same way, e.g. compare_with: {new}://{}{}",
                 old_url.authority().map(|a| a.as_str()).unwrap_or(""),
@@ -474,28 +457,20 @@ fn compile_parity(
         );
         return None;
     }
-    if old_url == *url {
-        v.error(
-            with.referenced,
-            "compare_with is the same URL as url",
-            Some("compare_with names the old endpoint, url the new one".into()),
-        );
-        return None;
-    }
-    let comparison = parity::compile(
+    parity::compile_old_side(
         parity::HTTP,
-        spec.compare.as_deref().map(|c| &c.value),
-        spec.compare
-            .as_deref()
-            .map_or(with.referenced, |c| c.referenced),
+        spec.compare_with.as_deref(),
+        spec.compare.as_deref(),
+        &spec.url.value,
+        |with| HttpSpec {
+            url: with,
+            compare_with: None,
+            compare: None,
+            ..spec.clone()
+        },
+        at,
         v,
-    )?;
-    let mut old_spec = spec.clone();
-    old_spec.url = (**with).clone();
-    old_spec.compare_with = None;
-    old_spec.compare = None;
-    let old = HttpProbe::compile(old_spec, at, v)?;
-    Some(Some(Box::new(HttpParity { old, comparison })))
+    )
 }
 
 fn check_url(url: &Spanned<String>, v: &mut Validator) -> Option<Uri> {

@@ -377,6 +377,18 @@ pub async fn run_with_details(
     run_in(kind, ctx).await
 }
 
+/// Probe one kind: on its own, or side by side with its old endpoint.
+async fn probe_kind<P: Prober + Sync>(
+    p: &P,
+    old: Option<&parity::OldSide<P>>,
+    ctx: &ProbeContext,
+) -> Result<ProbeOutcome, ProbeError> {
+    match old {
+        Some(o) => Box::pin(parity::side_by_side(p, &o.old, &o.comparison, ctx)).await,
+        None => Box::pin(p.probe(ctx)).await,
+    }
+}
+
 async fn run_in(
     kind: &crate::config::CheckKind,
     ctx: ProbeContext,
@@ -388,15 +400,12 @@ async fn run_in(
     // each time one is spawned.
     let fut = async {
         match kind {
-            CheckKind::Http(p) => match p.parity() {
-                Some((old, c)) => Box::pin(parity::side_by_side(p, old, c, &ctx)).await,
-                None => Box::pin(p.probe(&ctx)).await,
-            },
-            CheckKind::Tcp(p) => Box::pin(p.probe(&ctx)).await,
-            CheckKind::Tls(p) => Box::pin(p.probe(&ctx)).await,
-            CheckKind::Dns(p) => Box::pin(p.probe(&ctx)).await,
-            CheckKind::Icmp(p) => Box::pin(p.probe(&ctx)).await,
-            CheckKind::Sip(p) => Box::pin(p.probe(&ctx)).await,
+            CheckKind::Http(p) => probe_kind(p, p.parity(), &ctx).await,
+            CheckKind::Tcp(p) => probe_kind(p, p.parity(), &ctx).await,
+            CheckKind::Tls(p) => probe_kind(p, p.parity(), &ctx).await,
+            CheckKind::Dns(p) => probe_kind(p, p.parity(), &ctx).await,
+            CheckKind::Icmp(p) => probe_kind(p, None, &ctx).await,
+            CheckKind::Sip(p) => probe_kind(&**p, p.parity(), &ctx).await,
         }
     };
     // A little grace so that a prober's own, more precise timeout

@@ -491,6 +491,77 @@ pub fn compile(
     })
 }
 
+/// The old side of a `compare_with` check: the same spec compiled for the
+/// old target, and what to compare.
+#[derive(Debug)]
+pub struct OldSide<P> {
+    pub old: P,
+    pub comparison: Comparison,
+}
+
+/// Compile the old side of a check of `kind`: `compare_with` (written in
+/// the form of the kind's target, which `new_target` is) becomes the
+/// target of `old_spec`, a copy of the check's spec. `Some(None)` when
+/// the check compares nothing; `None` when an error was recorded.
+pub fn compile_old_side<P: Prober>(
+    kind: KindAspects,
+    compare_with: Option<&Spanned<String>>,
+    compare: Option<&Spanned<CompareSpec>>,
+    new_target: &str,
+    old_spec: impl FnOnce(Spanned<String>) -> P::Spec,
+    at: Location,
+    v: &mut Validator,
+) -> Option<Option<Box<OldSide<P>>>> {
+    let Some(with) = compare_with else {
+        if let Some(c) = compare {
+            v.error(
+                c.referenced,
+                "compare without compare_with: there is no old endpoint to compare with",
+                Some(format!(
+                    "add compare_with: <old endpoint> next to the {} check's target, or remove compare",
+                    kind.kind
+                )),
+            );
+            return None;
+        }
+        return Some(None);
+    };
+    if with.value.trim() == new_target.trim() {
+        v.error(
+            with.referenced,
+            format!(
+                "compare_with '{}' is the check's own target",
+                with.value.trim()
+            ),
+            Some(
+                "compare_with names the old endpoint; the check's own target is the new one".into(),
+            ),
+        );
+        return None;
+    }
+    let comparison = compile(
+        kind,
+        compare.map(|c| &c.value),
+        compare.map_or(with.referenced, |c| c.referenced),
+        v,
+    )?;
+    // Everything but the target is the new side's spec, whose problems are
+    // already reported: only those at `compare_with` are the old side's.
+    let mut scratch = Validator::new(v.file().clone());
+    let old = P::compile(old_spec(with.clone()), at, &mut scratch);
+    let here = v.place(with.referenced);
+    v.issues.extend(
+        scratch
+            .issues
+            .into_iter()
+            .filter(|i| i.place.line == here.line && i.place.column == here.column),
+    );
+    Some(Some(Box::new(OldSide {
+        old: old?,
+        comparison,
+    })))
+}
+
 /// Probe `new` and, in the same tick, `old` twice, with the same request;
 /// the outcome is new's, with the parity result attached. A monitor error
 /// on the new side is the check's error; on the old side it leaves the
@@ -678,16 +749,6 @@ impl Comparison {
                     ),
                 );
             }
-            if self.has(Aspect::Sans) && new_cert.sans != old_cert.sans {
-                miss(
-                    Aspect::Sans,
-                    format!(
-                        "names [{}], old's are [{}]",
-                        new_cert.sans.join(", "),
-                        old_cert.sans.join(", ")
-                    ),
-                );
-            }
             if self.has(Aspect::Expiry)
                 && new_cert.not_after + EXPIRY_SLACK_SECONDS < old_cert.not_after
             {
@@ -697,6 +758,16 @@ impl Comparison {
                         "new certificate expires {}, before old's {}",
                         unix_text(new_cert.not_after),
                         unix_text(old_cert.not_after)
+                    ),
+                );
+            }
+            if self.has(Aspect::Sans) && new_cert.sans != old_cert.sans {
+                miss(
+                    Aspect::Sans,
+                    format!(
+                        "names [{}], old's are [{}]",
+                        new_cert.sans.join(", "),
+                        old_cert.sans.join(", ")
                     ),
                 );
             }
