@@ -415,4 +415,33 @@ mod tests {
         assert_eq!(r.mismatches.len(), 1, "{r:?}");
         assert!(r.mismatches[0].detail.starts_with("/version"), "{r:?}");
     }
+
+    #[test]
+    fn the_summary_names_the_verdict_and_each_mismatch() {
+        let c = comparison(HTTP, "{ max_latency_ratio: 1.5 }");
+        let r = c.compare(
+            &answer(90, Some("b"), None),
+            &[answer(20, Some("a"), None), answer(20, Some("a"), None)],
+        );
+        let lines = r.summary();
+        assert_eq!(lines[0], "parity: MISMATCH (2 aspects)", "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("  body: body 0.0 % like old's")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("  latency: new took 90 ms, 4.50 times")),
+            "{lines:?}"
+        );
+        let none = c.compare(&answer(1, Some("a"), None), &[]);
+        assert!(
+            none.summary()[0].contains("not judged"),
+            "{:?}",
+            none.summary()
+        );
+    }
 }

@@ -191,6 +191,33 @@ pub struct ParityResult {
     pub compared: u16,
 }
 
+impl ParityResult {
+    /// Lines for a person (`continuity probe`): the verdict, the ratios and
+    /// every mismatch with why.
+    pub fn summary(&self) -> Vec<String> {
+        let verdict = match self.matched {
+            Some(true) => "match".to_string(),
+            Some(false) => format!("MISMATCH ({} aspects)", self.mismatches.len()),
+            None => "not judged: the old endpoint (compare_with) is not up".to_string(),
+        };
+        let mut out = vec![format!("parity: {verdict}")];
+        if let Some(r) = self.latency_ratio {
+            out.push(format!("  latency ratio (new/old): {r:.2}"));
+        }
+        if let Some(s) = self.similarity {
+            out.push(format!(
+                "  body similarity: {:.1} % ({} volatile bigrams learned)",
+                s * 100.0,
+                self.volatile
+            ));
+        }
+        for m in &self.mismatches {
+            out.push(format!("  {}: {}", m.aspect.as_str(), m.detail));
+        }
+        out
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
