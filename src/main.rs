@@ -405,6 +405,9 @@ async fn probe_once(path: &Path, target: &str) -> Result<ExitCode> {
                 for (k, v) in &o.details {
                     println!("  {k}: {v}");
                 }
+                for line in o.parity.iter().flat_map(|p| p.summary()) {
+                    println!("  {line}");
+                }
                 if !o.exchange.is_empty() {
                     println!("  exchange:");
                     for line in &o.exchange {

@@ -101,12 +101,12 @@ pub struct CheckView<'a> {
     pub slow_since: Option<Timestamp>,
     /// Earliest notAfter (Unix seconds) of the certificate chain it saw.
     pub cert_not_after: Option<i64>,
-    /// When the check's parity with its `compare_with` endpoint last went
-    /// from match to mismatch; `None` while matching or without
-    /// `compare_with`.
+    /// When the check's parity went from match to mismatch (the new
+    /// endpoint stopped behaving like its `compare_with` old one); `None`
+    /// while matching or without `compare_with`.
     pub parity_failing_since: Option<Timestamp>,
-    /// The `compare_with` (old) endpoint's last probe succeeded; `None`
-    /// without `compare_with`.
+    /// The old endpoint's last probe succeeded; `None` without
+    /// `compare_with`.
     pub compare_up: Option<bool>,
 }
 

@@ -30,7 +30,9 @@ pub mod status;
 mod verification;
 
 pub use restore::Restorer;
-pub use status::{CheckStatus, LastOutcome, ServiceStatus, SharedStatus, StatusBoard};
+pub use status::{
+    CheckStatus, LastOutcome, ParityStatus, ServiceStatus, SharedStatus, StatusBoard,
+};
 
 /// Where the engine's writes go: the store's batching writer, or nowhere
 /// (the `probe` command and unit tests).
@@ -241,13 +243,13 @@ impl Engine {
                 .map(|(ci, c)| {
                     self.index
                         .insert((service.id.as_str().into(), c.id.as_str().into()), (si, ci));
-                    let last = prev
-                        .and_then(|p| {
-                            p.checks.iter().find(|x| {
-                                x.check.id == c.id && x.check.kind.name() == c.kind.name()
-                            })
-                        })
-                        .and_then(|x| x.last.clone());
+                    let kept = prev.and_then(|p| {
+                        p.checks
+                            .iter()
+                            .find(|x| x.check.id == c.id && x.check.kind.name() == c.kind.name())
+                    });
+                    let last = kept.and_then(|x| x.last.clone());
+                    let parity = kept.and_then(|x| x.parity.clone());
                     CheckStatus {
                         check: c.clone(),
                         state: CheckState::Unknown,
@@ -255,6 +257,7 @@ impl Engine {
                         slow: false,
                         flapping: false,
                         last,
+                        parity,
                     }
                 })
                 .collect();
@@ -299,7 +302,13 @@ impl Engine {
         let last = status::last_outcome(&r);
         {
             let mut board = self.status.write().expect("status lock");
-            board.services[si].checks[ci].last = Some(last);
+            let cs = &mut board.services[si].checks[ci];
+            cs.last = Some(last);
+            if let Ok(o) = &r.outcome {
+                cs.parity = o.parity.as_deref().map(|p| {
+                    Box::new(ParityStatus::observe(cs.parity.take().map(|b| *b), p, r.at))
+                });
+            }
         }
         let Ok(outcome) = &r.outcome else {
             // The monitor's own failure: no evidence either way. The
@@ -577,6 +586,7 @@ impl Engine {
                 .enumerate()
                 .map(|(ci, c)| {
                     let last = board.services[si].checks[ci].last.as_ref();
+                    let parity = board.services[si].checks[ci].parity.as_deref();
                     let failure = c.failure();
                     let copy = |t: &Option<String>| t.clone().map(Cow::Owned);
                     CheckView {
@@ -592,9 +602,8 @@ impl Engine {
                             .or_else(|| last.and_then(|l| copy(&l.detail))),
                         slow_since: c.slow_since(),
                         cert_not_after: last.and_then(|l| l.cert_not_after),
-                        // Filled by side-by-side probing (`compare_with`).
-                        parity_failing_since: None,
-                        compare_up: None,
+                        parity_failing_since: parity.and_then(|p| p.failing_since),
+                        compare_up: parity.map(|p| p.compare_up),
                     }
                 })
                 .collect();
@@ -921,5 +930,52 @@ mod tests {
             CheckState::Unknown
         );
         assert!(!e.alert_view(at(120)).network_degraded);
+    }
+
+    #[test]
+    fn parity_failing_since_is_when_match_turned_to_mismatch_and_compare_up_follows_the_old_side() {
+        use crate::probe::parity::{Aspect, Mismatch, ParityResult};
+        let mut e = engine();
+        let at = seconds_from_now();
+        let with = |matched: Option<bool>, old_up: bool, t: i64| {
+            let mut r = report("portal", "home", at(t), true);
+            if let Ok(o) = &mut r.outcome {
+                o.parity = Some(Box::new(ParityResult {
+                    matched,
+                    old_up,
+                    mismatches: match matched {
+                        Some(false) => vec![Mismatch {
+                            aspect: Aspect::Status,
+                            detail: "status 203, old answers 200".into(),
+                        }],
+                        _ => Vec::new(),
+                    },
+                    latency_ratio: None,
+                    similarity: None,
+                    volatile: 0,
+                    compared: Aspect::Status.bit(),
+                }));
+            }
+            r
+        };
+        let view = |e: &mut Engine, t: i64| {
+            let v = e.alert_view(at(t));
+            let c = v.check("portal", "home").unwrap();
+            (c.parity_failing_since, c.compare_up)
+        };
+        assert_eq!(view(&mut e, 0), (None, None), "no compare_with result yet");
+        e.on_report(with(Some(true), true, 1));
+        assert_eq!(view(&mut e, 1), (None, Some(true)));
+        e.on_report(with(Some(false), true, 2));
+        e.on_report(with(Some(false), true, 3));
+        assert_eq!(view(&mut e, 3), (Some(at(2)), Some(true)));
+        // The old side down judges nothing: the spell goes on.
+        e.on_report(with(None, false, 4));
+        assert_eq!(view(&mut e, 4), (Some(at(2)), Some(false)));
+        e.on_report(with(Some(true), true, 5));
+        assert_eq!(view(&mut e, 5), (None, Some(true)));
+        // A check without compare_with has neither.
+        e.on_report(report("portal", "home", at(6), true));
+        assert_eq!(view(&mut e, 6), (None, None));
     }
 }

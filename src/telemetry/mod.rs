@@ -188,6 +188,33 @@ pub mod names {
         help: "End (Unix time) of a cutover window of the service, from one supplier to another",
         kind: Kind::Gauge,
     };
+    // Parity of a `compare_with` check (old and new side by side); the
+    // series exist once the check has compared.
+    pub const PARITY_MATCH: Desc = Desc {
+        name: "continuity_parity_match",
+        help: "Whether the new endpoint matched the old one (compare_with) on every compared aspect in the last judged probe (1) or not (0)",
+        kind: Kind::Gauge,
+    };
+    pub const PARITY_MISMATCHES: Desc = Desc {
+        name: "continuity_parity_mismatches",
+        help: "Probes in which the new endpoint did not match the old one, by aspect (status, body, json_fields, latency, connect, issuer, expiry, sans, answers, code)",
+        kind: Kind::Counter,
+    };
+    pub const PARITY_LATENCY_RATIO: Desc = Desc {
+        name: "continuity_parity_latency_ratio",
+        help: "The new endpoint's probe time over the old one's, in the last judged probe",
+        kind: Kind::Gauge,
+    };
+    pub const PARITY_SIMILARITY_RATIO: Desc = Desc {
+        name: "continuity_parity_similarity_ratio",
+        help: "How alike the new body is to the old one (0 to 1, volatile parts aside), in the last judged probe",
+        kind: Kind::Gauge,
+    };
+    pub const PARITY_COMPARE_UP: Desc = Desc {
+        name: "continuity_parity_compare_up",
+        help: "Whether the old endpoint (compare_with) answered successfully in the last probe (1) or not (0); parity is judged only while it does",
+        kind: Kind::Gauge,
+    };
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
