@@ -15,6 +15,7 @@ pub mod import;
 pub mod probe;
 pub mod recompute;
 pub mod report;
+pub mod rules;
 pub mod scheduler;
 pub mod server;
 pub mod sla;

@@ -3,6 +3,7 @@
 //! documents the same list; dashboards and alerts rely on these names.
 
 mod check;
+pub mod recording;
 mod service;
 pub mod text;
 
@@ -192,6 +193,8 @@ pub const SERVICE_STATES: [ServiceState; 5] = [
     ServiceState::Maintenance,
     ServiceState::Unknown,
 ];
+/// The name of `alerts_firing`, which the generated rules read.
+pub const ALERTS_FIRING: &str = "continuity_alerts_firing";
 pub const BURN_WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 
 /// Upper bounds of `continuity_probe_latency_seconds`.
@@ -289,7 +292,7 @@ impl Telemetry {
                 Gauge::default()
             ),
             alerts_firing: reg!(
-                "continuity_alerts_firing",
+                ALERTS_FIRING,
                 "Alerts firing right now, by alert name and severity",
                 Family::default()
             ),
