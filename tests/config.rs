@@ -244,3 +244,11 @@ fn zero_worker_threads_is_refused_with_the_allowed_range() {
     assert!(stderr.contains("--worker-threads"), "{stderr}");
     assert!(stderr.contains("1..=256"), "{stderr}");
 }
+
+#[test]
+fn unknown_metrics_detail_names_the_choices_at_its_place() {
+    let errors = errors_of("invalid-metrics-detail.yaml");
+    let all = errors.join("\n");
+    assert!(all.contains("invalid-metrics-detail.yaml:2:"), "{all}");
+    assert!(all.contains("compakt") && all.contains("compact"), "{all}");
+}

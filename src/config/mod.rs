@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 pub mod duration;
 pub mod error;
 pub mod expand;
+pub mod metrics;
 pub mod schedule;
 pub mod spanned;
 
@@ -39,6 +40,7 @@ pub struct Config {
     pub calendars: BTreeMap<String, CalendarSpec>,
     pub maintenances: Vec<MaintenanceSpec>,
     pub alerting: crate::alert::config::AlertingSpec,
+    pub metrics: metrics::MetricsConfig,
     pub services: Vec<Arc<Service>>,
     /// Every file the configuration was read from, main file first.
     pub files: Vec<PathBuf>,
@@ -201,6 +203,8 @@ struct RawMain {
     maintenances: Vec<Spanned<MaintenanceSpec>>,
     #[serde(default)]
     alerting: Option<Spanned<crate::alert::config::AlertingSpec>>,
+    #[serde(default)]
+    metrics: Option<metrics::RawMetrics>,
     #[serde(default)]
     services: Vec<Spanned<RawService>>,
 }
@@ -368,6 +372,7 @@ impl Loader {
 
         let server = self.server(raw.server, &mut v, base);
         let defaults = defaults(raw.defaults, &mut v);
+        let metrics = raw.metrics;
         let store = store(raw.store, &mut v, base);
         let location = raw
             .location
@@ -525,6 +530,7 @@ impl Loader {
             calendars: calendar_map,
             maintenances: out_maint,
             alerting,
+            metrics: metrics.into(),
             services: out_services,
             files: self.files,
             digest: hex::encode(self.hasher.finalize()),
