@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub mod healthcheck;
 pub mod import;
 pub mod probe;
 pub mod recompute;

@@ -170,6 +170,15 @@ enum Command {
         #[arg(long)]
         kubernetes: bool,
     },
+    /// Ask a running daemon's /healthz; exit 0 on 200 (for container
+    /// HEALTHCHECKs, where there is no curl).
+    Healthcheck {
+        #[arg(default_value = continuity::healthcheck::DEFAULT_URL)]
+        url: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
     /// Start simulated citizen services on loopback and monitor them.
     Demo {
         /// Where the demo daemon serves /metrics and the API.
@@ -228,6 +237,10 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Check { config } => Ok(check(&config)),
         Command::Probe { config, target } => probe_once(&config, &target).await,
         Command::Demo { listen, catalogue } => demo(&listen, catalogue.as_deref()).await,
+        Command::Healthcheck { url, timeout } => {
+            continuity::healthcheck::check(&url, std::time::Duration::from_secs(timeout))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Rules {
             config,
             locations,
