@@ -430,3 +430,30 @@ fn systemd_unit_verifies_and_is_hardened() {
             .expect("opt-in documented")
     );
 }
+
+// ------------------------------------------------------------ Prometheus
+
+#[test]
+fn compose_prometheus_configuration_passes_promtool_with_the_generated_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    let rules = root().join("deploy/prometheus/rules.yml");
+    std::fs::write(
+        &cfg,
+        read("deploy/prometheus/prometheus.yml")
+            .replace("/etc/prometheus/rules.yml", &rules.display().to_string()),
+    )
+    .unwrap();
+    let out = Command::new("promtool")
+        .arg("check")
+        .arg("config")
+        .arg(&cfg)
+        .output()
+        .expect("promtool is needed for this test (scripts/test installs prometheus)");
+    assert!(
+        out.status.success(),
+        "promtool check config:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
