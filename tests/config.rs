@@ -326,3 +326,11 @@ fn the_migration_of_the_issue_loads_with_its_defaults_and_cutover_maintenance() 
     );
     assert_eq!(window.service.as_deref(), Some("citizen-portal"));
 }
+
+#[test]
+fn unknown_metrics_detail_names_the_choices_at_its_place() {
+    let errors = errors_of("invalid-metrics-detail.yaml");
+    let all = errors.join("\n");
+    assert!(all.contains("invalid-metrics-detail.yaml:2:"), "{all}");
+    assert!(all.contains("compakt") && all.contains("compact"), "{all}");
+}

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::dashboards::{self, Board, Query, expand, label_values, variable_query};
 use support::demo::Demo;
-use support::prometheus::{Prometheus, Target};
+use support::prometheus::Prometheus;
 
 /// Queries the demo may leave empty: (dashboard file, panel title, target
 /// index, why).
@@ -271,22 +271,13 @@ fn every_dashboard_query_returns_data_from_prometheus_scraping_the_demo() {
     let outside = Demo::start_with(Some(&catalogue));
     let rules =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/rules.yml");
-    let rule_files: Vec<&std::path::Path> = if rules.exists() {
-        vec![rules.as_path()]
+    let rule_files: Vec<std::path::PathBuf> = if rules.exists() {
+        vec![rules]
     } else {
         vec![]
     };
     let prom = Prometheus::start(
-        &[
-            Target {
-                addr: inside.addr,
-                location: "inside",
-            },
-            Target {
-                addr: outside.addr,
-                location: "outside",
-            },
-        ],
+        &[(inside.addr, "inside"), (outside.addr, "outside")],
         &rule_files,
     );
     let started = Prometheus::now();

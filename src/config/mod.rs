@@ -16,6 +16,7 @@ pub mod duration;
 pub mod error;
 pub mod expand;
 pub mod migration;
+pub mod metrics;
 pub mod schedule;
 pub mod spanned;
 
@@ -43,6 +44,7 @@ pub struct Config {
     /// list has only its id.
     pub suppliers: BTreeMap<String, migration::Supplier>,
     pub alerting: crate::alert::config::AlertingSpec,
+    pub metrics: metrics::MetricsConfig,
     pub services: Vec<Arc<Service>>,
     /// Every file the configuration was read from, main file first.
     pub files: Vec<PathBuf>,
@@ -210,6 +212,7 @@ struct RawMain {
     alerting: Option<Spanned<crate::alert::config::AlertingSpec>>,
     #[serde(default)]
     suppliers: BTreeMap<String, Spanned<migration::RawSupplier>>,
+    metrics: Option<metrics::RawMetrics>,
     #[serde(default)]
     services: Vec<Spanned<RawService>>,
 }
@@ -381,6 +384,7 @@ impl Loader {
 
         let server = self.server(raw.server, &mut v, base);
         let defaults = defaults(raw.defaults, &mut v);
+        let metrics = raw.metrics;
         let store = store(raw.store, &mut v, base);
         let location = raw
             .location
@@ -578,6 +582,7 @@ impl Loader {
             maintenances: out_maint,
             suppliers: supplier_map,
             alerting,
+            metrics: metrics.into(),
             services: out_services,
             files: self.files,
             digest: hex::encode(self.hasher.finalize()),

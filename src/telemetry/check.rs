@@ -197,12 +197,14 @@ impl CheckTable {
             .retain(|(s, c), cell| keep(s, c, cell.kind));
     }
 
-    /// Write every per-check family.
-    pub fn render(&self, w: &mut Chunks<'_>, format: Format) {
+    /// Write every per-check family; `compact` leaves out the latency
+    /// histogram's finite buckets (`metrics.detail: compact`).
+    pub fn render(&self, w: &mut Chunks<'_>, format: Format, compact: bool) {
         let cells = self.cells.snapshot();
-        let le = match format {
-            Format::Text => &LE_LABELS[0],
-            Format::OpenMetrics => &LE_LABELS[1],
+        let le: &[Box<str>] = match (compact, format) {
+            (true, _) => &[],
+            (false, Format::Text) => &LE_LABELS[0],
+            (false, Format::OpenMetrics) => &LE_LABELS[1],
         };
         for (family, desc) in FAMILIES {
             desc.header(&mut w.buf, format);
@@ -274,7 +276,7 @@ fn write_family(
     d: &Desc,
     l: &str,
     v: &Values,
-    le: &[Box<str>; LATENCY_BUCKETS.len()],
+    le: &[Box<str>],
     format: Format,
 ) {
     match family {
@@ -358,13 +360,14 @@ fn write_parity(out: &mut String, family: Family, d: &Desc, l: &str, p: &ParityV
 }
 
 /// Buckets, `+Inf`, `_sum`, `_count`, in the order each format's
-/// prometheus-client encoder uses.
+/// prometheus-client encoder uses. `le` has the finite buckets' labels, or
+/// none in compact mode; `+Inf` always counts every observation.
 fn write_histogram(
     out: &mut String,
     d: &Desc,
     l: &str,
     v: &Values,
-    le: &[Box<str>; LATENCY_BUCKETS.len()],
+    le: &[Box<str>],
     format: Format,
 ) {
     debug_assert_eq!(d.kind, Kind::Histogram);

@@ -3,6 +3,7 @@
 //! documents the same list; dashboards and alerts rely on these names.
 
 mod check;
+pub mod recording;
 mod service;
 pub mod text;
 
@@ -242,6 +243,8 @@ pub const SERVICE_STATES: [ServiceState; 5] = [
     ServiceState::Maintenance,
     ServiceState::Unknown,
 ];
+/// The name of `alerts_firing`, which the generated rules read.
+pub const ALERTS_FIRING: &str = "continuity_alerts_firing";
 pub const BURN_WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 
 /// Upper bounds of `continuity_probe_latency_seconds`.
@@ -260,6 +263,9 @@ pub struct Telemetry {
     pub registry: Registry,
     /// Per-check series.
     pub checks: CheckTable,
+    /// `metrics.detail: compact`: per-check latency histograms without
+    /// their buckets. Set from the configuration at start and on reload.
+    compact: std::sync::atomic::AtomicBool,
     /// Per-service and per-SLA series.
     pub services: ServiceTable,
     // The daemon.
@@ -339,19 +345,25 @@ impl Telemetry {
                 Gauge::default()
             ),
             alerts_firing: reg!(
-                "continuity_alerts_firing",
+                ALERTS_FIRING,
                 "Alerts firing right now, by alert name and severity",
                 Family::default()
             ),
             checks: CheckTable::default(),
+            compact: Default::default(),
             services: ServiceTable::default(),
             registry: Registry::default(),
         };
         Telemetry { registry: r, ..t }
     }
 
-    /// Drop the series of checks and services that are not in `config`.
+    /// Drop the series of checks and services that are not in `config`,
+    /// and take its `metrics.detail`.
     pub fn retain_config(&self, config: &Config) {
+        self.compact.store(
+            config.metrics.detail == crate::config::metrics::MetricsDetail::Compact,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let services = config.services_by_id();
         self.checks.retain(|service, check, kind| {
             services
@@ -372,7 +384,8 @@ impl Telemetry {
         emit: &mut dyn FnMut(String) -> bool,
     ) {
         let mut w = text::Chunks::new(chunk, emit);
-        self.checks.render(&mut w, format);
+        let compact = self.compact.load(std::sync::atomic::Ordering::Relaxed);
+        self.checks.render(&mut w, format, compact);
         self.services.render(&mut w, format);
         if w.closed {
             return;
@@ -573,5 +586,32 @@ mod tests {
             false
         });
         assert_eq!(chunks, 1);
+    }
+
+    #[test]
+    fn compact_detail_keeps_latency_count_and_sum_but_not_buckets() {
+        let t = Telemetry::new();
+        let cfg = Config::from_str(
+            "t.yaml",
+            "metrics:\n  detail: compact\nservices:\n  - id: portal\n    category: portal\n    checks:\n      - id: home\n        http: { url: \"http://127.0.0.1:1/\" }\n",
+        )
+        .unwrap();
+        home(&t).observe(&ProbeOutcome::default());
+        let full = t.render(false);
+        t.retain_config(&cfg);
+        let compact = t.render(false);
+        let buckets = |text: &str| {
+            text.matches("continuity_probe_latency_seconds_bucket{")
+                .count()
+        };
+        assert_eq!(buckets(&full), LATENCY_BUCKETS.len() + 1);
+        assert_eq!(buckets(&compact), 1, "only +Inf:\n{compact}");
+        for line in [
+            "continuity_probe_latency_seconds_bucket{service=\"portal\",check=\"home\",kind=\"http\",le=\"+Inf\"} 1\n",
+            "continuity_probe_latency_seconds_count{service=\"portal\",check=\"home\",kind=\"http\"} 1\n",
+        ] {
+            assert!(compact.contains(line), "{line}");
+        }
+        assert!(t.render(true).contains("_count{service=\"portal\""));
     }
 }

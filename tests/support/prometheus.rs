@@ -1,28 +1,37 @@
-//! A real Prometheus (the Debian `prometheus` binary) for tests: it scrapes
-//! the given continuity instances every second, keeps its storage in a
-//! temporary folder, listens on 127.0.0.1 only, and answers PromQL through
-//! its HTTP API as Grafana would ask it.
+//! A real Prometheus (the Debian `prometheus` package) for tests: it scrapes
+//! the given continuity instances every second, each with its `location`
+//! target label, evaluates the given rule files every second, listens on
+//! 127.0.0.1 and keeps its TSDB in a temporary folder; killed when dropped.
+//! [`Prometheus::query`] runs an instant query through its HTTP API.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::daemon::try_request;
 use super::ports::free_port;
 
-/// A scrape target: the address of a continuity instance and the
-/// `location` label Prometheus adds to its series, as a deployment does.
-pub struct Target {
+/// Scrape and rule evaluation interval.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct Prometheus {
     pub addr: SocketAddr,
-    pub location: &'static str,
+    child: Child,
+    dir: tempfile::TempDir,
 }
 
-/// A running Prometheus; stopped (and its storage removed) when dropped.
-pub struct Prometheus {
-    child: Child,
-    pub addr: SocketAddr,
-    _dir: tempfile::TempDir,
+/// One series of an instant query's result: its labels and value.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub labels: serde_json::Map<String, serde_json::Value>,
+    pub value: f64,
+}
+
+impl Sample {
+    pub fn label(&self, name: &str) -> &str {
+        self.labels.get(name).and_then(|v| v.as_str()).unwrap_or("")
+    }
 }
 
 /// The `prometheus` binary, when installed (scripts/test installs it).
@@ -32,70 +41,90 @@ pub fn binary() -> Option<&'static str> {
         .find(|p| Path::new(p).exists())
 }
 
+/// A query string's percent-encoding of `s`.
+pub fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 impl Prometheus {
-    /// Start Prometheus scraping `targets` (job `continuity`) every second,
-    /// with `rule_files` loaded; returns once it reports ready.
-    pub fn start(targets: &[Target], rule_files: &[&Path]) -> Prometheus {
-        let binary = binary().expect("prometheus is not installed (apt-get install prometheus)");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let static_configs: String = targets
-            .iter()
-            .map(|t| {
-                format!(
-                    "      - targets: ['{}']\n        labels: {{ location: '{}' }}\n",
-                    t.addr, t.location
-                )
-            })
-            .collect();
-        let rules: String = rule_files
-            .iter()
-            .map(|p| format!("  - '{}'\n", p.display()))
-            .collect();
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n{rules}\
-             scrape_configs:\n  - job_name: continuity\n    static_configs:\n{static_configs}"
+    /// Start Prometheus scraping `targets` (address, location) as job
+    /// `continuity`, with `rule_files` loaded. Panics with Prometheus's own
+    /// output when it does not become ready.
+    pub fn start(targets: &[(SocketAddr, &str)], rule_files: &[PathBuf]) -> Prometheus {
+        let mut dir = tempfile::tempdir().expect("temp dir");
+        let mut cfg = format!(
+            "global:\n  scrape_interval: {s}s\n  evaluation_interval: {s}s\nrule_files:\n",
+            s = INTERVAL.as_secs()
         );
-        let config_path = dir.path().join("prometheus.yml");
-        std::fs::write(&config_path, config).expect("write prometheus.yml");
-        // The port is handed over on the command line, so another process
-        // may take it first: then Prometheus exits and another is tried.
+        for f in rule_files {
+            cfg.push_str(&format!("  - {}\n", f.display()));
+        }
+        cfg.push_str("scrape_configs:\n  - job_name: continuity\n    static_configs:\n");
+        for (addr, location) in targets {
+            cfg.push_str(&format!(
+                "      - targets: ['{addr}']\n        labels: {{ location: {location} }}\n"
+            ));
+        }
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(&config, cfg).expect("write prometheus.yml");
+        // Another process may take the port between our check and
+        // Prometheus binding it: then try another (see ports.rs).
+        let mut last_log = String::new();
         for _ in 0..3 {
             let port = free_port();
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            let mut child = Command::new(binary)
-                .arg(format!("--config.file={}", config_path.display()))
+            let log = dir.path().join(format!("prometheus-{port}.log"));
+            let child = Command::new("prometheus")
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                 .arg(format!(
                     "--storage.tsdb.path={}",
                     dir.path().join("data").display()
                 ))
-                .arg(format!("--web.listen-address={addr}"))
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log file"))
                 .spawn()
-                .expect("start prometheus");
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(30) {
-                if child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                if matches!(
-                    try_request(addr, "GET", "/-/ready", None, ""),
-                    Some((200, _))
-                ) {
-                    return Prometheus {
-                        child,
-                        addr,
-                        _dir: dir,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(100));
+                .expect("prometheus is needed for this test: apt-get install --no-install-recommends prometheus (scripts/test installs it)");
+            let mut p = Prometheus {
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                child,
+                dir,
+            };
+            if p.wait_ready(Duration::from_secs(30)) {
+                return p;
             }
-            let _ = child.kill();
-            let _ = child.wait();
-            eprintln!("prometheus did not come up on {addr}; trying another port");
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+            last_log = std::fs::read_to_string(&log).unwrap_or_default();
+            dir = std::mem::replace(&mut p.dir, tempfile::tempdir().expect("temp dir"));
         }
-        panic!("prometheus did not start in 3 attempts");
+        panic!("prometheus did not become ready in 3 attempts; its log:\n{last_log}");
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Some((200, _)) = try_request(self.addr, "GET", "/-/ready", None, "") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// The folder Prometheus keeps its configuration, log and TSDB in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// `GET path?query` on the HTTP API; the parsed JSON answer, which must
@@ -124,6 +153,29 @@ impl Prometheus {
             .expect("clock after 1970")
             .as_secs_f64()
     }
+
+    /// An instant query; panics when Prometheus rejects it (a query that
+    /// does not parse is a test failure, not an empty result).
+    pub fn query(&self, expr: &str) -> Vec<Sample> {
+        let path = format!("/api/v1/query?query={}", encode(expr));
+        let (status, body) = try_request(self.addr, "GET", &path, None, "")
+            .unwrap_or_else(|| panic!("no answer from prometheus to {expr}"));
+        let v: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("prometheus answered {status} with {body}: {e}"));
+        assert_eq!(v["status"], "success", "query {expr} failed: {body}");
+        v["data"]["result"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| Sample {
+                labels: r["metric"].as_object().cloned().unwrap_or_default(),
+                value: r["value"][1]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(f64::NAN),
+            })
+            .collect()
+    }
 }
 
 impl Drop for Prometheus {
@@ -131,17 +183,4 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Percent-encoding for a query-string component.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
