@@ -26,6 +26,7 @@ pub(crate) mod net;
 pub mod sip;
 pub mod tcp;
 pub mod tls;
+pub mod tls_pin;
 pub mod tls_util;
 
 /// One kind of probe. `compile` is the only way to get one, so a probe that
