@@ -321,3 +321,16 @@ fn an_api_time_beyond_any_timestamp_is_a_bad_request_not_a_panic() {
     let (status, _) = request(daemon.addr, "GET", "/api/v1/incidents?from=-1d", None, "");
     assert_eq!(status, 200);
 }
+
+#[test]
+fn a_secret_or_ca_file_that_is_a_device_is_refused_without_reading_it() {
+    let (e, _) = errors_of(&format!("server:\n  api_token_file: /dev/zero\n{CHECK}"));
+    assert!(
+        e.contains("cannot read api_token_file /dev/zero: it is not a regular file (a device)"),
+        "{e}"
+    );
+    let (e, _) = errors_of(
+        "services:\n  - id: portal\n    checks:\n      - id: home\n        tls: {target: 127.0.0.1:443, ca_file: /dev/zero}\n",
+    );
+    assert!(e.contains("/dev/zero: it is not a regular file"), "{e}");
+}

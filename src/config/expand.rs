@@ -86,7 +86,9 @@ pub fn secret(
         (Some(s), None) => Some(Secret(s)),
         (None, Some(f)) => {
             let path = base.join(&f.value);
-            match std::fs::read_to_string(&path) {
+            let read = super::files::read_bytes(&path, super::files::MAX_SIDE_FILE_BYTES)
+                .and_then(|b| String::from_utf8(b).map_err(|_| "it is not UTF-8".to_string()));
+            match read {
                 Ok(s) => Some(Secret(s.trim_end_matches(['\n', '\r']).to_string())),
                 Err(e) => {
                     v.error(

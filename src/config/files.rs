@@ -43,6 +43,30 @@ impl ReadProblem {
     }
 }
 
+/// Largest secret (`*_file`) or CA file (`ca_file`) read: 1 MiB, some
+/// thousand certificates; `api_token_file: /dev/zero` must not read for
+/// ever.
+pub const MAX_SIDE_FILE_BYTES: u64 = 1 << 20;
+
+/// Read a file a configuration names (a secret, a CA bundle): a regular
+/// file (or a symlink to one) of at most `max` bytes. The error says why,
+/// without the path (the caller names the file and its field).
+pub fn read_bytes(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(format!("it is not a regular file ({})", kind(&meta)));
+    }
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max {
+        return Err(format!("it is larger than {} KiB", max >> 10));
+    }
+    Ok(bytes)
+}
+
 /// Read a configuration file as UTF-8 text: only a regular file (a
 /// symlink to one is fine), at most [`MAX_FILE_BYTES`], with the line and
 /// column of the first byte that is not UTF-8.

@@ -169,7 +169,8 @@ pub fn shared_ca_file(path: &Path) -> Result<Arc<CaRoots>, String> {
     if let Some(roots) = file.as_ref().and_then(|f| lock(by_file).get(f)) {
         return Ok(roots);
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = crate::config::files::read_bytes(path, crate::config::files::MAX_SIDE_FILE_BYTES)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let digest: [u8; 32] = Sha256::digest(&bytes).into();
     let by_content = BY_CONTENT.get_or_init(|| Mutex::new(Interned::new()));
     let roots = lock(by_content).get_or_try_insert(digest, || -> Result<_, String> {
