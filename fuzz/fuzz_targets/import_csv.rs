@@ -2,29 +2,12 @@
 //! problem named with its line, never a panic.
 #![no_main]
 
-use std::sync::OnceLock;
+#[path = "import_input.rs"]
+mod import_input;
 
-use continuity::config::Config;
-use continuity::import;
 use libfuzzer_sys::fuzz_target;
 
-fn config() -> &'static Config {
-    static CONFIG: OnceLock<Config> = OnceLock::new();
-    CONFIG.get_or_init(|| {
-        Config::from_str(
-            "/tmp/continuity-fuzz.yaml",
-            "services:\n  - id: portal\n    checks:\n      - id: home\n        http: { url: \"https://portal.example/\" }\n      - id: dns\n        dns: { name: portal.example }\n",
-        )
-        .expect("fuzz configuration")
-    })
-}
-
 fuzz_target!(|data: &[u8]| {
-    let path = std::env::temp_dir().join(format!(
-        "continuity-fuzz-import-{}.csv",
-        std::process::id()
-    ));
-    std::fs::write(&path, data).expect("input file");
-    let now = jiff::Timestamp::from_second(1_800_000_000).expect("now");
-    let _ = import::csv::read(config(), &path, now);
+    let path = import_input::file(data, "csv");
+    let _ = continuity::import::csv::read(import_input::config(), &path, import_input::now());
 });

@@ -499,6 +499,17 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, DeliveryError> 
         .map_err(|e| DeliveryError::Build(DeliveryError::from_reqwest(e).to_string()))
 }
 
+/// A chat message (Slack, Teams): the rendered body POSTed to the secret
+/// URL, without extra headers.
+pub(crate) fn post_chat<'a>(
+    http: &'a reqwest::Client,
+    url: &'a crate::config::Secret,
+    body: serde_json::Value,
+    follow_redirects: bool,
+) -> BoxFuture<'a, Result<(), DeliveryError>> {
+    Box::pin(async move { post_json(http, url.expose(), &body, &[], follow_redirects).await })
+}
+
 /// Most redirects a receiver that follows them goes through.
 const MAX_REDIRECTS: usize = 3;
 

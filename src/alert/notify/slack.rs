@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{
     Channel, ChannelSender, ChannelSpec, CompileContext, DeliveryError, Message, Notification,
-    Notifier, Status, UrlSpec, post_json,
+    Notifier, Status, UrlSpec, post_chat,
 };
 use crate::config::Secret;
 
@@ -141,16 +141,11 @@ pub fn render_message(m: &Message) -> Value {
 
 impl Notifier for SlackNotifier {
     fn send<'a>(&'a self, m: &'a Message) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        Box::pin(async move {
-            let body = render_message(m);
-            post_json(
-                &self.http,
-                self.url.expose(),
-                &body,
-                &[],
-                self.follow_redirects,
-            )
-            .await
-        })
+        post_chat(
+            &self.http,
+            &self.url,
+            render_message(m),
+            self.follow_redirects,
+        )
     }
 }
