@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use continuity::config::Config;
+use continuity::config::{Config, LoadOptions};
 
 #[derive(Parser)]
 #[command(
@@ -63,11 +63,18 @@ enum Command {
     Run {
         #[arg(long, short, default_value = "continuity.yaml")]
         config: PathBuf,
+        /// Accept a configuration without services (refused by default,
+        /// on reloads too, so that an emptied file cannot stop every check).
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Validate the configuration and every included file.
     Check {
         #[arg(long, short, default_value = "continuity.yaml")]
         config: PathBuf,
+        /// Accept a configuration without services.
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Run the checks of one service once and print each outcome.
     Probe {
@@ -233,13 +240,31 @@ fn init_logging(format: LogFormat) {
 async fn dispatch(command: Command) -> Result<ExitCode> {
     install_crypto();
     match command {
-        Command::Run { config } => {
-            let Some(cfg) = load_or_report(&config) else {
+        Command::Run {
+            config,
+            allow_empty,
+        } => {
+            let Some(cfg) = load_or_report_with(
+                &config,
+                LoadOptions {
+                    allow_empty,
+                    ..LoadOptions::default()
+                },
+            ) else {
                 return Ok(ExitCode::FAILURE);
             };
             run_daemon(cfg).await
         }
-        Command::Check { config } => Ok(check(&config)),
+        Command::Check {
+            config,
+            allow_empty,
+        } => Ok(check(
+            &config,
+            LoadOptions {
+                allow_empty,
+                ..LoadOptions::default()
+            },
+        )),
         Command::Probe { config, target } => probe_once(&config, &target).await,
         Command::Demo { listen, catalogue } => demo(&listen, catalogue.as_deref()).await,
         Command::Migration { action } => {
@@ -336,7 +361,11 @@ fn rules(
 }
 
 fn load_or_report(path: &Path) -> Option<Config> {
-    match Config::load(path) {
+    load_or_report_with(path, LoadOptions::default())
+}
+
+fn load_or_report_with(path: &Path, options: LoadOptions) -> Option<Config> {
+    match Config::load_with(path, options) {
         Ok(c) => Some(c),
         Err(e) => {
             eprintln!("{} configuration error(s):", e.issues.len());
@@ -377,8 +406,8 @@ async fn shutdown_signal() {
     }
 }
 
-fn check(path: &Path) -> ExitCode {
-    let Some(cfg) = load_or_report(path) else {
+fn check(path: &Path, options: LoadOptions) -> ExitCode {
+    let Some(cfg) = load_or_report_with(path, options) else {
         return ExitCode::FAILURE;
     };
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
@@ -493,10 +522,14 @@ async fn demo(listen: &str, catalogue: Option<&Path>) -> Result<ExitCode> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // The demo's addresses are given to the catalogue by expansion, not by
     // changing this process's environment.
-    let mut env = services.env();
-    env.push(("DEMO_LISTEN", listen.to_string()));
+    let mut env: Vec<(String, String)> = services
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    env.push(("DEMO_LISTEN".into(), listen.to_string()));
     env.push((
-        "DEMO_STORE",
+        "DEMO_STORE".into(),
         dir.join("continuity.db").display().to_string(),
     ));
     let text = match catalogue {
@@ -505,25 +538,13 @@ async fn demo(listen: &str, catalogue: Option<&Path>) -> Result<ExitCode> {
         }
         None => continuity::demo::DEMO_CATALOGUE.to_string(),
     };
-    let expanded = continuity::config::expand::expand_with(&text, |name| {
-        env.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| std::env::var(name).ok())
-    })
-    .map_err(|issues| {
-        anyhow::anyhow!(
-            "demo catalogue: {}",
-            issues
-                .iter()
-                .map(|i| format!("line {}: {}", i.0, i.2))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    })?;
     let path = dir.join("demo.yaml");
-    std::fs::write(&path, expanded).with_context(|| format!("cannot write {}", path.display()))?;
-    let Some(cfg) = load_or_report(&path) else {
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    let options = LoadOptions {
+        env,
+        ..LoadOptions::default()
+    };
+    let Some(cfg) = load_or_report_with(&path, options) else {
         return Ok(ExitCode::FAILURE);
     };
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)

@@ -284,14 +284,15 @@ fn the_binary_serves_where_it_logs_reloads_on_sighup_and_stops_on_sigterm() {
 async fn a_store_that_cannot_be_opened_stops_the_start_with_that_error() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("continuity.yaml");
-    // The store's path is a directory: SQLite cannot open it.
-    std::fs::create_dir(dir.path().join("history")).unwrap();
     let target = portal_socket("127.0.0.1:0");
     write(
         &cfg,
         &(minimal(target.local_addr().unwrap()) + "store:\n  path: history\n"),
     );
     let config = continuity::config::Config::load(&cfg).unwrap();
+    // The store's path became a directory after the configuration loaded
+    // (loading refuses one): SQLite cannot open it.
+    std::fs::create_dir(dir.path().join("history")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = continuity::run(config, listener, std::future::pending())
         .await

@@ -336,6 +336,22 @@ impl AlertingSpec {
                 );
             }
         }
+        // A notification nobody received within a week is history, not a
+        // page; and an expiry beyond the last representable instant made
+        // every notification expire at once (999999999d: nothing was sent).
+        if self.notification_ttl.value.0 > Duration::from_secs(7 * 86_400) {
+            v.error(
+                loc(self.notification_ttl.referenced, at),
+                format!(
+                    "alerting.notification_ttl {} is longer than a week",
+                    self.notification_ttl.value
+                ),
+                Some(
+                    "it is how long a notification is retried; the default is 24h, at most 7d"
+                        .into(),
+                ),
+            );
+        }
         if self.resend_interval.value.0 > Duration::from_secs(3600) {
             v.error(
                 loc(self.resend_interval.referenced, at),

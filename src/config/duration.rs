@@ -9,6 +9,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Dur(pub Duration);
 
+/// The longest duration any field accepts: 100 years (36,500 days). Every
+/// duration is added to or subtracted from "now" somewhere (a retention
+/// cut-off, a notification's expiry, a restore window), and instants end
+/// at the year 9999; a bound here keeps every such sum representable, so
+/// no value a user writes can overflow a timestamp at run time. Fields
+/// with a tighter sensible range check it where they are validated.
+pub const MAX: Duration = Duration::from_secs(36_500 * 86_400);
+
 impl Dur {
     pub fn parse(s: &str) -> Result<Dur, String> {
         let s = s.trim();
@@ -33,7 +41,7 @@ impl Dur {
             }
             let number: f64 = rest[..digits]
                 .parse()
-                .map_err(|_| format!("duration '{s}' has a malformed number"))?;
+                .map_err(|_| format!("duration '{}' has a malformed number", shown(s)))?;
             rest = &rest[digits..];
             let unit_len = rest
                 .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -54,14 +62,33 @@ impl Dur {
                 }
                 other => {
                     return Err(format!(
-                        "duration '{s}' has unknown unit '{other}'; use ms, s, m, h, d or w"
+                        "duration '{}' has unknown unit '{}'; use ms, s, m, h, d or w",
+                        shown(s),
+                        shown(other)
                     ));
                 }
             };
-            total += Duration::from_secs_f64(number * secs);
+            // Checked all the way: `99999999999999999999s` must be an
+            // error at its place in the file, not a panic in from_secs_f64.
+            total = Duration::try_from_secs_f64(number * secs)
+                .ok()
+                .and_then(|d| total.checked_add(d))
+                .filter(|t| *t <= MAX)
+                .ok_or_else(|| {
+                    format!(
+                        "duration '{}' is longer than the longest accepted, 100 years (36500d)",
+                        shown(s)
+                    )
+                })?;
         }
         Ok(Dur(total))
     }
+}
+
+/// A written value as it may appear in a message: a 100 kB duration is
+/// not echoed whole.
+fn shown(s: &str) -> String {
+    super::error::shorten(s, 40)
 }
 
 impl fmt::Display for Dur {
@@ -118,6 +145,18 @@ mod tests {
         assert!(Dur::parse("30").unwrap_err().contains("no unit"));
         assert!(Dur::parse("-5s").unwrap_err().contains("negative"));
         assert!(Dur::parse("5x").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn durations_too_long_for_a_timestamp_are_rejected_not_a_panic() {
+        for written in ["99999999999999999999s", "999999999d", "36501d", "36500d1s"] {
+            let err = Dur::parse(written).expect_err(written);
+            assert!(
+                err.contains("longer than the longest accepted") || err.contains("malformed"),
+                "{written}: {err}"
+            );
+        }
+        assert_eq!(Dur::parse("36500d").unwrap().0, MAX);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `${ENV_VAR}` expansion and secrets read from `*_file` fields, so that
 //! secrets stay out of the YAML.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -27,93 +28,38 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// One expansion problem: line, column, message, hint.
-pub type ExpandIssue = (u64, u64, String, String);
-
-/// Replace `${NAME}` (and `${NAME:-fallback}`) with environment values.
-/// `$${` writes a literal `${`. Unset variables without a fallback are
-/// errors, reported at their place in the file.
-pub fn expand_env(text: &str) -> Result<String, Vec<ExpandIssue>> {
-    expand_with(text, |name| std::env::var(name).ok())
+/// The environment as the map `${NAME}` references are resolved from
+/// (variables whose name or value is not UTF-8 are left out: a reference
+/// to one is reported as unset).
+pub fn environment() -> HashMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
 }
 
-pub fn expand_with(
-    text: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<String, Vec<ExpandIssue>> {
-    if !text.contains("${") {
-        return Ok(text.to_string());
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut issues = Vec::new();
-    for (line_no, line) in text.split_inclusive('\n').enumerate() {
-        // Comment lines are documentation: `${NAME}` there is not expanded.
-        if line.trim_start().starts_with('#') {
-            out.push_str(line);
-            continue;
-        }
-        let mut rest = line;
-        let mut col = 1u64;
-        while let Some(i) = rest.find('$') {
-            out.push_str(&rest[..i]);
-            col += rest[..i].chars().count() as u64;
-            let after = &rest[i..];
-            if let Some(stripped) = after.strip_prefix("$${") {
-                out.push_str("${");
-                rest = stripped;
-                col += 3;
-            } else if let Some(body) = after.strip_prefix("${") {
-                let Some(end) = body.find('}') else {
-                    issues.push((
-                        line_no as u64 + 1,
-                        col,
-                        "unterminated ${ in value".to_string(),
-                        "close it with }, or write $${ for a literal ${".to_string(),
-                    ));
-                    out.push_str(after);
-                    rest = "";
-                    continue;
-                };
-                let inner = &body[..end];
-                let (name, fallback) = match inner.split_once(":-") {
-                    Some((n, f)) => (n, Some(f)),
-                    None => (inner, None),
-                };
-                let valid =
-                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !valid {
-                    issues.push((
-                        line_no as u64 + 1,
-                        col,
-                        format!("'${{{inner}}}' is not a valid environment variable reference"),
-                        "write ${NAME} with letters, digits and _".to_string(),
-                    ));
-                } else {
-                    match (lookup(name), fallback) {
-                        (Some(v), _) => out.push_str(&v),
-                        (None, Some(f)) => out.push_str(f),
-                        (None, None) => issues.push((
-                            line_no as u64 + 1,
-                            col,
-                            format!("environment variable {name} is not set"),
-                            format!("set {name}, or write ${{{name}:-default}} to give a fallback"),
-                        )),
-                    }
-                }
-                col += 3 + inner.chars().count() as u64;
-                rest = &body[end + 1..];
-            } else {
-                out.push('$');
-                rest = &after[1..];
-                col += 1;
-            }
-        }
-        out.push_str(rest);
-    }
-    if issues.is_empty() {
-        Ok(out)
-    } else {
-        Err(issues)
+/// Parser options that expand `${NAME}` and `${NAME:-fallback}` inside
+/// scalar values, after the YAML structure is parsed: a value is never
+/// YAML, so `TOK='abc #def'` stays `abc #def` (it used to be cut at the
+/// `#`, read as a comment) and a value with a newline cannot add keys.
+/// `$${` writes a literal `${`, `$$` a literal `$`. Comments are not
+/// values, so a reference in a comment is not expanded.
+pub fn parse_options(env: HashMap<String, String>) -> serde_saphyr::Options {
+    serde_saphyr::Options::default().with_properties(env)
+}
+
+/// The column of `${name` on `line` of `text` at or after `column` (the
+/// value it stands in), so that an unset variable is reported where it is
+/// written; `column` when it is not found there (a multi-line value).
+pub fn reference_column(text: &str, line: u64, column: u64, name: &str) -> u64 {
+    let Some(l) = text.lines().nth(line.saturating_sub(1) as usize) else {
+        return column;
+    };
+    let skip = column.saturating_sub(1) as usize;
+    let before: String = l.chars().take(skip).collect();
+    let rest = &l[before.len()..];
+    match rest.find(&format!("${{{name}")) {
+        Some(i) => column + rest[..i].chars().count() as u64,
+        None => column,
     }
 }
 
@@ -140,7 +86,9 @@ pub fn secret(
         (Some(s), None) => Some(Secret(s)),
         (None, Some(f)) => {
             let path = base.join(&f.value);
-            match std::fs::read_to_string(&path) {
+            let read = super::files::read_bytes(&path, super::files::MAX_SIDE_FILE_BYTES)
+                .and_then(|b| String::from_utf8(b).map_err(|_| "it is not UTF-8".to_string()));
+            match read {
                 Ok(s) => Some(Secret(s.trim_end_matches(['\n', '\r']).to_string())),
                 Err(e) => {
                     v.error(
@@ -160,26 +108,55 @@ pub fn secret(
 mod tests {
     use super::*;
 
-    fn env(name: &str) -> Option<String> {
-        (name == "PORT").then(|| "8080".to_string())
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        a: String,
+        #[serde(default)]
+        b: Option<String>,
+    }
+
+    fn parse(yaml: &str, vars: &[(&str, &str)]) -> Result<Doc, serde_saphyr::Error> {
+        let env = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        serde_saphyr::from_str_with_options(yaml, parse_options(env))
     }
 
     #[test]
-    fn expands_set_variables_and_fallbacks() {
-        let out = expand_with(
-            "a: ${PORT}\nb: ${NOPE:-x}\nc: $${PORT}\nd: $5\n# ${UNSET}",
-            env,
+    fn expands_set_variables_fallbacks_and_escapes() {
+        let d = parse(
+            "a: x-${PORT}\nb: ${NOPE:-y}\n# ${UNSET}\n",
+            &[("PORT", "8080")],
         )
         .unwrap();
-        assert_eq!(out, "a: 8080\nb: x\nc: ${PORT}\nd: $5\n# ${UNSET}");
+        assert_eq!((d.a.as_str(), d.b.as_deref()), ("x-8080", Some("y")));
+        let d = parse("a: $${PORT}\n", &[("PORT", "8080")]).unwrap();
+        assert_eq!(d.a, "${PORT}");
+    }
+
+    #[test]
+    fn a_value_with_a_hash_stays_whole() {
+        let d = parse("a: ${TOK}\n", &[("TOK", "abc #def")]).unwrap();
+        assert_eq!(d.a, "abc #def");
+    }
+
+    #[test]
+    fn a_value_with_a_newline_cannot_add_keys() {
+        let d = parse("a: ${TOK}\n", &[("TOK", "x\nb: evil")]).unwrap();
+        assert_eq!(d.a, "x\nb: evil");
+        assert_eq!(d.b, None);
     }
 
     #[test]
     fn unset_variable_is_reported_at_its_place() {
-        let err = expand_with("a: 1\nurl: http://${HOST}/\n", env).unwrap_err();
-        assert_eq!(err.len(), 1);
-        assert_eq!((err[0].0, err[0].1), (2, 13));
-        assert!(err[0].2.contains("HOST is not set"));
+        let e = parse("b: x\na: http://${HOST}/\n", &[]).unwrap_err();
+        assert!(
+            matches!(e.without_snippet(), serde_saphyr::Error::UnresolvedProperty { name, .. } if name == "HOST"),
+            "{e}"
+        );
+        assert_eq!(e.location().map(|l| l.line()), Some(2));
     }
 
     #[test]

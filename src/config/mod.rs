@@ -17,6 +17,7 @@ pub mod error;
 pub mod expand;
 pub mod migration;
 pub mod metrics;
+pub mod files;
 pub mod schedule;
 pub mod spanned;
 
@@ -51,6 +52,8 @@ pub struct Config {
     /// SHA-256 over the contents of every file, to put recomputations and
     /// reports on record against the exact configuration used.
     pub digest: String,
+    /// What this configuration was loaded with, for reloads.
+    pub options: LoadOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -155,10 +158,32 @@ impl PartialEq for CheckKind {
     }
 }
 
+/// How a configuration may be loaded, beyond what its files say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Accept a configuration without any service (`--allow-empty`).
+    /// Refused otherwise: a file truncated by an editor, or emptied by
+    /// mistake, would reload "successfully" and stop every check.
+    pub allow_empty: bool,
+    /// Variables for `${NAME}` that take precedence over the process
+    /// environment (the demo's simulated services' addresses).
+    pub env: Vec<(String, String)>,
+}
+
 impl Config {
     /// Load and validate a configuration file and everything it includes.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        Loader::default().load(path)
+        Config::load_with(path, LoadOptions::default())
+    }
+
+    /// [`Config::load`] with options; a reload passes the options the
+    /// running configuration was loaded with ([`Config::options`]).
+    pub fn load_with(path: &Path, options: LoadOptions) -> Result<Config, ConfigError> {
+        Loader {
+            options,
+            ..Loader::default()
+        }
+        .load(path)
     }
 
     /// Parse a configuration from a string, as if read from `name`
@@ -254,7 +279,7 @@ struct RawDefaults {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStore {
-    path: Option<String>,
+    path: Option<Spanned<String>>,
     retention: Option<Spanned<Dur>>,
     rollup_retention: Option<Spanned<Dur>>,
 }
@@ -301,7 +326,10 @@ const SERVICE_ID_HINT: &str = "use lowercase letters, digits and '-', e.g. citiz
 
 #[derive(Default)]
 struct Loader {
+    options: LoadOptions,
     issues: Vec<ConfigIssue>,
+    /// The environment `${NAME}` is expanded from, read once per load.
+    env: Option<std::collections::HashMap<String, String>>,
     files: Vec<PathBuf>,
     hasher: Sha256,
 }
@@ -314,10 +342,10 @@ struct Sourced<T> {
 
 impl Loader {
     fn load(mut self, path: &Path) -> Result<Config, ConfigError> {
-        match std::fs::read_to_string(path) {
+        match files::read_text(path) {
             Ok(text) => self.load_text(path, text),
-            Err(e) => {
-                self.issue_file(path, format!("cannot read configuration: {e}"), None);
+            Err(p) => {
+                self.read_problem(path, p);
                 Err(ConfigError {
                     issues: self.issues,
                 })
@@ -325,19 +353,19 @@ impl Loader {
         }
     }
 
-    fn issue_file(&mut self, path: &Path, message: String, hint: Option<String>) {
+    fn read_problem(&mut self, path: &Path, p: files::ReadProblem) {
         self.issues.push(ConfigIssue {
             place: Place {
                 file: path.display().to_string().into(),
-                line: 0,
-                column: 0,
+                line: p.line,
+                column: p.column,
             },
-            message,
-            hint,
+            message: p.message,
+            hint: Some(p.hint),
         });
     }
 
-    /// Expand `${VAR}` and parse one file; issues are recorded, `None`
+    /// Parse one file, expanding `${VAR}` in its values; issues are recorded, `None`
     /// means the file could not be used at all.
     fn parse<T: for<'de> Deserialize<'de>>(&mut self, path: &Path, text: &str) -> Option<T> {
         let file: Arc<str> = path.display().to_string().into();
@@ -346,27 +374,25 @@ impl Loader {
         self.hasher.update(text.as_bytes());
         self.hasher.update([0]);
         self.files.push(path.to_path_buf());
-        let expanded = match expand::expand_env(text) {
-            Ok(t) => t,
-            Err(errs) => {
-                for (line, column, message, hint) in errs {
-                    self.issues.push(ConfigIssue {
-                        place: Place {
-                            file: file.clone(),
-                            line,
-                            column,
-                        },
-                        message,
-                        hint: Some(hint),
-                    });
-                }
-                return None;
-            }
-        };
-        match serde_saphyr::from_str::<T>(&expanded) {
+        let extra = &self.options.env;
+        let env = self
+            .env
+            .get_or_insert_with(|| {
+                let mut env = expand::environment();
+                env.extend(extra.iter().cloned());
+                env
+            })
+            .clone();
+        match serde_saphyr::from_str_with_options::<T>(text, expand::parse_options(env)) {
             Ok(v) => Some(v),
             Err(e) => {
-                self.issues.push(yaml_issue(&file, &e));
+                let mut issue = yaml_issue(&file, &e);
+                if let serde_saphyr::Error::UnresolvedProperty { name, .. } = e.without_snippet() {
+                    // The parser places it at the value; point at the reference.
+                    issue.place.column =
+                        expand::reference_column(text, issue.place.line, issue.place.column, name);
+                }
+                self.issues.push(issue);
                 None
             }
         }
@@ -418,21 +444,18 @@ impl Loader {
         for pattern in raw.include {
             let full = base.join(&pattern.value);
             let full_s = full.display().to_string();
-            let mut matched = match glob::glob(&full_s) {
-                Ok(paths) => paths.filter_map(Result::ok).collect::<Vec<_>>(),
+            let room = files::MAX_FILES.saturating_sub(self.files.len());
+            let matched = match files::glob_files(&full, room) {
+                Ok(paths) => paths,
                 Err(e) => {
                     v.error(
                         pattern.referenced,
-                        format!(
-                            "include pattern '{}' is not a valid glob: {e}",
-                            pattern.value
-                        ),
-                        Some("write a path or a pattern like probes/*.yaml".into()),
+                        format!("include '{}': {}", pattern.value, e.message),
+                        Some(e.hint),
                     );
                     continue;
                 }
             };
-            matched.sort();
             if matched.is_empty() {
                 v.error(
                     pattern.referenced,
@@ -443,15 +466,31 @@ impl Loader {
                     Some("paths are relative to the file that includes them".into()),
                 );
             }
+            // Only YAML catalogues are read, so that `include: ['/etc/*']`
+            // cannot make an error message quote a system file.
+            let (matched, foreign): (Vec<_>, Vec<_>) =
+                matched.into_iter().partition(|p| is_yaml_name(p));
+            if let Some(first) = foreign.first() {
+                v.error(
+                    pattern.referenced,
+                    format!(
+                        "include '{}' matches {} file(s) that are not YAML catalogues, e.g. {}",
+                        pattern.value,
+                        foreign.len(),
+                        first.display()
+                    ),
+                    Some("included files must end in .yaml or .yml: narrow the pattern, e.g. probes/*.yaml".into()),
+                );
+            }
             for file_path in matched {
-                let text = match std::fs::read_to_string(&file_path) {
+                let text = match files::read_text(&file_path) {
                     Ok(t) => t,
-                    Err(e) => {
-                        v.error(
-                            pattern.referenced,
-                            format!("cannot read included file {}: {e}", file_path.display()),
-                            None,
-                        );
+                    Err(p) if p.line > 0 => {
+                        self.read_problem(&file_path, p);
+                        continue;
+                    }
+                    Err(p) => {
+                        v.error(pattern.referenced, p.message, Some(p.hint));
                         continue;
                     }
                 };
@@ -521,7 +560,7 @@ impl Loader {
                         at,
                         format!(
                             "duplicate service id '{}' (first defined at {first})",
-                            service.id
+                            error::shorten(&service.id, 64)
                         ),
                         Some("service ids must be unique across all included files".into()),
                     );
@@ -568,12 +607,27 @@ impl Loader {
             self.issues.append(&mut v.issues);
         }
 
+        if out_services.is_empty() && self.issues.is_empty() && !self.options.allow_empty {
+            self.issues.push(ConfigIssue {
+                place: Place {
+                    file: main_file.clone(),
+                    line: 0,
+                    column: 0,
+                },
+                message: "the configuration defines no service".into(),
+                hint: Some(
+                    "add services (or include: catalogue files); run with --allow-empty if a monitor without checks is intended"
+                        .into(),
+                ),
+            });
+        }
         if !self.issues.is_empty() {
             return Err(ConfigError {
                 issues: self.issues,
             });
         }
         Ok(Config {
+            options: self.options.clone(),
             server,
             location,
             defaults,
@@ -657,6 +711,11 @@ fn push_calendars(
     }
 }
 
+fn is_yaml_name(p: &Path) -> bool {
+    p.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+}
+
 fn url_ok(s: &str) -> bool {
     s.parse::<http::Uri>()
         .ok()
@@ -676,6 +735,30 @@ fn positive(v: &mut Validator, what: &str, d: &Spanned<Dur>) -> Option<Duration>
     }
 }
 
+/// The longest interval between two probes of a check: a day. A check
+/// probed less often than daily cannot confirm an outage within a business
+/// day, and the restore window (interval × threshold) stays bounded.
+const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
+/// The most consecutive results a threshold may ask for: at the longest
+/// interval that is already 100 days before a state is confirmed.
+const MAX_THRESHOLD: u32 = 100;
+
+fn interval(v: &mut Validator, d: &Spanned<Dur>) -> Option<Duration> {
+    let i = positive(v, "interval", d)?;
+    if i > MAX_INTERVAL {
+        v.error(
+            d.referenced,
+            format!("interval {} is longer than a day", d.value),
+            Some(
+                "probe at least daily, e.g. interval: 24h; for a certificate's expiry 1h is common"
+                    .into(),
+            ),
+        );
+        return None;
+    }
+    Some(i)
+}
+
 fn threshold(v: &mut Validator, what: &str, t: &Spanned<u32>) -> u32 {
     if t.value == 0 {
         v.error(
@@ -684,6 +767,15 @@ fn threshold(v: &mut Validator, what: &str, t: &Spanned<u32>) -> u32 {
             Some(format!("{what}: 1 reacts to the first result")),
         );
         1
+    } else if t.value > MAX_THRESHOLD {
+        v.error(
+            t.referenced,
+            format!("{what} {} is more than {MAX_THRESHOLD}", t.value),
+            Some(format!(
+                "{what} counts consecutive results; a few (the default is 3) are enough, at most {MAX_THRESHOLD}"
+            )),
+        );
+        MAX_THRESHOLD
     } else {
         t.value
     }
@@ -699,7 +791,7 @@ fn defaults(raw: Option<RawDefaults>, v: &mut Validator) -> Defaults {
     };
     let Some(raw) = raw else { return d };
     if let Some(i) = &raw.interval {
-        d.interval = positive(v, "interval", i).unwrap_or(d.interval);
+        d.interval = interval(v, i).unwrap_or(d.interval);
     }
     if let Some(t) = &raw.timeout {
         d.timeout = positive(v, "timeout", t).unwrap_or(d.timeout);
@@ -745,9 +837,16 @@ fn store(raw: Option<RawStore>, v: &mut Validator, base: &Path) -> StoreConfig {
         rollup_retention: Duration::from_secs(400 * 86400),
     };
     let Some(raw) = raw else { return s };
-    if let Some(p) = raw.path {
-        let p = PathBuf::from(p);
-        s.path = if p.is_absolute() { p } else { base.join(p) };
+    if let Some(p) = &raw.path {
+        let written = PathBuf::from(&p.value);
+        s.path = if written.is_absolute() {
+            written
+        } else {
+            base.join(written)
+        };
+        if let Some((message, hint)) = store_path_problem(&s.path) {
+            v.error(p.referenced, message, Some(hint));
+        }
     }
     if let Some(r) = &raw.retention {
         s.retention = positive(v, "retention", r).unwrap_or(s.retention);
@@ -756,6 +855,46 @@ fn store(raw: Option<RawStore>, v: &mut Validator, base: &Path) -> StoreConfig {
         s.rollup_retention = positive(v, "rollup_retention", r).unwrap_or(s.rollup_retention);
     }
     s
+}
+
+/// What `run` would refuse about the store's path, found at load time so
+/// that `check` refuses it too, at its place in the file.
+fn store_path_problem(path: &Path) -> Option<(String, String)> {
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => None,
+        Ok(m) if m.is_dir() => Some((
+            format!("store.path {shown} is a directory"),
+            format!("point store.path at a file in it, e.g. {shown}/continuity.db"),
+        )),
+        Ok(_) => Some((
+            format!("store.path {shown} is not a regular file"),
+            "point store.path at a regular file, e.g. /var/lib/continuity/continuity.db".into(),
+        )),
+        // A missing file is created. A missing directory is left to `run`:
+        // a configuration is often checked before it is deployed, on a
+        // machine without /var/lib/continuity.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
+            match std::fs::metadata(dir) {
+                Ok(m) if !m.is_dir() => Some((
+                    format!("store.path {shown}: {} is not a directory", dir.display()),
+                    "point store.path into a directory, e.g. /var/lib/continuity/continuity.db"
+                        .into(),
+                )),
+                _ => None,
+            }
+        }
+        Err(e) => Some((
+            format!("store.path {shown} cannot be used: {e}"),
+            "the file and its directory must be readable and writable by the daemon's user".into(),
+        )),
+    }
 }
 
 fn valid_id(id: &str) -> bool {
@@ -774,10 +913,11 @@ fn service(
     v: &mut Validator,
 ) -> Option<Service> {
     let id = raw.id.value.clone();
+    let shown_id = error::shorten(&id, 64);
     if !valid_id(&id) {
         v.error(
             raw.id.referenced,
-            format!("service id '{id}' is not a valid id"),
+            format!("service id '{shown_id}' is not a valid id"),
             Some(SERVICE_ID_HINT.into()),
         );
     }
@@ -810,7 +950,7 @@ fn service(
             v.error(
                 at,
                 format!(
-                    "label name '{key}' in service '{id}' is not a valid Prometheus label name"
+                    "label name '{key}' in service '{shown_id}' is not a valid Prometheus label name"
                 ),
                 Some("use letters, digits and '_', not starting with a digit".into()),
             );
@@ -825,7 +965,7 @@ fn service(
         if !sla_names.insert(spec.name.clone()) {
             v.error(
                 sla.referenced,
-                format!("duplicate SLA name '{}' in service '{id}'", spec.name),
+                format!("duplicate SLA name '{}' in service '{shown_id}'", spec.name),
                 Some("give each SLA of a service its own name".into()),
             );
         }
@@ -841,12 +981,12 @@ fn service(
     match raw.checks {
         None => v.error(
             at,
-            format!("service '{id}' has no checks"),
+            format!("service '{shown_id}' has no checks"),
             Some("add a 'checks:' list with at least one check".into()),
         ),
         Some(list) if list.value.is_empty() => v.error(
             list.referenced,
-            format!("service '{id}' has an empty checks list"),
+            format!("service '{shown_id}' has an empty checks list"),
             Some("add at least one check, e.g. an http check of its home page".into()),
         ),
         Some(list) => {
@@ -857,7 +997,10 @@ fn service(
                 if !seen.insert(cid.clone()) {
                     v.error(
                         raw_check.value.id.referenced,
-                        format!("duplicate check id '{cid}' in service '{id}'"),
+                        format!(
+                            "duplicate check id '{}' in service '{shown_id}'",
+                            error::shorten(&cid, 64)
+                        ),
                         Some("check ids must be unique within a service".into()),
                     );
                 }
@@ -897,15 +1040,16 @@ fn check(
     v: &mut Validator,
 ) -> Option<Check> {
     let id = raw.id.value.clone();
+    let shown_id = error::shorten(&id, 64);
     if !valid_id(&id) {
         v.error(
             raw.id.referenced,
-            format!("check id '{id}' is not a valid id"),
+            format!("check id '{shown_id}' is not a valid id"),
             Some("use lowercase letters, digits and '-', e.g. homepage".into()),
         );
     }
     let interval = match &raw.interval {
-        Some(i) => positive(v, "interval", i).unwrap_or(defaults.interval),
+        Some(i) => interval(v, i).unwrap_or(defaults.interval),
         None => defaults.interval,
     };
     let timeout = match &raw.timeout {
@@ -917,7 +1061,7 @@ fn check(
         v.error(
             place,
             format!(
-                "check '{id}': timeout {} is longer than its interval {}",
+                "check '{shown_id}': timeout {} is longer than its interval {}",
                 Dur(timeout),
                 Dur(interval)
             ),
@@ -951,7 +1095,7 @@ fn check(
         v.error(
             kinds[1].1,
             format!(
-                "check '{id}' has {} kind blocks ({})",
+                "check '{shown_id}' has {} kind blocks ({})",
                 kinds.len(),
                 names.join(", ")
             ),
@@ -962,7 +1106,7 @@ fn check(
     let Some((_, _, kind)) = kinds.pop() else {
         v.error(
             at,
-            format!("check '{id}' has no kind block"),
+            format!("check '{shown_id}' has no kind block"),
             Some("add exactly one of http, tcp, tls, dns, icmp or sip".into()),
         );
         return None;
@@ -1015,19 +1159,108 @@ fn yaml_issue(file: &Arc<str>, e: &serde_saphyr::Error) -> ConfigIssue {
             None if !expected.is_empty() => format!("known fields: {}", expected.join(", ")),
             None => "remove it".to_string(),
         };
+        // A field name is echoed only when it looks like one: the "key"
+        // of a line of a file that is not a catalogue may be a secret.
+        let named = field.len() <= 64
+            && field
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let message = if named {
+            format!("unknown field '{field}'")
+        } else {
+            "unknown field (not shown: it is not a field name)".to_string()
+        };
         return ConfigIssue {
             place,
-            message: format!("unknown field '{field}'"),
+            message,
             hint: Some(hint),
         };
+    }
+    use serde_saphyr::Error as E;
+    let said = |message: String, hint: String| ConfigIssue {
+        place: place.clone(),
+        message,
+        hint: Some(hint),
+    };
+    match e.without_snippet() {
+        E::DuplicateMappingKey { key, .. } => {
+            let key = key
+                .as_deref()
+                .map(|k| format!(" '{}'", error::shorten(k, 64)))
+                .unwrap_or_default();
+            return said(
+                format!("key{key} is written twice in the same mapping"),
+                "keep one of them; YAML keys must be unique".into(),
+            );
+        }
+        E::Budget { breach, .. } => {
+            return said(
+                format!(
+                    "this file is too large to read as one YAML document ({})",
+                    budget_words(breach)
+                ),
+                "split the services over catalogue files, e.g. include: [\"probes/*.yaml\"] with a few thousand checks per file".into(),
+            );
+        }
+        E::UnresolvedProperty { name, .. } | E::PropertyRequiredButUnset { name, .. } => {
+            return said(
+                format!("environment variable {name} is not set"),
+                format!("set {name}, or write ${{{name}:-default}} to give a fallback"),
+            );
+        }
+        E::InvalidPropertyName { name, .. } => {
+            return said(
+                format!(
+                    "'{}' is not a valid environment variable reference",
+                    error::shorten(name, 64)
+                ),
+                "write ${NAME} with letters, digits and _, or $${ for a literal ${".into(),
+            );
+        }
+        _ => {}
     }
     let rendered = e.without_snippet().to_string();
     let first = rendered.lines().next().unwrap_or("invalid YAML").trim();
     ConfigIssue {
         place,
-        message: strip_location(first),
+        message: unquote_values(&strip_location(first)),
         hint: None,
     }
+}
+
+/// The limit a YAML document broke, in words.
+fn budget_words(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    match breach {
+        B::Nodes { nodes } => format!("more than {nodes} values"),
+        B::Events { events } => format!("more than {events} parser events"),
+        B::Depth { depth } => format!("nested {depth} levels deep"),
+        B::Aliases { aliases } => format!("{aliases} aliases"),
+        B::Anchors { anchors } => format!("{anchors} anchors"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// serde's messages quote the value they could not use (`invalid type:
+/// string "root:$6$…", expected …`). Such a value may be a secret or a
+/// line of a file that is not a catalogue, so it is never echoed.
+fn unquote_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find('"') {
+        out.push_str(&rest[..start]);
+        match rest[start + 1..].rfind('"') {
+            Some(end) => {
+                out.push_str("(value not shown)");
+                rest = &rest[start + 1 + end + 1..];
+            }
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// serde-saphyr prefixes messages with "line L column C: "; we print the

@@ -55,7 +55,8 @@ pub(super) fn mark_loaded(telemetry: &Telemetry) {
 /// threads, and record and log the outcome.
 async fn load_again(current: &Config, telemetry: &Telemetry) -> Result<Config, ConfigError> {
     let path: PathBuf = current.files.first().cloned().unwrap_or_default();
-    let loaded = tokio::task::spawn_blocking(move || Config::load(&path))
+    let options = current.options.clone();
+    let loaded = tokio::task::spawn_blocking(move || Config::load_with(&path, options))
         .await
         .unwrap_or_else(|e| {
             Err(ConfigError {

@@ -254,15 +254,31 @@ mod tests {
     #[test]
     fn the_demo_shows_one_service_in_hypercare_one_in_parallel_run_and_one_cutover_minutes_away() {
         let now = jiff::Timestamp::now();
-        let env = cutover_env(now);
-        let text = crate::config::expand::expand_with(DEMO_CATALOGUE, |name| {
-            env.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-                .or_else(|| Some("127.0.0.1:9".to_string()))
-        })
-        .unwrap_or_else(|_| panic!("the demo catalogue expands"));
-        let config = crate::config::Config::from_str("demo.yaml", &text)
+        // A port of its own per simulation, as `start` gives them: the
+        // old and new sides of a parallel run must differ.
+        let mut vars: Vec<(String, String)> = [
+            "DEMO_PORTAL",
+            "DEMO_HOSTED_APP",
+            "DEMO_SLOW_APP",
+            "DEMO_TCP",
+            "DEMO_DNS",
+            "DEMO_PHONE",
+            "DEMO_PERMITS_OLD",
+            "DEMO_PERMITS_NEW",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.to_string(), format!("127.0.0.1:{}", 20000 + i)))
+        .collect();
+        vars.extend(cutover_env(now).into_iter().map(|(k, v)| (k.to_string(), v)));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo.yaml");
+        std::fs::write(&path, DEMO_CATALOGUE).unwrap();
+        let options = crate::config::LoadOptions {
+            env: vars,
+            ..Default::default()
+        };
+        let config = crate::config::Config::load_with(&path, options)
             .unwrap_or_else(|e| panic!("the demo catalogue loads: {e}"));
         let portal = config.service("citizen-portal").unwrap();
         let at = position(portal, now);

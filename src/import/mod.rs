@@ -499,7 +499,8 @@ pub fn parse_time(s: &str, now: Timestamp) -> Result<Timestamp, String> {
     }
     s.parse::<Timestamp>().map_err(|_| {
         format!(
-            "'{s}' is not a time: write RFC 3339 with an offset (2026-10-01T00:00:00+02:00), now, or a time before now like -30d"
+            "'{}' is not a time: write RFC 3339 with an offset (2026-10-01T00:00:00+02:00), now, or a time before now like -30d",
+            crate::config::error::shorten(s, 40)
         )
     })
 }

@@ -466,6 +466,20 @@ async fn ask(c: &DnsProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeErro
     Ok(outcome)
 }
 
+impl DnsProbe {
+    /// What this check makes of a reply's bytes, without the network: the
+    /// parse and every check a probe runs on an answer (the `dns_answer`
+    /// fuzz target drives it).
+    pub fn judge_reply(&self, bytes: &[u8]) -> ProbeOutcome {
+        let mut outcome = ProbeOutcome::default();
+        match Message::from_vec(bytes) {
+            Ok(m) => check_response(self, &m, &mut outcome, false),
+            Err(e) => outcome.fail(FailureReason::Malformed, format!("unparsable reply: {e}")),
+        }
+        outcome
+    }
+}
+
 fn check_response(c: &DnsProbe, m: &Message, outcome: &mut ProbeOutcome, observe: bool) {
     let rcode = u16::from(m.metadata.response_code);
     outcome.detail("rcode", rcode_name(rcode));

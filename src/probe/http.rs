@@ -74,6 +74,9 @@ pub struct HttpSpec {
     /// PEM file of the CA(s) to trust instead of the public roots.
     #[serde(default)]
     pub ca_file: Option<Box<Spanned<String>>>,
+    /// SHA-256 pins of public keys to trust instead of any CA.
+    #[serde(default)]
+    pub tls_pin_sha256: Option<Box<Spanned<Vec<Spanned<String>>>>>,
     /// Read at most this many body bytes.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: Spanned<u64>,
@@ -367,6 +370,7 @@ impl Prober for HttpProbe {
         // Built for http:// URLs too: a redirect may lead to https.
         let tls = tls_client(
             spec.ca_file.as_deref(),
+            spec.tls_pin_sha256.as_deref(),
             spec.tls_verify,
             &[b"http/1.1"],
             spec.url.referenced,
@@ -552,6 +556,24 @@ fn parse_status(s: &str) -> Result<(u16, u16), String> {
     code(t).map(|c| (c, c))
 }
 
+/// Same scheme, host (case-insensitive) and port, the port defaulted by
+/// the scheme: the origin of RFC 6454, which browsers and curl use to
+/// decide where credentials may go.
+fn same_origin(a: &Uri, b: &Uri) -> bool {
+    let port = |u: &Uri| {
+        u.port_u16().unwrap_or(if u.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        })
+    };
+    a.scheme_str() == b.scheme_str()
+        && a.host()
+            .zip(b.host())
+            .is_some_and(|(x, y)| x.eq_ignore_ascii_case(y))
+        && port(a) == port(b)
+}
+
 /// Resolve a `Location` header against the URL it came from.
 fn resolve_location(base: &Uri, location: &str) -> Result<Uri, String> {
     let location = location.trim();
@@ -658,9 +680,9 @@ async fn exchange(
     let https = url.scheme_str() == Some("https");
     let host = url.host().unwrap_or_default();
     let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
-    // Overrides are for the configured URL's authority, not for wherever
-    // a redirect leads.
-    let overrides = url.authority() == c.url.authority();
+    // Overrides and configured headers are for the configured URL's
+    // origin, not for wherever a redirect leads.
+    let overrides = same_origin(url, &c.url);
 
     let Some(tcp) = connect(host, port, ctx, out).await else {
         return Ok(None);
@@ -730,11 +752,11 @@ async fn exchange(
     h.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
     h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    // Every configured header may carry a credential (Authorization,
+    // Cookie, X-Api-Key, ...), so none is sent to another origin: curl's
+    // --location without --location-trusted, for every header.
     let mut replaced: Option<&HeaderName> = None;
-    for (name, value) in &c.headers {
-        if name == header::HOST && !overrides {
-            continue;
-        }
+    for (name, value) in c.headers.iter().filter(|_| overrides) {
         if replaced != Some(name) {
             h.remove(name);
             replaced = Some(name);
@@ -917,6 +939,11 @@ async fn fetch(c: &HttpProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeE
         let keeps_method = matches!(reply.status.as_u16(), 307 | 308);
         if !keeps_method && method != Method::HEAD {
             method = Method::GET;
+            body = Bytes::new();
+        }
+        // A configured body (a login form, a token) is for the configured
+        // origin only: a 307/308 elsewhere keeps the method, not the body.
+        if !same_origin(&next, &c.url) {
             body = Bytes::new();
         }
         url = next;

@@ -27,6 +27,7 @@ pub mod parity;
 pub mod sip;
 pub mod tcp;
 pub mod tls;
+pub mod tls_pin;
 pub mod tls_util;
 
 /// One kind of probe. `compile` is the only way to get one, so a probe that

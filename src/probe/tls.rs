@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::net::{checked_target, connect};
 use super::parity::{self, CertificateFacts, CompareSpec, Observed, OldSide};
+use super::tls_pin;
 use super::tls_util::{self, CaRoots, TlsClient, Trust, format_unix};
 use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, SpecDigest};
 use crate::config::Validator;
@@ -27,6 +28,9 @@ pub struct TlsSpec {
     /// PEM file of the CA(s) to trust instead of the public roots.
     #[serde(default)]
     pub ca_file: Option<Spanned<String>>,
+    /// SHA-256 pins of public keys to trust instead of any CA.
+    #[serde(default)]
+    pub tls_pin_sha256: Option<Spanned<Vec<Spanned<String>>>>,
     /// Fail with `expectation` when the chain expires sooner than this.
     #[serde(default)]
     pub min_days_valid: Option<u32>,
@@ -89,7 +93,14 @@ impl Prober for TlsProbe {
             at,
             v,
         );
-        let client = tls_client(spec.ca_file.as_ref(), spec.tls_verify, &[], at, v)?;
+        let client = tls_client(
+            spec.ca_file.as_ref(),
+            spec.tls_pin_sha256.as_ref(),
+            spec.tls_verify,
+            &[],
+            at,
+            v,
+        )?;
         let ((host, port), parity) = (target?, parity?);
         Some(TlsProbe {
             digest: SpecDigest::of(&spec),
@@ -165,19 +176,64 @@ pub(crate) fn checked_server_name(
 /// recorded.
 pub(crate) fn tls_client(
     ca_file: Option<&Spanned<String>>,
+    pins: Option<&Spanned<Vec<Spanned<String>>>>,
     tls_verify: bool,
     alpn: &[&[u8]],
     at: Location,
     v: &mut Validator,
 ) -> Option<Arc<TlsClient>> {
-    let roots = ca_roots(ca_file, tls_verify, v)?;
-    match TlsClient::shared(Trust::from_spec(tls_verify, roots), alpn) {
+    let trust = match pins {
+        Some(pins) => Trust::Pins(pinned_keys(pins, ca_file.is_some(), tls_verify, v)?),
+        None => Trust::from_spec(tls_verify, ca_roots(ca_file, tls_verify, v)?),
+    };
+    match TlsClient::shared(trust, alpn) {
         Ok(client) => Some(client),
         Err(msg) => {
             v.error(at, msg, None);
             None
         }
     }
+}
+
+/// A spec's `tls_pin_sha256`, checked; `None` means an error was recorded.
+fn pinned_keys(
+    pins: &Spanned<Vec<Spanned<String>>>,
+    with_ca_file: bool,
+    tls_verify: bool,
+    v: &mut Validator,
+) -> Option<Arc<[tls_pin::Pin]>> {
+    let mut ok = true;
+    if with_ca_file || !tls_verify {
+        v.error(
+            pins.referenced,
+            "tls_pin_sha256 replaces the CA check: it cannot be combined with ca_file or tls_verify: false",
+            Some("keep tls_pin_sha256 alone, or ca_file alone (a self-signed certificate given as ca_file is accepted as it is)".into()),
+        );
+        ok = false;
+    }
+    if pins.value.is_empty() {
+        v.error(
+            pins.referenced,
+            "tls_pin_sha256 is empty",
+            Some("list the SHA-256 of the server's public key; the error of a probe without it shows the key's pin".into()),
+        );
+        ok = false;
+    }
+    let mut parsed = Vec::new();
+    for pin in &pins.value {
+        match tls_pin::parse_pin(&pin.value) {
+            Ok(p) => parsed.push(p),
+            Err(msg) => {
+                v.error(
+                    pin.referenced,
+                    msg,
+                    Some("e.g. openssl x509 -pubkey -noout -in cert.pem | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64".into()),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then(|| parsed.into())
 }
 
 /// Load a spec's `ca_file`, relative to the configuration file. `None`

@@ -28,7 +28,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::{FailureReason, ProbeContext, ProbeOutcome, phase};
+use super::{FailureReason, ProbeContext, ProbeOutcome, phase, tls_pin};
 
 /// The crypto provider every probe uses. Explicit, so that nothing depends
 /// on which provider some other part of the process installed as default.
@@ -44,8 +44,11 @@ pub fn provider() -> Arc<CryptoProvider> {
 pub enum Trust {
     /// The Mozilla root programme (webpki-roots), like a citizen's browser.
     PublicRoots,
-    /// Only chains ending in one of these CAs (from a `ca_file`).
+    /// Only chains ending in one of these CAs (from a `ca_file`), or the
+    /// exact certificate the file holds (a self-signed one).
     Pinned(Arc<CaRoots>),
+    /// Any chain with one of these public keys (`tls_pin_sha256`).
+    Pins(Arc<[tls_pin::Pin]>),
     /// Anything (`tls_verify: false`); the chain is still recorded.
     Insecure,
 }
@@ -64,6 +67,7 @@ impl Trust {
         match self {
             Trust::PublicRoots => "the public web PKI roots",
             Trust::Pinned(_) => "the configured ca_file",
+            Trust::Pins(_) => "the configured tls_pin_sha256",
             Trust::Insecure => "nothing (verification disabled)",
         }
     }
@@ -73,6 +77,11 @@ impl Trust {
         match self {
             Trust::PublicRoots => TrustKey::PublicRoots,
             Trust::Pinned(ca) => TrustKey::Pinned(ca.digest),
+            Trust::Pins(pins) => {
+                let mut pins = pins.to_vec();
+                pins.sort_unstable();
+                TrustKey::Pins(pins)
+            }
             Trust::Insecure => TrustKey::Insecure,
         }
     }
@@ -82,6 +91,7 @@ impl Trust {
 enum TrustKey {
     PublicRoots,
     Pinned([u8; 32]),
+    Pins(Vec<tls_pin::Pin>),
     Insecure,
 }
 
@@ -90,6 +100,10 @@ enum TrustKey {
 pub struct CaRoots {
     digest: [u8; 32],
     roots: Arc<RootCertStore>,
+    /// The certificates as given: a server presenting one of these exact
+    /// certificates is trusted even when it cannot chain to itself (a
+    /// self-signed certificate with `CA:TRUE`, `CaUsedAsEndEntity`).
+    certs: Arc<[CertificateDer<'static>]>,
 }
 
 /// Values shared while anything still holds them: an entry whose value
@@ -155,13 +169,19 @@ pub fn shared_ca_file(path: &Path) -> Result<Arc<CaRoots>, String> {
     if let Some(roots) = file.as_ref().and_then(|f| lock(by_file).get(f)) {
         return Ok(roots);
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = crate::config::files::read_bytes(path, crate::config::files::MAX_SIDE_FILE_BYTES)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let digest: [u8; 32] = Sha256::digest(&bytes).into();
     let by_content = BY_CONTENT.get_or_init(|| Mutex::new(Interned::new()));
     let roots = lock(by_content).get_or_try_insert(digest, || -> Result<_, String> {
+        let roots = Arc::new(parse_ca_pem(&bytes, path)?);
+        let certs = CertificateDer::pem_slice_iter(&bytes)
+            .filter_map(Result::ok)
+            .collect();
         Ok(CaRoots {
             digest,
-            roots: Arc::new(parse_ca_pem(&bytes, path)?),
+            roots,
+            certs,
         })
     })?;
     if let Some(file) = file {
@@ -354,9 +374,23 @@ tokio::task_local! {
 /// Records the presented chain, then lets the real verifier judge it.
 #[derive(Debug)]
 struct RecordingVerifier {
-    /// `None` accepts every chain (`tls_verify: false`).
-    judge: Option<Arc<WebPkiServerVerifier>>,
+    judge: Judge,
     provider: Arc<CryptoProvider>,
+}
+
+/// Who decides whether a chain is trusted.
+#[derive(Debug)]
+enum Judge {
+    /// Every chain (`tls_verify: false`).
+    Anything,
+    /// webpki against roots; a leaf equal to one of `exact` (the `ca_file`'s
+    /// certificates) is trusted when webpki is not.
+    Chain {
+        webpki: Arc<WebPkiServerVerifier>,
+        exact: Arc<[CertificateDer<'static>]>,
+    },
+    /// A pinned key anywhere in the chain.
+    Pins(Arc<[tls_pin::Pin]>),
 }
 
 impl ServerCertVerifier for RecordingVerifier {
@@ -369,10 +403,29 @@ impl ServerCertVerifier for RecordingVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let result = match &self.judge {
-            Some(judge) => {
-                judge.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            Judge::Chain { webpki, exact } => webpki
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+                .or_else(|e| {
+                    if exact.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+                        tls_pin::check_leaf(end_entity, server_name, now)
+                            .map(|()| ServerCertVerified::assertion())
+                    } else {
+                        Err(e)
+                    }
+                }),
+            Judge::Pins(pins) => {
+                let chain: Vec<&CertificateDer<'_>> =
+                    std::iter::once(end_entity).chain(intermediates).collect();
+                if tls_pin::chain_matches(&chain, pins) {
+                    tls_pin::check_leaf(end_entity, server_name, now)
+                        .map(|()| ServerCertVerified::assertion())
+                } else {
+                    Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                        rustls::OtherError(Arc::new(tls_pin::NoPinMatched)),
+                    )))
+                }
             }
-            None => Ok(ServerCertVerified::assertion()),
+            Judge::Anything => Ok(ServerCertVerified::assertion()),
         };
         // Outside a handshake started by [`handshake`] there is no slot and
         // nobody to tell.
@@ -446,17 +499,23 @@ impl TlsClient {
 
     fn build(trust: Trust, alpn: Vec<Vec<u8>>) -> Result<TlsClient, String> {
         let provider = provider();
-        let judge = match &trust {
-            Trust::Insecure => None,
-            Trust::PublicRoots => Some(public_roots()),
-            Trust::Pinned(ca) => Some(ca.roots.clone()),
-        }
-        .map(|roots| {
+        let webpki = |roots| {
             WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                 .build()
                 .map_err(|e| format!("cannot build TLS verifier: {e}"))
-        })
-        .transpose()?;
+        };
+        let judge = match &trust {
+            Trust::Insecure => Judge::Anything,
+            Trust::PublicRoots => Judge::Chain {
+                webpki: webpki(public_roots())?,
+                exact: Arc::new([]),
+            },
+            Trust::Pinned(ca) => Judge::Chain {
+                webpki: webpki(ca.roots.clone())?,
+                exact: ca.certs.clone(),
+            },
+            Trust::Pins(pins) => Judge::Pins(pins.clone()),
+        };
         let verifier = Arc::new(RecordingVerifier {
             judge,
             provider: provider.clone(),
@@ -591,7 +650,8 @@ fn describe_handshake_error(e: &std::io::Error) -> String {
 }
 
 /// Why verification rejected a chain, in the words an operator searches
-/// for: expired, not valid for this host, unknown issuer.
+/// for (expired, not valid for this host, unknown issuer), and what to set
+/// when the fix is in the check rather than on the server.
 pub fn describe_verify_error(
     err: &rustls::Error,
     chain: &PresentedChain,
@@ -599,6 +659,21 @@ pub fn describe_verify_error(
     host: &str,
 ) -> String {
     let leaf = chain.leaf();
+    // The pin of the presented certificate, for the sentences that tell
+    // how to trust a self-signed one; compare it out of band first.
+    let pin_hint = || {
+        chain
+            .certs
+            .first()
+            .and_then(|c| tls_pin::spki_pin(c))
+            .map(|p| {
+                format!(
+                    "; if it is your own internal certificate, give it as ca_file, or pin its key with tls_pin_sha256: [\"{}\"] (compare the pin with the server's first)",
+                    tls_pin::show_pin(&p)
+                )
+            })
+            .unwrap_or_default()
+    };
     let cert = match err {
         rustls::Error::InvalidCertificate(c) => c,
         other => return format!("certificate rejected: {other}"),
@@ -609,30 +684,94 @@ pub fn describe_verify_error(
                 .earliest_not_after()
                 .map(|t| format!(" on {}", format_unix(t)))
                 .unwrap_or_default();
-            format!("certificate expired{when}")
+            format!("certificate expired{when}: the server needs a renewed certificate")
         }
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
             let when = leaf
                 .map(|l| format!(" (valid from {})", format_unix(l.not_before)))
                 .unwrap_or_default();
-            format!("certificate is not valid yet{when}")
+            format!(
+                "certificate is not valid yet{when}: check the clock of the server and of this monitor"
+            )
         }
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
             let covers = leaf
                 .filter(|l| !l.dns_names.is_empty())
                 .map(|l| format!(" (it is valid for {})", l.dns_names.join(", ")))
                 .unwrap_or_default();
-            format!("certificate is not valid for host {host}{covers}")
+            format!(
+                "certificate is not valid for host {host}{covers}: probe a name it covers, or set server_name to one"
+            )
         }
         CertificateError::UnknownIssuer => {
-            let issuer = leaf.map(|l| format!(" '{}'", l.issuer)).unwrap_or_default();
+            let issuer = leaf
+                .as_ref()
+                .map(|l| format!(" '{}'", l.issuer))
+                .unwrap_or_default();
+            let self_signed = leaf.as_ref().is_some_and(|l| l.issuer == l.subject);
+            let fix = match trust {
+                Trust::PublicRoots if self_signed => {
+                    format!(": it is self-signed{}", pin_hint())
+                }
+                Trust::PublicRoots => {
+                    ": set ca_file to the issuing CA's certificate (PEM), or the server must send its intermediate certificates".to_string()
+                }
+                _ => ": set ca_file to the CA that issued it".to_string(),
+            };
             format!(
-                "certificate has an unknown issuer{issuer}: not trusted by {}",
+                "certificate has an unknown issuer{issuer}: not trusted by {}{fix}",
                 trust.describe()
             )
         }
-        CertificateError::BadSignature => "certificate signature is invalid".to_string(),
-        CertificateError::Revoked => "certificate is revoked".to_string(),
+        CertificateError::BadSignature
+        | CertificateError::UnsupportedSignatureAlgorithmContext { .. } => {
+            "certificate signature is invalid or uses an algorithm that is not accepted".to_string()
+        }
+        CertificateError::Revoked => {
+            "certificate is revoked: the server needs a new certificate".to_string()
+        }
+        CertificateError::BadEncoding => "certificate is not valid DER".to_string(),
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            "certificate is not for TLS servers (its extended key usage lacks serverAuth)"
+                .to_string()
+        }
+        CertificateError::Other(other) => {
+            if other.0.downcast_ref::<tls_pin::NoPinMatched>().is_some() {
+                let presented = chain
+                    .certs
+                    .first()
+                    .and_then(|c| tls_pin::spki_pin(c))
+                    .map(|p| format!(" (the server's key is {})", tls_pin::show_pin(&p)))
+                    .unwrap_or_default();
+                return format!(
+                    "no certificate of the chain has a key in tls_pin_sha256{presented}: the key changed, or the pin is wrong; update the pin once the new key is confirmed"
+                );
+            }
+            match other.0.downcast_ref::<webpki::Error>() {
+                Some(webpki::Error::CaUsedAsEndEntity) => format!(
+                    "the server's certificate is a CA certificate used as its own (typical of a self-signed certificate made with CA:TRUE), which webpki refuses{}",
+                    pin_hint()
+                ),
+                Some(webpki::Error::EndEntityUsedAsCa) => {
+                    "a server certificate was used to sign another: the chain is wrong".to_string()
+                }
+                Some(webpki::Error::PathLenConstraintViolated) => {
+                    "the chain is longer than a CA allows (path length constraint)".to_string()
+                }
+                Some(webpki::Error::NameConstraintViolation) => {
+                    "the certificate's names break its CA's name constraints".to_string()
+                }
+                Some(webpki::Error::MaximumPathDepthExceeded) => {
+                    "the chain is too deep to verify".to_string()
+                }
+                Some(webpki::Error::UnsupportedCertVersion) => {
+                    "the certificate is not X.509 v3 (an old self-signed certificate?): reissue it"
+                        .to_string()
+                }
+                Some(e) => format!("certificate rejected: {e:?}"),
+                None => format!("certificate rejected: {other}"),
+            }
+        }
         other => format!("certificate rejected: {other:?}"),
     }
 }

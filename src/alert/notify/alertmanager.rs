@@ -60,7 +60,7 @@ pub async fn post(
     alerts: &[PostableAlert],
 ) -> Result<(), DeliveryError> {
     let body = serde_json::to_value(alerts).map_err(|e| DeliveryError::Build(e.to_string()))?;
-    post_json(http, &alerts_url(base), &body, &[]).await
+    post_json(http, &alerts_url(base), &body, &[], false).await
 }
 
 #[cfg(test)]

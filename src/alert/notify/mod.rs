@@ -287,6 +287,9 @@ pub trait ChannelSpec {
 pub struct UrlSpec {
     pub url: Option<InlineSecret>,
     pub url_file: Option<Spanned<String>>,
+    /// Follow a 307/308 within the URL's origin (never to another one).
+    #[serde(default)]
+    pub follow_redirects: bool,
 }
 
 impl UrlSpec {
@@ -485,25 +488,88 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, DeliveryError> 
         .tls_backend_preconfigured(tls)
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .redirect(reqwest::redirect::Policy::limited(3))
+        // Redirects are followed by `post_json` itself, only when the
+        // receiver says so and only within its origin; reqwest's would
+        // forward custom secret headers and the payload, and add a Referer
+        // holding the secret webhook URL, to wherever a redirect points.
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
         .user_agent(concat!("continuity/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| DeliveryError::Build(DeliveryError::from_reqwest(e).to_string()))
 }
 
+/// A chat message (Slack, Teams): the rendered body POSTed to the secret
+/// URL, without extra headers.
+pub(crate) fn post_chat<'a>(
+    http: &'a reqwest::Client,
+    url: &'a crate::config::Secret,
+    body: serde_json::Value,
+    follow_redirects: bool,
+) -> BoxFuture<'a, Result<(), DeliveryError>> {
+    Box::pin(async move { post_json(http, url.expose(), &body, &[], follow_redirects).await })
+}
+
+/// Most redirects a receiver that follows them goes through.
+const MAX_REDIRECTS: usize = 3;
+
 /// POST a JSON body; 2xx is success, anything else an error with the
 /// start of the response body (what Slack and Teams explain errors with).
+/// With `follow_redirects`, a 307 or 308 within the URL's origin is
+/// followed (the same POST again); a redirect is otherwise an error that
+/// says so, and nothing is ever sent to another origin.
 pub(crate) async fn post_json(
     http: &reqwest::Client,
     url: &str,
     body: &serde_json::Value,
     headers: &[(String, String)],
+    follow_redirects: bool,
 ) -> Result<(), DeliveryError> {
-    let mut req = http.post(url).json(body);
-    for (k, v) in headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    let resp = req.send().await.map_err(DeliveryError::from_reqwest)?;
+    let mut target = reqwest::Url::parse(url).map_err(|e| DeliveryError::Build(e.to_string()))?;
+    let origin = target.origin();
+    let mut hops = 0;
+    let resp = loop {
+        let mut req = http.post(target.clone()).json(body);
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req.send().await.map_err(DeliveryError::from_reqwest)?;
+        let status = resp.status();
+        if !status.is_redirection() {
+            break resp;
+        }
+        let next = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| target.join(l).ok());
+        let refused = match &next {
+            _ if !follow_redirects => {
+                "not followed: set follow_redirects: true on the receiver, or better, set its url to the new address"
+            }
+            None => "without a usable Location header",
+            Some(n) if n.origin() != origin => {
+                "to another origin, not followed: secret headers and the payload stay with the configured host; set the url to the new address"
+            }
+            Some(_) if !matches!(status.as_u16(), 307 | 308) => {
+                "not followed: only 307 and 308 repeat a POST; set the url to the new address"
+            }
+            Some(_) if hops >= MAX_REDIRECTS => "more than 3 times",
+            Some(_) => "",
+        };
+        match next {
+            Some(n) if refused.is_empty() => {
+                hops += 1;
+                target = n;
+            }
+            _ => {
+                return Err(DeliveryError::Status {
+                    status: status.as_u16(),
+                    body: format!("redirected {refused}"),
+                });
+            }
+        }
+    };
     let status = resp.status();
     if status.is_success() {
         return Ok(());

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{
     Channel, ChannelSender, ChannelSpec, CompileContext, DeliveryError, Message, Notification,
-    Notifier, Status, UrlSpec, post_json,
+    Notifier, Status, UrlSpec, post_chat,
 };
 use crate::config::Secret;
 
@@ -25,12 +25,16 @@ pub struct SlackSpec(pub UrlSpec);
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slack {
     pub url: Secret,
+    pub follow_redirects: bool,
 }
 
 impl ChannelSpec for SlackSpec {
     fn compile(&self, cx: &mut CompileContext<'_>) -> Option<Channel> {
         let url = self.0.resolve("slack", cx)?;
-        Some(Channel::Slack(Slack { url }))
+        Some(Channel::Slack(Slack {
+            url,
+            follow_redirects: self.0.follow_redirects,
+        }))
     }
 }
 
@@ -42,6 +46,7 @@ impl ChannelSender for Slack {
 
 pub struct SlackNotifier {
     url: Secret,
+    follow_redirects: bool,
     http: reqwest::Client,
 }
 
@@ -49,6 +54,7 @@ impl SlackNotifier {
     pub fn new(spec: &Slack, http: reqwest::Client) -> SlackNotifier {
         SlackNotifier {
             url: spec.url.clone(),
+            follow_redirects: spec.follow_redirects,
             http,
         }
     }
@@ -135,8 +141,11 @@ pub fn render_message(m: &Message) -> Value {
 
 impl Notifier for SlackNotifier {
     fn send<'a>(&'a self, m: &'a Message) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        Box::pin(
-            async move { post_json(&self.http, self.url.expose(), &render_message(m), &[]).await },
+        post_chat(
+            &self.http,
+            &self.url,
+            render_message(m),
+            self.follow_redirects,
         )
     }
 }

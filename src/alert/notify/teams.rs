@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{
     Channel, ChannelSender, ChannelSpec, CompileContext, DeliveryError, Message, Notification,
-    Notifier, Status, UrlSpec, post_json,
+    Notifier, Status, UrlSpec, post_chat,
 };
 use crate::config::Secret;
 
@@ -23,7 +23,10 @@ pub struct TeamsSpec(pub UrlSpec);
 impl ChannelSpec for TeamsSpec {
     fn compile(&self, cx: &mut CompileContext<'_>) -> Option<Channel> {
         let url = self.0.resolve("teams", cx)?;
-        Some(Channel::Teams(Teams { url }))
+        Some(Channel::Teams(Teams {
+            url,
+            follow_redirects: self.0.follow_redirects,
+        }))
     }
 }
 
@@ -37,10 +40,12 @@ impl ChannelSender for Teams {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Teams {
     pub url: Secret,
+    pub follow_redirects: bool,
 }
 
 pub struct TeamsNotifier {
     url: Secret,
+    follow_redirects: bool,
     http: reqwest::Client,
 }
 
@@ -48,6 +53,7 @@ impl TeamsNotifier {
     pub fn new(spec: &Teams, http: reqwest::Client) -> TeamsNotifier {
         TeamsNotifier {
             url: spec.url.clone(),
+            follow_redirects: spec.follow_redirects,
             http,
         }
     }
@@ -155,8 +161,11 @@ pub fn render_message(m: &Message) -> Value {
 
 impl Notifier for TeamsNotifier {
     fn send<'a>(&'a self, m: &'a Message) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        Box::pin(
-            async move { post_json(&self.http, self.url.expose(), &render_message(m), &[]).await },
+        post_chat(
+            &self.http,
+            &self.url,
+            render_message(m),
+            self.follow_redirects,
         )
     }
 }

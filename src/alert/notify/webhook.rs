@@ -27,6 +27,9 @@ pub struct WebhookSpec {
     /// values are treated as secrets.
     #[serde(default)]
     pub headers: BTreeMap<String, InlineSecret>,
+    /// Follow a 307/308 within the URL's origin (never to another one).
+    #[serde(default)]
+    pub follow_redirects: bool,
 }
 
 /// A checked webhook: its URL and headers.
@@ -34,6 +37,7 @@ pub struct WebhookSpec {
 pub struct Webhook {
     pub url: Secret,
     pub headers: Vec<(String, Secret)>,
+    pub follow_redirects: bool,
 }
 
 impl ChannelSpec for WebhookSpec {
@@ -68,7 +72,12 @@ impl ChannelSpec for WebhookSpec {
             .iter()
             .map(|(k, v)| (k.clone(), v.0.clone()))
             .collect();
-        Some(Channel::Webhook(Webhook { url: url?, headers })).filter(|_| ok)
+        Some(Channel::Webhook(Webhook {
+            url: url?,
+            headers,
+            follow_redirects: self.follow_redirects,
+        }))
+        .filter(|_| ok)
     }
 }
 
@@ -127,6 +136,7 @@ impl Notifier for WebhookNotifier {
                 self.spec.url.expose(),
                 &render_message(m),
                 &headers,
+                self.spec.follow_redirects,
             )
             .await
         })

@@ -586,7 +586,7 @@ impl SipSpec {
             return Some(None);
         }
         let verify = self.tls_verify.as_ref().is_none_or(|t| t.value);
-        super::tls::tls_client(self.ca_file.as_ref(), verify, &[], at, v).map(Some)
+        super::tls::tls_client(self.ca_file.as_ref(), None, verify, &[], at, v).map(Some)
     }
 
     /// From, To and the Contact user.
