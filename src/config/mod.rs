@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 pub mod duration;
 pub mod error;
 pub mod expand;
+pub mod reports;
 pub mod schedule;
 pub mod spanned;
 
@@ -39,6 +40,7 @@ pub struct Config {
     pub calendars: BTreeMap<String, CalendarSpec>,
     pub maintenances: Vec<MaintenanceSpec>,
     pub alerting: crate::alert::config::AlertingSpec,
+    pub reports: reports::ReportsConfig,
     pub services: Vec<Arc<Service>>,
     /// Every file the configuration was read from, main file first.
     pub files: Vec<PathBuf>,
@@ -201,6 +203,8 @@ struct RawMain {
     maintenances: Vec<Spanned<MaintenanceSpec>>,
     #[serde(default)]
     alerting: Option<Spanned<crate::alert::config::AlertingSpec>>,
+    #[serde(default)]
+    reports: Option<Spanned<reports::RawReports>>,
     #[serde(default)]
     services: Vec<Spanned<RawService>>,
 }
@@ -503,6 +507,13 @@ impl Loader {
             alerting.validate(&mut v, a.referenced, &known);
             self.issues.append(&mut v.issues);
         }
+        let has_email = alerting
+            .receivers()
+            .iter()
+            .any(|r| matches!(r.channel, crate::alert::notify::Channel::Email(_)));
+        let mut rv = Validator::new(main_file.clone());
+        let reports = reports::compile(raw.reports, &mut rv, base, has_email);
+        self.issues.append(&mut rv.issues);
         let mut out_maint = Vec::new();
         for Sourced { file, item } in maintenances {
             let mut v = Validator::new(file);
@@ -525,6 +536,7 @@ impl Loader {
             calendars: calendar_map,
             maintenances: out_maint,
             alerting,
+            reports,
             services: out_services,
             files: self.files,
             digest: hex::encode(self.hasher.finalize()),
