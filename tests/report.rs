@@ -576,3 +576,122 @@ fn hostile_names_render_as_text_in_every_format() {
         assert_eq!(json["services"][0]["name"], name);
     }
 }
+
+/// Headless Chromium with the report's own flags and `extra`; its
+/// standard output and standard error.
+fn chromium(profile: &Path, extra: &[String]) -> (String, String) {
+    let browser = weekly::pdf::find_chromium(None)
+        .unwrap_or_else(|e| panic!("{e} (scripts/test installs it)"));
+    let out = Command::new(browser)
+        .args(weekly::pdf::headless_args(profile))
+        .args(["--enable-logging=stderr", "--v=0"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn html_report_opens_in_chromium_without_console_errors_in_dutch_and_english() {
+    let s = seeded("Mijn Gemeente", "acme");
+    let dir = tempfile::tempdir().unwrap();
+    for (lang, figure, words) in [
+        (Lang::Nl, "98,57 %", "Gepland onderhoud"),
+        (Lang::En, "98.57%", "Planned maintenance"),
+    ] {
+        let html = render(&week(&s, lang), ReportFormat::Html, None).unwrap();
+        let page = artifacts().join(format!("report-2024-W13-{lang}.html"));
+        std::fs::write(&page, &html).unwrap();
+        let url = format!("file://{}", page.display());
+        let (dom, log) = chromium(&dir.path().join("p"), &["--dump-dom".into(), url.clone()]);
+        for bad in ["Uncaught", ":CONSOLE(", "Refused to"] {
+            assert!(
+                !log.contains(bad),
+                "{lang}: {bad} in the browser log:\n{log}"
+            );
+        }
+        for expected in [figure, words, "CHG-2024-0042", "Telefonie KCC", "<svg"] {
+            assert!(dom.contains(expected), "{lang}: {expected:?} not rendered");
+        }
+        let shot = artifacts().join(format!("report-2024-W13-{lang}.png"));
+        chromium(
+            &dir.path().join("p"),
+            &[
+                format!("--screenshot={}", shot.display()),
+                "--window-size=1280,2400".into(),
+                url,
+            ],
+        );
+        assert!(
+            std::fs::metadata(&shot).unwrap().len() > 10_000,
+            "empty screenshot"
+        );
+    }
+}
+
+#[test]
+fn pdf_report_is_a4_with_the_key_figures_in_its_text() {
+    let s = seeded("Mijn Gemeente", "acme");
+    let pdf = render(&week(&s, Lang::Nl), ReportFormat::Pdf, None).unwrap();
+    let path = artifacts().join("report-2024-W13-nl.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let info = Command::new("pdfinfo").arg(&path).output().unwrap();
+    let info = String::from_utf8_lossy(&info.stdout).into_owned();
+    let pages: u32 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no page count in:\n{info}"));
+    assert!((2..=4).contains(&pages), "{pages} pages:\n{info}");
+    assert!(info.contains("(A4)"), "{info}");
+    let text = Command::new("pdftotext")
+        .args(["-layout", path.to_str().unwrap(), "-"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    for expected in [
+        "Beschikbaarheid gemeentelijke diensten",
+        "maandag 25 maart 2024",
+        "98,57 %",
+        "CHG-2024-0042",
+        "Telefonie KCC",
+        "buiten openingstijden",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} not in the PDF text:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn without_chromium_pdf_says_what_to_install_and_html_still_works() {
+    let s = seeded("Mijn Gemeente", "acme");
+    let yaml = std::fs::read_to_string(&s.config_path).unwrap();
+    std::fs::write(
+        &s.config_path,
+        format!("reports:\n  chromium: /nonexistent/chromium\n{yaml}"),
+    )
+    .unwrap();
+    let config = s.config_path.to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_continuity"))
+        .args([
+            "report", "--config", config, "--week", "2024-W13", "--format", "pdf",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("apt-get install chromium"), "{err}");
+    assert!(out.stdout.is_empty());
+    let html = cli(&["report", "--config", config, "--week", "2024-W13"]);
+    assert!(html.contains("<html lang=\"nl\">"));
+}
