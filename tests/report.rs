@@ -6,8 +6,11 @@
 //! `continuity sla --format json` for the same week, and hostile names
 //! render as text.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Arc, Mutex, RwLock};
 
 use continuity::config::Config;
 use continuity::import;
@@ -694,4 +697,180 @@ fn without_chromium_pdf_says_what_to_install_and_html_still_works() {
     assert!(out.stdout.is_empty());
     let html = cli(&["report", "--config", config, "--week", "2024-W13"]);
     assert!(html.contains("<html lang=\"nl\">"));
+}
+
+/// A clock the test moves by hand.
+struct TestClock(Mutex<Timestamp>);
+
+impl weekly::schedule::Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl TestClock {
+    fn set(&self, t: &str) {
+        *self.0.lock().unwrap() = ts(t);
+    }
+}
+
+/// The seeded configuration with a weekly schedule mailed through an
+/// e-mail receiver at `smtp`.
+fn scheduled_config(s: &Seeded, smtp: &str) -> Config {
+    let yaml = std::fs::read_to_string(&s.config_path).unwrap();
+    let yaml = yaml.split("# --- seeded ---\n").last().unwrap().to_string();
+    std::fs::write(
+        &s.config_path,
+        format!(
+            r#"reports:
+  weekly:
+    {{ weekday: monday, time: "07:00", formats: [html, pdf, csv],
+      email: {{ to: [directie@gemeente.example] }} }}
+alerting:
+  receivers:
+    - name: mail
+      email: {{ smtp: "{smtp}", tls: none, from: "continuity <continuity@gemeente.example>", to: [oncall@gemeente.example] }}
+# --- seeded ---
+{yaml}"#
+        ),
+    )
+    .unwrap();
+    Config::load(&s.config_path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn scheduled_report_is_made_once_mailed_with_attachments_and_made_up_after_downtime() {
+    use continuity::store::Store;
+    use weekly::schedule::ReportScheduler;
+
+    let s = seeded("Mijn Gemeente", "acme");
+    // First the mail server is down: the send is retried.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    let cfg = scheduled_config(&s, &closed_addr.to_string());
+    let shared = Arc::new(RwLock::new(Arc::new(cfg)));
+    let clock = Arc::new(TestClock(Mutex::new(ts("2024-04-01T06:59:00+02:00"))));
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&s.cfg.store.path).unwrap());
+    let scheduler = ReportScheduler::new(shared.clone(), store.clone(), None, clock.clone());
+
+    // Monday 1 April 06:59: W13 is closed but not due; W12, never made, is.
+    let t = scheduler.tick().await.unwrap();
+    assert_eq!(t.made, vec!["weekly 2024-W12".to_string()]);
+    assert_eq!((t.mails_sent, t.mails_failed), (0, 1));
+
+    // 07:00: W13 is made, once.
+    clock.set("2024-04-01T07:00:00+02:00");
+    let t = scheduler.tick().await.unwrap();
+    assert_eq!(t.made, vec!["weekly 2024-W13".to_string()]);
+    assert_eq!(scheduler.tick().await.unwrap().made, Vec::<String>::new());
+    let run = store.report_run("weekly", "2024-W13").unwrap().unwrap();
+    assert_eq!(run.mail_status, "pending");
+    assert!(run.last_error.is_some(), "{run:?}");
+    for format in ["html", "pdf", "csv"] {
+        let f = store.archived_report("2024-W13", format).unwrap().unwrap();
+        assert!(!f.content.is_empty(), "{format}");
+    }
+    let csv = store.archived_report("2024-W13", "csv").unwrap().unwrap();
+    assert!(
+        String::from_utf8(csv.content)
+            .unwrap()
+            .contains("Mijn Gemeente")
+    );
+
+    // The mail server comes up; after the back-off both mails go out.
+    let (addr, mails) = support::smtp::smtp_sink(None).await;
+    *shared.write().unwrap() = Arc::new(scheduled_config(&s, &addr.to_string()));
+    clock.set("2024-04-01T07:10:00+02:00");
+    let t = scheduler.tick().await.unwrap();
+    assert_eq!((t.mails_sent, t.mails_failed), (2, 0), "{t:?}");
+    assert_eq!(scheduler.tick().await.unwrap().mails_sent, 0);
+    let sent = mails.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    let w13 = sent
+        .iter()
+        .find(|m| m.data.contains("report-2024-W13.pdf"))
+        .expect("the W13 mail");
+    assert_eq!(w13.to, vec!["directie@gemeente.example".to_string()]);
+    assert!(
+        w13.data.contains("Content-Type: text/html"),
+        "{}",
+        &w13.data[..2000]
+    );
+    assert!(w13.data.contains("Content-Type: application/pdf"));
+    assert!(w13.data.contains("filename=\"report-2024-W13.csv\""));
+    assert_eq!(
+        store
+            .report_run("weekly", "2024-W13")
+            .unwrap()
+            .unwrap()
+            .mail_status,
+        "sent"
+    );
+
+    // The daemon is down on Monday 8 April; at start on Wednesday the
+    // missed W14 report is made up, exactly once, also by a second
+    // scheduler (a restart).
+    clock.set("2024-04-10T09:00:00+02:00");
+    let t = scheduler.tick().await.unwrap();
+    assert_eq!(t.made, vec!["weekly 2024-W14".to_string()]);
+    let restarted = ReportScheduler::new(shared.clone(), store.clone(), None, clock.clone());
+    assert_eq!(restarted.tick().await.unwrap().made, Vec::<String>::new());
+    assert_eq!(mails.lock().unwrap().len(), 3);
+    let listed = store.archived_reports().unwrap();
+    assert_eq!(listed.iter().filter(|f| f.period == "2024-W14").count(), 3);
+}
+
+#[test]
+fn the_daemon_lists_the_archive_and_serves_each_archived_file() {
+    use continuity::store::{ArchivedReport, ReportRunRecord, ReportStore};
+    use support::daemon::{InProcess, try_request};
+
+    let s = seeded("<i>Mijn</i> Gemeente", "acme");
+    let r = week(&s, Lang::Nl);
+    let files: Vec<ArchivedReport> = [ReportFormat::Html, ReportFormat::Csv, ReportFormat::Json]
+        .into_iter()
+        .map(|f| ArchivedReport {
+            period: "2024-W13".into(),
+            format: f.extension().into(),
+            lang: "nl".into(),
+            created_at: now(),
+            content: render(&r, f, None).unwrap(),
+        })
+        .collect();
+    let run = ReportRunRecord {
+        schedule: "weekly".into(),
+        period: "2024-W13".into(),
+        made_at: now(),
+        mail_status: "none".into(),
+        attempts: 0,
+        next_attempt_at: None,
+        last_error: None,
+        sent_at: None,
+    };
+    assert!(s.store.record_report_run(&run, &files).unwrap());
+    assert!(
+        !s.store.record_report_run(&run, &files).unwrap(),
+        "a second record of the same run"
+    );
+
+    let d = InProcess::start(&s.config_path);
+    let (status, list) = try_request(d.addr, "GET", "/reports/", None, "").unwrap();
+    assert_eq!(status, 200);
+    for name in ["2024-W13.html", "2024-W13.csv", "2024-W13.json"] {
+        assert!(
+            list.contains(&format!("href=\"{name}\"")),
+            "{name} not listed:\n{list}"
+        );
+    }
+    let (status, csv) = try_request(d.addr, "GET", "/reports/2024-W13.csv", None, "").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(csv.as_bytes(), &files[1].content[..]);
+    let (status, html) = try_request(d.addr, "GET", "/reports/2024-W13.html", None, "").unwrap();
+    assert_eq!(status, 200);
+    assert!(html.contains("&lt;i&gt;Mijn&lt;/i&gt; Gemeente") || html.contains("&#60;i&#62;Mijn"));
+    let (status, body) = try_request(d.addr, "GET", "/reports/2024-W12.pdf", None, "").unwrap();
+    assert_eq!(status, 404);
+    assert!(body.contains("/reports/"), "{body}");
+    d.stop().unwrap();
 }

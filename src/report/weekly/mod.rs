@@ -12,6 +12,7 @@ pub mod html;
 pub mod markdown;
 pub mod model;
 pub mod pdf;
+pub mod schedule;
 pub mod text;
 pub mod view;
 
