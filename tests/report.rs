@@ -874,3 +874,62 @@ fn the_daemon_lists_the_archive_and_serves_each_archived_file() {
     assert!(body.contains("/reports/"), "{body}");
     d.stop().unwrap();
 }
+
+#[test]
+fn a_recomputation_that_changed_the_week_is_listed_with_before_and_after() {
+    use continuity::recompute::{RecomputeRequest, recompute};
+
+    let s = seeded("Mijn Gemeente", "acme");
+    // The week's figures as reported are on record (as the scheduled
+    // report and `continuity sla --record` keep them).
+    let reported = continuity::report::sla_report(
+        &s.cfg,
+        &s.store,
+        continuity::report::PeriodSelector::Label("2024-W13".into()),
+        None,
+        now(),
+    )
+    .unwrap();
+    for row in &reported {
+        continuity::store::HistoryStore::insert_sla_snapshot(
+            &s.store,
+            &continuity::report::snapshot(row, now()),
+        )
+        .unwrap();
+    }
+    // The Tuesday outage was planned after all: a window added afterwards.
+    let yaml = std::fs::read_to_string(&s.config_path).unwrap().replace(
+        "maintenances:\n",
+        "maintenances:\n  - reference: CHG-2024-0050\n    description: Late registration\n    service: portal\n    start: 2024-03-26T10:00:00+01:00\n    end: 2024-03-26T10:30:00+01:00\n",
+    );
+    std::fs::write(&s.config_path, yaml).unwrap();
+    let cfg = Config::load(&s.config_path).unwrap_or_else(|e| panic!("{e}"));
+    let req = RecomputeRequest {
+        from: ts("2024-03-26T00:00:00+01:00"),
+        to: ts("2024-03-27T00:00:00+01:00"),
+        service: Some("portal".into()),
+        reason: "CHG-2024-0050 was planned".into(),
+        who: "alice".into(),
+    };
+    recompute(&cfg, &s.store, &req, now()).unwrap();
+    let tz = TimeZone::get("Europe/Amsterdam").unwrap();
+    let period = sla::parse_period_label("2024-W13", &tz).unwrap();
+    let r = build(&cfg, &s.store, &period, Lang::En, now(), None).unwrap();
+    assert_eq!(r.recomputations.len(), 1, "{:?}", r.recomputations);
+    let rc = &r.recomputations[0];
+    assert_eq!(
+        (rc.by.as_str(), rc.reason.as_str()),
+        ("alice", "CHG-2024-0050 was planned")
+    );
+    let office = rc
+        .changes
+        .iter()
+        .find(|c| c.sla == "office-hours" && c.period == "2024-W13")
+        .expect("the week's office-hours figures changed");
+    assert_eq!(office.down_seconds_before, P_OFFICE_DOWN);
+    assert_eq!(office.down_seconds_after, 0.0);
+    assert_eq!(office.availability_after, Some(1.0));
+    assert!(r.services[0].recomputed);
+    let html = String::from_utf8(render(&r, ReportFormat::Html, None).unwrap()).unwrap();
+    assert!(html.contains("CHG-2024-0050 was planned"));
+}

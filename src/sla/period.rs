@@ -124,7 +124,8 @@ impl fmt::Display for Period {
     }
 }
 
-fn local_midnight(day: Date, tz: &TimeZone) -> Timestamp {
+/// The first instant of local `day` in `tz`.
+pub fn local_midnight(day: Date, tz: &TimeZone) -> Timestamp {
     // A zone that skips midnight starts the day at the first instant after
     // the gap (compatible rule); never fails inside jiff's date range.
     tz.to_ambiguous_timestamp(day.to_datetime(jiff::civil::Time::midnight()))

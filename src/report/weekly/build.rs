@@ -61,7 +61,7 @@ pub fn last_complete_month(now: Timestamp, tz: &TimeZone) -> Period {
     sla::period_containing(SlaPeriod::Month, now, tz).previous()
 }
 
-fn selector(p: &Period) -> PeriodSelector {
+pub fn selector(p: &Period) -> PeriodSelector {
     if p.is_custom() {
         PeriodSelector::Range(p.range)
     } else {
@@ -78,9 +78,23 @@ pub fn build(
     now: Timestamp,
     certificates: Option<Vec<CertificateLine>>,
 ) -> Result<Report, ReportError> {
-    let tz = time_zone(config);
     let rows = sla_report(config, store, selector(period), None, now)?;
-    let lines = service_rows(&rows);
+    build_from(config, store, period, &rows, lang, now, certificates)
+}
+
+/// [`build`] from the period's rows, already read (the scheduler also
+/// keeps them on record as SLA snapshots).
+pub fn build_from(
+    config: &Config,
+    store: &dyn Store,
+    period: &Period,
+    rows: &[SlaRow],
+    lang: Lang,
+    now: Timestamp,
+    certificates: Option<Vec<CertificateLine>>,
+) -> Result<Report, ReportError> {
+    let tz = time_zone(config);
+    let lines = service_rows(rows);
 
     let mut history: Vec<(Period, Vec<SlaRow>)> = Vec::with_capacity(TREND_PERIODS - 1);
     let mut p = period.clone();
@@ -173,7 +187,7 @@ pub fn build(
         .collect();
 
     let incidents = incident_lines(config, &lines);
-    let suppliers = supplier_lines(&rows, previous, &day_rows);
+    let suppliers = supplier_lines(rows, previous, &day_rows);
 
     let mut trend: Vec<TrendPoint> = history
         .iter()
@@ -374,22 +388,16 @@ fn days_of(period: &Period, tz: &TimeZone) -> Vec<(jiff::civil::Date, TimeRange)
     }
     let mut day = tz.to_datetime(period.start()).date();
     loop {
-        let start = midnight(day, tz);
+        let start = sla::period::local_midnight(day, tz);
         if start >= period.end() {
             break;
         }
         let Ok(next) = day.tomorrow() else { break };
-        let end = midnight(next, tz).min(period.end());
+        let end = sla::period::local_midnight(next, tz).min(period.end());
         out.push((day, TimeRange::new(start.max(period.start()), end)));
         day = next;
     }
     out
-}
-
-fn midnight(day: jiff::civil::Date, tz: &TimeZone) -> Timestamp {
-    tz.to_ambiguous_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
-        .compatible()
-        .unwrap_or(Timestamp::MAX)
 }
 
 /// Incidents of the service lines, each once (a service with two SLAs

@@ -81,10 +81,7 @@ pub fn period(args: &PeriodArgs, tz: &TimeZone, now: Timestamp) -> Result<Period
 /// `now` or a time before now (`-7d`).
 fn instant(s: &str, tz: &TimeZone, now: Timestamp) -> Result<Timestamp, String> {
     if let Ok(d) = s.trim().parse::<jiff::civil::Date>() {
-        return tz
-            .to_ambiguous_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
-            .compatible()
-            .map_err(|e| e.to_string());
+        return Ok(sla::period::local_midnight(d, tz));
     }
     crate::import::parse_time(s, now)
         .map_err(|e| format!("{e} (or write a local date such as 2026-11-23)"))

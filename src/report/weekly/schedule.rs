@@ -20,7 +20,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 
 use super::model::CertificateLine;
-use super::{ReportFormat, build, render, time_zone};
+use super::{ReportFormat, render, time_zone};
 use crate::alert::notify::Channel;
 use crate::config::Config;
 use crate::config::reports::{ReportSchedule, ScheduleKind};
@@ -298,7 +298,8 @@ fn make(
     certificates: Option<Vec<CertificateLine>>,
 ) -> Result<bool, ScheduleError> {
     let lang = config.reports.language;
-    let report = build(config, store, period, lang, now, certificates)?;
+    let rows = crate::report::sla_report(config, store, super::build::selector(period), None, now)?;
+    let report = super::build::build_from(config, store, period, &rows, lang, now, certificates)?;
     let mut files = Vec::new();
     for &format in &schedule.formats {
         match render(&report, format, config.reports.chromium.as_deref()) {
@@ -339,7 +340,15 @@ fn make(
         last_error: None,
         sent_at: None,
     };
-    Ok(store.record_report_run(&run, &files)?)
+    let made = store.record_report_run(&run, &files)?;
+    if made {
+        // The figures as reported are the ones on record: a later
+        // recomputation shows them as its "before".
+        for row in &rows {
+            store.insert_sla_snapshot(&crate::report::snapshot(row, now))?;
+        }
+    }
+    Ok(made)
 }
 
 /// The e-mail: the HTML report as the body, the PDF and CSV attached.
