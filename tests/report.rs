@@ -933,3 +933,27 @@ fn a_recomputation_that_changed_the_week_is_listed_with_before_and_after() {
     let html = String::from_utf8(render(&r, ReportFormat::Html, None).unwrap()).unwrap();
     assert!(html.contains("CHG-2024-0050 was planned"));
 }
+
+#[test]
+fn a_mistyped_schedule_is_reported_at_its_place_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("continuity.yaml");
+    std::fs::write(
+        &path,
+        "reports:\n  language: de\n  weekly: { weekday: mondy, time: \"7h\", formats: [html, docx], email: { to: [directie@gemeente.example] } }\n",
+    )
+    .unwrap();
+    let e = Config::load(&path).unwrap_err().to_string();
+    for expected in [
+        "continuity.yaml:2:",
+        "unknown language 'de'",
+        "'mondy' is not a weekday",
+        "did you mean 'monday'?",
+        "time '7h' is not a time of day",
+        "unknown report format 'docx'",
+        "no SMTP server to send it through",
+        "alerting.receivers",
+    ] {
+        assert!(e.contains(expected), "{expected:?} not in:\n{e}");
+    }
+}
