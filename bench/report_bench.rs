@@ -189,6 +189,11 @@ fn run_measurement(config_path: &Path) {
         report.services.len(),
         report.incidents.len()
     );
+    let first = &report.services[0];
+    println!(
+        "first line: availability {:?}, latency p95 {:?} ms, daily {:?}",
+        first.availability, first.latency_p95_ms, first.daily
+    );
     println!(
         "model {:.3} s + HTML {:.3} s = {:.3} s; HTML {:.1} MiB, CSV {:.1} MiB",
         built.as_secs_f64(),
