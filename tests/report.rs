@@ -752,7 +752,14 @@ async fn scheduled_report_is_made_once_mailed_with_attachments_and_made_up_after
     let shared = Arc::new(RwLock::new(Arc::new(cfg)));
     let clock = Arc::new(TestClock(Mutex::new(ts("2024-04-01T06:59:00+02:00"))));
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&s.cfg.store.path).unwrap());
-    let scheduler = ReportScheduler::new(shared.clone(), store.clone(), None, clock.clone());
+    let telemetry = Arc::new(continuity::telemetry::Telemetry::new());
+    let scheduler = ReportScheduler::new(
+        shared.clone(),
+        store.clone(),
+        None,
+        clock.clone(),
+        Some(telemetry.clone()),
+    );
 
     // Monday 1 April 06:59: W13 is closed but not due; W12, never made, is.
     let t = scheduler.tick().await.unwrap();
@@ -814,11 +821,21 @@ async fn scheduled_report_is_made_once_mailed_with_attachments_and_made_up_after
     clock.set("2024-04-10T09:00:00+02:00");
     let t = scheduler.tick().await.unwrap();
     assert_eq!(t.made, vec!["weekly 2024-W14".to_string()]);
-    let restarted = ReportScheduler::new(shared.clone(), store.clone(), None, clock.clone());
+    let restarted = ReportScheduler::new(shared.clone(), store.clone(), None, clock.clone(), None);
     assert_eq!(restarted.tick().await.unwrap().made, Vec::<String>::new());
     assert_eq!(mails.lock().unwrap().len(), 3);
     let listed = store.archived_reports().unwrap();
     assert_eq!(listed.iter().filter(|f| f.period == "2024-W14").count(), 3);
+    let mut metrics = String::new();
+    prometheus_client::encoding::text::encode(&mut metrics, &telemetry.registry).unwrap();
+    for line in [
+        "continuity_reports_total{schedule=\"weekly\",event=\"made\"} 3",
+        // W12 at 06:59 and again at 07:00 (its retry was due), W13 at 07:00.
+        "continuity_reports_total{schedule=\"weekly\",event=\"mail_failed\"} 3",
+        "continuity_reports_total{schedule=\"weekly\",event=\"mail_sent\"} 3",
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
 }
 
 #[test]

@@ -88,6 +88,7 @@ impl Daemon {
                 store.clone(),
                 Some(status.clone()),
                 Arc::new(crate::report::weekly::schedule::SystemClock),
+                Some(telemetry.clone()),
             )
             .run(stop_rx.clone()),
         );

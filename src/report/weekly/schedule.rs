@@ -27,6 +27,7 @@ use crate::config::reports::{ReportSchedule, ScheduleKind};
 use crate::engine::StatusBoard;
 use crate::sla::{self, Period, SlaPeriod};
 use crate::store::{ArchivedReport, ReportRunRecord, Store};
+use crate::telemetry::{ReportLabels, Telemetry};
 
 /// What time it is; the daemon uses [`SystemClock`], tests their own.
 pub trait Clock: Send + Sync {
@@ -94,6 +95,7 @@ pub struct ReportScheduler {
     store: Arc<dyn Store>,
     status: Option<Arc<RwLock<StatusBoard>>>,
     clock: Arc<dyn Clock>,
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,12 +123,25 @@ impl ReportScheduler {
         store: Arc<dyn Store>,
         status: Option<Arc<RwLock<StatusBoard>>>,
         clock: Arc<dyn Clock>,
+        telemetry: Option<Arc<Telemetry>>,
     ) -> ReportScheduler {
         ReportScheduler {
             config,
             store,
             status,
             clock,
+            telemetry,
+        }
+    }
+
+    fn count(&self, schedule: &str, event: &str) {
+        if let Some(t) = &self.telemetry {
+            t.reports_total
+                .get_or_create(&ReportLabels {
+                    schedule: schedule.to_string(),
+                    event: event.to_string(),
+                })
+                .inc();
         }
     }
 
@@ -186,8 +201,17 @@ impl ReportScheduler {
                 )
             })
             .await
-            .map_err(|_| ScheduleError::Panicked)??;
+            .map_err(|_| ScheduleError::Panicked)
+            .and_then(|r| r);
+            let made = match made {
+                Ok(made) => made,
+                Err(e) => {
+                    self.count(name, "failed");
+                    return Err(e);
+                }
+            };
             if made {
+                self.count(name, "made");
                 tracing::info!(schedule = name, period = %label, "report made and archived");
                 out.made.push(format!("{name} {label}"));
             }
@@ -205,6 +229,7 @@ impl ReportScheduler {
                     attempt = run.attempts + 1, "report e-mail failed; will retry");
             }
             let next = now + backoff(run.attempts);
+            let schedule = run.schedule.clone();
             tokio::task::spawn_blocking(move || {
                 let outcome = match &result {
                     Ok(()) => Ok(()),
@@ -215,8 +240,10 @@ impl ReportScheduler {
             .await
             .map_err(|_| ScheduleError::Panicked)??;
             if ok {
+                self.count(&schedule, "mail_sent");
                 out.mails_sent += 1;
             } else {
+                self.count(&schedule, "mail_failed");
                 out.mails_failed += 1;
             }
         }
