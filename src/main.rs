@@ -101,6 +101,33 @@ enum Command {
         #[arg(long)]
         record: bool,
     },
+    /// Write the management report (default: the last complete ISO week,
+    /// HTML, in `reports.language`) from the store.
+    Report {
+        #[arg(long, short, default_value = "continuity.yaml")]
+        config: PathBuf,
+        /// An ISO week, e.g. 2026-W48.
+        #[arg(long, conflicts_with_all = ["month", "from", "to"])]
+        week: Option<String>,
+        /// A month, e.g. 2026-11.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        month: Option<String>,
+        /// Start of a chosen range: a local date (2026-11-01) or RFC 3339.
+        #[arg(long, requires = "to", allow_hyphen_values = true)]
+        from: Option<String>,
+        /// End of the range (exclusive).
+        #[arg(long, requires = "from", allow_hyphen_values = true)]
+        to: Option<String>,
+        /// html, pdf (needs chromium), csv, json or md.
+        #[arg(long, default_value = "html")]
+        format: continuity::config::reports::ReportFormat,
+        /// nl or en; default reports.language.
+        #[arg(long)]
+        lang: Option<continuity::report::locale::Lang>,
+        /// Write here instead of to standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
     /// Load probe history from a CSV or JSON Lines file, or from a
     /// Prometheus server, and rebuild the state of the imported range.
     #[command(group(
@@ -293,6 +320,24 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             format,
             record,
         } => sla(&config, service.as_deref(), period, format, record),
+        Command::Report {
+            config,
+            week,
+            month,
+            from,
+            to,
+            format,
+            lang,
+            out,
+        } => {
+            let period = continuity::report::weekly::command::PeriodArgs {
+                week,
+                month,
+                from,
+                to,
+            };
+            report(&config, &period, format, lang, out.as_deref())
+        }
         Command::Import {
             config,
             csv,
@@ -613,6 +658,31 @@ fn sla(
             store.insert_sla_snapshot(&report::snapshot(row, now))?;
         }
         eprintln!("recorded {} SLA snapshot(s)", rows.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(
+    config: &Path,
+    period: &continuity::report::weekly::command::PeriodArgs,
+    format: continuity::config::reports::ReportFormat,
+    lang: Option<continuity::report::locale::Lang>,
+    out: Option<&Path>,
+) -> Result<ExitCode> {
+    let Some(cfg) = load_or_report(config) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let store = open_existing_store(&cfg)?;
+    let now = jiff::Timestamp::now();
+    let bytes =
+        continuity::report::weekly::command::run(&cfg, store.as_ref(), period, format, lang, now)?;
+    match out {
+        Some(path) => std::fs::write(path, &bytes)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?,
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

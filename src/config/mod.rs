@@ -18,6 +18,7 @@ pub mod expand;
 pub mod migration;
 pub mod metrics;
 pub mod files;
+pub mod reports;
 pub mod schedule;
 pub mod spanned;
 
@@ -46,6 +47,7 @@ pub struct Config {
     pub suppliers: BTreeMap<String, migration::Supplier>,
     pub alerting: crate::alert::config::AlertingSpec,
     pub metrics: metrics::MetricsConfig,
+    pub reports: reports::ReportsConfig,
     pub services: Vec<Arc<Service>>,
     /// Every file the configuration was read from, main file first.
     pub files: Vec<PathBuf>,
@@ -238,6 +240,7 @@ struct RawMain {
     #[serde(default)]
     suppliers: BTreeMap<String, Spanned<migration::RawSupplier>>,
     metrics: Option<metrics::RawMetrics>,
+    reports: Option<Spanned<reports::RawReports>>,
     #[serde(default)]
     services: Vec<Spanned<RawService>>,
 }
@@ -594,6 +597,13 @@ impl Loader {
             alerting.validate(&mut v, a.referenced, &known);
             self.issues.append(&mut v.issues);
         }
+        let has_email = alerting
+            .receivers()
+            .iter()
+            .any(|r| matches!(r.channel, crate::alert::notify::Channel::Email(_)));
+        let mut rv = Validator::new(main_file.clone());
+        let reports = reports::compile(raw.reports, &mut rv, base, has_email);
+        self.issues.append(&mut rv.issues);
         let mut out_maint = migration::cutover_maintenances(
             out_services
                 .iter()
@@ -637,6 +647,7 @@ impl Loader {
             suppliers: supplier_map,
             alerting,
             metrics: metrics.into(),
+            reports,
             services: out_services,
             files: self.files,
             digest: hex::encode(self.hasher.finalize()),

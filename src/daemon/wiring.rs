@@ -81,6 +81,18 @@ impl Daemon {
                 .await
         });
 
+        // Scheduled management reports: made up at start if one was missed.
+        tokio::spawn(
+            crate::report::weekly::schedule::ReportScheduler::new(
+                shared_config.clone(),
+                store.clone(),
+                Some(status.clone()),
+                Arc::new(crate::report::weekly::schedule::SystemClock),
+                Some(telemetry.clone()),
+            )
+            .run(stop_rx.clone()),
+        );
+
         let (reports, report_rx) = mpsc::channel(8192);
         let mut engine = {
             let (config, telemetry, writer, store) = (

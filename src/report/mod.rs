@@ -5,6 +5,7 @@
 pub mod format;
 pub mod locale;
 pub mod sla;
+pub mod weekly;
 
 pub use format::{OutputFormat, render};
 pub use sla::{

@@ -41,6 +41,9 @@ pub enum PeriodSelector {
     /// Every period of each SLA's own kind that overlaps the range; for a
     /// rolling SLA, the 28 days ending at the range's end (or now).
     Overlapping(TimeRange),
+    /// Exactly this range for every SLA, whatever its period kind: a day
+    /// of the weekly report, or `continuity report --from … --to …`.
+    Range(TimeRange),
 }
 
 /// A report that could not be made.
@@ -503,6 +506,7 @@ fn periods(
     Ok(match selector {
         PeriodSelector::Current => vec![sla::period_containing(kind, now, tz)],
         PeriodSelector::Label(label) => vec![sla::parse_period_label(label, tz)?],
+        PeriodSelector::Range(range) => vec![Period::custom(*range, tz)],
         PeriodSelector::Overlapping(range) if kind == SlaPeriod::Rolling28d => {
             vec![sla::period_containing(kind, range.end.min(now), tz)]
         }

@@ -17,6 +17,7 @@ use crate::store::Store;
 
 pub mod api;
 pub mod migrations;
+pub mod reports;
 use crate::telemetry::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Telemetry};
 
 /// A reload request; the answer says whether the new configuration took.
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(api::delete_maintenance),
         )
         .merge(migrations::routes())
+        .merge(reports::routes())
         .with_state(state)
 }
 

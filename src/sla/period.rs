@@ -20,6 +20,9 @@ pub struct Period {
     pub kind: SlaPeriod,
     pub range: TimeRange,
     tz: TimeZone,
+    /// A range chosen by the reader (a day of a report, `--from/--to`)
+    /// rather than a period of `kind`: labelled by its bounds.
+    custom: bool,
 }
 
 /// A label that names no period.
@@ -49,8 +52,30 @@ impl Period {
         self.range.contains(t)
     }
 
-    /// `2026-W47`, `2026-11`, or `28d@<end in UTC>`.
+    /// Any range `[start, end)` counted as one period, for the days of a
+    /// report and for `continuity report --from … --to …`. Its label is
+    /// `START/END` (RFC 3339, UTC); its neighbours are the ranges of the
+    /// same length before and after it.
+    pub fn custom(range: TimeRange, tz: &TimeZone) -> Period {
+        Period {
+            kind: SlaPeriod::Rolling28d,
+            range,
+            tz: tz.clone(),
+            custom: true,
+        }
+    }
+
+    /// Whether this is a [`Period::custom`] range.
+    pub fn is_custom(&self) -> bool {
+        self.custom
+    }
+
+    /// `2026-W47`, `2026-11`, `28d@<end in UTC>`, or `START/END` for a
+    /// custom range.
     pub fn label(&self) -> String {
+        if self.custom {
+            return format!("{}/{}", self.range.start, self.range.end);
+        }
         match self.kind {
             SlaPeriod::Week => {
                 let w = self.tz.to_datetime(self.range.start).date().iso_week_date();
@@ -67,6 +92,11 @@ impl Period {
     /// The period just before this one (for a rolling period, the 28 days
     /// before its start).
     pub fn previous(&self) -> Period {
+        if self.custom {
+            let len = self.range.duration_ms();
+            let start = from_ms(ms(self.range.start) - len);
+            return Period::custom(TimeRange::new(start, self.range.start), &self.tz);
+        }
         match self.kind {
             SlaPeriod::Rolling28d => rolling_ending(self.range.start, &self.tz),
             kind => period_containing(kind, from_ms(ms(self.range.start) - 1), &self.tz),
@@ -75,6 +105,10 @@ impl Period {
 
     /// The period just after this one.
     pub fn next(&self) -> Period {
+        if self.custom {
+            let end = from_ms(ms(self.range.end) + self.range.duration_ms());
+            return Period::custom(TimeRange::new(self.range.end, end), &self.tz);
+        }
         match self.kind {
             SlaPeriod::Rolling28d => {
                 rolling_ending(from_ms(ms(self.range.end) + ROLLING_MS), &self.tz)
@@ -90,7 +124,8 @@ impl fmt::Display for Period {
     }
 }
 
-fn local_midnight(day: Date, tz: &TimeZone) -> Timestamp {
+/// The first instant of local `day` in `tz`.
+pub fn local_midnight(day: Date, tz: &TimeZone) -> Timestamp {
     // A zone that skips midnight starts the day at the first instant after
     // the gap (compatible rule); never fails inside jiff's date range.
     tz.to_ambiguous_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
@@ -112,6 +147,7 @@ fn week_of(monday: Date, tz: &TimeZone) -> Period {
         kind: SlaPeriod::Week,
         range: day_range(monday, next, tz),
         tz: tz.clone(),
+        custom: false,
     }
 }
 
@@ -121,6 +157,7 @@ fn month_of(first: Date, tz: &TimeZone) -> Period {
         kind: SlaPeriod::Month,
         range: day_range(first, next, tz),
         tz: tz.clone(),
+        custom: false,
     }
 }
 
@@ -129,6 +166,7 @@ fn rolling_ending(end: Timestamp, tz: &TimeZone) -> Period {
         kind: SlaPeriod::Rolling28d,
         range: TimeRange::new(from_ms(ms(end) - ROLLING_MS), end),
         tz: tz.clone(),
+        custom: false,
     }
 }
 
@@ -288,6 +326,18 @@ mod tests {
         assert_eq!(parse_period_label(&p.label(), &ams()).unwrap(), p);
         assert_eq!(p.previous().end(), p.start());
         assert_eq!(p.next().start(), p.end());
+    }
+
+    #[test]
+    fn custom_range_is_labelled_by_its_bounds_and_steps_by_its_length() {
+        let p = Period::custom(r("2026-11-23T00:00:00Z", "2026-11-24T00:00:00Z"), &ams());
+        assert_eq!(p.label(), "2026-11-23T00:00:00Z/2026-11-24T00:00:00Z");
+        assert_eq!(
+            p.previous().range,
+            r("2026-11-22T00:00:00Z", "2026-11-23T00:00:00Z")
+        );
+        assert_eq!(p.next().start(), p.end());
+        assert!(p.is_custom());
     }
 
     #[test]

@@ -27,12 +27,13 @@ mod tests;
 
 pub use codec::LATENCY_BUCKETS_MS;
 pub use records::{
-    ImportReport, IncidentRecord, JsonText, MaintenanceRecord, OutboxRecord, OutboxStatus,
-    PruneReport, RecomputationRecord, ResultRecord, ResultSource, RollupRecord,
-    ServiceTransitionRecord, SlaSnapshot, VerificationRecord, WriteOp,
+    ArchivedReport, ArchivedReportInfo, ImportReport, IncidentRecord, JsonText, MaintenanceRecord,
+    OutboxRecord, OutboxStatus, PruneReport, RecomputationRecord, ReportRunRecord, ResultRecord,
+    ResultSource, RollupRecord, ServiceTransitionRecord, SlaSnapshot, VerificationRecord, WriteOp,
 };
 pub use roles::{
-    BatchStore, HistoryStore, MaintenanceStore, NotificationStore, ResultStore, RunStore, Store,
+    BatchStore, HistoryStore, MaintenanceStore, NotificationStore, ReportStore, ResultStore,
+    RunStore, Store,
 };
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 pub use writer::{Maintenance, StoreWriter, WriterOptions};

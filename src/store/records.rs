@@ -348,3 +348,40 @@ pub struct VerificationRecord {
     /// The checks that failed, with their reason: `home: timeout`.
     pub failing: Vec<String>,
 }
+
+/// A scheduled report run: made once per schedule (`weekly`, `monthly`)
+/// and period (`2026-W48`), with the state of its e-mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRunRecord {
+    pub schedule: String,
+    pub period: String,
+    pub made_at: Timestamp,
+    /// `none` (no recipients), `pending` (to be sent or retried), `sent`.
+    pub mail_status: String,
+    pub attempts: u32,
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub sent_at: Option<Timestamp>,
+}
+
+/// One rendered file of an archived report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedReport {
+    /// The period's label, `2026-W48` or `2026-11`.
+    pub period: String,
+    /// The file extension: `html`, `pdf`, `csv`, `json`, `md`.
+    pub format: String,
+    pub lang: String,
+    pub created_at: Timestamp,
+    pub content: Vec<u8>,
+}
+
+/// An archived file without its content, for the archive's listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArchivedReportInfo {
+    pub period: String,
+    pub format: String,
+    pub lang: String,
+    pub created_at: Timestamp,
+    pub bytes: u64,
+}

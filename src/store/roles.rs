@@ -16,9 +16,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::{
-    ImportReport, IncidentRecord, MaintenanceRecord, OutboxRecord, PruneReport,
-    RecomputationRecord, ResultRecord, ServiceTransitionRecord, SlaSnapshot, StoreError,
-    VerificationRecord, WriteOp,
+    ArchivedReport, ArchivedReportInfo, ImportReport, IncidentRecord, MaintenanceRecord,
+    OutboxRecord, PruneReport, RecomputationRecord, ReportRunRecord, ResultRecord,
+    ServiceTransitionRecord, SlaSnapshot, StoreError, VerificationRecord, WriteOp,
 };
 
 /// The batching writer's side: apply its batches, and the housekeeping it
@@ -190,15 +190,68 @@ pub trait RunStore: Send + Sync {
     fn stop_run(&self, run: i64, at: Timestamp) -> Result<(), StoreError>;
 }
 
+/// Scheduled management reports: the runs made (each schedule and period
+/// once), their e-mail state and the archive of rendered files.
+pub trait ReportStore: Send + Sync {
+    /// The run of `schedule` for `period`, if it was made.
+    fn report_run(
+        &self,
+        schedule: &str,
+        period: &str,
+    ) -> Result<Option<ReportRunRecord>, StoreError>;
+
+    /// Record a run with its rendered files in one transaction; false (and
+    /// nothing changes) when that schedule and period was made already.
+    fn record_report_run(
+        &self,
+        run: &ReportRunRecord,
+        files: &[ArchivedReport],
+    ) -> Result<bool, StoreError>;
+
+    /// Runs whose e-mail is pending and due at `now`.
+    fn report_mails_due(&self, now: Timestamp) -> Result<Vec<ReportRunRecord>, StoreError>;
+
+    /// The outcome of a send: sent at `at`, or failed with `error` and
+    /// retried at `next_attempt_at`.
+    fn report_mail_attempted(
+        &self,
+        schedule: &str,
+        period: &str,
+        at: Timestamp,
+        outcome: Result<(), (&str, Timestamp)>,
+    ) -> Result<(), StoreError>;
+
+    /// Every archived file, newest period first.
+    fn archived_reports(&self) -> Result<Vec<ArchivedReportInfo>, StoreError>;
+
+    fn archived_report(
+        &self,
+        period: &str,
+        format: &str,
+    ) -> Result<Option<ArchivedReport>, StoreError>;
+}
+
 /// Every role at once, for the callers that need several (the daemon's
 /// wiring, the SLA report, recomputation). Implemented by anything that
 /// implements the roles.
 pub trait Store:
-    BatchStore + ResultStore + HistoryStore + MaintenanceStore + NotificationStore + RunStore
+    BatchStore
+    + ResultStore
+    + HistoryStore
+    + MaintenanceStore
+    + NotificationStore
+    + RunStore
+    + ReportStore
 {
 }
 
 impl<T> Store for T where
-    T: BatchStore + ResultStore + HistoryStore + MaintenanceStore + NotificationStore + RunStore
+    T: BatchStore
+        + ResultStore
+        + HistoryStore
+        + MaintenanceStore
+        + NotificationStore
+        + RunStore
+        + ReportStore
 {
 }

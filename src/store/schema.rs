@@ -12,7 +12,7 @@ pub const APPLICATION_ID: i32 = 0x636f_6e74;
 
 /// Migration steps: step `i` takes the schema from version `i` to `i + 1`.
 /// Append new steps; never edit a released one.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3_REPORTS];
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
@@ -204,3 +204,29 @@ pub fn migrate(conn: &mut Connection, path: &str, steps: &[&str]) -> Result<(), 
     }
     Ok(())
 }
+
+// The management reports the daemon made on schedule (`report_runs`, one
+// row per schedule and period: the record that makes a run happen exactly
+// once, and the state of its e-mail) and their rendered files
+// (`report_archive`, served under /reports/).
+const V3_REPORTS: &str = r#"
+CREATE TABLE report_runs (
+    schedule        TEXT NOT NULL,
+    period          TEXT NOT NULL,
+    made_at         INTEGER NOT NULL,
+    mail_status     TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    last_error      TEXT,
+    sent_at         INTEGER,
+    PRIMARY KEY (schedule, period)
+) WITHOUT ROWID;
+CREATE TABLE report_archive (
+    period     TEXT NOT NULL,
+    format     TEXT NOT NULL,
+    lang       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    content    BLOB NOT NULL,
+    PRIMARY KEY (period, format)
+) WITHOUT ROWID;
+"#;

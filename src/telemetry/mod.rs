@@ -229,6 +229,14 @@ pub struct NotificationLabels {
     pub result: String,
 }
 
+/// A scheduled management report: `schedule` (`weekly`, `monthly`),
+/// `event` (`made`, `failed`, `mail_sent`, `mail_failed`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReportLabels {
+    pub schedule: String,
+    pub event: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AlertLabels {
     pub alertname: String,
@@ -280,6 +288,8 @@ pub struct Telemetry {
     pub notifications_total: Family<NotificationLabels, Counter>,
     pub notification_queue_length: Gauge,
     pub alerts_firing: Family<AlertLabels, Gauge>,
+    // Scheduled reports.
+    pub reports_total: Family<ReportLabels, Counter>,
 }
 
 impl Default for Telemetry {
@@ -347,6 +357,11 @@ impl Telemetry {
             alerts_firing: reg!(
                 ALERTS_FIRING,
                 "Alerts firing right now, by alert name and severity",
+                Family::default()
+            ),
+            reports_total: reg!(
+                "continuity_reports",
+                "Scheduled management reports made or failed, and their e-mails sent or failed",
                 Family::default()
             ),
             checks: CheckTable::default(),

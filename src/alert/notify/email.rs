@@ -200,42 +200,47 @@ fn compile(e: &EmailSpec, cx: &mut CompileContext<'_>) -> Option<Email> {
     })
 }
 
+/// The SMTP transport of an e-mail receiver: also how the scheduled
+/// management reports are sent (through alerting's first e-mail receiver).
+pub fn transport(spec: &Email) -> Result<AsyncSmtpTransport<Tokio1Executor>, DeliveryError> {
+    let build = |e: &dyn std::fmt::Display| DeliveryError::Build(e.to_string());
+    let tls_params = || -> Result<TlsParameters, DeliveryError> {
+        let mut b = TlsParameters::builder(spec.host.clone());
+        if let Some(path) = &spec.ca_path {
+            let pem = std::fs::read(path).map_err(|e| {
+                DeliveryError::Build(format!("cannot read {}: {e}", path.display()))
+            })?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| build(&e))?;
+            b = b
+                .certificate_store(CertificateStore::None)
+                .add_root_certificate(cert);
+        }
+        b.build_rustls().map_err(|e| build(&e))
+    };
+    let tls = match spec.tls {
+        SmtpTls::Starttls => Tls::Required(tls_params()?),
+        SmtpTls::Tls => Tls::Wrapper(tls_params()?),
+        SmtpTls::None => Tls::None,
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(spec.host.clone())
+        .port(spec.port)
+        .tls(tls)
+        .timeout(Some(SMTP_TIMEOUT));
+    if let Some(user) = &spec.username {
+        let password = spec
+            .password
+            .as_ref()
+            .map(|p| p.expose().to_string())
+            .unwrap_or_default();
+        builder = builder.credentials(Credentials::new(user.clone(), password));
+    }
+    Ok(builder.build())
+}
+
 impl EmailNotifier {
     pub fn new(spec: &Email) -> Result<EmailNotifier, DeliveryError> {
-        let build = |e: &dyn std::fmt::Display| DeliveryError::Build(e.to_string());
-        let tls_params = || -> Result<TlsParameters, DeliveryError> {
-            let mut b = TlsParameters::builder(spec.host.clone());
-            if let Some(path) = &spec.ca_path {
-                let pem = std::fs::read(path).map_err(|e| {
-                    DeliveryError::Build(format!("cannot read {}: {e}", path.display()))
-                })?;
-                let cert = Certificate::from_pem(&pem).map_err(|e| build(&e))?;
-                b = b
-                    .certificate_store(CertificateStore::None)
-                    .add_root_certificate(cert);
-            }
-            b.build_rustls().map_err(|e| build(&e))
-        };
-        let tls = match spec.tls {
-            SmtpTls::Starttls => Tls::Required(tls_params()?),
-            SmtpTls::Tls => Tls::Wrapper(tls_params()?),
-            SmtpTls::None => Tls::None,
-        };
-        let mut builder =
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(spec.host.clone())
-                .port(spec.port)
-                .tls(tls)
-                .timeout(Some(SMTP_TIMEOUT));
-        if let Some(user) = &spec.username {
-            let password = spec
-                .password
-                .as_ref()
-                .map(|p| p.expose().to_string())
-                .unwrap_or_default();
-            builder = builder.credentials(Credentials::new(user.clone(), password));
-        }
         Ok(EmailNotifier {
-            transport: builder.build(),
+            transport: transport(spec)?,
             from: spec.from.clone(),
             to: spec.to.clone(),
             subject_prefix: spec.subject_prefix.clone(),

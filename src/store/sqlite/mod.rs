@@ -30,6 +30,7 @@ mod blocks;
 mod history;
 mod maintenance;
 mod outbox;
+mod reports;
 mod results;
 mod runs;
 
