@@ -18,6 +18,7 @@ pub mod report;
 pub mod scheduler;
 pub mod server;
 pub mod sla;
+pub mod status_page;
 pub mod store;
 pub mod telemetry;
 

@@ -17,6 +17,7 @@ pub mod error;
 pub mod expand;
 pub mod schedule;
 pub mod spanned;
+pub mod status_page;
 
 pub use spanned::{Location, Spanned};
 
@@ -40,6 +41,7 @@ pub struct Config {
     pub maintenances: Vec<MaintenanceSpec>,
     pub alerting: crate::alert::config::AlertingSpec,
     pub services: Vec<Arc<Service>>,
+    pub status_page: status_page::StatusPageConfig,
     /// Every file the configuration was read from, main file first.
     pub files: Vec<PathBuf>,
     /// SHA-256 over the contents of every file, to put recomputations and
@@ -203,6 +205,8 @@ struct RawMain {
     alerting: Option<Spanned<crate::alert::config::AlertingSpec>>,
     #[serde(default)]
     services: Vec<Spanned<RawService>>,
+    #[serde(default)]
+    status_page: Option<Spanned<status_page::RawStatusPage>>,
 }
 
 /// An included catalogue file: services, and the calendars and
@@ -503,6 +507,12 @@ impl Loader {
             alerting.validate(&mut v, a.referenced, &known);
             self.issues.append(&mut v.issues);
         }
+        let status_page = {
+            let mut v = Validator::new(main_file.clone());
+            let page = status_page::compile(raw.status_page, &known, &mut v);
+            self.issues.append(&mut v.issues);
+            page
+        };
         let mut out_maint = Vec::new();
         for Sourced { file, item } in maintenances {
             let mut v = Validator::new(file);
@@ -526,6 +536,7 @@ impl Loader {
             maintenances: out_maint,
             alerting,
             services: out_services,
+            status_page,
             files: self.files,
             digest: hex::encode(self.hasher.finalize()),
         })

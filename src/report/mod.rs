@@ -3,6 +3,7 @@
 //! ([`sla`]), and their rendering as a table, JSON or CSV ([`format`]).
 
 pub mod format;
+pub mod daily;
 pub mod locale;
 pub mod sla;
 

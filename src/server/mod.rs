@@ -16,6 +16,7 @@ use crate::engine::SharedStatus;
 use crate::store::Store;
 
 pub mod api;
+pub mod status_page;
 use crate::telemetry::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Telemetry};
 
 /// A reload request; the answer says whether the new configuration took.
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/maintenances/{id}",
             axum::routing::delete(api::delete_maintenance),
         )
+        .merge(status_page::routes(&state))
         .with_state(state)
 }
 

@@ -1,0 +1,178 @@
+//! What the status page keeps between requests, so that a page for 1,000
+//! services answers in milliseconds instead of re-reading 90 days of
+//! history each time.
+//!
+//! - The daily figures ([`crate::report::daily`]). A complete day changes
+//!   only when its history is rewritten (a recomputation, an import), when
+//!   maintenance is added or removed, or with the configuration; today
+//!   changes all the time. So at most once per refresh interval yesterday
+//!   and today are counted again, and the whole 90 days only when the
+//!   configuration, the newest recomputation or the maintenance windows
+//!   changed, and at least once an hour, which also catches an import
+//!   (it rewrites history without a recomputation record).
+//! - The incidents of the last 30 days and the ad-hoc maintenance windows,
+//!   read again when older than a few seconds: the store trails the engine
+//!   by a batch anyway, and the current state comes from the status board.
+//!
+//! One request counts at a time (others wait for it rather than repeat
+//! the work); everything here runs on a blocking thread.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::config::Config;
+use crate::report::daily::{ServiceDays, daily_availability};
+use crate::store::{IncidentRecord, MaintenanceRecord, Store, StoreError};
+
+/// Days in each service's bar.
+pub const BAR_DAYS: usize = 90;
+/// Days of incident history on the page and in the feed.
+pub const HISTORY_DAYS: i64 = 30;
+/// Days ahead that planned maintenance is announced.
+pub const ANNOUNCE_DAYS: i64 = 14;
+/// How old the incidents and ad-hoc windows read from the store may be.
+const RECORDS_MAX_AGE: Duration = Duration::from_secs(5);
+/// Every 90 days are counted again at least this often.
+const FULL_RECOUNT: Duration = Duration::from_secs(3600);
+/// Days counted again on a refresh: today, and yesterday for the results
+/// that were still on their way to the disk at midnight.
+const RECENT_DAYS: usize = 2;
+
+/// The daily figures of every service, and what they were counted from.
+#[derive(Debug)]
+pub struct Daily {
+    /// In the configuration's order.
+    pub services: Vec<ServiceDays>,
+    pub counted_at: Timestamp,
+    counted: Instant,
+    full_count: Instant,
+    basis: Basis,
+}
+
+impl Daily {
+    /// The days of `service`, if it was in the configuration they were
+    /// counted with.
+    pub fn of(&self, service: &str) -> Option<&ServiceDays> {
+        self.services.iter().find(|d| d.service == service)
+    }
+}
+
+/// What makes complete days change; a different basis means all 90 days
+/// are counted again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Basis {
+    config: String,
+    recomputation: Option<i64>,
+    /// Id and deleted flag of every ad-hoc window that touches the bars.
+    maintenances: Vec<(i64, bool)>,
+}
+
+/// Incidents and ad-hoc maintenance, as last read.
+#[derive(Debug)]
+pub struct Records {
+    /// Overlapping the last 30 days, oldest first.
+    pub incidents: Vec<IncidentRecord>,
+    /// Not deleted, not ended before now.
+    pub maintenances: Vec<MaintenanceRecord>,
+    read: Instant,
+}
+
+/// The status page's cache; one per daemon, shared by its requests.
+#[derive(Debug, Default)]
+pub struct PageCache {
+    daily: Mutex<Option<Arc<Daily>>>,
+    records: Mutex<Option<Arc<Records>>>,
+}
+
+impl PageCache {
+    /// The daily figures, counted again as the module doc says.
+    pub fn daily(
+        &self,
+        config: &Config,
+        store: &dyn Store,
+        refresh: Duration,
+        now: Timestamp,
+    ) -> Result<Arc<Daily>, StoreError> {
+        let mut slot = self.daily.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = slot.as_ref()
+            && d.counted.elapsed() < refresh
+            && d.services.len() == config.services.len()
+        {
+            return Ok(d.clone());
+        }
+        let basis = basis(config, store, now)?;
+        let fresh = match slot.as_ref() {
+            Some(old)
+                if old.basis == basis
+                    && old.full_count.elapsed() < FULL_RECOUNT
+                    && same_services(old, config) =>
+            {
+                let recent = daily_availability(config, store, RECENT_DAYS, now)?;
+                Daily {
+                    services: recent
+                        .into_iter()
+                        .zip(&old.services)
+                        .map(|(new, old)| new.over(old, BAR_DAYS))
+                        .collect(),
+                    counted_at: now,
+                    counted: Instant::now(),
+                    full_count: old.full_count,
+                    basis,
+                }
+            }
+            _ => Daily {
+                services: daily_availability(config, store, BAR_DAYS, now)?,
+                counted_at: now,
+                counted: Instant::now(),
+                full_count: Instant::now(),
+                basis,
+            },
+        };
+        let fresh = Arc::new(fresh);
+        *slot = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Incidents of the last 30 days and current or coming ad-hoc
+    /// maintenance windows.
+    pub fn records(&self, store: &dyn Store, now: Timestamp) -> Result<Arc<Records>, StoreError> {
+        let mut slot = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = slot.as_ref()
+            && r.read.elapsed() < RECORDS_MAX_AGE
+        {
+            return Ok(r.clone());
+        }
+        let from = now - SignedDuration::from_hours(24 * HISTORY_DAYS);
+        let records = Arc::new(Records {
+            incidents: store.incidents(None, from, now)?,
+            maintenances: store.maintenances(now, Timestamp::MAX, false)?,
+            read: Instant::now(),
+        });
+        *slot = Some(records.clone());
+        Ok(records)
+    }
+}
+
+fn basis(config: &Config, store: &dyn Store, now: Timestamp) -> Result<Basis, StoreError> {
+    let from = now - SignedDuration::from_hours(24 * (BAR_DAYS as i64 + 2));
+    Ok(Basis {
+        config: config.digest.clone(),
+        recomputation: store.recomputations(None, 1)?.first().map(|r| r.id),
+        maintenances: store
+            .maintenances(from, now, true)?
+            .iter()
+            .map(|m| (m.id, m.deleted))
+            .collect(),
+    })
+}
+
+fn same_services(old: &Daily, config: &Config) -> bool {
+    old.services.len() == config.services.len()
+        && old
+            .services
+            .iter()
+            .zip(&config.services)
+            .all(|(d, s)| d.service == s.id)
+}
