@@ -161,7 +161,7 @@ async fn badge(
     let Some(service) = file.strip_suffix(".svg").map(str::to_string) else {
         return unknown();
     };
-    match rendered(&page, move |p, now| p.badge(&service, lang, now)).await {
+    match rendered(&page, move |p, _| p.badge(&service, lang)).await {
         Ok(Some(body)) => respond(body, svg, lang, max_age),
         Ok(None) => unknown(),
         Err(r) => r,

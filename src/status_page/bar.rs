@@ -22,7 +22,7 @@ use crate::report::locale::{self, Lang};
 pub const DEFAULT_OBJECTIVE: f64 = 99.0;
 
 /// A day's grade, worst last among the measured ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DayGrade {
     /// No opening hours that day.
     Closed,
@@ -97,13 +97,21 @@ impl DayGrade {
     }
 }
 
+/// A cell's pitch in the bar's coordinates; the cells themselves (`#c`,
+/// and `#s` for the short ones) are drawn once in the page's shared
+/// definitions and placed with `<use>`, which keeps a cell at about 80
+/// bytes.
 const CELL: usize = 5;
 const HEIGHT: usize = 20;
 
-/// Dates formatted once per page and language.
+/// Dates and the titles of uneventful days, formatted once per page and
+/// language rather than once per cell.
 #[derive(Default)]
 pub struct DateLabels {
     by_date: HashMap<Date, String>,
+    /// `(date, grade)` to the whole title of a day with nothing to say
+    /// but its grade: a clean day, or a closed one.
+    titles: HashMap<(Date, bool, DayGrade), String>,
 }
 
 impl DateLabels {
@@ -112,6 +120,14 @@ impl DateLabels {
             .entry(date)
             .or_insert_with(|| locale::date_medium(date, lang))
     }
+}
+
+/// A day whose title depends on its date and grade alone.
+fn uneventful(day: &DayCell, grade: DayGrade) -> bool {
+    day.down == 0
+        && day.excluded == 0
+        && day.unknown == 0
+        && matches!(grade, DayGrade::Ok | DayGrade::Closed)
 }
 
 /// Writes the bar of `days` into `out`, and returns the line of text
@@ -158,29 +174,53 @@ pub fn write_bar(
         r#"<svg class="bar" viewBox="0 0 {w} {HEIGHT}" preserveAspectRatio="none" role="img" aria-label="{alt}">"#,
         w = n * CELL - 1,
     );
+    let mut date = days.date(0);
     for (i, (day, grade)) in days.days.iter().zip(&grades).enumerate() {
-        let (y, h) = if grade.short() {
-            (HEIGHT - 6, 6)
-        } else {
-            (0, HEIGHT)
-        };
+        let today = i + 1 == n;
         let _ = write!(
             out,
-            r#"<rect x="{}" y="{y}" width="{}" height="{h}" class="{}"><title>"#,
+            r##"<use href="#{}" x="{}" class="{}">"##,
+            if grade.short() { "s" } else { "c" },
             i * CELL,
-            CELL - 1,
             grade.class()
         );
-        out.push_str(labels.get(days.date(i), lang));
-        if i + 1 == n {
-            let _ = write!(out, " ({})", t.today_so_far);
+        if uneventful(day, *grade) {
+            let key = (date, today, *grade);
+            if !labels.titles.contains_key(&key) {
+                let mut title = String::new();
+                cell_title(&mut title, labels.get(date, lang), today, day, *grade, lang, t);
+                labels.titles.insert(key, title);
+            }
+            out.push_str(&labels.titles[&key]);
+        } else {
+            let label = labels.get(date, lang).to_string();
+            cell_title(out, &label, today, day, *grade, lang, t);
         }
-        out.push_str(": ");
-        day_text(out, day, *grade, lang, t);
-        out.push_str("</title></rect>");
+        out.push_str("</use>");
+        date = date.tomorrow().unwrap_or(date);
     }
     out.push_str("</svg>");
     summary
+}
+
+/// `<title>22 november 2026: 99,31 % beschikbaar, 3 min storing</title>`.
+fn cell_title(
+    out: &mut String,
+    date: &str,
+    today: bool,
+    day: &DayCell,
+    grade: DayGrade,
+    lang: Lang,
+    t: &Texts,
+) {
+    out.push_str("<title>");
+    out.push_str(date);
+    if today {
+        let _ = write!(out, " ({})", t.today_so_far);
+    }
+    out.push_str(": ");
+    day_text(out, day, grade, lang, t);
+    out.push_str("</title>");
 }
 
 /// `99,31 % beschikbaar, 3 min storing, 2 u 00 min onderhoud`.
@@ -265,6 +305,7 @@ mod tests {
         let mut out = String::new();
         let summary = write_bar(&mut out, &days, Lang::Nl, &NL, &mut DateLabels::default());
         assert_eq!(out.matches("<title>").count(), 3);
+        assert_eq!(out.matches("<use href=").count(), 3);
         assert!(out.contains("<title>22 november 2026: 95,83 % beschikbaar, 1 u 00 min storing</title>"), "{out}");
         assert!(out.contains("23 november 2026 (vandaag tot nu): gesloten"), "{out}");
         assert!(summary.starts_with("97,91 % beschikbaar in 90 dagen · 1 dag met storing"), "{summary}");

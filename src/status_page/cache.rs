@@ -14,9 +14,11 @@
 //!   read again when older than a few seconds: the store trails the engine
 //!   by a batch anyway, and the current state comes from the status board.
 //!
-//! One request counts at a time (others wait for it rather than repeat
-//! the work); everything here runs on a blocking thread.
+//! A request never waits for a recount: it gets the figures as they are
+//! while one thread counts them again. Only the first count after the
+//! start is waited for. Everything here runs off the runtime's threads.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -80,78 +82,148 @@ pub struct Records {
 }
 
 /// The status page's cache; one per daemon, shared by its requests.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct PageCache {
-    daily: Mutex<Option<Arc<Daily>>>,
-    records: Mutex<Option<Arc<Records>>>,
+    daily: Arc<Refreshed<Daily>>,
+    records: Arc<Refreshed<Records>>,
 }
 
 impl PageCache {
     /// The daily figures, counted again as the module doc says.
     pub fn daily(
         &self,
-        config: &Config,
-        store: &dyn Store,
-        refresh: Duration,
-        now: Timestamp,
+        config: &Arc<Config>,
+        store: &Arc<dyn Store>,
     ) -> Result<Arc<Daily>, StoreError> {
-        let mut slot = self.daily.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(d) = slot.as_ref()
-            && d.counted.elapsed() < refresh
-            && d.services.len() == config.services.len()
-        {
-            return Ok(d.clone());
-        }
-        let basis = basis(config, store, now)?;
-        let fresh = match slot.as_ref() {
-            Some(old)
-                if old.basis == basis
-                    && old.full_count.elapsed() < FULL_RECOUNT
-                    && same_services(old, config) =>
-            {
-                let recent = daily_availability(config, store, RECENT_DAYS, now)?;
-                Daily {
-                    services: recent
-                        .into_iter()
-                        .zip(&old.services)
-                        .map(|(new, old)| new.over(old, BAR_DAYS))
-                        .collect(),
-                    counted_at: now,
-                    counted: Instant::now(),
-                    full_count: old.full_count,
-                    basis,
-                }
-            }
-            _ => Daily {
-                services: daily_availability(config, store, BAR_DAYS, now)?,
-                counted_at: now,
-                counted: Instant::now(),
-                full_count: Instant::now(),
-                basis,
-            },
-        };
-        let fresh = Arc::new(fresh);
-        *slot = Some(fresh.clone());
-        Ok(fresh)
+        let refresh = config.status_page.refresh;
+        let (config, store, fresh_config) = (config.clone(), store.clone(), config.clone());
+        self.daily.get(
+            move |d| d.counted.elapsed() < refresh && same_services(d, &fresh_config),
+            move |old| count_daily(&config, store.as_ref(), old.as_deref(), Timestamp::now()),
+        )
     }
 
     /// Incidents of the last 30 days and current or coming ad-hoc
     /// maintenance windows.
-    pub fn records(&self, store: &dyn Store, now: Timestamp) -> Result<Arc<Records>, StoreError> {
-        let mut slot = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = slot.as_ref()
-            && r.read.elapsed() < RECORDS_MAX_AGE
+    pub fn records(&self, store: &Arc<dyn Store>) -> Result<Arc<Records>, StoreError> {
+        let store = store.clone();
+        self.records.get(
+            |r| r.read.elapsed() < RECORDS_MAX_AGE,
+            move |_| {
+                let now = Timestamp::now();
+                let from = now - SignedDuration::from_hours(24 * HISTORY_DAYS);
+                Ok(Records {
+                    incidents: store.incidents(None, from, now)?,
+                    maintenances: store.maintenances(now, Timestamp::MAX, false)?,
+                    read: Instant::now(),
+                })
+            },
+        )
+    }
+}
+
+/// Count the days: only the recent ones over `old` when nothing that
+/// changes complete days has changed, all of them otherwise.
+fn count_daily(
+    config: &Config,
+    store: &dyn Store,
+    old: Option<&Daily>,
+    now: Timestamp,
+) -> Result<Daily, StoreError> {
+    let basis = basis(config, store, now)?;
+    Ok(match old {
+        Some(old)
+            if old.basis == basis
+                && old.full_count.elapsed() < FULL_RECOUNT
+                && same_services(old, config) =>
         {
-            return Ok(r.clone());
+            let recent = daily_availability(config, store, RECENT_DAYS, now)?;
+            Daily {
+                services: recent
+                    .into_iter()
+                    .zip(&old.services)
+                    .map(|(new, old)| new.over(old, BAR_DAYS))
+                    .collect(),
+                counted_at: now,
+                counted: Instant::now(),
+                full_count: old.full_count,
+                basis,
+            }
         }
-        let from = now - SignedDuration::from_hours(24 * HISTORY_DAYS);
-        let records = Arc::new(Records {
-            incidents: store.incidents(None, from, now)?,
-            maintenances: store.maintenances(now, Timestamp::MAX, false)?,
-            read: Instant::now(),
-        });
-        *slot = Some(records.clone());
-        Ok(records)
+        _ => Daily {
+            services: daily_availability(config, store, BAR_DAYS, now)?,
+            counted_at: now,
+            counted: Instant::now(),
+            full_count: Instant::now(),
+            basis,
+        },
+    })
+}
+
+/// A value counted on demand and kept. A request that finds it stale gets
+/// it as it is while one thread counts it again (no request waits for a
+/// recount); only the very first count is waited for, by every request
+/// that comes meanwhile, so it is made once.
+struct Refreshed<T> {
+    slot: Mutex<Option<Arc<T>>>,
+    first: Mutex<()>,
+    recounting: AtomicBool,
+}
+
+impl<T> Default for Refreshed<T> {
+    fn default() -> Self {
+        Refreshed {
+            slot: Mutex::new(None),
+            first: Mutex::new(()),
+            recounting: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Refreshed<T> {
+    fn get<F>(
+        self: &Arc<Self>,
+        fresh: impl Fn(&T) -> bool,
+        count: F,
+    ) -> Result<Arc<T>, StoreError>
+    where
+        F: FnOnce(Option<Arc<T>>) -> Result<T, StoreError> + Send + 'static,
+    {
+        if let Some(v) = self.current() {
+            if !fresh(&v) && !self.recounting.swap(true, Ordering::AcqRel) {
+                let this = self.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("status-page".into())
+                    .spawn(move || {
+                        if let Err(e) = this.count(count) {
+                            tracing::warn!(error = %e, "status page figures not refreshed; showing the previous ones");
+                        }
+                        this.recounting.store(false, Ordering::Release);
+                    });
+                if spawned.is_err() {
+                    self.recounting.store(false, Ordering::Release);
+                }
+            }
+            return Ok(v);
+        }
+        let _first = self.first.lock().unwrap_or_else(|p| p.into_inner());
+        match self.current() {
+            Some(v) => Ok(v),
+            None => self.count(count),
+        }
+    }
+
+    fn current(&self) -> Option<Arc<T>> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn count<F>(&self, count: F) -> Result<Arc<T>, StoreError>
+    where
+        F: FnOnce(Option<Arc<T>>) -> Result<T, StoreError>,
+    {
+        let v = Arc::new(count(self.current())?);
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(v.clone());
+        Ok(v)
     }
 }
 

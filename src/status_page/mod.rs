@@ -97,10 +97,8 @@ impl StatusPage {
     /// The HTML page. Blocking: call it from a blocking thread.
     pub fn page(&self, lang: Lang, now: Timestamp) -> Result<String, StatusPageError> {
         let config = self.config();
-        let daily =
-            self.cache
-                .daily(&config, self.store.as_ref(), config.status_page.refresh, now)?;
-        let records = self.cache.records(self.store.as_ref(), now)?;
+        let daily = self.cache.daily(&config, &self.store)?;
+        let records = self.cache.records(&self.store)?;
         let board = self.board(None);
         Ok(page::render(&page::Sources {
             config: &config,
@@ -115,7 +113,7 @@ impl StatusPage {
     /// The Atom feed. Blocking.
     pub fn feed(&self, lang: Lang, now: Timestamp) -> Result<String, StatusPageError> {
         let config = self.config();
-        let records = self.cache.records(self.store.as_ref(), now)?;
+        let records = self.cache.records(&self.store)?;
         Ok(feed::render(&config, &records, lang, now)?)
     }
 
@@ -125,7 +123,6 @@ impl StatusPage {
         &self,
         service: &str,
         lang: Lang,
-        now: Timestamp,
     ) -> Result<Option<String>, StatusPageError> {
         let config = self.config();
         if !config.status_page.is_public(service) || config.service(service).is_none() {
@@ -134,9 +131,7 @@ impl StatusPage {
         let Some(status) = self.board(Some(service)).into_iter().next() else {
             return Ok(None);
         };
-        let daily =
-            self.cache
-                .daily(&config, self.store.as_ref(), config.status_page.refresh, now)?;
+        let daily = self.cache.daily(&config, &self.store)?;
         Ok(Some(badge::render(&status, daily.of(service), lang)?))
     }
 }
