@@ -55,8 +55,12 @@ pub fn render(
     let tz = &page.timezone;
     let when = |at: Timestamp| locale::datetime(tz.to_datetime(at), lang);
     let mut entries: Vec<Entry> = Vec::new();
+    let services = config.services_by_id();
     for i in &records.incidents {
-        let Some(service) = config.service(&i.service).filter(|s| page.is_public(&s.id)) else {
+        let Some(service) = services
+            .get(i.service.as_str())
+            .filter(|s| page.is_public(&s.id))
+        else {
             continue;
         };
         let name = xml_safe(&service.name);

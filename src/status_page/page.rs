@@ -147,23 +147,24 @@ fn build<'a>(src: &Sources<'a>) -> Page<'a> {
         .collect();
     let count = |state: ServiceState| public.iter().filter(|s| s.state == state).count();
     let (down, degraded) = (count(ServiceState::Down), count(ServiceState::Degraded));
+    let total = public.len();
     let (banner, banner_class) = if down > 0 {
-        (fill(t.some_down, &[&down, &public.len()]), "major")
+        (fill(t.some_down, &[&down, &total]), "major")
     } else if degraded > 0 {
-        (fill(t.some_degraded, &[&degraded, &public.len()]), "minor")
+        (fill(t.some_degraded, &[&degraded, &total]), "minor")
+    } else if count(ServiceState::Up) == total {
+        (t.all_up.to_string(), "ok")
     } else {
-        let mut text = t.all_up.to_string();
-        for (state, template) in [
+        let text = [
             (ServiceState::Maintenance, t.some_maintenance),
             (ServiceState::Unknown, t.some_unknown),
-        ] {
-            if count(state) > 0 {
-                text.push(' ');
-                text.push_str(&fill(template, &[&count(state)]));
-            }
-        }
-        let all_up = count(ServiceState::Up) == public.len();
-        (text, if all_up { "ok" } else { "minor" })
+        ]
+        .iter()
+        .filter(|(state, _)| count(*state) > 0)
+        .map(|(state, template)| fill(template, &[&count(*state), &total]))
+        .collect::<Vec<_>>()
+        .join(" ");
+        (text, "minor")
     };
 
     let show_causes = page.reveals(InternalDetail::Errors) || page.shows(PublicField::Checks);
