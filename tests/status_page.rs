@@ -4,7 +4,7 @@
 //! stay text, and that headless Chromium renders it without a console
 //! error.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,23 +19,6 @@ mod support;
 use support::daemon::{InProcess, request, wait_for};
 
 const HOSTILE: &str = "<script>alert(1)</script> \"quoted\" & 'single' مرحبا بالعالم";
-
-/// A target that answers every request with 200, on a thread.
-fn web_target() -> std::net::SocketAddr {
-    let target = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = target.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in target.incoming().flatten() {
-            let mut s = s;
-            let mut b = [0u8; 1024];
-            let _ = s.read(&mut b);
-            let _ = s.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nWelkom",
-            );
-        }
-    });
-    addr
-}
 
 /// A port nothing listens on: connecting is refused.
 fn closed_port() -> u16 {
@@ -60,7 +43,7 @@ struct Setup {
 /// history and an incident, and `page` as the `status_page:` section.
 fn setup(page: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let web = web_target();
+    let web = support::welcome_target();
     let closed = closed_port();
     let long_name = format!("שירות {}", "lang".repeat(2499));
     assert!(long_name.chars().count() >= 10_000);

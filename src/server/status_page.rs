@@ -41,13 +41,20 @@ struct LangQuery {
     lang: Option<String>,
 }
 
-/// The language asked for, or the configured one; an unknown one is a
-/// 400 that says which there are.
-fn language(page: &StatusPage, q: &LangQuery) -> Result<Lang, Response> {
+/// Whether the page is on, and in which language to answer: the one asked
+/// for, or the configured one (an unknown one is a 400 that says which
+/// there are). Also gives how long the answer may be cached.
+fn serving(page: &StatusPage, q: &LangQuery) -> Result<(Lang, u64), Response> {
+    let config = page.config();
+    if !config.status_page.enabled {
+        return Err(not_found());
+    }
+    let max_age = config.status_page.refresh.as_secs();
     match q.lang.as_deref() {
-        None | Some("") => Ok(page.config().status_page.language),
+        None | Some("") => Ok((config.status_page.language, max_age)),
         Some(l) => l
             .parse::<Lang>()
+            .map(|lang| (lang, max_age))
             .map_err(|e| (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()),
     }
 }
@@ -100,12 +107,8 @@ fn respond(body: String, content_type: &'static str, lang: Lang, max_age: u64) -
 }
 
 async fn html(State(page): State<Arc<StatusPage>>, Query(q): Query<LangQuery>) -> Response {
-    let config = page.config();
-    if !config.status_page.enabled {
-        return not_found();
-    }
-    let lang = match language(&page, &q) {
-        Ok(l) => l,
+    let (lang, _) = match serving(&page, &q) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     match rendered(&page, move |p, now| p.page(lang, now)).await {
@@ -123,15 +126,10 @@ async fn html(State(page): State<Arc<StatusPage>>, Query(q): Query<LangQuery>) -
 }
 
 async fn atom(State(page): State<Arc<StatusPage>>, Query(q): Query<LangQuery>) -> Response {
-    let config = page.config();
-    if !config.status_page.enabled {
-        return not_found();
-    }
-    let lang = match language(&page, &q) {
-        Ok(l) => l,
+    let (lang, max_age) = match serving(&page, &q) {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let max_age = config.status_page.refresh.as_secs();
     match rendered(&page, move |p, now| p.feed(lang, now)).await {
         Ok(body) => respond(body, "application/atom+xml; charset=utf-8", lang, max_age),
         Err(r) => r,
@@ -143,15 +141,10 @@ async fn badge(
     Path(file): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Response {
-    let config = page.config();
-    if !config.status_page.enabled {
-        return not_found();
-    }
-    let lang = match language(&page, &q) {
-        Ok(l) => l,
+    let (lang, max_age) = match serving(&page, &q) {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let max_age = config.status_page.refresh.as_secs();
     let svg = "image/svg+xml; charset=utf-8";
     let unknown = || {
         let mut r = respond(crate::status_page::badge::unknown(lang), svg, lang, 0);

@@ -211,8 +211,9 @@ fn build<'a>(src: &Sources<'a>) -> Page<'a> {
         };
         let row = Row {
             name: &svc.name,
-            supplier: page
-                .shows(PublicField::Suppliers)
+            // `unknown` is what the configuration fills in when none is
+            // given: nothing to tell a citizen.
+            supplier: (page.shows(PublicField::Suppliers) && svc.supplier != "unknown")
                 .then_some(svc.supplier.as_str()),
             labels: if page.shows(PublicField::Labels) {
                 svc.labels
@@ -255,34 +256,35 @@ fn build<'a>(src: &Sources<'a>) -> Page<'a> {
         categories[i].rows.push(row);
     }
 
-    let mut history: Vec<History<'a>> = records
+    // Only the rows shown are formatted: in a month with many incidents
+    // the rest would cost more than the whole page.
+    let public_incidents: Vec<(&'a str, &crate::store::IncidentRecord)> = records
         .incidents
         .iter()
         .rev()
-        .filter_map(|i| {
-            let name = *names.get(i.service.as_str())?;
-            Some(History {
-                name,
-                start: when(i.started_at),
-                start_iso: iso(i.started_at),
-                end: i.ended_at.map(when),
-                duration: locale::duration(
-                    seconds_between(i.started_at, i.ended_at.unwrap_or(now)),
-                    lang,
-                ),
-                cause: if show_causes {
-                    cause_of(&i.cause)
-                } else {
-                    String::new()
-                },
-            })
+        .filter_map(|i| Some((*names.get(i.service.as_str())?, i)))
+        .collect();
+    let history: Vec<History<'a>> = public_incidents
+        .iter()
+        .take(HISTORY_ROWS)
+        .map(|&(name, i)| History {
+            name,
+            start: when(i.started_at),
+            start_iso: iso(i.started_at),
+            end: i.ended_at.map(when),
+            duration: locale::duration(
+                seconds_between(i.started_at, i.ended_at.unwrap_or(now)),
+                lang,
+            ),
+            cause: if show_causes {
+                cause_of(&i.cause)
+            } else {
+                String::new()
+            },
         })
         .collect();
-    let history_more = (history.len() > HISTORY_ROWS).then(|| {
-        let more = history.len() - HISTORY_ROWS;
-        history.truncate(HISTORY_ROWS);
-        fill(t.history_more, &[&more])
-    });
+    let history_more = (public_incidents.len() > HISTORY_ROWS)
+        .then(|| fill(t.history_more, &[&(public_incidents.len() - HISTORY_ROWS)]));
 
     let refresh = page.refresh.as_secs_f64();
     Page {
