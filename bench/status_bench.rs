@@ -43,8 +43,12 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
-            "--services" => a.services = value()?.parse().map_err(|e| format!("--services: {e}"))?,
-            "--requests" => a.requests = value()?.parse().map_err(|e| format!("--requests: {e}"))?,
+            "--services" => {
+                a.services = value()?.parse().map_err(|e| format!("--services: {e}"))?
+            }
+            "--requests" => {
+                a.requests = value()?.parse().map_err(|e| format!("--requests: {e}"))?
+            }
             "--outages-per-week" => {
                 a.outages_per_week = value()?
                     .parse()
@@ -95,7 +99,16 @@ fn main() {
     let mut yaml = String::from(
         "server:\n  listen: 127.0.0.1:0\nstore:\n  path: continuity.db\ndefaults:\n  interval: 60s\n  timeout: 5s\ncalendars:\n  kantoor:\n    hours: { mon-fri: \"08:00-17:00\" }\n    holidays: nl\nservices:\n",
     );
-    let categories = ["Loket", "Parkeren", "Belastingen", "Afval", "Zorg", "Werk", "Wonen", "Burgerzaken"];
+    let categories = [
+        "Loket",
+        "Parkeren",
+        "Belastingen",
+        "Afval",
+        "Zorg",
+        "Werk",
+        "Wonen",
+        "Burgerzaken",
+    ];
     for i in 0..args.services {
         let calendar = if i % 2 == 0 { "kantoor" } else { "24x7" };
         yaml.push_str(&format!(
@@ -133,10 +146,17 @@ fn main() {
     }));
     let start = Instant::now();
     while get(addr, "/readyz").map(|r| r.0) != Some(200) {
-        assert!(start.elapsed() < Duration::from_secs(60), "daemon not ready");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "daemon not ready"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    println!("daemon ready after {:.1} s; RSS {} MiB", start.elapsed().as_secs_f64(), rss_mib());
+    println!(
+        "daemon ready after {:.1} s; RSS {} MiB",
+        start.elapsed().as_secs_f64(),
+        rss_mib()
+    );
 
     let (code, body, first) = timed(addr, "/");
     assert_eq!(code, 200, "{body}");
@@ -151,8 +171,17 @@ fn main() {
     report("GET /", addr, "/", args.requests);
     report("GET /?lang=en", addr, "/?lang=en", args.requests / 4);
     report("GET /feed.atom", addr, "/feed.atom", args.requests / 4);
-    report("GET /badge/dienst-7.svg", addr, "/badge/dienst-7.svg", args.requests);
-    println!("RSS after the requests {} MiB (peak {} MiB)", rss_mib(), hwm_mib());
+    report(
+        "GET /badge/dienst-7.svg",
+        addr,
+        "/badge/dienst-7.svg",
+        args.requests,
+    );
+    println!(
+        "RSS after the requests {} MiB (peak {} MiB)",
+        rss_mib(),
+        hwm_mib()
+    );
 
     let _ = stop.send(());
     runtime

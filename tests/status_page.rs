@@ -166,12 +166,16 @@ fn get(daemon: &InProcess, path: &str) -> (u16, String) {
 
 fn started(setup: &Setup) -> InProcess {
     let daemon = InProcess::start(&setup.config);
-    wait_for("every service measured, parkeren down", Duration::from_secs(15), || {
-        let (_, body) = get(&daemon, "/api/v1/status");
-        !body.contains(r#""state":"unknown""#)
+    wait_for(
+        "every service measured, parkeren down",
+        Duration::from_secs(15),
+        || {
+            let (_, body) = get(&daemon, "/api/v1/status");
+            !body.contains(r#""state":"unknown""#)
             && body.contains(r#""id":"parkeren","name":"Parkeervergunning","category":"Parkeren","supplier":"Acme Hosting","state":"down""#)
             && body.contains(r#""id":"portal","name":"Mijn Gemeente","category":"Loket","supplier":"Acme Hosting","state":"up""#)
-    });
+        },
+    );
     daemon
 }
 
@@ -204,17 +208,32 @@ fn the_page_shows_every_service_by_category_with_incidents_maintenance_and_90_da
     }
     // Parkeren is the one active incident, with its start.
     let active = section(&page, "h-active");
-    assert!(active.contains("Parkeervergunning") && active.contains("sinds"), "{active}");
+    assert!(
+        active.contains("Parkeervergunning") && active.contains("sinds"),
+        "{active}"
+    );
     assert!(!active.contains("Mijn Gemeente"), "{active}");
     // 90 cells per service, each with a title; portal's outage day shows.
     assert_eq!(page.matches("<use href=").count(), 4 * 90 + 6);
-    assert!(page.contains("1 u 00 min storing</title>"), "no outage day in a bar");
+    assert!(
+        page.contains("1 u 00 min storing</title>"),
+        "no outage day in a bar"
+    );
     assert!(page.contains("aria-label=\"Beschikbaarheid per dag in de afgelopen 90 dagen"));
     // The incident history names the failing check, not its error text.
     let history = section(&page, "h-history");
-    assert!(history.contains("Mijn Gemeente") && history.contains("<bdi>home</bdi>"), "{history}");
+    assert!(
+        history.contains("Mijn Gemeente") && history.contains("<bdi>home</bdi>"),
+        "{history}"
+    );
     // Internal details stay internal.
-    for secret in ["10.20.30.40", "127.0.0.1", "refused", "CHG-2026-0142", "http://"] {
+    for secret in [
+        "10.20.30.40",
+        "127.0.0.1",
+        "refused",
+        "CHG-2026-0142",
+        "http://",
+    ] {
         assert!(!page.contains(secret), "the page shows {secret:?}");
     }
 
@@ -255,7 +274,10 @@ fn hostile_names_render_as_text_everywhere() {
     // Right-to-left names are isolated, so they cannot reorder the text
     // around them; a name of 10,000 characters is shown whole.
     assert!(page.contains(&format!("<bdi class=\"name\">{escaped}</bdi>")));
-    assert!(page.contains(&format!("<bdi class=\"name\">שירות {}</bdi>", "lang".repeat(2499))));
+    assert!(page.contains(&format!(
+        "<bdi class=\"name\">שירות {}</bdi>",
+        "lang".repeat(2499)
+    )));
     well_formed(&feed);
     let (code, badge) = get(&daemon, "/badge/hostile.svg");
     assert_eq!(code, 200);
@@ -270,7 +292,9 @@ fn hostile_names_render_as_text_everywhere() {
 
 #[test]
 fn hide_leaves_out_labels_suppliers_checks_and_hidden_services() {
-    let setup = setup("status_page:\n  hide: [labels, suppliers, checks]\n  hide_services: [parkeren]\n  title: Storingen\n  intro: Welkom bij de gemeente.\n");
+    let setup = setup(
+        "status_page:\n  hide: [labels, suppliers, checks]\n  hide_services: [parkeren]\n  title: Storingen\n  intro: Welkom bij de gemeente.\n",
+    );
     let daemon = started(&setup);
     let (_, page) = get(&daemon, "/");
     assert!(page.contains("<h1>Storingen</h1>") && page.contains("Welkom bij de gemeente."));
@@ -284,10 +308,16 @@ fn hide_leaves_out_labels_suppliers_checks_and_hidden_services() {
     ] {
         assert!(!page.contains(hidden), "the page shows {hidden:?}");
     }
-    assert!(page.contains("Alle diensten werken."), "a hidden service counts");
+    assert!(
+        page.contains("Alle diensten werken."),
+        "a hidden service counts"
+    );
     assert_eq!(get(&daemon, "/badge/parkeren.svg").0, 404);
     let (_, feed) = get(&daemon, "/feed.atom");
-    assert!(!feed.contains("Parkeervergunning") && !feed.contains("home"), "{feed}");
+    assert!(
+        !feed.contains("Parkeervergunning") && !feed.contains("home"),
+        "{feed}"
+    );
 }
 
 #[test]
@@ -299,13 +329,25 @@ fn the_feed_is_atom_with_incidents_and_maintenance() {
     well_formed(&feed);
     assert!(feed.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>"));
     assert!(feed.contains("<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"nl\">"));
-    assert!(feed.contains("<title>Storing verholpen: Mijn Gemeente</title>"), "{feed}");
-    assert!(feed.contains("<title>Gepland onderhoud: Parkeervergunning</title>"), "{feed}");
+    assert!(
+        feed.contains("<title>Storing verholpen: Mijn Gemeente</title>"),
+        "{feed}"
+    );
+    assert!(
+        feed.contains("<title>Gepland onderhoud: Parkeervergunning</title>"),
+        "{feed}"
+    );
     assert!(feed.contains("<id>urn:uuid:"));
-    assert_eq!(feed.matches("<entry>").count(), feed.matches("<updated>").count() - 1);
+    assert_eq!(
+        feed.matches("<entry>").count(),
+        feed.matches("<updated>").count() - 1
+    );
     assert!(!feed.contains("10.20.30.40") && !feed.contains("CHG-2026-0142"));
     let (_, en) = get(&daemon, "/feed.atom?lang=en");
-    assert!(en.contains("<title>Outage resolved: Mijn Gemeente</title>"), "{en}");
+    assert!(
+        en.contains("<title>Outage resolved: Mijn Gemeente</title>"),
+        "{en}"
+    );
 }
 
 #[test]
@@ -339,7 +381,9 @@ fn a_disabled_page_answers_404_and_the_json_stays() {
 #[test]
 fn chromium_renders_the_page_without_console_errors() {
     let Some(chromium) = chromium() else {
-        eprintln!("skipped: chromium is not installed and we are not root to install it (apt-get install chromium)");
+        eprintln!(
+            "skipped: chromium is not installed and we are not root to install it (apt-get install chromium)"
+        );
         return;
     };
     let setup = setup("");
@@ -347,8 +391,22 @@ fn chromium_renders_the_page_without_console_errors() {
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     for (lang, texts) in [
-        ("nl", ["Actuele storingen", "Parkeervergunning", "Storing bij 1 van de 4 diensten."]),
-        ("en", ["Current outages", "Parkeervergunning", "Outage at 1 of 4 services."]),
+        (
+            "nl",
+            [
+                "Actuele storingen",
+                "Parkeervergunning",
+                "Storing bij 1 van de 4 diensten.",
+            ],
+        ),
+        (
+            "en",
+            [
+                "Current outages",
+                "Parkeervergunning",
+                "Outage at 1 of 4 services.",
+            ],
+        ),
     ] {
         let url = format!("http://{}/?lang={lang}", daemon.addr);
         let profile = tempfile::tempdir().unwrap();
@@ -372,10 +430,17 @@ fn chromium_renders_the_page_without_console_errors() {
         let dom = String::from_utf8_lossy(&out.stdout);
         let log = String::from_utf8_lossy(&out.stderr);
         for text in texts {
-            assert!(dom.contains(text), "{lang}: {text:?} not in the rendered page");
+            assert!(
+                dom.contains(text),
+                "{lang}: {text:?} not in the rendered page"
+            );
         }
         let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
-        assert!(console.is_empty(), "{lang}: console messages:\n{}", console.join("\n"));
+        assert!(
+            console.is_empty(),
+            "{lang}: console messages:\n{}",
+            console.join("\n")
+        );
     }
 }
 
@@ -415,7 +480,10 @@ fn chromium() -> Option<PathBuf> {
         .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium"])
         .status()
         .is_ok_and(|s| s.success());
-    assert!(installed, "installing chromium failed (scripts/test installs it)");
+    assert!(
+        installed,
+        "installing chromium failed (scripts/test installs it)"
+    );
     find()
 }
 
@@ -445,7 +513,8 @@ fn well_formed(xml: &str) {
                 ["lt", "gt", "amp", "quot", "apos"].contains(&name)
                     || name.strip_prefix('#').is_some_and(|n| {
                         n.parse::<u32>().is_ok()
-                            || n.strip_prefix('x').is_some_and(|h| u32::from_str_radix(h, 16).is_ok())
+                            || n.strip_prefix('x')
+                                .is_some_and(|h| u32::from_str_radix(h, 16).is_ok())
                     }),
                 "bad reference &{name};"
             );
@@ -480,7 +549,11 @@ fn well_formed(xml: &str) {
             c.wait_with_output()
         })
     {
-        assert!(out.status.success(), "xmllint: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "xmllint: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -498,7 +571,9 @@ fn check_attributes(mut attrs: &str) {
         if attrs.is_empty() {
             return;
         }
-        let eq = attrs.find('=').unwrap_or_else(|| panic!("attribute without value: {attrs}"));
+        let eq = attrs
+            .find('=')
+            .unwrap_or_else(|| panic!("attribute without value: {attrs}"));
         let value = &attrs[eq + 1..];
         let quote = value.chars().next().expect("a value");
         assert!(quote == '"' || quote == '\'', "unquoted attribute: {attrs}");

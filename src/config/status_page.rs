@@ -170,7 +170,10 @@ pub(super) fn compile(
                     "status_page.logo_url '{}' is not an http(s) URL or a path on this server",
                     logo.value
                 ),
-                Some("write it like https://www.gemeente.example/logo.svg or /static/logo.png".into()),
+                Some(
+                    "write it like https://www.gemeente.example/logo.svg or /static/logo.png"
+                        .into(),
+                ),
             );
         }
     }
@@ -222,7 +225,10 @@ pub(super) fn compile(
             Ok(z) => out.timezone = z,
             Err(_) => v.error(
                 tz.referenced,
-                format!("status_page.timezone '{}' is not a known time zone", tz.value),
+                format!(
+                    "status_page.timezone '{}' is not a known time zone",
+                    tz.value
+                ),
                 Some(format!("write an IANA name, e.g. {DEFAULT_TIMEZONE}")),
             ),
         }

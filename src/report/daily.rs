@@ -151,8 +151,8 @@ pub fn daily_availability(
         let cal = &calendars[name];
         let start = cal.days[0].0.start;
         let segments = known_segments(&timelines[si], horizons[si], start, now);
-        let excluded = ServiceMaintenance::for_service(&specs, s, TimeRange::new(start, now))
-            .excluded;
+        let excluded =
+            ServiceMaintenance::for_service(&specs, s, TimeRange::new(start, now)).excluded;
         let cells = cal
             .days
             .iter()
@@ -214,8 +214,8 @@ fn within(segments: &[Segment], range: TimeRange) -> &[Segment] {
 mod tests {
     use super::*;
     use crate::report::sla::{PeriodSelector, sla_report};
-    use crate::store::{ServiceTransitionRecord, SqliteStore, WriteOp};
     use crate::store::BatchStore;
+    use crate::store::{ServiceTransitionRecord, SqliteStore, WriteOp};
 
     const CONFIG: &str = "calendars:\n  office:\n    hours: { mon-fri: \"08:00-17:00\" }\nmaintenances:\n  - reference: CHG-1\n    service: portal\n    start: 2026-11-18T07:00:00+01:00\n    end: 2026-11-18T09:00:00+01:00\nservices:\n  - id: portal\n    slas:\n      - { name: office, objective: 99.5, period: week, calendar: office }\n    checks:\n      - id: home\n        tcp: {target: 127.0.0.1:9}\n  - id: balie\n    checks:\n      - id: home\n        tcp: {target: 127.0.0.1:9}\n";
 
@@ -291,7 +291,10 @@ mod tests {
         let sum = |f: fn(&DayCell) -> u32| days.iter().map(|d| u64::from(f(d))).sum::<u64>();
         assert_eq!(sum(|d| d.good) as f64 / 1000.0, w.good_seconds);
         assert_eq!(sum(|d| d.down) as f64 / 1000.0, w.down_seconds);
-        assert_eq!(sum(|d| d.excluded) as f64 / 1000.0, w.excluded_maintenance_seconds);
+        assert_eq!(
+            sum(|d| d.excluded) as f64 / 1000.0,
+            w.excluded_maintenance_seconds
+        );
         assert_eq!(sum(|d| d.unknown) as f64 / 1000.0, w.unknown_seconds);
 
         // Without an SLA, every hour counts: Saturday's hour down shows.

@@ -436,7 +436,10 @@ fn covers(r: &RecomputationRecord, service: &str, period: TimeRange) -> bool {
 /// Per service, the instant after which its stored state is not backed
 /// by results: the earliest instant a critical check's last result stops
 /// standing (for a service without critical checks, the latest one).
-pub(crate) fn horizons(services: &[&Service], last: &[crate::store::ResultRecord]) -> Vec<Option<Timestamp>> {
+pub(crate) fn horizons(
+    services: &[&Service],
+    last: &[crate::store::ResultRecord],
+) -> Vec<Option<Timestamp>> {
     let by_check: HashMap<(&str, &str), Timestamp> = last
         .iter()
         .map(|r| ((r.service.as_str(), r.check.as_str()), r.at))

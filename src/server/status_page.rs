@@ -41,13 +41,34 @@ struct LangQuery {
     lang: Option<String>,
 }
 
+/// Why a request gets no page.
+enum Refusal {
+    /// `status_page.enabled: false`.
+    Disabled,
+    /// `?lang=` names a language we do not write.
+    Language(String),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Disabled => (
+                StatusCode::NOT_FOUND,
+                "the status page is turned off (status_page.enabled: false)\n",
+            )
+                .into_response(),
+            Refusal::Language(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+        }
+    }
+}
+
 /// Whether the page is on, and in which language to answer: the one asked
-/// for, or the configured one (an unknown one is a 400 that says which
-/// there are). Also gives how long the answer may be cached.
-fn serving(page: &StatusPage, q: &LangQuery) -> Result<(Lang, u64), Response> {
+/// for, or the configured one. Also gives how long the answer may be
+/// cached.
+fn serving(page: &StatusPage, q: &LangQuery) -> Result<(Lang, u64), Refusal> {
     let config = page.config();
     if !config.status_page.enabled {
-        return Err(not_found());
+        return Err(Refusal::Disabled);
     }
     let max_age = config.status_page.refresh.as_secs();
     match q.lang.as_deref() {
@@ -55,16 +76,8 @@ fn serving(page: &StatusPage, q: &LangQuery) -> Result<(Lang, u64), Response> {
         Some(l) => l
             .parse::<Lang>()
             .map(|lang| (lang, max_age))
-            .map_err(|e| (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()),
+            .map_err(|e| Refusal::Language(e.to_string())),
     }
-}
-
-fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        "the status page is turned off (status_page.enabled: false)\n",
-    )
-        .into_response()
 }
 
 /// Runs `render` on a blocking thread with the time of the request.
@@ -95,7 +108,10 @@ async fn rendered<T: Send + 'static>(
 fn respond(body: String, content_type: &'static str, lang: Lang, max_age: u64) -> Response {
     let mut r = ([(header::CONTENT_TYPE, content_type)], body).into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang.tag()));
+    h.insert(
+        header::CONTENT_LANGUAGE,
+        HeaderValue::from_static(lang.tag()),
+    );
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
         h.insert(header::CACHE_CONTROL, v);
     }
@@ -109,7 +125,7 @@ fn respond(body: String, content_type: &'static str, lang: Lang, max_age: u64) -
 async fn html(State(page): State<Arc<StatusPage>>, Query(q): Query<LangQuery>) -> Response {
     let (lang, _) = match serving(&page, &q) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match rendered(&page, move |p, now| p.page(lang, now)).await {
         Ok(body) => {
@@ -128,7 +144,7 @@ async fn html(State(page): State<Arc<StatusPage>>, Query(q): Query<LangQuery>) -
 async fn atom(State(page): State<Arc<StatusPage>>, Query(q): Query<LangQuery>) -> Response {
     let (lang, max_age) = match serving(&page, &q) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match rendered(&page, move |p, now| p.feed(lang, now)).await {
         Ok(body) => respond(body, "application/atom+xml; charset=utf-8", lang, max_age),
@@ -143,7 +159,7 @@ async fn badge(
 ) -> Response {
     let (lang, max_age) = match serving(&page, &q) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let svg = "image/svg+xml; charset=utf-8";
     let unknown = || {

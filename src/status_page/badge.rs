@@ -5,10 +5,10 @@
 
 use askama::Template;
 
+use super::ServiceView;
 use super::bar::last_days;
 use super::feed::xml_safe;
 use super::texts;
-use super::ServiceView;
 use crate::report::daily::ServiceDays;
 use crate::report::locale::{self, Lang};
 use crate::sla::ServiceState;
@@ -56,8 +56,12 @@ pub fn render(
 
 /// The answer for a service the page does not show: same shape, grey.
 pub fn unknown(lang: Lang) -> String {
-    badge("status", texts::texts(lang).unknown_service.to_string(), "#6b7078")
-        .unwrap_or_default()
+    badge(
+        "status",
+        texts::texts(lang).unknown_service.to_string(),
+        "#6b7078",
+    )
+    .unwrap_or_default()
 }
 
 fn badge(label: &str, value: String, colour: &'static str) -> Result<String, askama::Error> {

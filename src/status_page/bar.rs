@@ -188,7 +188,15 @@ pub fn write_bar(
             let key = (date, today, *grade);
             if !labels.titles.contains_key(&key) {
                 let mut title = String::new();
-                cell_title(&mut title, labels.get(date, lang), today, day, *grade, lang, t);
+                cell_title(
+                    &mut title,
+                    labels.get(date, lang),
+                    today,
+                    day,
+                    *grade,
+                    lang,
+                    t,
+                );
                 labels.titles.insert(key, title);
             }
             out.push_str(&labels.titles[&key]);
@@ -277,7 +285,10 @@ mod tests {
     #[test]
     fn a_day_is_graded_against_its_objective_in_parts_per_million() {
         let h = 3_600_000;
-        assert_eq!(DayGrade::of(&cell(9 * h, 0, 0, 0), Some(99.5)), DayGrade::Ok);
+        assert_eq!(
+            DayGrade::of(&cell(9 * h, 0, 0, 0), Some(99.5)),
+            DayGrade::Ok
+        );
         // 99.5 % of 9 h allows 162 s.
         assert_eq!(
             DayGrade::of(&cell(9 * h - 162_000, 162_000, 0, 0), Some(99.5)),
@@ -300,16 +311,34 @@ mod tests {
             objective: Some(99.5),
             calendar: "24x7".into(),
             last_day: jiff::civil::date(2026, 11, 23),
-            days: vec![cell(24 * h, 0, 0, 0), cell(23 * h, h, 0, 0), cell(0, 0, 0, 0)],
+            days: vec![
+                cell(24 * h, 0, 0, 0),
+                cell(23 * h, h, 0, 0),
+                cell(0, 0, 0, 0),
+            ],
         };
         let mut out = String::new();
         let summary = write_bar(&mut out, &days, Lang::Nl, &NL, &mut DateLabels::default());
         assert_eq!(out.matches("<title>").count(), 3);
         assert_eq!(out.matches("<use href=").count(), 3);
-        assert!(out.contains("<title>22 november 2026: 95,83 % beschikbaar, 1 u 00 min storing</title>"), "{out}");
-        assert!(out.contains("23 november 2026 (vandaag tot nu): gesloten"), "{out}");
-        assert!(summary.starts_with("97,91 % beschikbaar in 90 dagen · 1 dag met storing"), "{summary}");
-        assert!(out.contains(r#"aria-label="Beschikbaarheid per dag"#), "{out}");
+        assert!(
+            out.contains(
+                "<title>22 november 2026: 95,83 % beschikbaar, 1 u 00 min storing</title>"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("23 november 2026 (vandaag tot nu): gesloten"),
+            "{out}"
+        );
+        assert!(
+            summary.starts_with("97,91 % beschikbaar in 90 dagen · 1 dag met storing"),
+            "{summary}"
+        );
+        assert!(
+            out.contains(r#"aria-label="Beschikbaarheid per dag"#),
+            "{out}"
+        );
         assert!(out.contains("1 × storing, onder de norm"), "{out}");
     }
 }

@@ -181,11 +181,7 @@ impl<T> Default for Refreshed<T> {
 }
 
 impl<T: Send + Sync + 'static> Refreshed<T> {
-    fn get<F>(
-        self: &Arc<Self>,
-        fresh: impl Fn(&T) -> bool,
-        count: F,
-    ) -> Result<Arc<T>, StoreError>
+    fn get<F>(self: &Arc<Self>, fresh: impl Fn(&T) -> bool, count: F) -> Result<Arc<T>, StoreError>
     where
         F: FnOnce(Option<Arc<T>>) -> Result<T, StoreError> + Send + 'static,
     {

@@ -104,9 +104,9 @@ pub fn render(
     for a in announcements(config, records, now) {
         // A configured window is announced once it is 14 days away: that
         // is when the page starts to show it.
-        let announced = a.created_at.unwrap_or_else(|| {
-            a.range.start - SignedDuration::from_hours(24 * ANNOUNCE_DAYS)
-        });
+        let announced = a
+            .created_at
+            .unwrap_or_else(|| a.range.start - SignedDuration::from_hours(24 * ANNOUNCE_DAYS));
         let mut content = format!(
             "{} – {}: {}.",
             when(a.range.start),
@@ -130,7 +130,7 @@ pub fn render(
             content,
         });
     }
-    entries.sort_by(|a, b| b.updated.cmp(&a.updated));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.updated));
     let base = config.server.external_url.clone().unwrap_or_default();
     Feed {
         lang: lang.tag(),
@@ -172,11 +172,13 @@ fn uuid_urn(parts: &[&str]) -> String {
 /// (controls other than tab and newlines, lone surrogates cannot occur in
 /// a `str`, U+FFFE and U+FFFF), each replaced by U+FFFD.
 pub fn xml_safe(s: &str) -> Cow<'_, str> {
-    let bad = |c: char| {
-        matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
-    };
+    let bad = |c: char| matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}');
     if s.chars().any(bad) {
-        Cow::Owned(s.chars().map(|c| if bad(c) { '\u{fffd}' } else { c }).collect())
+        Cow::Owned(
+            s.chars()
+                .map(|c| if bad(c) { '\u{fffd}' } else { c })
+                .collect(),
+        )
     } else {
         Cow::Borrowed(s)
     }

@@ -89,7 +89,11 @@ impl StatusPage {
                 service: s.service.clone(),
                 state: s.state,
                 incident_since: s.incident_since,
-                checks: s.checks.iter().map(|c| (c.check.clone(), c.state)).collect(),
+                checks: s
+                    .checks
+                    .iter()
+                    .map(|c| (c.check.clone(), c.state))
+                    .collect(),
             })
             .collect()
     }
@@ -119,11 +123,7 @@ impl StatusPage {
 
     /// The badge of `service`; `None` when the page does not show such a
     /// service. Blocking.
-    pub fn badge(
-        &self,
-        service: &str,
-        lang: Lang,
-    ) -> Result<Option<String>, StatusPageError> {
+    pub fn badge(&self, service: &str, lang: Lang) -> Result<Option<String>, StatusPageError> {
         let config = self.config();
         if !config.status_page.is_public(service) || config.service(service).is_none() {
             return Ok(None);

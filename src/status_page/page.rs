@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, HashMap};
 use askama::Template;
 use jiff::Timestamp;
 
+use super::ServiceView;
 use super::bar::{self, DateLabels};
 use super::cache::{ANNOUNCE_DAYS, Daily, Records};
 use super::texts::{self, Texts, fill};
 use crate::config::Config;
 use crate::config::status_page::{InternalDetail, PublicField, StatusPageConfig};
-use super::ServiceView;
 use crate::report::locale::{self, Lang};
 use crate::report::sla::adhoc_spec;
 use crate::sla::{ServiceState, TimeRange, maintenance};

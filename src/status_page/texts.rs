@@ -228,7 +228,10 @@ pub fn fill(template: &str, values: &[&dyn std::fmt::Display]) -> String {
 
 /// How a service's state reads, with a sign that does not depend on
 /// colour, and the CSS class that colours it.
-pub fn service_state(state: ServiceState, lang: Lang) -> (&'static str, &'static str, &'static str) {
+pub fn service_state(
+    state: ServiceState,
+    lang: Lang,
+) -> (&'static str, &'static str, &'static str) {
     let (nl, en, sign, class) = match state {
         ServiceState::Up => ("Werkt", "Operational", "✓", "up"),
         ServiceState::Degraded => ("Werkt beperkt", "Degraded", "!", "degraded"),
