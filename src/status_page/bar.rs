@@ -67,7 +67,8 @@ impl DayGrade {
         }
     }
 
-    /// The CSS class (one letter: it is written 90 times per service).
+    /// The id of the grade's cell in the page's shared definitions (one
+    /// letter: it is written 90 times per service).
     pub fn class(self) -> &'static str {
         match self {
             DayGrade::Ok => "o",
@@ -89,18 +90,11 @@ impl DayGrade {
             DayGrade::Closed => t.day_closed,
         }
     }
-
-    /// Cells without figures are drawn short, so that they differ from a
-    /// good day in shape as well as colour.
-    fn short(self) -> bool {
-        matches!(self, DayGrade::NoData | DayGrade::Closed)
-    }
 }
 
-/// A cell's pitch in the bar's coordinates; the cells themselves (`#c`,
-/// and `#s` for the short ones) are drawn once in the page's shared
-/// definitions and placed with `<use>`, which keeps a cell at about 80
-/// bytes.
+/// A cell's pitch in the bar's coordinates; the cells themselves, one per
+/// grade (`#o`, `#m`, …, the short ones drawn short), are defined once in
+/// the page and placed with `<use>`, which keeps a cell near 60 bytes.
 const CELL: usize = 5;
 const HEIGHT: usize = 20;
 
@@ -177,13 +171,7 @@ pub fn write_bar(
     let mut date = days.date(0);
     for (i, (day, grade)) in days.days.iter().zip(&grades).enumerate() {
         let today = i + 1 == n;
-        let _ = write!(
-            out,
-            r##"<use href="#{}" x="{}" class="{}">"##,
-            if grade.short() { "s" } else { "c" },
-            i * CELL,
-            grade.class()
-        );
+        let _ = write!(out, r##"<use href="#{}" x="{}">"##, grade.class(), i * CELL);
         if uneventful(day, *grade) {
             let key = (date, today, *grade);
             if !labels.titles.contains_key(&key) {
@@ -211,7 +199,7 @@ pub fn write_bar(
     summary
 }
 
-/// `<title>22 november 2026: 99,31 % beschikbaar, 3 min storing</title>`.
+/// `<title>22 november 2026: 99,31 %, 3 min storing</title>`.
 fn cell_title(
     out: &mut String,
     date: &str,
@@ -231,12 +219,11 @@ fn cell_title(
     out.push_str("</title>");
 }
 
-/// `99,31 % beschikbaar, 3 min storing, 2 u 00 min onderhoud`.
+/// `99,31 %, 3 min storing, 2 u 00 min onderhoud`.
 fn day_text(out: &mut String, day: &DayCell, grade: DayGrade, lang: Lang, t: &Texts) {
+    // The figure's label says these are availabilities.
     match day.availability() {
-        Some(a) => {
-            let _ = write!(out, "{} {}", locale::percent(a, lang), t.available);
-        }
+        Some(a) => out.push_str(&locale::percent(a, lang)),
         None => out.push_str(grade.text(t)),
     }
     for (ms, what) in [
@@ -256,10 +243,10 @@ fn day_text(out: &mut String, day: &DayCell, grade: DayGrade, lang: Lang, t: &Te
 }
 
 /// The legend: each grade's cell, drawn as in the bars, and its text.
-pub fn legend(t: &Texts) -> Vec<(&'static str, &'static str, bool)> {
+pub fn legend(t: &Texts) -> Vec<(&'static str, &'static str)> {
     DayGrade::ALL
         .iter()
-        .map(|g| (g.class(), g.text(t), g.short()))
+        .map(|g| (g.class(), g.text(t)))
         .collect()
 }
 
@@ -322,9 +309,7 @@ mod tests {
         assert_eq!(out.matches("<title>").count(), 3);
         assert_eq!(out.matches("<use href=").count(), 3);
         assert!(
-            out.contains(
-                "<title>22 november 2026: 95,83 % beschikbaar, 1 u 00 min storing</title>"
-            ),
+            out.contains("<title>22 november 2026: 95,83 %, 1 u 00 min storing</title>"),
             "{out}"
         );
         assert!(

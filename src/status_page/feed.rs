@@ -21,6 +21,11 @@ use crate::config::Config;
 use crate::config::status_page::InternalDetail;
 use crate::report::locale::{self, Lang};
 
+/// Entries in the feed, newest first: a reader polls it, and in a month
+/// with thousands of incidents the older ones are on the page's history
+/// and in `/api/v1/incidents`.
+const FEED_ENTRIES: usize = 200;
+
 #[derive(Template)]
 #[template(path = "status_page/feed.xml")]
 struct Feed<'a> {
@@ -131,6 +136,7 @@ pub fn render(
         });
     }
     entries.sort_by_key(|e| std::cmp::Reverse(e.updated));
+    entries.truncate(FEED_ENTRIES);
     let base = config.server.external_url.clone().unwrap_or_default();
     Feed {
         lang: lang.tag(),

@@ -14,7 +14,7 @@ use askama::Template;
 use jiff::Timestamp;
 
 use super::ServiceView;
-use super::bar::{self, DateLabels};
+use super::bar;
 use super::cache::{ANNOUNCE_DAYS, Daily, Records};
 use super::texts::{self, Texts, fill};
 use crate::config::Config;
@@ -47,7 +47,7 @@ pub struct Page<'a> {
     active: Vec<Active<'a>>,
     maintenance: Vec<Maintenance>,
     show_references: bool,
-    legend: Vec<(&'static str, &'static str, bool)>,
+    legend: Vec<(&'static str, &'static str)>,
     categories: Vec<Category<'a>>,
     history: Vec<History<'a>>,
     history_more: Option<String>,
@@ -87,8 +87,8 @@ struct Row<'a> {
     state_class: &'static str,
     since: Option<String>,
     checks: Vec<(&'a str, &'static str, &'static str)>,
-    bar: String,
-    bar_summary: String,
+    bar: &'a str,
+    bar_summary: &'a str,
 }
 
 struct History<'a> {
@@ -200,14 +200,12 @@ fn build<'a>(src: &Sources<'a>) -> Page<'a> {
 
     let mut categories: Vec<Category<'a>> = Vec::new();
     let mut category_index: HashMap<&str, usize> = HashMap::new();
-    let mut labels = DateLabels::default();
     for s in &public {
         let svc = &*s.service;
         let (state_text, state_sign, state_class) = texts::service_state(s.state, lang);
-        let mut bar = String::new();
-        let bar_summary = match daily.of(&svc.id) {
-            Some(days) => bar::write_bar(&mut bar, days, lang, t, &mut labels),
-            None => t.no_figures.to_string(),
+        let (bar, bar_summary) = match daily.bar(&svc.id, lang) {
+            Some(b) => (b.svg.as_str(), b.summary.as_str()),
+            None => ("", t.no_figures),
         };
         let row = Row {
             name: &svc.name,
