@@ -61,13 +61,21 @@ pub fn render(
     let when = |at: Timestamp| locale::datetime(tz.to_datetime(at), lang);
     let mut entries: Vec<Entry> = Vec::new();
     let services = config.services_by_id();
-    for i in &records.incidents {
-        let Some(service) = services
-            .get(i.service.as_str())
-            .filter(|s| page.is_public(&s.id))
-        else {
-            continue;
-        };
+    // Only the entries the feed will hold are formatted: a month can hold
+    // thousands of incidents.
+    let mut incidents: Vec<_> = records
+        .incidents
+        .iter()
+        .filter_map(|i| {
+            let service = services
+                .get(i.service.as_str())
+                .filter(|s| page.is_public(&s.id))?;
+            Some((*service, i))
+        })
+        .collect();
+    incidents.sort_by_key(|(_, i)| std::cmp::Reverse(i.ended_at.unwrap_or(i.started_at)));
+    incidents.truncate(FEED_ENTRIES);
+    for (service, i) in incidents {
         let name = xml_safe(&service.name);
         let mut content = format!(
             "{}: {} {} {}.",
