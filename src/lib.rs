@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod demo;
 pub mod engine;
 pub mod import;
+pub mod migration;
 pub mod probe;
 pub mod recompute;
 pub mod report;

@@ -161,6 +161,11 @@ enum Command {
         #[arg(long)]
         catalogue: Option<PathBuf>,
     },
+    /// Supplier migrations: phases, cutovers, hypercare, verification.
+    Migration {
+        #[command(subcommand)]
+        action: continuity::migration::cli::MigrationCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -210,6 +215,14 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Check { config } => Ok(check(&config)),
         Command::Probe { config, target } => probe_once(&config, &target).await,
         Command::Demo { listen, catalogue } => demo(&listen, catalogue.as_deref()).await,
+        Command::Migration { action } => {
+            let Some(cfg) = load_or_report(action.config()) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let out = continuity::migration::cli::execute(&action, &cfg, jiff::Timestamp::now())?;
+            print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sla {
             config,
             service,
@@ -391,6 +404,9 @@ async fn probe_once(path: &Path, target: &str) -> Result<ExitCode> {
                 }
                 for (k, v) in &o.details {
                     println!("  {k}: {v}");
+                }
+                for line in o.parity.iter().flat_map(|p| p.summary()) {
+                    println!("  {line}");
                 }
                 if !o.exchange.is_empty() {
                     println!("  exchange:");

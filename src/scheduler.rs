@@ -92,7 +92,23 @@ impl Scheduler {
             reports,
         });
         let mut jobs = Vec::with_capacity(config.check_count());
+        let mut verification_slots = Vec::new();
+        let (wall, mono) = (jiff::Timestamp::now(), Instant::now());
         for service in &config.services {
+            // A cutover's verification round: every check of the service
+            // probed the moment its window ends, not at its next slot.
+            let ends: Vec<Instant> = service
+                .migrations
+                .iter()
+                .filter(|m| m.cutover.end > wall)
+                .filter_map(|m| Duration::try_from(m.cutover.end.duration_since(wall)).ok())
+                .map(|d| mono + d)
+                .collect();
+            for end in &ends {
+                for c in 0..service.checks.len() {
+                    verification_slots.push(Reverse((*end, jobs.len() + c)));
+                }
+            }
             let service_id: Arc<str> = service.id.as_str().into();
             for check in &service.checks {
                 let check_id: Arc<str> = check.id.as_str().into();
@@ -109,7 +125,7 @@ impl Scheduler {
         }
         telemetry.checks_configured.set(config.check_count() as i64);
         Scheduler {
-            driver: tokio::spawn(drive(jobs, shared)),
+            driver: tokio::spawn(drive(jobs, verification_slots.into(), shared)),
         }
     }
 
@@ -143,7 +159,14 @@ struct Job {
 /// 1,000 probes a second that would double its turns. Finished tasks are
 /// collected whenever the driver wakes anyway.
 /// Dropping this future (at stop) aborts the probes in flight.
-async fn drive(jobs: Vec<Arc<Job>>, shared: Arc<Shared>) {
+///
+/// `extra` holds one-off slots (cutover verification rounds): due once,
+/// then gone; skipped like any slot when the check is still probing.
+async fn drive(
+    jobs: Vec<Arc<Job>>,
+    mut extra: BinaryHeap<Reverse<(Instant, usize)>>,
+    shared: Arc<Shared>,
+) {
     let start = Instant::now();
     let mut due: BinaryHeap<Reverse<(Instant, usize)>> = jobs
         .iter()
@@ -157,13 +180,29 @@ async fn drive(jobs: Vec<Arc<Job>>, shared: Arc<Shared>) {
     let mut running: JoinSet<()> = JoinSet::new();
     let timer = tokio::time::sleep_until(start);
     tokio::pin!(timer);
-    while let Some(Reverse((at, _))) = due.peek().copied() {
+    loop {
+        let next = due.peek().map(|Reverse((at, _))| *at);
+        let next_extra = extra.peek().map(|Reverse((at, _))| *at);
+        let Some(at) = next.into_iter().chain(next_extra).min() else {
+            break;
+        };
         if timer.deadline() != at {
             timer.as_mut().reset(at);
         }
         (&mut timer).await;
         while running.try_join_next().is_some() {}
         let now = Instant::now();
+        while let Some(Reverse((at, i))) = extra.peek().copied() {
+            if at > now {
+                break;
+            }
+            extra.pop();
+            let job = &jobs[i];
+            if job.running.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            running.spawn(run_once(job.clone(), at, shared.clone()));
+        }
         while let Some(mut top) = due.peek_mut() {
             let Reverse((at, i)) = *top;
             if at > now {
@@ -287,6 +326,48 @@ mod tests {
             next_slot(t0, i, t0 + Duration::from_secs(25)),
             t0 + Duration::from_secs(30)
         );
+    }
+
+    #[tokio::test]
+    async fn every_check_of_a_service_is_probed_the_moment_its_cutover_window_ends() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                held.push(listener.accept().await.unwrap());
+            }
+        });
+        // Hourly checks: without the extra slot the next probe would be
+        // up to an hour away.
+        let end = jiff::Timestamp::now() + jiff::SignedDuration::from_millis(1500);
+        let start = end - jiff::SignedDuration::from_hours(1);
+        let yaml = format!(
+            "services:\n  - id: s\n    migration:\n      from: old\n      to: new\n      cutover: {{ start: {start}, end: {end}, reference: CHG-1 }}\n    checks:\n      - id: a\n        interval: 1h\n        tcp: {{ target: \"{addr}\" }}\n      - id: b\n        interval: 1h\n        tcp: {{ target: \"{addr}\" }}\n"
+        );
+        let config = Config::from_str("t.yaml", &yaml).unwrap();
+        let (tx, mut rx) = mpsc::channel(100);
+        let scheduler = Scheduler::start(&config, Arc::new(Telemetry::new()), tx);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut round = Vec::new();
+        while let Ok(Some(r)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+            if r.at >= end {
+                round.push((r.check.to_string(), r.at));
+            }
+            if round.len() == 2 {
+                break;
+            }
+        }
+        scheduler.stop().await;
+        round.sort();
+        let checks: Vec<&str> = round.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(checks, ["a", "b"]);
+        for (_, at) in &round {
+            assert!(
+                *at - end < jiff::SignedDuration::from_millis(500),
+                "{at} vs {end}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 pub mod duration;
 pub mod error;
 pub mod expand;
+pub mod migration;
 pub mod schedule;
 pub mod spanned;
 pub mod status_page;
@@ -39,6 +40,9 @@ pub struct Config {
     pub store: StoreConfig,
     pub calendars: BTreeMap<String, CalendarSpec>,
     pub maintenances: Vec<MaintenanceSpec>,
+    /// `suppliers:`, by id; a supplier a service names but this does not
+    /// list has only its id.
+    pub suppliers: BTreeMap<String, migration::Supplier>,
     pub alerting: crate::alert::config::AlertingSpec,
     pub services: Vec<Arc<Service>>,
     pub status_page: status_page::StatusPageConfig,
@@ -86,6 +90,9 @@ pub struct Service {
     pub runbook_url: Option<String>,
     pub slas: Vec<SlaSpec>,
     pub checks: Vec<Arc<Check>>,
+    /// The supplier timeline (`migration:`), in time order; empty for a
+    /// service that does not move.
+    pub migrations: Vec<migration::Migration>,
 }
 
 /// One probe of a service, run on its own interval.
@@ -204,6 +211,8 @@ struct RawMain {
     #[serde(default)]
     alerting: Option<Spanned<crate::alert::config::AlertingSpec>>,
     #[serde(default)]
+    suppliers: BTreeMap<String, Spanned<migration::RawSupplier>>,
+    #[serde(default)]
     services: Vec<Spanned<RawService>>,
     #[serde(default)]
     status_page: Option<Spanned<status_page::RawStatusPage>>,
@@ -218,6 +227,8 @@ struct RawCatalogue {
     calendars: BTreeMap<String, Spanned<CalendarSpec>>,
     #[serde(default)]
     maintenances: Vec<Spanned<MaintenanceSpec>>,
+    #[serde(default)]
+    suppliers: BTreeMap<String, Spanned<migration::RawSupplier>>,
     #[serde(default)]
     services: Vec<Spanned<RawService>>,
 }
@@ -264,6 +275,8 @@ struct RawService {
     #[serde(default)]
     slas: Vec<Spanned<SlaSpec>>,
     checks: Option<Spanned<Vec<Spanned<RawCheck>>>>,
+    #[serde(default)]
+    migration: Option<Spanned<migration::RawMigrations>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -396,6 +409,11 @@ impl Loader {
             })
             .collect();
         push_calendars(&mut calendars, &main_file, raw.calendars);
+        let mut suppliers: Vec<Sourced<BTreeMap<String, Spanned<migration::RawSupplier>>>> =
+            vec![Sourced {
+                file: main_file.clone(),
+                item: Spanned::new(raw.suppliers, Location::UNKNOWN),
+            }];
 
         for pattern in raw.include {
             let full = base.join(&pattern.value);
@@ -448,6 +466,10 @@ impl Loader {
                         item,
                     }));
                     push_calendars(&mut calendars, &file, cat.calendars);
+                    suppliers.push(Sourced {
+                        file: file.clone(),
+                        item: Spanned::new(cat.suppliers, Location::UNKNOWN),
+                    });
                 }
             }
         }
@@ -467,6 +489,22 @@ impl Loader {
             }
             spec.validate(&mut v, item.referenced);
             calendar_map.insert(name, spec);
+            self.issues.append(&mut v.issues);
+        }
+
+        let mut supplier_map = BTreeMap::new();
+        for Sourced { file, item } in suppliers {
+            let mut v = Validator::new(file);
+            for (id, s) in migration::suppliers(item.value, &mut v) {
+                if supplier_map.contains_key(&id) {
+                    v.error(
+                        Location::UNKNOWN,
+                        format!("supplier '{id}' is defined twice"),
+                        Some("list each supplier once, in one file".into()),
+                    );
+                }
+                supplier_map.insert(id, s);
+            }
             self.issues.append(&mut v.issues);
         }
 
@@ -498,7 +536,17 @@ impl Loader {
         let known = KnownNames {
             services: out_services.iter().map(|s| s.id.as_str()).collect(),
             categories: out_services.iter().map(|s| s.category.as_str()).collect(),
-            suppliers: out_services.iter().map(|s| s.supplier.as_str()).collect(),
+            suppliers: out_services
+                .iter()
+                .flat_map(|s| {
+                    std::iter::once(s.supplier.as_str()).chain(
+                        s.migrations
+                            .iter()
+                            .flat_map(|m| [m.from.as_str(), m.to.as_str()]),
+                    )
+                })
+                .chain(supplier_map.keys().map(String::as_str))
+                .collect(),
         };
         let mut alerting = crate::alert::config::AlertingSpec::default();
         if let Some(a) = raw.alerting {
@@ -513,7 +561,11 @@ impl Loader {
             self.issues.append(&mut v.issues);
             page
         };
-        let mut out_maint = Vec::new();
+        let mut out_maint = migration::cutover_maintenances(
+            out_services
+                .iter()
+                .map(|s| (s.id.as_str(), s.migrations.as_slice())),
+        );
         for Sourced { file, item } in maintenances {
             let mut v = Validator::new(file);
             let mut m = item.value;
@@ -534,6 +586,7 @@ impl Loader {
             store,
             calendars: calendar_map,
             maintenances: out_maint,
+            suppliers: supplier_map,
             alerting,
             services: out_services,
             status_page,
@@ -785,6 +838,11 @@ fn service(
         slas.push(spec);
     }
 
+    let (migrations, supplier) = match raw.migration {
+        Some(m) => migration::migrations(m, &id, raw.supplier.as_deref(), v),
+        None => (Vec::new(), raw.supplier),
+    };
+
     let mut checks = Vec::new();
     match raw.checks {
         None => v.error(
@@ -826,12 +884,13 @@ fn service(
     Some(Service {
         name: raw.name.unwrap_or_else(|| id.clone()),
         category: raw.category.unwrap_or_else(|| "other".into()),
-        supplier: raw.supplier.unwrap_or_else(|| "unknown".into()),
+        supplier: supplier.unwrap_or_else(|| "unknown".into()),
         id,
         labels: raw.labels,
         runbook_url: raw.runbook_url.map(|u| u.value),
         slas,
         checks,
+        migrations,
     })
 }
 

@@ -46,7 +46,31 @@ impl DemoServices {
             ("DEMO_DNS", self.dns.to_string()),
             ("DEMO_PHONE", self.phone.to_string()),
         ]
+        .into_iter()
+        .chain(cutover_env(jiff::Timestamp::now()))
+        .collect()
     }
+}
+
+/// The demo's two cutovers, relative to when it starts: the portal cut
+/// over yesterday (a night window, now in hypercare), and the queue
+/// system's window opens two minutes from now and lasts one, so a
+/// newcomer watches a cutover, its verification round and the start of
+/// hypercare (`continuity migration status`, `/api/v1/migrations`).
+pub fn cutover_env(now: jiff::Timestamp) -> Vec<(&'static str, String)> {
+    let at = |minutes: i64| {
+        let t = now + jiff::SignedDuration::from_mins(minutes);
+        // Whole seconds read better in the catalogue and the status.
+        jiff::Timestamp::from_second(t.as_second())
+            .unwrap_or(t)
+            .to_string()
+    };
+    vec![
+        ("DEMO_CUTOVER_DONE_START", at(-30 * 60)),
+        ("DEMO_CUTOVER_DONE_END", at(-26 * 60)),
+        ("DEMO_CUTOVER_NEXT_START", at(2)),
+        ("DEMO_CUTOVER_NEXT_END", at(3)),
+    ]
 }
 
 /// Start every simulated service on 127.0.0.1; they stop when `stop` flips.
@@ -182,4 +206,40 @@ async fn serve_tcp(mut stop: watch::Receiver<bool>) -> std::io::Result<SocketAdd
         }
     });
     Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migration::{Phase, position};
+
+    #[test]
+    fn the_demo_shows_one_service_in_hypercare_and_one_cutover_minutes_away() {
+        let now = jiff::Timestamp::now();
+        let env = cutover_env(now);
+        let text = crate::config::expand::expand_with(DEMO_CATALOGUE, |name| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| Some("127.0.0.1:9".to_string()))
+        })
+        .unwrap_or_else(|_| panic!("the demo catalogue expands"));
+        let config = crate::config::Config::from_str("demo.yaml", &text)
+            .unwrap_or_else(|e| panic!("the demo catalogue loads: {e}"));
+        let portal = config.service("citizen-portal").unwrap();
+        let at = position(portal, now);
+        assert_eq!((at.phase, at.supplier), (Phase::Hypercare, "northhost"));
+        let queue = config.service("queue-service").unwrap();
+        assert_eq!(position(queue, now).phase, Phase::Baseline);
+        let soon = now + jiff::SignedDuration::from_mins(2) + jiff::SignedDuration::from_secs(30);
+        assert_eq!(position(queue, soon).phase, Phase::Cutover);
+        let after = now + jiff::SignedDuration::from_mins(4);
+        assert_eq!(
+            (
+                position(queue, after).phase,
+                position(queue, after).supplier
+            ),
+            (Phase::Hypercare, "queuecorp")
+        );
+    }
 }

@@ -23,6 +23,7 @@ pub mod dns;
 pub mod http;
 pub mod icmp;
 pub(crate) mod net;
+pub mod parity;
 pub mod sip;
 pub mod tcp;
 pub mod tls;
@@ -260,6 +261,14 @@ pub struct ProbeOutcome {
     pub cert_not_after: Option<i64>,
     /// A protocol transcript summary for `continuity probe` (SIP exchanges).
     pub exchange: Vec<String>,
+    /// What parity compares (a body, a certificate, answers); only when
+    /// the probe's context asks to observe, and boxed: absent, it costs
+    /// every outcome 8 bytes.
+    #[serde(skip)]
+    pub observed: Option<Box<parity::Observed>>,
+    /// How the new side compared with the old one (`compare_with`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parity: Option<Box<parity::ParityResult>>,
 }
 
 impl ProbeOutcome {
@@ -323,6 +332,9 @@ pub struct ProbeContext {
     /// never shows them, and formatting them for every probe of 10,000
     /// checks is CPU for nobody.
     pub details: bool,
+    /// Keep what parity compares in `ProbeOutcome::observed` (set for
+    /// the sides of a `compare_with` check).
+    pub observe: bool,
 }
 
 impl ProbeContext {
@@ -331,6 +343,7 @@ impl ProbeContext {
             timeout,
             started: tokio::time::Instant::now(),
             details: false,
+            observe: false,
         }
     }
 
@@ -364,6 +377,18 @@ pub async fn run_with_details(
     run_in(kind, ctx).await
 }
 
+/// Probe one kind: on its own, or side by side with its old endpoint.
+async fn probe_kind<P: Prober + Sync>(
+    p: &P,
+    old: Option<&parity::OldSide<P>>,
+    ctx: &ProbeContext,
+) -> Result<ProbeOutcome, ProbeError> {
+    match old {
+        Some(o) => Box::pin(parity::side_by_side(p, &o.old, &o.comparison, ctx)).await,
+        None => Box::pin(p.probe(ctx)).await,
+    }
+}
+
 async fn run_in(
     kind: &crate::config::CheckKind,
     ctx: ProbeContext,
@@ -375,12 +400,12 @@ async fn run_in(
     // each time one is spawned.
     let fut = async {
         match kind {
-            CheckKind::Http(p) => Box::pin(p.probe(&ctx)).await,
-            CheckKind::Tcp(p) => Box::pin(p.probe(&ctx)).await,
-            CheckKind::Tls(p) => Box::pin(p.probe(&ctx)).await,
-            CheckKind::Dns(p) => Box::pin(p.probe(&ctx)).await,
-            CheckKind::Icmp(p) => Box::pin(p.probe(&ctx)).await,
-            CheckKind::Sip(p) => Box::pin(p.probe(&ctx)).await,
+            CheckKind::Http(p) => probe_kind(p, p.parity(), &ctx).await,
+            CheckKind::Tcp(p) => probe_kind(p, p.parity(), &ctx).await,
+            CheckKind::Tls(p) => probe_kind(p, p.parity(), &ctx).await,
+            CheckKind::Dns(p) => probe_kind(p, p.parity(), &ctx).await,
+            CheckKind::Icmp(p) => probe_kind(p, None, &ctx).await,
+            CheckKind::Sip(p) => probe_kind(&**p, p.parity(), &ctx).await,
         }
     };
     // A little grace so that a prober's own, more precise timeout

@@ -16,6 +16,7 @@ use crate::engine::SharedStatus;
 use crate::store::Store;
 
 pub mod api;
+pub mod migrations;
 pub mod status_page;
 use crate::telemetry::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Telemetry};
 
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/maintenances/{id}",
             axum::routing::delete(api::delete_maintenance),
         )
+        .merge(migrations::routes())
         .merge(status_page::routes(&state))
         .with_state(state)
 }

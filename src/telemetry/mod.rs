@@ -165,6 +165,56 @@ pub mod names {
         help: "Eligible time during which the service was up or degraded",
         kind: Kind::Counter,
     };
+
+    // Migration awareness: where each service stands in its supplier
+    // timeline (docs/migration.md).
+    pub const SERVICE_INFO: Desc = Desc {
+        name: "continuity_service_info",
+        help: "Always 1; the service's current supplier and migration phase (baseline, cutover, hypercare, steady) as labels",
+        kind: Kind::Gauge,
+    };
+    pub const SERVICE_PHASE: Desc = Desc {
+        name: "continuity_service_phase",
+        help: "Current migration phase of the service (1 for the current phase, 0 for the others)",
+        kind: Kind::Gauge,
+    };
+    pub const CUTOVER_START: Desc = Desc {
+        name: "continuity_migration_cutover_start_timestamp_seconds",
+        help: "Start (Unix time) of a cutover window of the service, from one supplier to another",
+        kind: Kind::Gauge,
+    };
+    pub const CUTOVER_END: Desc = Desc {
+        name: "continuity_migration_cutover_end_timestamp_seconds",
+        help: "End (Unix time) of a cutover window of the service, from one supplier to another",
+        kind: Kind::Gauge,
+    };
+    // Parity of a `compare_with` check (old and new side by side); the
+    // series exist once the check has compared.
+    pub const PARITY_MATCH: Desc = Desc {
+        name: "continuity_parity_match",
+        help: "Whether the new endpoint matched the old one (compare_with) on every compared aspect in the last judged probe (1) or not (0)",
+        kind: Kind::Gauge,
+    };
+    pub const PARITY_MISMATCHES: Desc = Desc {
+        name: "continuity_parity_mismatches",
+        help: "Probes in which the new endpoint did not match the old one, by aspect (status, body, json_fields, latency, connect, issuer, expiry, sans, answers, code)",
+        kind: Kind::Counter,
+    };
+    pub const PARITY_LATENCY_RATIO: Desc = Desc {
+        name: "continuity_parity_latency_ratio",
+        help: "The new endpoint's probe time over the old one's, in the last judged probe",
+        kind: Kind::Gauge,
+    };
+    pub const PARITY_SIMILARITY_RATIO: Desc = Desc {
+        name: "continuity_parity_similarity_ratio",
+        help: "How alike the new body is to the old one (0 to 1, volatile parts aside), in the last judged probe",
+        kind: Kind::Gauge,
+    };
+    pub const PARITY_COMPARE_UP: Desc = Desc {
+        name: "continuity_parity_compare_up",
+        help: "Whether the old endpoint (compare_with) answered successfully in the last probe (1) or not (0); parity is judged only while it does",
+        kind: Kind::Gauge,
+    };
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -492,16 +542,16 @@ mod tests {
         assert!(text.contains("continuity_service_state{service=\"portal\",state=\"up\"} 0\n"));
         assert!(
             text.contains(
-                "continuity_sla_objective_ratio{service=\"portal\",sla=\"office\"} 0.995\n"
+                "continuity_sla_objective_ratio{service=\"portal\",sla=\"office\",supplier=\"unknown\"} 0.995\n"
             )
         );
         assert!(text.contains(
-            "continuity_sla_good_seconds_total{service=\"portal\",sla=\"office\"} 30.0\n"
+            "continuity_sla_good_seconds_total{service=\"portal\",sla=\"office\",supplier=\"unknown\"} 30.0\n"
         ));
         // Registering again (a reload) keeps the counts.
         t.services.register(&cfg.services[0]);
         assert!(t.render(false).contains(
-            "continuity_sla_eligible_seconds_total{service=\"portal\",sla=\"office\"} 60.0\n"
+            "continuity_sla_eligible_seconds_total{service=\"portal\",sla=\"office\",supplier=\"unknown\"} 60.0\n"
         ));
     }
 

@@ -11,7 +11,10 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod dashboards;
+pub mod demo;
 pub mod ports;
+pub mod prometheus;
 pub mod smtp;
 
 use std::convert::Infallible;
