@@ -21,6 +21,7 @@ pub mod rules;
 pub mod scheduler;
 pub mod server;
 pub mod sla;
+pub mod status_page;
 pub mod store;
 pub mod telemetry;
 

@@ -2,8 +2,6 @@
 //! maintenance windows guarded by a bearer token take effect at once, and
 //! SLA figures and incidents are served from the store.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::time::Duration;
 
 mod support;
@@ -11,18 +9,7 @@ use support::daemon::{InProcess, metric, request, wait_for};
 
 #[test]
 fn maintenance_windows_through_the_api_and_sla_figures_from_the_store() {
-    let target = TcpListener::bind("127.0.0.1:0").unwrap();
-    let target_addr = target.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in target.incoming().flatten() {
-            let mut s = s;
-            let mut b = [0u8; 1024];
-            let _ = s.read(&mut b);
-            let _ = s.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nWelkom",
-            );
-        }
-    });
+    let target_addr = support::welcome_target();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
     let cfg = dir.path().join("continuity.yaml");

@@ -21,6 +21,7 @@ pub mod files;
 pub mod reports;
 pub mod schedule;
 pub mod spanned;
+pub mod status_page;
 
 pub use spanned::{Location, Spanned};
 
@@ -49,6 +50,7 @@ pub struct Config {
     pub metrics: metrics::MetricsConfig,
     pub reports: reports::ReportsConfig,
     pub services: Vec<Arc<Service>>,
+    pub status_page: status_page::StatusPageConfig,
     /// Every file the configuration was read from, main file first.
     pub files: Vec<PathBuf>,
     /// SHA-256 over the contents of every file, to put recomputations and
@@ -243,6 +245,8 @@ struct RawMain {
     reports: Option<Spanned<reports::RawReports>>,
     #[serde(default)]
     services: Vec<Spanned<RawService>>,
+    #[serde(default)]
+    status_page: Option<Spanned<status_page::RawStatusPage>>,
 }
 
 /// An included catalogue file: services, and the calendars and
@@ -604,6 +608,12 @@ impl Loader {
         let mut rv = Validator::new(main_file.clone());
         let reports = reports::compile(raw.reports, &mut rv, base, has_email);
         self.issues.append(&mut rv.issues);
+        let status_page = {
+            let mut v = Validator::new(main_file.clone());
+            let page = status_page::compile(raw.status_page, &known, &mut v);
+            self.issues.append(&mut v.issues);
+            page
+        };
         let mut out_maint = migration::cutover_maintenances(
             out_services
                 .iter()
@@ -649,6 +659,7 @@ impl Loader {
             metrics: metrics.into(),
             reports,
             services: out_services,
+            status_page,
             files: self.files,
             digest: hex::encode(self.hasher.finalize()),
         })

@@ -2,6 +2,7 @@
 //! that `continuity sla`, the API and the weekly management report share
 //! ([`sla`]), and their rendering as a table, JSON or CSV ([`format`]).
 
+pub mod daily;
 pub mod format;
 pub mod locale;
 pub mod sla;

@@ -197,48 +197,24 @@ pub fn sla_report(
         return Ok(Vec::new());
     };
 
-    let transitions = store.service_transitions(service, span.start, span.end)?;
-    let mut by_service: HashMap<&str, Vec<&ServiceTransitionRecord>> = HashMap::new();
-    for t in &transitions {
-        by_service.entry(t.service.as_str()).or_default().push(t);
-    }
+    let timelines = stored_timelines(store, &services, service, span)?;
     let mut incidents: HashMap<&str, Vec<&IncidentRecord>> = HashMap::new();
     let stored_incidents = store.incidents(service, span.start, span.end)?;
     for i in &stored_incidents {
         incidents.entry(i.service.as_str()).or_default().push(i);
     }
-    let specs: Vec<MaintenanceSpec> = config
-        .maintenances
-        .iter()
-        .cloned()
-        .chain(
-            store
-                .maintenances(span.start, span.end, false)?
-                .iter()
-                .map(adhoc_spec),
-        )
-        .collect();
+    let specs = maintenance_specs(config, store, span)?;
     let recomputations = store.recomputations(None, RECOMPUTATIONS_SCANNED)?;
     let last_results = store.last_results()?;
     let horizons = horizons(&services, &last_results);
 
-    let timelines: Vec<Timeline> = services
-        .iter()
-        .map(|s| {
-            stored_timeline(
-                span.start,
-                by_service.get(s.id.as_str()).map_or(&[][..], Vec::as_slice),
-            )
-        })
-        .collect();
     let mut maintenance: HashMap<(usize, TimeRange), ServiceMaintenance> = HashMap::new();
     let mut rows = Vec::with_capacity(plans.len());
     for (si, spec, period) in plans {
         let s = services[si];
         let calendar = &calendars[spec.calendar.as_str()];
         let until = now.clamp(period.start(), period.end());
-        let known_until = horizons[si].map_or(until, |h| h.clamp(period.start(), until));
-        let segments = timelines[si].segments(TimeRange::new(period.start(), known_until));
+        let segments = known_segments(&timelines[si], horizons[si], period.start(), until);
         let excluded = &maintenance
             .entry((si, period.range))
             .or_insert_with(|| ServiceMaintenance::for_service(&specs, s, period.range))
@@ -434,6 +410,62 @@ fn row(
     }
 }
 
+/// Each service's timeline from the stored transitions over `span`, in
+/// the order of `services` (`only`: the one service asked for, if any).
+pub(crate) fn stored_timelines(
+    store: &dyn Store,
+    services: &[&Service],
+    only: Option<&str>,
+    span: TimeRange,
+) -> Result<Vec<Timeline>, StoreError> {
+    let transitions = store.service_transitions(only, span.start, span.end)?;
+    let mut by_service: HashMap<&str, Vec<&ServiceTransitionRecord>> = HashMap::new();
+    for t in &transitions {
+        by_service.entry(t.service.as_str()).or_default().push(t);
+    }
+    Ok(services
+        .iter()
+        .map(|s| {
+            stored_timeline(
+                span.start,
+                by_service.get(s.id.as_str()).map_or(&[][..], Vec::as_slice),
+            )
+        })
+        .collect())
+}
+
+/// The configured maintenance windows and those added through the API
+/// (not deleted) that overlap `span`.
+pub(crate) fn maintenance_specs(
+    config: &Config,
+    store: &dyn Store,
+    span: TimeRange,
+) -> Result<Vec<MaintenanceSpec>, StoreError> {
+    Ok(config
+        .maintenances
+        .iter()
+        .cloned()
+        .chain(
+            store
+                .maintenances(span.start, span.end, false)?
+                .iter()
+                .map(adhoc_spec),
+        )
+        .collect())
+}
+
+/// The segments that count over `[start, until)`: the timeline cut at the
+/// service's horizon, so that the time after it counts as unknown.
+pub(crate) fn known_segments(
+    timeline: &Timeline,
+    horizon: Option<Timestamp>,
+    start: Timestamp,
+    until: Timestamp,
+) -> Vec<sla::Segment> {
+    let known_until = horizon.map_or(until, |h| h.clamp(start, until));
+    timeline.segments(TimeRange::new(start, known_until))
+}
+
 /// A maintenance window created at run time (through the API), as the
 /// SLA code reads a configured one: a one-off window with its scope and
 /// time filled in. The caller leaves out deleted windows. An effect other
@@ -571,7 +603,7 @@ fn seconds(ms: i64) -> f64 {
 }
 
 /// `home: timeout (no answer after 10s); dns: refused`.
-fn cause_summary(cause: &serde_json::Value) -> String {
+pub(crate) fn cause_summary(cause: &serde_json::Value) -> String {
     match serde_json::from_value::<Vec<CheckCause>>(cause.clone()) {
         Ok(causes) => causes
             .iter()

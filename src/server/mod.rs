@@ -18,6 +18,7 @@ use crate::store::Store;
 pub mod api;
 pub mod migrations;
 pub mod reports;
+pub mod status_page;
 use crate::telemetry::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Telemetry};
 
 /// A reload request; the answer says whether the new configuration took.
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(migrations::routes())
         .merge(reports::routes())
+        .merge(status_page::routes(&state))
         .with_state(state)
 }
 

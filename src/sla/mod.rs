@@ -42,7 +42,9 @@ pub use check::{CheckRules, CheckTracker, FirstFailure, FlapPolicy, ProbeResult}
 pub use holidays::Holiday;
 pub use incident::{Incident, IncidentChange};
 pub use maintenance::{MaintenanceWindow, ServiceMaintenance};
-pub use period::{Period, PeriodLabelError, SlaPeriod, parse_period_label, period_containing};
+pub use period::{
+    Period, PeriodLabelError, SlaPeriod, calendar_day, parse_period_label, period_containing,
+};
 pub use range::{RangeSet, TimeRange};
 pub use service::{ServiceTracker, ServiceUpdate};
 pub use state::{CheckState, ServiceState};

@@ -141,6 +141,12 @@ fn day_range(first: Date, next: Option<Date>, tz: &TimeZone) -> TimeRange {
     TimeRange::new(start, end)
 }
 
+/// The calendar day `date` in `tz`: from its local midnight to the next
+/// (23 or 25 hours on the DST days).
+pub fn calendar_day(date: Date, tz: &TimeZone) -> TimeRange {
+    day_range(date, date.tomorrow().ok(), tz)
+}
+
 fn week_of(monday: Date, tz: &TimeZone) -> Period {
     let next = monday.checked_add(jiff::Span::new().days(7)).ok();
     Period {
@@ -315,6 +321,17 @@ mod tests {
         assert_eq!(p.previous().range.duration_ms(), (31 * 24 + 1) * 3_600_000);
         assert_eq!(p.next().next().label(), "2027-01");
         assert_eq!(parse_period_label("2026-11", &ams()).unwrap(), p);
+    }
+
+    #[test]
+    fn a_calendar_day_runs_midnight_to_midnight_local_and_the_dst_days_differ() {
+        let day = |d: i8, m: i8| calendar_day(Date::new(2026, m, d).unwrap(), &ams());
+        assert_eq!(
+            day(23, 11),
+            r("2026-11-23T00:00:00+01:00", "2026-11-24T00:00:00+01:00")
+        );
+        assert_eq!(day(29, 3).duration_ms(), 23 * 3_600_000);
+        assert_eq!(day(25, 10).duration_ms(), 25 * 3_600_000);
     }
 
     #[test]

@@ -71,6 +71,26 @@ pub fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
+/// A plain HTTP target on a thread of its own that answers every request
+/// with `200 Welkom`, for daemon tests that need services up and no
+/// runtime of their own.
+pub fn welcome_target() -> SocketAddr {
+    use std::io::{Read, Write};
+    let target = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = target.local_addr().expect("bound address");
+    std::thread::spawn(move || {
+        for s in target.incoming().flatten() {
+            let mut s = s;
+            let mut b = [0u8; 1024];
+            let _ = s.read(&mut b);
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nWelkom",
+            );
+        }
+    });
+    addr
+}
+
 // ------------------------------------------------------------------- HTTP
 
 pub type Body = BoxBody<Bytes, Infallible>;
