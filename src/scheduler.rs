@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 use futures::FutureExt;
 use tokio::sync::{Semaphore, mpsc};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::config::{Check, Config};
@@ -35,6 +35,8 @@ pub struct ProbeReport {
 /// Sleeping checks cost a heap entry, not a task each.
 pub struct Scheduler {
     driver: JoinHandle<()>,
+    /// New configurations for the driver, switched in place.
+    updates: mpsc::UnboundedSender<Arc<Config>>,
 }
 
 /// Offsets are multiples of this. At 10,000 checks every 10 s about ten
@@ -88,29 +90,25 @@ impl Scheduler {
     ) -> Scheduler {
         let shared = Arc::new(Shared {
             limit: Semaphore::new(config.defaults.max_concurrency),
+            max_concurrency: config.defaults.max_concurrency,
             telemetry: telemetry.clone(),
             reports,
         });
-        let mut jobs = Vec::with_capacity(config.check_count());
-        for service in &config.services {
-            let service_id: Arc<str> = service.id.as_str().into();
-            for check in &service.checks {
-                let check_id: Arc<str> = check.id.as_str().into();
-                jobs.push(Arc::new(Job {
-                    metrics: telemetry
-                        .checks
-                        .register(&service_id, &check_id, check.kind.name()),
-                    service: service_id.clone(),
-                    check_id,
-                    check: check.clone(),
-                    running: AtomicBool::new(false),
-                }));
-            }
-        }
+        let jobs = jobs_of(config, &telemetry, &HashMap::new());
         telemetry.checks_configured.set(config.check_count() as i64);
+        let (updates, updates_rx) = mpsc::unbounded_channel();
         Scheduler {
-            driver: tokio::spawn(drive(jobs, shared)),
+            driver: tokio::spawn(drive(jobs, shared, updates_rx)),
+            updates,
         }
+    }
+
+    /// Probe `config` from now on. Checks whose definition (kind, spec,
+    /// interval, timeout) did not change keep their slots and their probes
+    /// in flight: a reload, or a loop of them, never cancels those. Probes
+    /// of changed or removed checks are abandoned.
+    pub fn reconfigure(&self, config: Arc<Config>) {
+        let _ = self.updates.send(config);
     }
 
     /// Stop probing (in-flight probes are abandoned).
@@ -120,9 +118,48 @@ impl Scheduler {
     }
 }
 
+/// The jobs of `config`; a check in `carried` with the same definition
+/// shares its `running` mark, so it does not overlap a probe started
+/// under the previous configuration.
+fn jobs_of(
+    config: &Config,
+    telemetry: &Telemetry,
+    carried: &HashMap<(&str, &str), &Arc<Job>>,
+) -> Vec<Arc<Job>> {
+    let mut jobs = Vec::with_capacity(config.check_count());
+    for service in &config.services {
+        let service_id: Arc<str> = service.id.as_str().into();
+        for check in &service.checks {
+            let check_id: Arc<str> = check.id.as_str().into();
+            let running = carried
+                .get(&(service.id.as_str(), check.id.as_str()))
+                .filter(|old| same_probe(&old.check, check))
+                .map(|old| old.running.clone())
+                .unwrap_or_default();
+            jobs.push(Arc::new(Job {
+                metrics: telemetry
+                    .checks
+                    .register(&service_id, &check_id, check.kind.name()),
+                service: service_id.clone(),
+                check_id,
+                check: check.clone(),
+                running,
+            }));
+        }
+    }
+    jobs
+}
+
+/// Whether two checks probe alike: same compiled spec (by digest), same
+/// interval and timeout. Thresholds and criticality are the engine's.
+fn same_probe(a: &Check, b: &Check) -> bool {
+    a.kind == b.kind && a.interval == b.interval && a.timeout == b.timeout
+}
+
 /// What every probe task shares.
 struct Shared {
     limit: Semaphore,
+    max_concurrency: usize,
     telemetry: Arc<Telemetry>,
     reports: mpsc::Sender<ProbeReport>,
 }
@@ -133,7 +170,107 @@ struct Job {
     check: Arc<Check>,
     metrics: CheckMetrics,
     /// A probe of this check is in flight: its next slot is skipped.
-    running: AtomicBool,
+    /// Shared with the job of the same check after a reload that left it
+    /// unchanged.
+    running: Arc<AtomicBool>,
+}
+
+/// The due slots of `jobs`, each check's first slot after now.
+fn first_slots(jobs: &[Arc<Job>], start: Instant) -> BinaryHeap<Reverse<(Instant, usize)>> {
+    jobs.iter()
+        .enumerate()
+        .map(|(i, j)| {
+            let interval = j.check.interval;
+            let first = until_next_slot(interval, offset(&j.service, &j.check_id, interval));
+            Reverse((start + first, i))
+        })
+        .collect()
+}
+
+/// The running schedule, owned by the driver task.
+struct Schedule {
+    jobs: Vec<Arc<Job>>,
+    due: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// The probe task in flight per job, to abandon it when its check
+    /// changes.
+    tasks: Vec<Option<AbortHandle>>,
+    shared: Arc<Shared>,
+}
+
+impl Schedule {
+    /// Switch to `config`. A carried check keeps its next slot and its
+    /// probe in flight; the probe of a changed or removed check is aborted.
+    fn reconfigure(&mut self, config: &Config) {
+        let telemetry = self.shared.telemetry.clone();
+        let mut next: HashMap<usize, Instant> = HashMap::with_capacity(self.jobs.len());
+        for Reverse((at, i)) in self.due.drain() {
+            next.insert(i, at);
+        }
+        let by_key: HashMap<(&str, &str), &Arc<Job>> = self
+            .jobs
+            .iter()
+            .map(|j| ((&*j.service, &*j.check_id), j))
+            .collect();
+        let old_index: HashMap<(&str, &str), usize> = self
+            .jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| ((&*j.service, &*j.check_id), i))
+            .collect();
+        let jobs = jobs_of(config, &telemetry, &by_key);
+        let start = Instant::now();
+        let mut due = BinaryHeap::with_capacity(jobs.len());
+        let mut tasks: Vec<Option<AbortHandle>> = vec![None; jobs.len()];
+        let mut kept = vec![false; self.jobs.len()];
+        for (i, job) in jobs.iter().enumerate() {
+            let old = old_index
+                .get(&(&*job.service, &*job.check_id))
+                .copied()
+                .filter(|&o| Arc::ptr_eq(&self.jobs[o].running, &job.running));
+            let at = match old {
+                Some(o) => {
+                    kept[o] = true;
+                    tasks[i] = self.tasks[o].take();
+                    next.get(&o).copied()
+                }
+                None => None,
+            };
+            let at = at.unwrap_or_else(|| {
+                let interval = job.check.interval;
+                start + until_next_slot(interval, offset(&job.service, &job.check_id, interval))
+            });
+            due.push(Reverse((at, i)));
+        }
+        drop(by_key);
+        drop(old_index);
+        let mut abandoned = 0;
+        for (o, task) in self.tasks.iter_mut().enumerate() {
+            if !kept[o]
+                && let Some(t) = task.take()
+            {
+                abandoned += usize::from(!t.is_finished());
+                t.abort();
+            }
+        }
+        if config.defaults.max_concurrency != self.shared.max_concurrency {
+            self.shared = Arc::new(Shared {
+                limit: Semaphore::new(config.defaults.max_concurrency),
+                max_concurrency: config.defaults.max_concurrency,
+                telemetry: telemetry.clone(),
+                reports: self.shared.reports.clone(),
+            });
+        }
+        telemetry.checks_configured.set(config.check_count() as i64);
+        tracing::debug!(
+            checks = jobs.len(),
+            carried = kept.iter().filter(|k| **k).count(),
+            abandoned,
+            "schedule switched to the new configuration"
+        );
+        self.jobs = jobs;
+        self.due = due;
+        self.tasks = tasks;
+    }
 }
 
 /// Keep every check's next slot and start a probe task when one is due.
@@ -141,35 +278,53 @@ struct Job {
 /// running when that slot comes, the slot is skipped, so a check never
 /// overlaps itself. Probes do not wake the driver when they finish: at
 /// 1,000 probes a second that would double its turns. Finished tasks are
-/// collected whenever the driver wakes anyway.
+/// collected whenever the driver wakes anyway. A new configuration from
+/// `updates` switches the schedule in place (`Schedule::reconfigure`).
 /// Dropping this future (at stop) aborts the probes in flight.
-async fn drive(jobs: Vec<Arc<Job>>, shared: Arc<Shared>) {
+async fn drive(
+    jobs: Vec<Arc<Job>>,
+    shared: Arc<Shared>,
+    mut updates: mpsc::UnboundedReceiver<Arc<Config>>,
+) {
     let start = Instant::now();
-    let mut due: BinaryHeap<Reverse<(Instant, usize)>> = jobs
-        .iter()
-        .enumerate()
-        .map(|(i, j)| {
-            let interval = j.check.interval;
-            let first = until_next_slot(interval, offset(&j.service, &j.check_id, interval));
-            Reverse((start + first, i))
-        })
-        .collect();
+    let mut s = Schedule {
+        due: first_slots(&jobs, start),
+        tasks: vec![None; jobs.len()],
+        jobs,
+        shared,
+    };
     let mut running: JoinSet<()> = JoinSet::new();
     let timer = tokio::time::sleep_until(start);
     tokio::pin!(timer);
-    while let Some(Reverse((at, _))) = due.peek().copied() {
-        if timer.deadline() != at {
+    let mut listening = true;
+    loop {
+        let next = s.due.peek().map(|Reverse((at, _))| *at);
+        if let Some(at) = next
+            && timer.deadline() != at
+        {
             timer.as_mut().reset(at);
         }
-        (&mut timer).await;
+        tokio::select! {
+            update = updates.recv(), if listening => {
+                match update {
+                    Some(config) => s.reconfigure(&config),
+                    None => listening = false,
+                }
+                continue;
+            }
+            () = &mut timer, if next.is_some() => {}
+            // No checks and no more configurations: stay alive until
+            // stopped.
+            () = std::future::pending(), if next.is_none() && !listening => {}
+        }
         while running.try_join_next().is_some() {}
         let now = Instant::now();
-        while let Some(mut top) = due.peek_mut() {
+        while let Some(mut top) = s.due.peek_mut() {
             let Reverse((at, i)) = *top;
             if at > now {
                 break;
             }
-            let job = &jobs[i];
+            let job = &s.jobs[i];
             // The check's next slot replaces this one in place: one sift
             // instead of a pop and a push.
             *top = Reverse((next_slot(at, job.check.interval, now), i));
@@ -178,11 +333,9 @@ async fn drive(jobs: Vec<Arc<Job>>, shared: Arc<Shared>) {
             if job.running.swap(true, Ordering::AcqRel) {
                 continue;
             }
-            running.spawn(run_once(job.clone(), at, shared.clone()));
+            s.tasks[i] = Some(running.spawn(run_once(job.clone(), at, s.shared.clone())));
         }
     }
-    // No checks: nothing to drive, but stay alive until stopped.
-    std::future::pending::<()>().await;
 }
 
 /// Counts a probe in `continuity_probes_in_flight` until dropped, also
@@ -234,7 +387,17 @@ async fn run_once(job: Arc<Job>, due: Instant, shared: Arc<Shared>) {
             }
             Err(e) => {
                 job.metrics.monitor_error();
-                tracing::warn!(service = %job.service, check = %job.check_id, error = %e, "probe could not run");
+                if let probe::ProbeError::Resource(s) = &e {
+                    t.probe_resource_errors_total
+                        .get_or_create(&crate::telemetry::ResourceLabels {
+                            kind: job.check.kind.name().to_string(),
+                            resource: s.resource.to_string(),
+                        })
+                        .inc();
+                    tracing::error!(service = %job.service, check = %job.check_id, error = %e, "the monitor is out of {}: this probe says nothing about the service, its time counts as unknown", s.resource);
+                } else {
+                    tracing::warn!(service = %job.service, check = %job.check_id, error = %e, "probe could not run");
+                }
                 Err(e.to_string())
             }
         };
@@ -287,6 +450,90 @@ mod tests {
             next_slot(t0, i, t0 + Duration::from_secs(25)),
             t0 + Duration::from_secs(30)
         );
+    }
+
+    #[tokio::test]
+    async fn a_storm_of_reloads_never_cancels_the_probe_of_an_unchanged_check() {
+        // A target that accepts and never answers: its probe takes the
+        // whole timeout, and a reload that cancelled it would hide the
+        // outage (no result, the check stays unknown).
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sa = silent.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                held.push(silent.accept().await.unwrap());
+            }
+        });
+        let yaml = format!(
+            "services:\n  - id: s\n    checks:\n      - id: hung\n        interval: 2s\n        timeout: 1500ms\n        tcp:\n          target: {sa}\n          expect: hello\n"
+        );
+        let config = Arc::new(Config::from_str("t.yaml", &yaml).unwrap());
+        let telemetry = Arc::new(Telemetry::new());
+        let (tx, mut rx) = mpsc::channel(100);
+        let scheduler = Scheduler::start(&config, telemetry.clone(), tx);
+        let mut failures = 0;
+        let end = Instant::now() + Duration::from_millis(4500);
+        let mut storm = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tokio::select! {
+                _ = storm.tick() => {
+                    // The same definition, loaded anew each time.
+                    scheduler.reconfigure(Arc::new(Config::from_str("t.yaml", &yaml).unwrap()));
+                }
+                r = rx.recv() => {
+                    let r = r.unwrap();
+                    assert_eq!(r.outcome.unwrap().reason(), Some(crate::probe::FailureReason::Timeout));
+                    failures += 1;
+                }
+                () = tokio::time::sleep_until(end) => break,
+            }
+        }
+        scheduler.stop().await;
+        // Two slots (every 2 s) fall within 4.5 s; each probe takes 1.5 s.
+        assert!(failures >= 1, "no probe finished during the reloads");
+    }
+
+    #[tokio::test]
+    async fn a_changed_check_is_probed_with_its_new_definition_at_once() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sa = silent.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                held.push(silent.accept().await.unwrap());
+            }
+        });
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ca = closed.local_addr().unwrap();
+        drop(closed);
+        let yaml = |target| {
+            format!(
+                "services:\n  - id: s\n    checks:\n      - id: c\n        interval: 1s\n        timeout: 900ms\n        tcp:\n          target: {target}\n          expect: hello\n"
+            )
+        };
+        let telemetry = Arc::new(Telemetry::new());
+        let (tx, mut rx) = mpsc::channel(100);
+        let scheduler = Scheduler::start(
+            &Config::from_str("t.yaml", &yaml(sa)).unwrap(),
+            telemetry.clone(),
+            tx,
+        );
+        // Wait for the first (hanging) probe, then change the target.
+        while telemetry.probes_in_flight.get() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        scheduler.reconfigure(Arc::new(Config::from_str("t.yaml", &yaml(ca)).unwrap()));
+        let r = tokio::time::timeout(Duration::from_secs(3), rx.recv())
+            .await
+            .expect("a report")
+            .unwrap();
+        // The probe of the old target was abandoned, not reported.
+        assert_eq!(
+            r.outcome.unwrap().reason(),
+            Some(crate::probe::FailureReason::Refused)
+        );
+        scheduler.stop().await;
     }
 
     #[tokio::test]

@@ -127,7 +127,13 @@ pub fn percent_with(ratio: f64, decimals: usize, lang: Lang) -> String {
 }
 
 const WEEKDAYS_NL: [&str; 7] = [
-    "maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag",
+    "maandag",
+    "dinsdag",
+    "woensdag",
+    "donderdag",
+    "vrijdag",
+    "zaterdag",
+    "zondag",
 ];
 const WEEKDAYS_EN: [&str; 7] = [
     "Monday",

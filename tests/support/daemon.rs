@@ -104,7 +104,13 @@ impl Daemon {
     /// `continuity run --config FILE`; the configuration should listen on
     /// port 0. Returns once the daemon logged the address it serves on.
     pub fn start(config: &Path) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_continuity"))
+        Daemon::start_command(Command::new(env!("CARGO_BIN_EXE_continuity")), config)
+    }
+
+    /// [`Daemon::start`] through `command` (the binary itself, or a
+    /// wrapper such as `prlimit` whose last argument is the binary).
+    pub fn start_command(mut command: Command, config: &Path) -> Daemon {
+        let mut child = command
             .args(["run", "--config"])
             .arg(config)
             .env("RUST_LOG", "warn,continuity=info")
@@ -145,6 +151,11 @@ impl Daemon {
             }
         };
         Daemon { child, addr, log }
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     /// Send `signal` (e.g. `-HUP`, `-TERM`) to the process.
