@@ -132,7 +132,7 @@ fn idle_clients_take_no_descriptor_the_probes_need_and_scrapes_still_answer() {
         .lines()
         .filter(|l| l.starts_with("continuity_probe_resource_errors_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+        .fold(0.0, |a, b| a + b);
     println!(
         "finding 1: {} idle clients; the daemon held at most {most_descriptors} descriptors (limit 400, server cap {:?}); {answered} of 30 health checks answered meanwhile; probe failures {failures:?}, resource errors {resource_errors}",
         idle.len(),
@@ -189,8 +189,10 @@ fn a_storm_of_reloads_hides_no_outage() {
         reloads += 1;
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The probe of the last slot ends within its 1 s timeout.
+    std::thread::sleep(Duration::from_millis(1500));
     let completed = scrape(addr, failures).unwrap_or(0.0) - before;
-    // One slot every 2 s; each probe takes its 1 s timeout.
+    // One slot every 2 s: 5 or 6 of them end within these 11.5 s.
     let slots = 5.0;
     let state = scrape(
         addr,
@@ -200,7 +202,7 @@ fn a_storm_of_reloads_hides_no_outage() {
         "finding 2: {reloads} reloads by SIGHUP in 10 s; {completed} probes of the hung check completed, due slots {slots}; portal down: {state:?}"
     );
     assert!(
-        completed >= slots - 1.0,
+        completed >= slots,
         "{completed} probes completed for {slots} slots"
     );
     assert_eq!(state, Some(1.0), "the outage is hidden");
@@ -306,19 +308,18 @@ fn slow_clients_hold_a_shutdown_no_longer_than_its_bound() {
     wait_for("/readyz", Duration::from_secs(10), || {
         get(addr, "/readyz").is_some()
     });
-    // 100 slowloris clients: a request that never ends, a byte at a time.
+    // 100 slowloris clients: headers that never end, a line at a time
+    // (under the 10 s header-read timeout, the connections stay open).
     let mut slow: Vec<TcpStream> = (0..100)
         .filter_map(|_| TcpStream::connect(addr).ok())
         .collect();
     for s in &mut slow {
-        let _ = s.write_all(
-            b"POST /api/v1/maintenances HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{",
-        );
+        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n");
     }
     let feeder = std::thread::spawn(move || {
         for _ in 0..60 {
             for s in &mut slow {
-                let _ = s.write_all(b" ");
+                let _ = s.write_all(b"X-Slow: 1\r\n");
             }
             std::thread::sleep(Duration::from_millis(500));
         }
@@ -360,9 +361,8 @@ fn fill(dir: &Path) -> std::path::PathBuf {
     let mut f = std::fs::File::create(&path).unwrap();
     let chunk = vec![0u8; 64 * 1024];
     while f.write_all(&chunk).is_ok() {}
-    let mut small = [0u8; 512];
+    let small = [0u8; 512];
     while f.write_all(&small[..]).is_ok() {}
-    small[0] = 1;
     let _ = f.flush();
     path
 }
@@ -425,4 +425,129 @@ fn probing_and_reloads_go_on_while_the_store_fails_and_readyz_says_so() {
         Duration::from_secs(30),
         || get(addr, "/readyz").is_some_and(|b| b == "ready\n"),
     );
+}
+
+/// A webhook receiver: every request body it gets, as JSON.
+fn webhook_sink() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::Read;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let got: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let kept = got.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let kept = kept.clone();
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = s.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            kept.lock().unwrap().push(body.to_string());
+                            break;
+                        }
+                    }
+                }
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            });
+        }
+    });
+    (addr, got)
+}
+
+#[test]
+fn a_full_disk_does_not_stop_pages_and_the_outbox_catches_up_without_repeating() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let Some(_mount) = small_tmpfs(&data, "4m") else {
+        println!("finding 11: skipped, a tmpfs cannot be mounted here (needs root)");
+        return;
+    };
+    // A service that greets while healthy and falls silent when not.
+    let healthy = std::sync::Arc::new(AtomicBool::new(true));
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = l.local_addr().unwrap();
+    let h = healthy.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            let mut s = s;
+            if h.load(Ordering::SeqCst) {
+                let _ = s.write_all(b"hello\n");
+            } else {
+                held.push(s);
+            }
+        }
+    });
+    let (hook, got) = webhook_sink();
+    let path = dir.path().join("continuity.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "server:\n  listen: 127.0.0.1:0\ndefaults:\n  interval: 1s\n  timeout: 500ms\n  failure_threshold: 2\nstore:\n  path: data/continuity.db\nalerting:\n  receivers:\n    - name: oncall\n      min_severity: page\n      group_wait: 0s\n      group_interval: 0s\n      webhook:\n        url: http://{hook}/hook\nservices:\n  - id: portal\n    category: portal\n    supplier: hosting-partner\n    checks:\n      - id: home\n        tcp:\n          target: \"{target}\"\n          expect: hello\n"
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&path);
+    let addr = daemon.addr;
+    wait_for("the portal up", Duration::from_secs(15), || {
+        scrape(
+            addr,
+            "continuity_service_state{service=\"portal\",state=\"up\"}",
+        ) == Some(1.0)
+    });
+    let filler = fill(&data);
+    wait_for("the store to fail", Duration::from_secs(20), || {
+        scrape(addr, "continuity_store_errors_total").is_some_and(|e| e > 0.0)
+    });
+    healthy.store(false, Ordering::SeqCst);
+    let down = Instant::now();
+    let firing = |got: &std::sync::Mutex<Vec<String>>| {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b.contains("ServiceDown") && b.contains("\"status\":\"firing\""))
+            .count()
+    };
+    wait_for(
+        "ServiceDown with the disk full",
+        Duration::from_secs(60),
+        || firing(&got) >= 1,
+    );
+    let took = down.elapsed();
+    // Space returns: the outbox rows are written, and not sent again.
+    std::fs::remove_file(filler).unwrap();
+    wait_for(
+        "/readyz after space returns",
+        Duration::from_secs(30),
+        || get(addr, "/readyz").is_some_and(|b| b == "ready\n"),
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let delivered = firing(&got);
+    let queued = scrape(addr, "continuity_notification_queue_length");
+    println!(
+        "finding 11: with the disk full, ServiceDown reached the webhook {:.1}s after the service went down; after space returned: {delivered} firing notification(s) in all, {queued:?} waiting",
+        took.as_secs_f64()
+    );
+    assert_eq!(delivered, 1, "sent again once the disk came back");
+    assert_eq!(queued, Some(0.0));
 }
