@@ -17,6 +17,7 @@ pub mod error;
 pub mod expand;
 pub mod schedule;
 pub mod server;
+pub mod server_tls;
 pub mod spanned;
 
 pub use spanned::{Location, Spanned};
@@ -57,6 +58,10 @@ pub struct ServerConfig {
     pub external_url: Option<String>,
     /// Connection cap, timeouts, body size, shutdown bound, reload endpoint.
     pub limits: server::ServerLimits,
+    /// HTTPS on our endpoints (`server.tls`).
+    pub tls: Option<server_tls::ServerTls>,
+    /// Credentials for `/metrics` and `/api/*` (`server.read_auth`).
+    pub read_auth: Option<server_tls::ReadAuth>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -235,6 +240,8 @@ struct RawServer {
     max_request_body_bytes: Option<Spanned<usize>>,
     shutdown_timeout: Option<Spanned<Dur>>,
     enable_reload_endpoint: Option<Spanned<bool>>,
+    tls: Option<server_tls::RawServerTls>,
+    read_auth: Option<Spanned<server_tls::RawReadAuth>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -586,11 +593,17 @@ impl Loader {
                 None
             }
         });
+        let tls = raw.tls.and_then(|t| t.compile(base, v));
+        let read_auth = raw
+            .read_auth
+            .and_then(|a| a.value.compile(a.referenced, base, v));
         ServerConfig {
             listen,
             api_token,
             external_url,
             limits,
+            tls,
+            read_auth,
         }
     }
 }

@@ -35,7 +35,7 @@ pub(super) fn raise_nofile_limit() -> Option<u64> {
                     to = lim.rlim_max,
                     "raised the soft limit of open files"
                 );
-                return Some(lim.rlim_max as u64);
+                return Some(lim.rlim_max);
             }
             tracing::warn!(
                 soft = lim.rlim_cur,
@@ -44,7 +44,7 @@ pub(super) fn raise_nofile_limit() -> Option<u64> {
             );
         }
     }
-    Some(lim.rlim_cur as u64)
+    Some(lim.rlim_cur)
 }
 
 /// Descriptors kept for the probes and the daemon itself.
@@ -99,7 +99,7 @@ mod tests {
         };
         // SAFETY: as above.
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-        assert_eq!(soft, lim.rlim_cur as u64);
+        assert_eq!(soft, lim.rlim_cur);
         assert_eq!(lim.rlim_cur, lim.rlim_max);
     }
 }

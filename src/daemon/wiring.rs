@@ -91,6 +91,7 @@ impl Daemon {
             listener,
             app,
             options,
+            shared_config.clone(),
             telemetry.clone(),
             stop_rx,
         ));

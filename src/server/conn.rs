@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,7 +21,9 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::config::Config;
 use crate::config::server::ServerLimits;
+use crate::config::server_tls::ServerTls;
 use crate::telemetry::Telemetry;
 
 /// How our server accepts and keeps connections.
@@ -33,13 +35,15 @@ pub struct ServeOptions {
     pub connection_cap: usize,
 }
 
-/// Serve `app` on `listener` until `stop` turns true; then stop accepting,
+/// Serve `app` on `listener` (over TLS when the running `config` has
+/// `server.tls`) until `stop` turns true; then stop accepting,
 /// let requests in progress finish for up to `shutdown_timeout`, and close
 /// what is left.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     options: ServeOptions,
+    config: Arc<RwLock<Arc<Config>>>,
     telemetry: Arc<Telemetry>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -90,8 +94,17 @@ pub async fn serve(
             }
         };
         let Some(permit) = permit else { break };
+        // Read per connection: a reload (SIGHUP) brings renewed
+        // certificates without a restart.
+        let tls = config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .server
+            .tls
+            .clone();
         connections.spawn(serve_connection(
             stream,
+            tls,
             app.clone(),
             limits,
             Slot::enter(&quiet, permit),
@@ -142,27 +155,57 @@ impl Drop for Open<'_> {
 /// server closes.
 async fn serve_connection(
     stream: TcpStream,
+    tls: Option<ServerTls>,
     app: Router,
     limits: ServerLimits,
     slot: Slot,
     telemetry: Arc<Telemetry>,
-    mut closing: watch::Receiver<bool>,
+    closing: watch::Receiver<bool>,
 ) {
     telemetry.http_connections_open.inc();
     let _open = Open(&telemetry.http_connections_open);
     let _ = stream.set_nodelay(true);
-    let (started, activity, evicted) = (slot.started, slot.activity.clone(), slot.evict.clone());
-    let io = TokioIo::new(Tracked {
+    let tracked = Tracked {
         inner: stream,
-        started,
-        activity: activity.clone(),
-    });
+        started: slot.started,
+        activity: slot.activity.clone(),
+    };
+    let Some(tls) = tls else {
+        return serve_http(tracked, app, limits, &slot, closing).await;
+    };
+    // The handshake counts against the header-read timeout: a client that
+    // opens TLS and stops is closed like one that sends half a header.
+    let accepted = tokio::time::timeout(
+        limits.header_read_timeout,
+        tokio_rustls::TlsAcceptor::from(tls.config).accept(tracked),
+    )
+    .await;
+    match accepted {
+        Ok(Ok(stream)) => serve_http(stream, app, limits, &slot, closing).await,
+        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake with a client failed"),
+        Err(_) => tracing::debug!("TLS handshake with a client timed out"),
+    }
+}
+
+/// HTTP/1.1 on `io` with the header-read timeout, closed when no byte moved
+/// for the idle timeout or when evicted, asked to finish its request when
+/// the server closes.
+async fn serve_http<S>(
+    io: S,
+    app: Router,
+    limits: ServerLimits,
+    slot: &Slot,
+    mut closing: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (started, activity) = (slot.started, &slot.activity);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(64 * 1024);
-    let conn = builder.serve_connection(io, TowerToHyperService::new(app));
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(app));
     tokio::pin!(conn);
     let mut asked_to_close = false;
     loop {
@@ -170,7 +213,7 @@ async fn serve_connection(
             started + Duration::from_millis(activity.load(Ordering::Relaxed)) + limits.idle_timeout;
         tokio::select! {
             _ = conn.as_mut() => return,
-            () = evicted.notified() => return,
+            () = slot.evict.notified() => return,
             _ = closing.wait_for(|c| *c), if !asked_to_close => {
                 conn.as_mut().graceful_shutdown();
                 asked_to_close = true;
@@ -193,10 +236,14 @@ const SILENT_GRACE: Duration = Duration::from_millis(10);
 /// been quiet this long; one busier than that is never evicted.
 const EVICT_AFTER: Duration = Duration::from_secs(1);
 
+/// An open connection as eviction sees it: when it opened, when a byte
+/// last moved (ms after opening, 0 = never), and how to tell it to close.
+type Seen = (Instant, Arc<AtomicU64>, Arc<Notify>);
+
 /// The open connections, to find the one to close at the cap.
 #[derive(Default)]
 struct Quiet {
-    slots: Mutex<HashMap<u64, (Instant, Arc<AtomicU64>, Arc<Notify>)>>,
+    slots: Mutex<HashMap<u64, Seen>>,
     next: AtomicU64,
 }
 

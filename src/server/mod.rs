@@ -51,11 +51,24 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    // The read endpoints take `server.read_auth` when it is set; health,
+    // readiness and reload have their own rules.
+    let guarded = read_routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::read_guard,
+    ));
     Router::new()
-        .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/-/reload", post(reload))
+        .merge(guarded)
+        .with_state(state)
+}
+
+/// `/metrics` and `/api/*`.
+fn read_routes() -> Router<AppState> {
+    Router::new()
+        .route("/metrics", get(metrics))
         .route("/api/v1/status", get(status))
         .route("/api/v1/incidents", get(api::incidents))
         .route("/api/v1/sla", get(api::sla))
@@ -67,7 +80,6 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/maintenances/{id}",
             axum::routing::delete(api::delete_maintenance),
         )
-        .with_state(state)
 }
 
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
