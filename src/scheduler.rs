@@ -191,13 +191,29 @@ fn first_slots(jobs: &[Arc<Job>], start: Instant) -> BinaryHeap<Reverse<(Instant
 struct Schedule {
     jobs: Vec<Arc<Job>>,
     due: BinaryHeap<Reverse<(Instant, usize)>>,
-    /// The probe task in flight per job, to abandon it when its check
-    /// changes.
-    tasks: Vec<Option<AbortHandle>>,
+    /// The probe tasks in flight, by job, to abandon one when its check
+    /// changes. Only while they run: a handle kept after its task ended
+    /// would keep the task's memory (10,000 finished probes, 16 MiB).
+    tasks: HashMap<usize, AbortHandle>,
+    /// Which job each task in flight probes.
+    jobs_of_tasks: HashMap<tokio::task::Id, usize>,
     shared: Arc<Shared>,
 }
 
 impl Schedule {
+    /// Collect finished probe tasks and drop their handles.
+    fn reap(&mut self, running: &mut JoinSet<()>) {
+        while let Some(done) = running.try_join_next_with_id() {
+            let id = match done {
+                Ok((id, ())) => id,
+                Err(e) => e.id(),
+            };
+            if let Some(i) = self.jobs_of_tasks.remove(&id) {
+                self.tasks.remove(&i);
+            }
+        }
+    }
+
     /// Switch to `config`. A carried check keeps its next slot and its
     /// probe in flight; the probe of a changed or removed check is aborted.
     fn reconfigure(&mut self, config: &Config) {
@@ -220,7 +236,7 @@ impl Schedule {
         let jobs = jobs_of(config, &telemetry, &by_key);
         let start = Instant::now();
         let mut due = BinaryHeap::with_capacity(jobs.len());
-        let mut tasks: Vec<Option<AbortHandle>> = vec![None; jobs.len()];
+        let mut tasks: HashMap<usize, AbortHandle> = HashMap::new();
         let mut kept = vec![false; self.jobs.len()];
         for (i, job) in jobs.iter().enumerate() {
             let old = old_index
@@ -230,7 +246,9 @@ impl Schedule {
             let at = match old {
                 Some(o) => {
                     kept[o] = true;
-                    tasks[i] = self.tasks[o].take();
+                    if let Some(t) = self.tasks.remove(&o) {
+                        tasks.insert(i, t);
+                    }
                     next.get(&o).copied()
                 }
                 None => None,
@@ -244,14 +262,12 @@ impl Schedule {
         drop(by_key);
         drop(old_index);
         let mut abandoned = 0;
-        for (o, task) in self.tasks.iter_mut().enumerate() {
-            if !kept[o]
-                && let Some(t) = task.take()
-            {
-                abandoned += usize::from(!t.is_finished());
-                t.abort();
-            }
+        // What is left in `tasks` probes changed or removed checks.
+        for (_, t) in self.tasks.drain() {
+            abandoned += usize::from(!t.is_finished());
+            t.abort();
         }
+        self.jobs_of_tasks = tasks.iter().map(|(&i, t)| (t.id(), i)).collect();
         if config.defaults.max_concurrency != self.shared.max_concurrency {
             self.shared = Arc::new(Shared {
                 limit: Semaphore::new(config.defaults.max_concurrency),
@@ -289,7 +305,8 @@ async fn drive(
     let start = Instant::now();
     let mut s = Schedule {
         due: first_slots(&jobs, start),
-        tasks: vec![None; jobs.len()],
+        tasks: HashMap::new(),
+        jobs_of_tasks: HashMap::new(),
         jobs,
         shared,
     };
@@ -317,7 +334,7 @@ async fn drive(
             // stopped.
             () = std::future::pending(), if next.is_none() && !listening => {}
         }
-        while running.try_join_next().is_some() {}
+        s.reap(&mut running);
         let now = Instant::now();
         while let Some(mut top) = s.due.peek_mut() {
             let Reverse((at, i)) = *top;
@@ -333,7 +350,9 @@ async fn drive(
             if job.running.swap(true, Ordering::AcqRel) {
                 continue;
             }
-            s.tasks[i] = Some(running.spawn(run_once(job.clone(), at, s.shared.clone())));
+            let task = running.spawn(run_once(job.clone(), at, s.shared.clone()));
+            s.jobs_of_tasks.insert(task.id(), i);
+            s.tasks.insert(i, task);
         }
     }
 }
@@ -452,19 +471,25 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_storm_of_reloads_never_cancels_the_probe_of_an_unchanged_check() {
-        // A target that accepts and never answers: its probe takes the
-        // whole timeout, and a reload that cancelled it would hide the
-        // outage (no result, the check stays unknown).
+    /// A target that accepts and never says a word.
+    async fn silent_target() -> std::net::SocketAddr {
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sa = silent.local_addr().unwrap();
+        let addr = silent.local_addr().unwrap();
         tokio::spawn(async move {
             let mut held = Vec::new();
             loop {
                 held.push(silent.accept().await.unwrap());
             }
         });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_storm_of_reloads_never_cancels_the_probe_of_an_unchanged_check() {
+        // A target that accepts and never answers: its probe takes the
+        // whole timeout, and a reload that cancelled it would hide the
+        // outage (no result, the check stays unknown).
+        let sa = silent_target().await;
         let yaml = format!(
             "services:\n  - id: s\n    checks:\n      - id: hung\n        interval: 2s\n        timeout: 1500ms\n        tcp:\n          target: {sa}\n          expect: hello\n"
         );
@@ -496,14 +521,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_changed_check_is_probed_with_its_new_definition_at_once() {
-        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sa = silent.local_addr().unwrap();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            loop {
-                held.push(silent.accept().await.unwrap());
-            }
-        });
+        let sa = silent_target().await;
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ca = closed.local_addr().unwrap();
         drop(closed);

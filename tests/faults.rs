@@ -89,11 +89,7 @@ fn tcp_check(id: &str, target: SocketAddr, extra: &str) -> String {
 fn idle_clients_take_no_descriptor_the_probes_need_and_scrapes_still_answer() {
     raise_own_limit();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        "  header_read_timeout: 2s\n",
-        &tcp_check("home", healthy_target(), ""),
-    );
+    let cfg = config(dir.path(), "", &tcp_check("home", healthy_target(), ""));
     // 400 descriptors in all: the probes' budget (2 x 8 + 256) leaves the
     // server 128 connections.
     let mut prlimit = Command::new("prlimit");
@@ -427,47 +423,17 @@ fn probing_and_reloads_go_on_while_the_store_fails_and_readyz_says_so() {
     );
 }
 
-/// A webhook receiver: every request body it gets, as JSON.
+/// A webhook receiver: every request body it gets.
 fn webhook_sink() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::Read;
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let got: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
     let kept = got.clone();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let kept = kept.clone();
-            std::thread::spawn(move || {
-                s.set_read_timeout(Some(Duration::from_secs(2))).ok();
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while let Ok(n) = s.read(&mut chunk) {
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let len = head
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse::<usize>().ok())?
-                            })
-                            .unwrap_or(0);
-                        if body.len() >= len {
-                            kept.lock().unwrap().push(body.to_string());
-                            break;
-                        }
-                    }
-                }
-                let _ = s.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-            });
+    support::daemon::serve(l, move |req| {
+        if let Some((_, body)) = req.split_once("\r\n\r\n") {
+            kept.lock().unwrap().push(body.to_string());
         }
+        (200, String::new())
     });
     (addr, got)
 }

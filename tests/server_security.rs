@@ -45,13 +45,14 @@ fn leaf(ca: &Ca, name: &str, usage: ExtendedKeyUsagePurpose) -> (String, String)
     (cert.pem(), key.serialize_pem())
 }
 
-/// `GET path` over TLS, trusting `ca_pem`, presenting `client` if given;
-/// the status code, or the error.
-async fn get_tls(
+/// `request` (raw HTTP/1.0) over TLS, trusting `ca_pem`, presenting
+/// `client` if given: the status code and the server certificate's subject,
+/// or the error.
+async fn over_tls(
     addr: SocketAddr,
     ca_pem: &str,
     client: Option<&(String, String)>,
-    path: &str,
+    request: &str,
 ) -> Result<(u16, String), String> {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
@@ -89,7 +90,7 @@ async fn get_tls(
             .subject()
             .to_string()
     };
-    tls.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+    tls.write_all(request.as_bytes())
         .await
         .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
@@ -100,6 +101,16 @@ async fn get_tls(
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("no status in {text:?}"))?;
     Ok((status, subject))
+}
+
+async fn get_tls(
+    addr: SocketAddr,
+    ca_pem: &str,
+    client: Option<&(String, String)>,
+    path: &str,
+) -> Result<(u16, String), String> {
+    let request = format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
+    over_tls(addr, ca_pem, client, &request).await
 }
 
 fn write_tls(dir: &Path, server: &(String, String), client_ca: &Ca) {
@@ -156,12 +167,11 @@ fn https_with_client_certificates_and_a_renewed_certificate_taken_on_reload() {
     write_tls(dir.path(), &renewed, &client_ca);
     // The reload itself goes over HTTPS too.
     let (code, _) = rt
-        .block_on(post_tls(
+        .block_on(over_tls(
             addr,
             &server_ca.pem,
-            &client,
-            "/-/reload",
-            "t0k3n",
+            Some(&client),
+            "POST /-/reload HTTP/1.0\r\nHost: x\r\nAuthorization: bearer t0k3n\r\nContent-Length: 0\r\n\r\n",
         ))
         .expect("reload over HTTPS");
     assert_eq!(code, 200);
@@ -170,52 +180,6 @@ fn https_with_client_certificates_and_a_renewed_certificate_taken_on_reload() {
             .is_ok_and(|(code, _)| code == 200)
     });
     drop(daemon);
-}
-
-async fn post_tls(
-    addr: SocketAddr,
-    ca_pem: &str,
-    client: &(String, String),
-    path: &str,
-    token: &str,
-) -> Result<(u16, String), String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(
-            CertificateDer::pem_slice_iter(client.0.as_bytes())
-                .map(Result::unwrap)
-                .collect(),
-            PrivateKeyDer::from_pem_slice(client.1.as_bytes()).unwrap(),
-        )
-        .unwrap();
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .map_err(|e| e.to_string())?;
-    tls.write_all(
-        format!("POST {path} HTTP/1.0\r\nHost: x\r\nAuthorization: bearer {token}\r\nContent-Length: 0\r\n\r\n")
-            .as_bytes(),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    tls.read_to_end(&mut out).await.map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out).to_string();
-    let status = text
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status in {text:?}"))?;
-    Ok((status, text))
 }
 
 #[test]

@@ -41,13 +41,18 @@ impl Daemon {
             Err(e) => return (self, Err(e)),
         };
         self.keep_restart_only_settings(&mut new);
-        let new = Arc::new(new);
-        if new.digest == self.config.digest {
+        let new = if new.digest == self.config.digest {
             // The same files: probing, the engine and the store are left
-            // alone. Secrets read from *_file (the API token, receivers')
-            // are taken anew below.
+            // alone, and the compiled checks running now are kept (a second
+            // copy would double their memory). What *_file secrets and
+            // certificates bring (the API token, TLS, receivers) is taken.
             tracing::info!("configuration unchanged; probing goes on as it was");
+            let mut kept = (*self.config).clone();
+            kept.server = new.server;
+            kept.alerting = new.alerting;
+            Arc::new(kept)
         } else {
+            let new = Arc::new(new);
             self.scheduler.reconfigure(new.clone());
             // Restoring reads what was written: let it reach the disk first,
             // for a while.
@@ -78,7 +83,8 @@ impl Daemon {
             for r in waiting {
                 self.engine.on_report(r);
             }
-        }
+            new
+        };
         self.rules.apply_config(&new.alerting);
         self.dispatcher.apply_config(&new.alerting);
         *self.shared_config.write().expect("config lock") = new.clone();

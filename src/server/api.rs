@@ -111,6 +111,19 @@ fn authorized(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 /// `server.max_request_body_bytes` and within `server.body_read_timeout`.
 async fn read_body(s: &AppState, body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
     let limits = s.config().server.limits;
+    let too_large = || {
+        ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than server.max_request_body_bytes ({} bytes)",
+                limits.max_request_body_bytes
+            ),
+        )
+    };
+    // A Content-Length over the limit is refused before a byte is read.
+    if axum::body::HttpBody::size_hint(&body).lower() > limits.max_request_body_bytes as u64 {
+        return Err(too_large());
+    }
     match tokio::time::timeout(
         limits.body_read_timeout,
         axum::body::to_bytes(body, limits.max_request_body_bytes),
@@ -118,13 +131,7 @@ async fn read_body(s: &AppState, body: axum::body::Body) -> Result<axum::body::B
     .await
     {
         Ok(Ok(b)) => Ok(b),
-        Ok(Err(_)) => Err(ApiError(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the body is larger than server.max_request_body_bytes ({} bytes), or broke off",
-                limits.max_request_body_bytes
-            ),
-        )),
+        Ok(Err(_)) => Err(too_large()),
         Err(_) => Err(ApiError(
             StatusCode::REQUEST_TIMEOUT,
             format!(

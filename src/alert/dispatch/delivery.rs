@@ -115,14 +115,7 @@ async fn deliver_due(shared: &Arc<Shared>) {
     };
     // One receiver's messages go out in order; receivers in parallel, so
     // one slow SMTP server does not hold up a webhook.
-    let mut per_receiver: BTreeMap<String, Vec<OutboxItem>> = BTreeMap::new();
-    for item in due {
-        per_receiver
-            .entry(item.receiver.clone())
-            .or_default()
-            .push(item);
-    }
-    let rounds = per_receiver.into_values().map(|mut items| {
+    let rounds = by_receiver(due).into_values().map(|mut items| {
         // Stores may hand out due items by due time; within a receiver,
         // queue order is what keeps a resolution after its firing.
         items.sort_by_key(|i| i.id);
@@ -169,6 +162,18 @@ async fn deliver_due(shared: &Arc<Shared>) {
     }
 }
 
+/// Items by receiver.
+fn by_receiver(items: Vec<OutboxItem>) -> BTreeMap<String, Vec<OutboxItem>> {
+    let mut per_receiver: BTreeMap<String, Vec<OutboxItem>> = BTreeMap::new();
+    for item in items {
+        per_receiver
+            .entry(item.receiver.clone())
+            .or_default()
+            .push(item);
+    }
+    per_receiver
+}
+
 /// Send what waits in memory because the disk did not take it, grouped
 /// and retried as the outbox's rows are; outcomes stay in memory.
 async fn deliver_from_memory(shared: &Arc<Shared>, now: Timestamp) {
@@ -180,14 +185,7 @@ async fn deliver_from_memory(shared: &Arc<Shared>, now: Timestamp) {
     if due.is_empty() {
         return;
     }
-    let mut per_receiver: BTreeMap<String, Vec<OutboxItem>> = BTreeMap::new();
-    for item in due {
-        per_receiver
-            .entry(item.receiver.clone())
-            .or_default()
-            .push(item);
-    }
-    let rounds = per_receiver.into_values().map(|mut items| {
+    let rounds = by_receiver(due).into_values().map(|mut items| {
         // Ids count down in memory: the oldest has the highest.
         items.sort_by_key(|i| std::cmp::Reverse(i.id));
         deliver_receiver(shared, items)

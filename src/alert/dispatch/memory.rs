@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::alert::outbox::{NewItem, OutboxItem, OutboxState, Settled};
+use crate::alert::outbox::{NewItem, OutboxItem, Settled};
 
 /// How long a notification waits for the disk before it is delivered from
 /// memory: long enough for a busy disk, short next to a `group_wait`.
@@ -42,18 +42,7 @@ impl MemoryQueue {
                 continue;
             }
             self.last_id -= 1;
-            self.items.push(OutboxItem {
-                id: self.last_id,
-                key: i.key.clone(),
-                receiver: i.receiver.clone(),
-                payload: i.payload.clone(),
-                created_at: i.created_at,
-                expires_at: i.expires_at,
-                next_attempt_at: i.due_at,
-                attempts: 0,
-                state: OutboxState::Pending,
-                last_error: None,
-            });
+            self.items.push(OutboxItem::pending(self.last_id, i));
             taken += 1;
         }
         if self.items.len() > CAP {
