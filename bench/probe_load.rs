@@ -2,13 +2,21 @@
 //! against local target servers. Reports CPU seconds per 1,000 probes, peak
 //! RSS, scheduler lag p50/p99 and the time and size of one `/metrics` scrape.
 //!
-//! Run: `cargo build --release && cargo run --release --example probe_load -- [--checks 10000] [--seconds 60] [--https] [--outage 0]`
+//! Run: `cargo build --release && cargo run --release --example probe_load -- [--checks 10000] [--seconds 60] [--interval 10] [--https] [--parity] [--outage 0] [--compact]`
+//!
+//! `--compact` runs the daemon with `metrics: { detail: compact }` and the
+//! scrape line then shows what that saves (series and bytes).
 //! Targets: <= 0.15 CPU-s per 1,000 probes, < 64 MiB RSS, lag p99 < 10 ms,
 //! scrape < 100 ms.
 //!
 //! `--https` serves the targets over TLS 1.3 with a P-256 certificate from
 //! a CA generated for the run, and gives every check that CA as `ca_file`:
 //! the memory and CPU of HTTPS probing, with trust shared between checks.
+//!
+//! `--parity` gives every check a `compare_with` (another target, the same
+//! page) comparing status, body similarity and latency: each probe is then
+//! three requests (new once, old twice, for the learned noise), and the
+//! parity series are in every scrape.
 //!
 //! `--outage S` then has every target answer 503 for S seconds (a mass
 //! outage: every service down, every alert firing) and heal for another S
@@ -349,6 +357,8 @@ fn https_targets(dir: &std::path::Path) -> (tokio_rustls::TlsAcceptor, std::path
 fn main() {
     let checks = arg("--checks", 10_000) as usize;
     let seconds = arg("--seconds", 60);
+    let interval = arg("--interval", 10);
+    let parity = flag("--parity");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -407,8 +417,14 @@ fn main() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
+    let detail = if std::env::args().any(|a| a == "--compact") {
+        "compact"
+    } else {
+        "full"
+    };
     let mut yaml = format!(
-        "server:\n  listen: {listen}\ndefaults:\n  interval: 10s\n  timeout: 5s\nstore:\n  path: {}\nservices:\n",
+        "server:\n  listen: {listen}\ndefaults:\n  interval: {interval}s\n  timeout: {}s\nstore:\n  path: {}\nmetrics:\n  detail: {detail}\nservices:\n",
+        interval.min(5),
         dir.path().join("bench.db").display()
     );
     let outage = arg("--outage", 0);
@@ -427,6 +443,12 @@ fn main() {
         yaml.push_str(&format!(
             "  - id: svc-{i}\n    checks:\n      - id: home\n        http:\n          url: {scheme}://{t}/\n          body_contains: Welkom\n{ca_line}"
         ));
+        if parity {
+            let old = targets[(i + 1) % TARGETS];
+            yaml.push_str(&format!(
+                "          compare_with: {scheme}://{old}/\n          compare: {{ status: true, body: similarity, max_latency_ratio: 1.5 }}\n"
+            ));
+        }
         if sinks.is_some() {
             yaml.push_str(&OutageSinks::service_labels(i));
         }
@@ -465,7 +487,7 @@ fn main() {
     }
     let (rss_started, hwm_started) = (status_mib(pid, "VmRSS:"), peak_rss_mib(pid));
     // Warm up for one full interval so every check has run once.
-    std::thread::sleep(Duration::from_secs(12));
+    std::thread::sleep(Duration::from_secs(interval + 2));
     let rss_warm = status_mib(pid, "VmRSS:");
     let m0 = get(listen, "/metrics");
     let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
@@ -501,8 +523,15 @@ fn main() {
     if https.is_some() {
         println!("mode: https (TLS to the targets, one generated CA as ca_file)");
     }
+    if parity {
+        println!(
+            "mode: parity (compare_with on every check: 3 requests per probe; parity matched on {:.0} checks, mismatches so far {:.0})",
+            sum_metric(&m1, "continuity_parity_match{"),
+            sum_metric(&m1, "continuity_parity_mismatches_total{")
+        );
+    }
     println!(
-        "checks: {checks} at 10s interval; measured over {:.1}s",
+        "checks: {checks} at {interval}s interval; measured over {:.1}s",
         elapsed.as_secs_f64()
     );
     println!(
@@ -525,8 +554,12 @@ fn main() {
         quantile(&m1, "continuity_scheduler_lag_seconds", 0.5),
         quantile(&m1, "continuity_scheduler_lag_seconds", 0.99)
     );
+    let series = m1
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .count();
     println!(
-        "/metrics scrape: {:.1} ms (median of 3), {} KiB",
+        "/metrics scrape: {:.1} ms (median of 3), {} KiB, {series} series (metrics.detail: {detail})",
         scrape.as_secs_f64() * 1000.0,
         m1.len() / 1024
     );

@@ -152,6 +152,33 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Print a Prometheus rule file for the catalogue: SLA recording rules,
+    /// the daemon's burn-rate alerts, quorum and monitor-absent alerts.
+    Rules {
+        #[arg(long, short, default_value = "continuity.yaml")]
+        config: PathBuf,
+        /// How many locations run continuity (with --quorum).
+        #[arg(long, requires = "quorum")]
+        locations: Option<u32>,
+        /// How many locations must see a service down before it pages.
+        #[arg(long, requires = "locations")]
+        quorum: Option<u32>,
+        /// The Prometheus job that scrapes the continuity instances.
+        #[arg(long, default_value = "continuity")]
+        job: String,
+        /// Print a Prometheus Operator PrometheusRule instead of a rule file.
+        #[arg(long)]
+        kubernetes: bool,
+    },
+    /// Ask a running daemon's /healthz; exit 0 on 200 (for container
+    /// HEALTHCHECKs, where there is no curl).
+    Healthcheck {
+        #[arg(default_value = continuity::healthcheck::DEFAULT_URL)]
+        url: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
     /// Start simulated citizen services on loopback and monitor them.
     Demo {
         /// Where the demo daemon serves /metrics and the API.
@@ -160,6 +187,11 @@ enum Command {
         /// Use this catalogue instead of the built-in probes/demo.yaml.
         #[arg(long)]
         catalogue: Option<PathBuf>,
+    },
+    /// Supplier migrations: phases, cutovers, hypercare, verification.
+    Migration {
+        #[command(subcommand)]
+        action: continuity::migration::cli::MigrationCommand,
     },
 }
 
@@ -210,6 +242,25 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Check { config } => Ok(check(&config)),
         Command::Probe { config, target } => probe_once(&config, &target).await,
         Command::Demo { listen, catalogue } => demo(&listen, catalogue.as_deref()).await,
+        Command::Migration { action } => {
+            let Some(cfg) = load_or_report(action.config()) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let out = continuity::migration::cli::execute(&action, &cfg, jiff::Timestamp::now())?;
+            print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck { url, timeout } => {
+            continuity::healthcheck::check(&url, std::time::Duration::from_secs(timeout))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules {
+            config,
+            locations,
+            quorum,
+            job,
+            kubernetes,
+        } => rules(&config, locations.zip(quorum), job, kubernetes),
         Command::Sla {
             config,
             service,
@@ -260,6 +311,28 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
 /// same ring provider the probes use explicitly.
 fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn rules(
+    config: &Path,
+    quorum: Option<(u32, u32)>,
+    job: String,
+    kubernetes: bool,
+) -> Result<ExitCode> {
+    use continuity::rules::{Quorum, RulesOptions, generate};
+    let Some(cfg) = load_or_report(config) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let quorum = quorum.map(|(n, k)| Quorum::new(n, k)).transpose()?;
+    let command = continuity::rules::command_line(config, quorum, &job, kubernetes);
+    let opts = RulesOptions {
+        quorum,
+        job,
+        kubernetes,
+        command,
+    };
+    print!("{}", generate(&cfg, &opts)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load_or_report(path: &Path) -> Option<Config> {
@@ -396,6 +469,9 @@ async fn probe_once(path: &Path, target: &str) -> Result<ExitCode> {
                 }
                 for (k, v) in &o.details {
                     println!("  {k}: {v}");
+                }
+                for line in o.parity.iter().flat_map(|p| p.summary()) {
+                    println!("  {line}");
                 }
                 if !o.exchange.is_empty() {
                     println!("  exchange:");

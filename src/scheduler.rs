@@ -95,10 +95,11 @@ impl Scheduler {
             reports,
         });
         let jobs = jobs_of(config, &telemetry, &HashMap::new());
+        let extra = verification_slots(config);
         telemetry.checks_configured.set(config.check_count() as i64);
         let (updates, updates_rx) = mpsc::unbounded_channel();
         Scheduler {
-            driver: tokio::spawn(drive(jobs, shared, updates_rx)),
+            driver: tokio::spawn(drive(jobs, extra, shared, updates_rx)),
             updates,
         }
     }
@@ -150,6 +151,30 @@ fn jobs_of(
     jobs
 }
 
+/// A cutover's verification round: every check of a service probed the
+/// moment its cutover window ends, not at its next slot; by job index
+/// (checks in configuration order, as [`jobs_of`] numbers them).
+fn verification_slots(config: &Config) -> BinaryHeap<Reverse<(Instant, usize)>> {
+    let (wall, mono) = (jiff::Timestamp::now(), Instant::now());
+    let mut slots = BinaryHeap::new();
+    let mut first = 0;
+    for service in &config.services {
+        let ends = service
+            .migrations
+            .iter()
+            .filter(|m| m.cutover.end > wall)
+            .filter_map(|m| Duration::try_from(m.cutover.end.duration_since(wall)).ok())
+            .map(|d| mono + d);
+        for end in ends {
+            for c in 0..service.checks.len() {
+                slots.push(Reverse((end, first + c)));
+            }
+        }
+        first += service.checks.len();
+    }
+    slots
+}
+
 /// Whether two checks probe alike: same compiled spec (by digest), same
 /// interval and timeout. Thresholds and criticality are the engine's.
 fn same_probe(a: &Check, b: &Check) -> bool {
@@ -191,6 +216,8 @@ fn first_slots(jobs: &[Arc<Job>], start: Instant) -> BinaryHeap<Reverse<(Instant
 struct Schedule {
     jobs: Vec<Arc<Job>>,
     due: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// One-off slots (cutover verification rounds), by job index.
+    extra: BinaryHeap<Reverse<(Instant, usize)>>,
     /// The probe tasks in flight, by job, to abandon one when its check
     /// changes. Only while they run: a handle kept after its task ended
     /// would keep the task's memory (10,000 finished probes, 16 MiB).
@@ -283,6 +310,8 @@ impl Schedule {
             abandoned,
             "schedule switched to the new configuration"
         );
+        // Verification rounds still ahead, for the checks as they are now.
+        self.extra = verification_slots(config);
         self.jobs = jobs;
         self.due = due;
         self.tasks = tasks;
@@ -297,14 +326,19 @@ impl Schedule {
 /// collected whenever the driver wakes anyway. A new configuration from
 /// `updates` switches the schedule in place (`Schedule::reconfigure`).
 /// Dropping this future (at stop) aborts the probes in flight.
+///
+/// `extra` holds one-off slots (cutover verification rounds): due once,
+/// then gone; skipped like any slot when the check is still probing.
 async fn drive(
     jobs: Vec<Arc<Job>>,
+    extra: BinaryHeap<Reverse<(Instant, usize)>>,
     shared: Arc<Shared>,
     mut updates: mpsc::UnboundedReceiver<Arc<Config>>,
 ) {
     let start = Instant::now();
     let mut s = Schedule {
         due: first_slots(&jobs, start),
+        extra,
         tasks: HashMap::new(),
         jobs_of_tasks: HashMap::new(),
         jobs,
@@ -316,6 +350,8 @@ async fn drive(
     let mut listening = true;
     loop {
         let next = s.due.peek().map(|Reverse((at, _))| *at);
+        let next_extra = s.extra.peek().map(|Reverse((at, _))| *at);
+        let next = next.into_iter().chain(next_extra).min();
         if let Some(at) = next
             && timer.deadline() != at
         {
@@ -336,6 +372,19 @@ async fn drive(
         }
         s.reap(&mut running);
         let now = Instant::now();
+        while let Some(Reverse((at, i))) = s.extra.peek().copied() {
+            if at > now {
+                break;
+            }
+            s.extra.pop();
+            let job = &s.jobs[i];
+            if job.running.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let task = running.spawn(run_once(job.clone(), at, s.shared.clone()));
+            s.jobs_of_tasks.insert(task.id(), i);
+            s.tasks.insert(i, task);
+        }
         while let Some(mut top) = s.due.peek_mut() {
             let Reverse((at, i)) = *top;
             if at > now {
@@ -552,6 +601,48 @@ mod tests {
             Some(crate::probe::FailureReason::Refused)
         );
         scheduler.stop().await;
+    }
+
+    #[tokio::test]
+    async fn every_check_of_a_service_is_probed_the_moment_its_cutover_window_ends() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                held.push(listener.accept().await.unwrap());
+            }
+        });
+        // Hourly checks: without the extra slot the next probe would be
+        // up to an hour away.
+        let end = jiff::Timestamp::now() + jiff::SignedDuration::from_millis(1500);
+        let start = end - jiff::SignedDuration::from_hours(1);
+        let yaml = format!(
+            "services:\n  - id: s\n    migration:\n      from: old\n      to: new\n      cutover: {{ start: {start}, end: {end}, reference: CHG-1 }}\n    checks:\n      - id: a\n        interval: 1h\n        tcp: {{ target: \"{addr}\" }}\n      - id: b\n        interval: 1h\n        tcp: {{ target: \"{addr}\" }}\n"
+        );
+        let config = Config::from_str("t.yaml", &yaml).unwrap();
+        let (tx, mut rx) = mpsc::channel(100);
+        let scheduler = Scheduler::start(&config, Arc::new(Telemetry::new()), tx);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut round = Vec::new();
+        while let Ok(Some(r)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+            if r.at >= end {
+                round.push((r.check.to_string(), r.at));
+            }
+            if round.len() == 2 {
+                break;
+            }
+        }
+        scheduler.stop().await;
+        round.sort();
+        let checks: Vec<&str> = round.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(checks, ["a", "b"]);
+        for (_, at) in &round {
+            assert!(
+                *at - end < jiff::SignedDuration::from_millis(500),
+                "{at} vs {end}"
+            );
+        }
     }
 
     #[tokio::test]

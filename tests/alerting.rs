@@ -112,6 +112,8 @@ fn check(id: &str, critical: bool) -> CheckView<'static> {
         detail: None,
         slow_since: None,
         cert_not_after: None,
+        parity_failing_since: None,
+        compare_up: None,
     }
 }
 
@@ -130,6 +132,7 @@ fn service(
         maintenance: None,
         checks,
         slas: Vec::new(),
+        migration: None,
     }
 }
 

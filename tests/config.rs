@@ -244,3 +244,93 @@ fn zero_worker_threads_is_refused_with_the_allowed_range() {
     assert!(stderr.contains("--worker-threads"), "{stderr}");
     assert!(stderr.contains("1..=256"), "{stderr}");
 }
+
+#[test]
+fn migration_from_that_is_not_the_previous_to_is_refused_with_the_fix() {
+    assert_error(
+        "invalid-migration-from.yaml",
+        "8:15",
+        "each from is the previous to: write from: northhost",
+    );
+}
+
+#[test]
+fn cutover_windows_out_of_order_are_refused_at_the_later_start() {
+    assert_error(
+        "invalid-migration-order.yaml",
+        "9:27",
+        "before the previous cutover CHG-1042 ends",
+    );
+}
+
+#[test]
+fn cutover_that_ends_before_it_starts_is_refused() {
+    assert_error(
+        "invalid-migration-window.yaml",
+        "6:57",
+        "not after its start",
+    );
+    assert_error(
+        "invalid-migration-window.yaml",
+        "7:18",
+        "hypercare must be longer than zero",
+    );
+}
+
+#[test]
+fn service_supplier_outside_its_timeline_is_refused() {
+    assert_error(
+        "invalid-migration-supplier.yaml",
+        "5:7",
+        "write supplier: in-house",
+    );
+}
+
+#[test]
+fn unknown_migration_field_names_the_closest_known_one() {
+    assert_error(
+        "invalid-migration-unknown-field.yaml",
+        "9:",
+        "did you mean 'cutover_grace'?",
+    );
+}
+
+#[test]
+fn the_migration_of_the_issue_loads_with_its_defaults_and_cutover_maintenance() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/valid-migration.yaml");
+    let config = Config::load(&path).expect("the issue's example loads");
+    let s = &config.services[0];
+    assert_eq!(s.supplier, "in-house");
+    let m = &s.migrations[0];
+    assert_eq!((m.from.as_str(), m.to.as_str()), ("in-house", "northhost"));
+    assert_eq!(m.cutover.start.to_string(), "2026-12-05T21:00:00Z");
+    assert_eq!(m.cutover.end.to_string(), "2026-12-06T05:00:00Z");
+    assert_eq!(m.hypercare.as_secs(), 28 * 86400);
+    assert_eq!(m.cutover_grace.as_secs(), 15 * 60);
+    assert_eq!(m.baseline.as_secs(), 28 * 86400);
+    assert_eq!(m.parity_for.as_secs(), 15 * 60);
+    assert!(!m.cutover_counts);
+    let northhost = &config.suppliers["northhost"];
+    assert_eq!(northhost.name, "NorthHost B.V.");
+    assert_eq!(northhost.lot.as_deref(), Some("Hosting"));
+    // The window is excluded maintenance of the service, with its ticket.
+    let window = config
+        .maintenances
+        .iter()
+        .find(|w| w.reference == "CHG-1042")
+        .expect("the cutover is a maintenance window");
+    assert_eq!(
+        window.effect,
+        continuity::config::schedule::MaintenanceEffect::Exclude
+    );
+    assert_eq!(window.service.as_deref(), Some("citizen-portal"));
+}
+
+#[test]
+fn unknown_metrics_detail_names_the_choices_at_its_place() {
+    let errors = errors_of("invalid-metrics-detail.yaml");
+    let all = errors.join("\n");
+    assert!(all.contains("invalid-metrics-detail.yaml:2:"), "{all}");
+    assert!(all.contains("compakt") && all.contains("compact"), "{all}");
+}

@@ -123,7 +123,7 @@ fn kill_9_mid_outage_keeps_the_incident_and_counts_the_gap_as_unknown() {
     assert_eq!(list[0]["start"].as_str().unwrap(), incident_start);
     let availability = metric(
         &get(listen, "/metrics").unwrap(),
-        "continuity_sla_availability_ratio{service=\"portal\",sla=\"always\"}",
+        "continuity_sla_availability_ratio{service=\"portal\",sla=\"always\",supplier=\"unknown\"}",
     )
     .unwrap();
     assert!(availability < 1.0 && availability > 0.0, "{availability}");

@@ -139,6 +139,8 @@ pub mod names {
     pub const CERTIFICATE_EXPIRING: &str = "CertificateExpiring";
     pub const WATCHDOG: &str = "Watchdog";
     pub const NETWORK_DEGRADED: &str = "MonitorNetworkDegraded";
+    pub const CUTOVER_OVERRUN: &str = "CutoverOverrun";
+    pub const NEW_SUPPLIER_REGRESSION: &str = "NewSupplierRegression";
 }
 
 #[cfg(test)]

@@ -137,6 +137,9 @@ impl AlertRules {
             for a in self.service_alerts(view, s, &mut seen_conditions) {
                 self.put(&mut desired, a);
             }
+            for a in migration_alerts(view, s) {
+                self.put(&mut desired, a);
+            }
         }
         self.first_seen.retain(|k, _| seen_conditions.contains(k));
 
@@ -470,6 +473,115 @@ fn burning(rules: &[BurnWindow], rates: &BTreeMap<Cow<str>, f64>) -> Option<Burn
         .cloned()
 }
 
+/// The cutover rules, paging with `phase`, `from` and `to` so routes can
+/// reach the new supplier's desk:
+/// - `CutoverOverrun`: `cutover_grace` after the window ended, the service
+///   has not been up since the window's end;
+/// - `NewSupplierRegression`: in hypercare, the service is down while a
+///   check's old (`compare_with`) endpoint answers, or a check's parity
+///   has failed for `parity_for`.
+fn migration_alerts(view: &AlertView, s: &ServiceView) -> Vec<Alert> {
+    let Some(m) = &s.migration else {
+        return Vec::new();
+    };
+    if m.phase != crate::migration::Phase::Hypercare {
+        return Vec::new();
+    }
+    let now = view.now;
+    let mut out = Vec::new();
+    let labelled = |name: &str, check: Option<&str>| {
+        let mut a = base_alert(view, s, name, Severity::Page, check);
+        for (k, v) in [
+            ("phase", m.phase.as_str()),
+            ("from", &m.from),
+            ("to", &m.to),
+            ("reference", &m.reference),
+        ] {
+            a.labels.insert(k.to_string(), v.to_string());
+        }
+        a
+    };
+    if now >= m.grace_end && m.up_after_window.is_none() {
+        let mut a = labelled(names::CUTOVER_OVERRUN, None);
+        a.starts_at = m.grace_end;
+        let failing: Vec<String> = s
+            .checks
+            .iter()
+            .filter(|c| c.critical && c.state != CheckState::Up)
+            .map(|c| format!("{} {}{}", c.id, c.state.as_str(), failure_text(c)))
+            .collect();
+        summarize(
+            &mut a,
+            format!(
+                "{} is not up after cutover {} from {} to {}",
+                s.name, m.reference, m.from, m.to
+            ),
+            format!(
+                "The cutover window {} of {} ({}) ended at {}; the service had to be up by {} and has not been up since. Critical checks: {}.",
+                m.reference,
+                s.name,
+                s.id,
+                m.window_end,
+                m.grace_end,
+                if failing.is_empty() {
+                    "no result yet".to_string()
+                } else {
+                    failing.join("; ")
+                }
+            ),
+        );
+        out.push(a);
+    }
+    let down = s
+        .checks
+        .iter()
+        .find(|c| c.critical && c.state == CheckState::Down);
+    let old_up = s.checks.iter().find(|c| c.compare_up == Some(true));
+    let parity_for = jiff::SignedDuration::try_from(m.parity_for).unwrap_or_default();
+    let parity = s
+        .checks
+        .iter()
+        .filter_map(|c| c.parity_failing_since.map(|t| (c, t)))
+        .filter(|(_, t)| now - *t >= parity_for)
+        .min_by_key(|(_, t)| *t);
+    let regression = match (down, old_up, parity) {
+        (Some(c), Some(old), _) => Some((
+            c.down_since.unwrap_or(now),
+            format!(
+                "check {} fails on {} while the old endpoint of {} still answers",
+                c.id, m.to, old.id
+            ),
+        )),
+        (_, _, Some((c, since))) => Some((
+            since,
+            format!(
+                "check {} of {} has not matched the old endpoint since {since} (longer than {})",
+                c.id,
+                m.to,
+                crate::config::Dur(m.parity_for)
+            ),
+        )),
+        _ => None,
+    };
+    if let Some((since, why)) = regression {
+        let mut a = labelled(names::NEW_SUPPLIER_REGRESSION, None);
+        a.starts_at = since;
+        summarize(
+            &mut a,
+            format!(
+                "{} regressed after moving from {} to {}",
+                s.name, m.from, m.to
+            ),
+            format!(
+                "During hypercare after {} ({} to {}), {why}.",
+                m.reference, m.from, m.to
+            ),
+        );
+        out.push(a);
+    }
+    out
+}
+
 fn base_alert(
     view: &AlertView,
     s: &ServiceView,
@@ -563,5 +675,156 @@ mod tests {
         assert_eq!(percent(Some(0.998)), "99.8%");
         assert_eq!(percent(Some(1.0)), "100%");
         assert_eq!(percent(None), "unknown");
+    }
+
+    mod cutover {
+        use super::super::*;
+        use crate::alert::view::MigrationView;
+        use crate::migration::Phase;
+
+        fn ts(s: &str) -> Timestamp {
+            s.parse().unwrap()
+        }
+
+        fn check(id: &str, state: CheckState) -> CheckView<'static> {
+            CheckView {
+                id: id.to_string().into(),
+                critical: true,
+                state,
+                down_since: (state == CheckState::Down).then(|| ts("2026-12-06T10:00:00Z")),
+                reason: None,
+                detail: None,
+                slow_since: None,
+                cert_not_after: None,
+                parity_failing_since: None,
+                compare_up: None,
+            }
+        }
+
+        /// The portal, cut over from in-house to northhost; the window
+        /// ended at 06:00, grace until 06:15.
+        fn view(
+            now: &str,
+            checks: Vec<CheckView<'static>>,
+            up_after: Option<&str>,
+        ) -> AlertView<'static> {
+            AlertView {
+                now: ts(now),
+                location: "test".into(),
+                external_url: None,
+                network_degraded: false,
+                services: vec![ServiceView {
+                    id: "portal".into(),
+                    name: "Citizen portal".into(),
+                    category: "portal".into(),
+                    supplier: "in-house".into(),
+                    runbook_url: None,
+                    maintenance: None,
+                    checks,
+                    slas: Vec::new(),
+                    migration: Some(MigrationView {
+                        phase: Phase::Hypercare,
+                        from: "in-house".into(),
+                        to: "northhost".into(),
+                        reference: "CHG-1042".into(),
+                        window_end: ts("2026-12-06T06:00:00Z"),
+                        grace_end: ts("2026-12-06T06:15:00Z"),
+                        parity_for: Duration::from_secs(15 * 60),
+                        up_after_window: up_after.map(ts),
+                    }),
+                }],
+            }
+        }
+
+        fn fired(view: &AlertView) -> Vec<Arc<Alert>> {
+            let mut rules = AlertRules::new(&AlertingSpec::default());
+            rules
+                .evaluate(view)
+                .alerts
+                .into_iter()
+                .filter(|a| a.name() != names::WATCHDOG && a.name() != names::SERVICE_DOWN)
+                .collect()
+        }
+
+        #[test]
+        fn cutover_overrun_fires_when_the_service_is_not_up_after_the_grace() {
+            let down = || vec![check("home", CheckState::Down)];
+            assert!(fired(&view("2026-12-06T06:14:59Z", down(), None)).is_empty());
+            let alerts = fired(&view("2026-12-06T06:15:00Z", down(), None));
+            assert_eq!(alerts.len(), 1);
+            let a = &alerts[0];
+            assert_eq!(a.name(), names::CUTOVER_OVERRUN);
+            assert_eq!(
+                (
+                    a.label("phase"),
+                    a.label("from"),
+                    a.label("to"),
+                    a.label("severity")
+                ),
+                ("hypercare", "in-house", "northhost", "page")
+            );
+            assert_eq!(a.starts_at, ts("2026-12-06T06:15:00Z"));
+            // Up once after the window: the cutover is done, whatever
+            // happens later (that is ServiceDown's business).
+            assert!(
+                fired(&view(
+                    "2026-12-06T07:00:00Z",
+                    down(),
+                    Some("2026-12-06T06:03:00Z")
+                ))
+                .is_empty()
+            );
+        }
+
+        #[test]
+        fn regression_fires_when_new_is_down_while_old_answers() {
+            let mut home = check("home", CheckState::Down);
+            home.compare_up = Some(false);
+            let v = view(
+                "2026-12-08T10:05:00Z",
+                vec![home.clone()],
+                Some("2026-12-06T06:01:00Z"),
+            );
+            assert!(
+                fired(&v).is_empty(),
+                "old down too: not the new supplier's regression"
+            );
+            home.compare_up = Some(true);
+            let alerts = fired(&view(
+                "2026-12-08T10:05:00Z",
+                vec![home],
+                Some("2026-12-06T06:01:00Z"),
+            ));
+            assert_eq!(alerts.len(), 1);
+            assert_eq!(alerts[0].name(), names::NEW_SUPPLIER_REGRESSION);
+            assert_eq!(alerts[0].label("to"), "northhost");
+            assert_eq!(alerts[0].starts_at, ts("2026-12-06T10:00:00Z"));
+        }
+
+        #[test]
+        fn regression_fires_when_parity_fails_for_parity_for() {
+            let mut home = check("home", CheckState::Up);
+            home.parity_failing_since = Some(ts("2026-12-08T10:00:00Z"));
+            let at =
+                |now: &str| fired(&view(now, vec![home.clone()], Some("2026-12-06T06:01:00Z")));
+            assert!(at("2026-12-08T10:14:59Z").is_empty());
+            let alerts = at("2026-12-08T10:15:00Z");
+            assert_eq!(alerts.len(), 1);
+            assert_eq!(alerts[0].name(), names::NEW_SUPPLIER_REGRESSION);
+            assert_eq!(alerts[0].label("phase"), "hypercare");
+        }
+
+        #[test]
+        fn no_cutover_alert_outside_hypercare() {
+            let mut v = view(
+                "2026-12-06T06:30:00Z",
+                vec![check("home", CheckState::Down)],
+                None,
+            );
+            if let Some(m) = &mut v.services[0].migration {
+                m.phase = Phase::Steady;
+            }
+            assert!(fired(&v).is_empty());
+        }
     }
 }

@@ -51,6 +51,28 @@ pub struct ServiceView<'a> {
     pub maintenance: Option<MaintenanceView<'a>>,
     pub checks: Vec<CheckView<'a>>,
     pub slas: Vec<SlaView<'a>>,
+    /// Where the service stands in its supplier timeline; `None` for a
+    /// service that does not move.
+    pub migration: Option<MigrationView<'a>>,
+}
+
+/// A service's migration as the cutover rules need it: the phase, the
+/// move it belongs to, and whether the service came up after the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MigrationView<'a> {
+    pub phase: crate::migration::Phase,
+    pub from: Cow<'a, str>,
+    pub to: Cow<'a, str>,
+    /// The cutover's change ticket.
+    pub reference: Cow<'a, str>,
+    pub window_end: Timestamp,
+    /// `window_end + cutover_grace`: the service must be up by then.
+    pub grace_end: Timestamp,
+    /// How long parity may fail during hypercare.
+    pub parity_for: std::time::Duration,
+    /// The first instant the service was up (or degraded) after the
+    /// window's end; `None` while it has not been.
+    pub up_after_window: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +101,13 @@ pub struct CheckView<'a> {
     pub slow_since: Option<Timestamp>,
     /// Earliest notAfter (Unix seconds) of the certificate chain it saw.
     pub cert_not_after: Option<i64>,
+    /// When the check's parity went from match to mismatch (the new
+    /// endpoint stopped behaving like its `compare_with` old one); `None`
+    /// while matching or without `compare_with`.
+    pub parity_failing_since: Option<Timestamp>,
+    /// The old endpoint's last probe succeeded; `None` without
+    /// `compare_with`.
+    pub compare_up: Option<bool>,
 }
 
 #[derive(Debug, Clone)]

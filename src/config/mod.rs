@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 pub mod duration;
 pub mod error;
 pub mod expand;
+pub mod metrics;
+pub mod migration;
 pub mod schedule;
 pub mod server;
 pub mod server_tls;
@@ -40,7 +42,11 @@ pub struct Config {
     pub store: StoreConfig,
     pub calendars: BTreeMap<String, CalendarSpec>,
     pub maintenances: Vec<MaintenanceSpec>,
+    /// `suppliers:`, by id; a supplier a service names but this does not
+    /// list has only its id.
+    pub suppliers: BTreeMap<String, migration::Supplier>,
     pub alerting: crate::alert::config::AlertingSpec,
+    pub metrics: metrics::MetricsConfig,
     pub services: Vec<Arc<Service>>,
     /// Every file the configuration was read from, main file first.
     pub files: Vec<PathBuf>,
@@ -92,6 +98,9 @@ pub struct Service {
     pub runbook_url: Option<String>,
     pub slas: Vec<SlaSpec>,
     pub checks: Vec<Arc<Check>>,
+    /// The supplier timeline (`migration:`), in time order; empty for a
+    /// service that does not move.
+    pub migrations: Vec<migration::Migration>,
 }
 
 /// One probe of a service, run on its own interval.
@@ -210,6 +219,9 @@ struct RawMain {
     #[serde(default)]
     alerting: Option<Spanned<crate::alert::config::AlertingSpec>>,
     #[serde(default)]
+    suppliers: BTreeMap<String, Spanned<migration::RawSupplier>>,
+    metrics: Option<metrics::RawMetrics>,
+    #[serde(default)]
     services: Vec<Spanned<RawService>>,
 }
 
@@ -222,6 +234,8 @@ struct RawCatalogue {
     calendars: BTreeMap<String, Spanned<CalendarSpec>>,
     #[serde(default)]
     maintenances: Vec<Spanned<MaintenanceSpec>>,
+    #[serde(default)]
+    suppliers: BTreeMap<String, Spanned<migration::RawSupplier>>,
     #[serde(default)]
     services: Vec<Spanned<RawService>>,
 }
@@ -277,6 +291,8 @@ struct RawService {
     #[serde(default)]
     slas: Vec<Spanned<SlaSpec>>,
     checks: Option<Spanned<Vec<Spanned<RawCheck>>>>,
+    #[serde(default)]
+    migration: Option<Spanned<migration::RawMigrations>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -385,6 +401,7 @@ impl Loader {
 
         let server = self.server(raw.server, &mut v, base);
         let defaults = defaults(raw.defaults, &mut v);
+        let metrics = raw.metrics;
         let store = store(raw.store, &mut v, base);
         let location = raw
             .location
@@ -409,6 +426,11 @@ impl Loader {
             })
             .collect();
         push_calendars(&mut calendars, &main_file, raw.calendars);
+        let mut suppliers: Vec<Sourced<BTreeMap<String, Spanned<migration::RawSupplier>>>> =
+            vec![Sourced {
+                file: main_file.clone(),
+                item: Spanned::new(raw.suppliers, Location::UNKNOWN),
+            }];
 
         for pattern in raw.include {
             let full = base.join(&pattern.value);
@@ -461,6 +483,10 @@ impl Loader {
                         item,
                     }));
                     push_calendars(&mut calendars, &file, cat.calendars);
+                    suppliers.push(Sourced {
+                        file: file.clone(),
+                        item: Spanned::new(cat.suppliers, Location::UNKNOWN),
+                    });
                 }
             }
         }
@@ -480,6 +506,22 @@ impl Loader {
             }
             spec.validate(&mut v, item.referenced);
             calendar_map.insert(name, spec);
+            self.issues.append(&mut v.issues);
+        }
+
+        let mut supplier_map = BTreeMap::new();
+        for Sourced { file, item } in suppliers {
+            let mut v = Validator::new(file);
+            for (id, s) in migration::suppliers(item.value, &mut v) {
+                if supplier_map.contains_key(&id) {
+                    v.error(
+                        Location::UNKNOWN,
+                        format!("supplier '{id}' is defined twice"),
+                        Some("list each supplier once, in one file".into()),
+                    );
+                }
+                supplier_map.insert(id, s);
+            }
             self.issues.append(&mut v.issues);
         }
 
@@ -511,7 +553,17 @@ impl Loader {
         let known = KnownNames {
             services: out_services.iter().map(|s| s.id.as_str()).collect(),
             categories: out_services.iter().map(|s| s.category.as_str()).collect(),
-            suppliers: out_services.iter().map(|s| s.supplier.as_str()).collect(),
+            suppliers: out_services
+                .iter()
+                .flat_map(|s| {
+                    std::iter::once(s.supplier.as_str()).chain(
+                        s.migrations
+                            .iter()
+                            .flat_map(|m| [m.from.as_str(), m.to.as_str()]),
+                    )
+                })
+                .chain(supplier_map.keys().map(String::as_str))
+                .collect(),
         };
         let mut alerting = crate::alert::config::AlertingSpec::default();
         if let Some(a) = raw.alerting {
@@ -520,7 +572,11 @@ impl Loader {
             alerting.validate(&mut v, a.referenced, &known);
             self.issues.append(&mut v.issues);
         }
-        let mut out_maint = Vec::new();
+        let mut out_maint = migration::cutover_maintenances(
+            out_services
+                .iter()
+                .map(|s| (s.id.as_str(), s.migrations.as_slice())),
+        );
         for Sourced { file, item } in maintenances {
             let mut v = Validator::new(file);
             let mut m = item.value;
@@ -541,7 +597,9 @@ impl Loader {
             store,
             calendars: calendar_map,
             maintenances: out_maint,
+            suppliers: supplier_map,
             alerting,
+            metrics: metrics.into(),
             services: out_services,
             files: self.files,
             digest: hex::encode(self.hasher.finalize()),
@@ -803,6 +861,11 @@ fn service(
         slas.push(spec);
     }
 
+    let (migrations, supplier) = match raw.migration {
+        Some(m) => migration::migrations(m, &id, raw.supplier.as_deref(), v),
+        None => (Vec::new(), raw.supplier),
+    };
+
     let mut checks = Vec::new();
     match raw.checks {
         None => v.error(
@@ -844,12 +907,13 @@ fn service(
     Some(Service {
         name: raw.name.unwrap_or_else(|| id.clone()),
         category: raw.category.unwrap_or_else(|| "other".into()),
-        supplier: raw.supplier.unwrap_or_else(|| "unknown".into()),
+        supplier: supplier.unwrap_or_else(|| "unknown".into()),
         id,
         labels: raw.labels,
         runbook_url: raw.runbook_url.map(|u| u.value),
         slas,
         checks,
+        migrations,
     })
 }
 

@@ -34,6 +34,10 @@ pub struct DemoServices {
     pub tcp: SocketAddr,
     pub dns: SocketAddr,
     pub phone: SocketAddr,
+    /// The permit application at its old supplier and at the new one,
+    /// running side by side before their cutover.
+    pub permits_old: SocketAddr,
+    pub permits_new: SocketAddr,
 }
 
 impl DemoServices {
@@ -45,8 +49,38 @@ impl DemoServices {
             ("DEMO_TCP", self.tcp.to_string()),
             ("DEMO_DNS", self.dns.to_string()),
             ("DEMO_PHONE", self.phone.to_string()),
+            ("DEMO_PERMITS_OLD", self.permits_old.to_string()),
+            ("DEMO_PERMITS_NEW", self.permits_new.to_string()),
         ]
+        .into_iter()
+        .chain(cutover_env(jiff::Timestamp::now()))
+        .collect()
     }
+}
+
+/// The demo's cutovers, relative to when it starts: the portal cut over
+/// yesterday (a night window, now in hypercare), and the queue system's
+/// window opens two minutes from now and lasts one, so a newcomer watches
+/// a cutover, its verification round and the start of hypercare
+/// (`continuity migration status`, `/api/v1/migrations`). The permit
+/// application runs old and new side by side until its cutover in two
+/// weeks.
+pub fn cutover_env(now: jiff::Timestamp) -> Vec<(&'static str, String)> {
+    let at = |minutes: i64| {
+        let t = now + jiff::SignedDuration::from_mins(minutes);
+        // Whole seconds read better in the catalogue and the status.
+        jiff::Timestamp::from_second(t.as_second())
+            .unwrap_or(t)
+            .to_string()
+    };
+    vec![
+        ("DEMO_CUTOVER_DONE_START", at(-30 * 60)),
+        ("DEMO_CUTOVER_DONE_END", at(-26 * 60)),
+        ("DEMO_CUTOVER_NEXT_START", at(2)),
+        ("DEMO_CUTOVER_NEXT_END", at(3)),
+        ("DEMO_CUTOVER_PARALLEL_START", at(14 * 24 * 60)),
+        ("DEMO_CUTOVER_PARALLEL_END", at(14 * 24 * 60 + 6 * 60)),
+    ]
 }
 
 /// Start every simulated service on 127.0.0.1; they stop when `stop` flips.
@@ -98,6 +132,22 @@ pub async fn start(stop: watch::Receiver<bool>) -> std::io::Result<DemoServices>
     tokio::spawn(phone::serve_phone_line(phone_socket, async move {
         let _ = phone_stop.wait_for(|s| *s).await;
     }));
+    // Old and new answer alike but for a build stamp that differs on
+    // every answer, which parity learns as noise. Now and then the new
+    // side reports itself degraded: a `json_fields` mismatch on `/status`.
+    let permits_old = serve_http(stop.clone(), |_path| async {
+        (StatusCode::OK, permits_status("ok"))
+    })
+    .await?;
+    let permits_new = serve_http(stop.clone(), |_path| async {
+        let status = if rand::random_ratio(1, 8) {
+            "degraded"
+        } else {
+            "ok"
+        };
+        (StatusCode::OK, permits_status(status))
+    })
+    .await?;
     Ok(DemoServices {
         portal,
         hosted_app,
@@ -105,7 +155,19 @@ pub async fn start(stop: watch::Receiver<bool>) -> std::io::Result<DemoServices>
         tcp,
         dns,
         phone,
+        permits_old,
+        permits_new,
     })
+}
+
+/// The permit application's status document, with a build stamp that
+/// changes on every answer.
+fn permits_status(status: &str) -> String {
+    format!(
+        r#"{{"status":"{status}","version":"7.4.0","served_at":"{}","request":"{:016x}"}}"#,
+        jiff::Timestamp::now(),
+        rand::random::<u64>()
+    )
 }
 
 /// Whether the hosted application is in its scheduled outage right now.
@@ -182,4 +244,42 @@ async fn serve_tcp(mut stop: watch::Receiver<bool>) -> std::io::Result<SocketAdd
         }
     });
     Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migration::{Phase, position};
+
+    #[test]
+    fn the_demo_shows_one_service_in_hypercare_one_in_parallel_run_and_one_cutover_minutes_away() {
+        let now = jiff::Timestamp::now();
+        let env = cutover_env(now);
+        let text = crate::config::expand::expand_with(DEMO_CATALOGUE, |name| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| Some("127.0.0.1:9".to_string()))
+        })
+        .unwrap_or_else(|_| panic!("the demo catalogue expands"));
+        let config = crate::config::Config::from_str("demo.yaml", &text)
+            .unwrap_or_else(|e| panic!("the demo catalogue loads: {e}"));
+        let portal = config.service("citizen-portal").unwrap();
+        let at = position(portal, now);
+        assert_eq!((at.phase, at.supplier), (Phase::Hypercare, "northhost"));
+        let queue = config.service("queue-service").unwrap();
+        assert_eq!(position(queue, now).phase, Phase::Baseline);
+        let soon = now + jiff::SignedDuration::from_mins(2) + jiff::SignedDuration::from_secs(30);
+        assert_eq!(position(queue, soon).phase, Phase::Cutover);
+        let permits = config.service("permits").unwrap();
+        assert_eq!(position(permits, now).phase, Phase::Baseline);
+        let after = now + jiff::SignedDuration::from_mins(4);
+        assert_eq!(
+            (
+                position(queue, after).phase,
+                position(queue, after).supplier
+            ),
+            (Phase::Hypercare, "queuecorp")
+        );
+    }
 }

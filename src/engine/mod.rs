@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::alert::view::{AlertView, CheckView, MaintenanceView, ServiceView, SlaView};
+use crate::alert::view::{
+    AlertView, CheckView, MaintenanceView, MigrationView, ServiceView, SlaView,
+};
 use crate::config::{Config, MaintenanceSpec, Service};
 use crate::scheduler::ProbeReport;
 use crate::sla::{
@@ -25,9 +27,12 @@ use crate::telemetry::{ServiceMetrics, Telemetry};
 
 mod restore;
 pub mod status;
+mod verification;
 
 pub use restore::Restorer;
-pub use status::{CheckStatus, LastOutcome, ServiceStatus, SharedStatus, StatusBoard};
+pub use status::{
+    CheckStatus, LastOutcome, ParityStatus, ServiceStatus, SharedStatus, StatusBoard,
+};
 
 /// Where the engine's writes go: the store's batching writer, or nowhere
 /// (the `probe` command and unit tests).
@@ -116,6 +121,13 @@ pub struct Engine {
     /// shown as unknown rather than down. Decided here, where every result
     /// arrives, and handed to the alert rules in the view.
     network_degraded: bool,
+    /// Cutover verification rounds under way and done.
+    verifications: verification::Verifications,
+    /// By service id: the cutover (reference) after whose window the
+    /// service has been seen up, and since when. Looked up in the
+    /// timeline until found, then kept, so a service that came up costs
+    /// nothing per tick.
+    came_up: HashMap<String, (String, Timestamp)>,
 }
 
 /// How far behind now a result may still arrive: the longest check
@@ -152,6 +164,8 @@ impl Engine {
             published: Vec::new(),
             canaries: Vec::new(),
             network_degraded: false,
+            verifications: verification::Verifications::default(),
+            came_up: HashMap::new(),
         };
         e.rebuild(config, Timestamp::now(), true);
         e
@@ -229,13 +243,13 @@ impl Engine {
                 .map(|(ci, c)| {
                     self.index
                         .insert((service.id.as_str().into(), c.id.as_str().into()), (si, ci));
-                    let last = prev
-                        .and_then(|p| {
-                            p.checks.iter().find(|x| {
-                                x.check.id == c.id && x.check.kind.name() == c.kind.name()
-                            })
-                        })
-                        .and_then(|x| x.last.clone());
+                    let kept = prev.and_then(|p| {
+                        p.checks
+                            .iter()
+                            .find(|x| x.check.id == c.id && x.check.kind.name() == c.kind.name())
+                    });
+                    let last = kept.and_then(|x| x.last.clone());
+                    let parity = kept.and_then(|x| x.parity.clone());
                     CheckStatus {
                         check: c.clone(),
                         state: CheckState::Unknown,
@@ -243,6 +257,7 @@ impl Engine {
                         slow: false,
                         flapping: false,
                         last,
+                        parity,
                     }
                 })
                 .collect();
@@ -287,7 +302,13 @@ impl Engine {
         let last = status::last_outcome(&r);
         {
             let mut board = self.status.write().expect("status lock");
-            board.services[si].checks[ci].last = Some(last);
+            let cs = &mut board.services[si].checks[ci];
+            cs.last = Some(last);
+            if let Ok(o) = &r.outcome {
+                cs.parity = o.parity.as_deref().map(|p| {
+                    Box::new(ParityStatus::observe(cs.parity.take().map(|b| *b), p, r.at))
+                });
+            }
         }
         let Ok(outcome) = &r.outcome else {
             // The monitor's own failure: no evidence either way. The
@@ -295,10 +316,15 @@ impl Engine {
             return;
         };
         let record = result_record(&r.service, &r.check, r.at, outcome);
+        let failure = (!record.success).then(|| record.reason.as_deref().unwrap_or("failed"));
+        let verified = self
+            .verifications
+            .observe(&self.config.services[si], ci, r.at, failure);
         // The state machine reads the result exactly as a replay from the
         // store will.
         let result = probe_result(record.clone());
         let mut ops = vec![WriteOp::Result(record)];
+        ops.extend(verified.map(WriteOp::CutoverVerification));
         // While every canary fails, a failure says more about our own
         // network than about the service: it is kept as evidence but not
         // fed to the state machine, so the check goes stale and its time
@@ -406,13 +432,20 @@ impl Engine {
     /// Periodic work: staleness, maintenance, SLA figures, memory bounds.
     pub fn tick(&mut self, now: Timestamp) {
         let mark = watermark(&self.config, now);
-        let mut ops = Vec::new();
+        let mut ops: Vec<WriteOp> = self
+            .verifications
+            .expire(now)
+            .into_iter()
+            .map(WriteOp::CutoverVerification)
+            .collect();
         let specs = self.maintenance_specs();
         for si in 0..self.services.len() {
             let update = self.services[si].tracker.advance(mark);
             if !update.is_empty() {
                 self.persist(si, &update, &mut ops);
             }
+            let at = crate::migration::position(&self.config.services[si], now);
+            self.metrics[si].set_position(at.phase, at.supplier);
             self.update_slas(si, now, &specs);
             // Keep four weeks of live timeline (the longest rolling period)
             // plus slack; older time is in the store.
@@ -463,7 +496,16 @@ impl Engine {
                 sla::status::sla_status(&spec, &calendar, &segments, &maintenance.excluded, now);
             // Counters only count settled time: a back-dated verdict can
             // still rewrite what is newer, and a counter cannot go down.
-            let counted = rt.slas[i].counted_until;
+            // Counters carry the supplier of their time: across a cutover's
+            // start they start afresh under the new supplier, and the
+            // old supplier's series has ended, so only the new one's
+            // time is counted here.
+            let counted = service
+                .migrations
+                .iter()
+                .map(|m| m.cutover.start)
+                .filter(|s| *s <= settled)
+                .fold(rt.slas[i].counted_until, Timestamp::max);
             if settled > counted {
                 let range = TimeRange::new(counted, settled);
                 let segs = rt.segments(range);
@@ -534,6 +576,7 @@ impl Engine {
     /// borrowed from the configuration; only a failing check's last-probe
     /// text is copied (out of the status board's lock).
     pub fn alert_view(&mut self, now: Timestamp) -> AlertView<'_> {
+        let up_after = self.up_after_windows(now);
         let board = self.status.read().expect("status lock");
         let mut services = Vec::with_capacity(self.services.len());
         for (si, (service, rt)) in self.config.services.iter().zip(&self.services).enumerate() {
@@ -543,6 +586,7 @@ impl Engine {
                 .enumerate()
                 .map(|(ci, c)| {
                     let last = board.services[si].checks[ci].last.as_ref();
+                    let parity = board.services[si].checks[ci].parity.as_deref();
                     let failure = c.failure();
                     let copy = |t: &Option<String>| t.clone().map(Cow::Owned);
                     CheckView {
@@ -558,6 +602,8 @@ impl Engine {
                             .or_else(|| last.and_then(|l| copy(&l.detail))),
                         slow_since: c.slow_since(),
                         cert_not_after: last.and_then(|l| l.cert_not_after),
+                        parity_failing_since: parity.and_then(|p| p.failing_since),
+                        compare_up: parity.map(|p| p.compare_up),
                     }
                 })
                 .collect();
@@ -585,7 +631,13 @@ impl Engine {
                 id: Cow::Borrowed(&service.id),
                 name: Cow::Borrowed(&service.name),
                 category: Cow::Borrowed(&service.category),
-                supplier: Cow::Borrowed(&service.supplier),
+                // The supplier responsible now, so that after a cutover
+                // alerts route to the new supplier's desk.
+                supplier: Cow::Borrowed(crate::config::migration::supplier_at(
+                    &service.supplier,
+                    &service.migrations,
+                    now,
+                )),
                 runbook_url: service.runbook_url.as_deref().map(Cow::Borrowed),
                 maintenance: rt.maintenance.as_ref().map(|m| MaintenanceView {
                     reference: Cow::Borrowed(&m.reference),
@@ -593,6 +645,7 @@ impl Engine {
                 }),
                 checks,
                 slas,
+                migration: migration_view(service, now, up_after[si]),
             });
         }
         drop(board);
@@ -610,6 +663,37 @@ impl Engine {
         }
     }
 
+    /// Per service, the first instant it was up (or degraded) after the
+    /// window of the cutover it is in hypercare from; `None` when it has
+    /// not been, or when it is not in hypercare.
+    fn up_after_windows(&mut self, now: Timestamp) -> Vec<Option<Timestamp>> {
+        let mut out = vec![None; self.services.len()];
+        for (si, service) in self.config.services.iter().enumerate() {
+            let at = crate::migration::position(service, now);
+            let (crate::migration::Phase::Hypercare, Some(m)) = (at.phase, at.migration) else {
+                continue;
+            };
+            let reference = &m.cutover.reference;
+            if let Some((r, t)) = self.came_up.get(&service.id)
+                && r == reference
+            {
+                out[si] = Some(*t);
+                continue;
+            }
+            let first_up = self.services[si]
+                .segments(TimeRange::new(m.cutover.end, now))
+                .into_iter()
+                .find(|s| matches!(s.state, ServiceState::Up | ServiceState::Degraded))
+                .map(|s| s.start.max(m.cutover.end));
+            if let Some(t) = first_up {
+                self.came_up
+                    .insert(service.id.clone(), (reference.clone(), t));
+            }
+            out[si] = first_up;
+        }
+        out
+    }
+
     /// Every maintenance window: configured ones and those added through
     /// the API.
     fn maintenance_specs(&self) -> Vec<MaintenanceSpec> {
@@ -620,6 +704,26 @@ impl Engine {
             .cloned()
             .collect()
     }
+}
+
+/// What the cutover rules need of a service's migration at `now`.
+fn migration_view(
+    service: &Service,
+    now: Timestamp,
+    up_after_window: Option<Timestamp>,
+) -> Option<MigrationView<'_>> {
+    let at = crate::migration::position(service, now);
+    let m = at.migration?;
+    Some(MigrationView {
+        phase: at.phase,
+        from: Cow::Borrowed(&m.from),
+        to: Cow::Borrowed(&m.to),
+        reference: Cow::Borrowed(&m.cutover.reference),
+        window_end: m.cutover.end,
+        grace_end: m.grace_end(),
+        parity_for: m.parity_for,
+        up_after_window,
+    })
 }
 
 /// Two versions of a service whose checks decide state the same way.
@@ -672,6 +776,32 @@ mod tests {
 
     fn state(e: &Engine, service: usize) -> ServiceState {
         e.services()[service].tracker.state()
+    }
+
+    #[test]
+    fn after_a_cutover_the_view_names_the_new_supplier_and_the_phase() {
+        let now = Timestamp::now();
+        let yaml = format!(
+            "services:\n  - id: portal\n    supplier: in-house\n    migration:\n      from: in-house\n      to: northhost\n      cutover: {{ start: {}, end: {}, reference: CHG-1 }}\n    checks:\n      - id: home\n        tcp: {{ target: 127.0.0.1:9 }}\n",
+            now - SignedDuration::from_hours(5),
+            now - SignedDuration::from_hours(1)
+        );
+        let config = Arc::new(Config::from_str("test.yaml", &yaml).unwrap());
+        let mut e = Engine::new(
+            config,
+            Arc::new(Telemetry::new()),
+            Arc::new(RwLock::new(StatusBoard::default())),
+            Box::new(NoSink),
+            None,
+        );
+        let view = e.alert_view(now);
+        let s = &view.services[0];
+        assert_eq!(s.supplier, "northhost");
+        let m = s.migration.as_ref().unwrap();
+        assert_eq!(m.phase, crate::migration::Phase::Hypercare);
+        assert_eq!((&*m.from, &*m.to), ("in-house", "northhost"));
+        // Nothing was up since the window ended.
+        assert_eq!(m.up_after_window, None);
     }
 
     #[test]
@@ -800,5 +930,52 @@ mod tests {
             CheckState::Unknown
         );
         assert!(!e.alert_view(at(120)).network_degraded);
+    }
+
+    #[test]
+    fn parity_failing_since_is_when_match_turned_to_mismatch_and_compare_up_follows_the_old_side() {
+        use crate::probe::parity::{Aspect, Mismatch, ParityResult};
+        let mut e = engine();
+        let at = seconds_from_now();
+        let with = |matched: Option<bool>, old_up: bool, t: i64| {
+            let mut r = report("portal", "home", at(t), true);
+            if let Ok(o) = &mut r.outcome {
+                o.parity = Some(Box::new(ParityResult {
+                    matched,
+                    old_up,
+                    mismatches: match matched {
+                        Some(false) => vec![Mismatch {
+                            aspect: Aspect::Status,
+                            detail: "status 203, old answers 200".into(),
+                        }],
+                        _ => Vec::new(),
+                    },
+                    latency_ratio: None,
+                    similarity: None,
+                    volatile: 0,
+                    compared: Aspect::Status.bit(),
+                }));
+            }
+            r
+        };
+        let view = |e: &mut Engine, t: i64| {
+            let v = e.alert_view(at(t));
+            let c = v.check("portal", "home").unwrap();
+            (c.parity_failing_since, c.compare_up)
+        };
+        assert_eq!(view(&mut e, 0), (None, None), "no compare_with result yet");
+        e.on_report(with(Some(true), true, 1));
+        assert_eq!(view(&mut e, 1), (None, Some(true)));
+        e.on_report(with(Some(false), true, 2));
+        e.on_report(with(Some(false), true, 3));
+        assert_eq!(view(&mut e, 3), (Some(at(2)), Some(true)));
+        // The old side down judges nothing: the spell goes on.
+        e.on_report(with(None, false, 4));
+        assert_eq!(view(&mut e, 4), (Some(at(2)), Some(false)));
+        e.on_report(with(Some(true), true, 5));
+        assert_eq!(view(&mut e, 5), (None, Some(true)));
+        // A check without compare_with has neither.
+        e.on_report(report("portal", "home", at(6), true));
+        assert_eq!(view(&mut e, 6), (None, None));
     }
 }

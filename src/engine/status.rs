@@ -32,6 +32,60 @@ pub struct LastOutcome {
     pub monitor_error: Option<String>,
 }
 
+/// Parity of a `compare_with` check: the last verdict and since when the
+/// new side has differed from the old one.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParityStatus {
+    /// The last judged probe matched; `None` until one was judged (the
+    /// old side must be up for that).
+    pub matched: Option<bool>,
+    /// When parity went from match to mismatch; `None` while matching.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<jiff::Timestamp>,
+    /// The old endpoint's last probe succeeded.
+    pub compare_up: bool,
+    /// The aspects that differed in the last judged probe, with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<crate::probe::parity::Mismatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f64>,
+}
+
+impl ParityStatus {
+    /// Fold in one probe's parity result, at `at`.
+    pub fn observe(
+        prev: Option<ParityStatus>,
+        r: &crate::probe::parity::ParityResult,
+        at: jiff::Timestamp,
+    ) -> ParityStatus {
+        let mut p = prev.unwrap_or(ParityStatus {
+            matched: None,
+            failing_since: None,
+            compare_up: false,
+            mismatches: Vec::new(),
+            latency_ratio: None,
+            similarity: None,
+        });
+        p.compare_up = r.old_up;
+        // Without the old side up nothing was judged: the verdict stands.
+        let Some(matched) = r.matched else {
+            return p;
+        };
+        p.failing_since = match (matched, p.failing_since) {
+            (true, _) => None,
+            (false, Some(since)) => Some(since),
+            (false, None) => Some(at),
+        };
+        p.matched = Some(matched);
+        p.mismatches = r.mismatches.clone();
+        p.latency_ratio = r.latency_ratio;
+        p.similarity = r.similarity;
+        p
+    }
+}
+
 /// A check's live status. What the configuration says of it (id, kind,
 /// critical, interval) is read from the shared check spec rather than
 /// copied: with 10,000 checks the copies were megabytes.
@@ -47,6 +101,8 @@ pub struct CheckStatus {
     pub slow: bool,
     pub flapping: bool,
     pub last: Option<LastOutcome>,
+    /// Boxed: only `compare_with` checks have it.
+    pub parity: Option<Box<ParityStatus>>,
 }
 
 impl CheckStatus {
@@ -68,6 +124,8 @@ impl Serialize for CheckStatus {
             slow: bool,
             flapping: bool,
             last: &'a Option<LastOutcome>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            parity: &'a Option<Box<ParityStatus>>,
         }
         Shown {
             id: &self.check.id,
@@ -79,6 +137,7 @@ impl Serialize for CheckStatus {
             slow: self.slow,
             flapping: self.flapping,
             last: &self.last,
+            parity: &self.parity,
         }
         .serialize(s)
     }
@@ -207,6 +266,7 @@ mod tests {
                     slow: false,
                     flapping: false,
                     last: None,
+                    parity: None,
                 }],
             };
             serde_json::to_value(&shown).unwrap()

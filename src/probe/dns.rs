@@ -12,6 +12,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
 use super::net::io_reason;
+use super::parity::{self, CompareSpec, Observed, OldSide};
 use super::{
     FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, SpecDigest, known_name, phase,
 };
@@ -72,6 +73,13 @@ pub struct DnsSpec {
     /// At least this many answers of the asked type.
     #[serde(default)]
     pub expect_min_answers: Option<usize>,
+    /// The old DNS server (`ip` or `ip:port`), asked the same question
+    /// side by side with `server` while old and new run in parallel.
+    #[serde(default)]
+    pub compare_with: Option<Spanned<String>>,
+    /// What parity compares; the answer sets when absent.
+    #[serde(default)]
+    pub compare: Option<Spanned<CompareSpec>>,
 }
 
 /// A compiled dns check.
@@ -86,12 +94,35 @@ pub struct DnsProbe {
     /// `expect_answers` in canonical form.
     answers: Vec<String>,
     min_answers: Option<usize>,
+    /// The old server and what to compare with it (`compare_with`).
+    parity: Option<Box<OldSide<DnsProbe>>>,
+}
+
+impl DnsProbe {
+    /// The old side, for a `compare_with` check.
+    pub fn parity(&self) -> Option<&OldSide<DnsProbe>> {
+        self.parity.as_deref()
+    }
 }
 
 impl Prober for DnsProbe {
     type Spec = DnsSpec;
 
-    fn compile(spec: DnsSpec, _at: Location, v: &mut Validator) -> Option<DnsProbe> {
+    fn compile(spec: DnsSpec, at: Location, v: &mut Validator) -> Option<DnsProbe> {
+        let parity = parity::compile_old_side(
+            parity::DNS,
+            spec.compare_with.as_ref(),
+            spec.compare.as_ref(),
+            spec.server.as_ref().map_or("", |s| s.value.as_str()),
+            |with| DnsSpec {
+                server: Some(with),
+                compare_with: None,
+                compare: None,
+                ..spec.clone()
+            },
+            at,
+            v,
+        );
         let record_type = match &spec.record_type {
             None => Some(RecordType::A),
             Some(t) => known_name(t, &RECORD_TYPES, "DNS record type", v)
@@ -139,7 +170,8 @@ impl Prober for DnsProbe {
                 .map(|(_, code)| *code),
         };
 
-        let (name, record_type, server, rcode) = (name?, record_type?, server?, rcode?);
+        let (name, record_type, server, rcode, parity) =
+            (name?, record_type?, server?, rcode?, parity?);
         let answers = spec
             .expect_answers
             .iter()
@@ -154,6 +186,7 @@ impl Prober for DnsProbe {
             transport: spec.transport,
             answers,
             min_answers: spec.expect_min_answers,
+            parity,
         })
     }
 
@@ -441,11 +474,11 @@ async fn ask(c: &DnsProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeErro
         }
         Reply::Shortage(s) => return Err(ProbeError::Resource(s)),
     };
-    check_response(c, &response, &mut outcome);
+    check_response(c, &response, &mut outcome, ctx.observe);
     Ok(outcome)
 }
 
-fn check_response(c: &DnsProbe, m: &Message, outcome: &mut ProbeOutcome) {
+fn check_response(c: &DnsProbe, m: &Message, outcome: &mut ProbeOutcome, observe: bool) {
     let rcode = u16::from(m.metadata.response_code);
     outcome.detail("rcode", rcode_name(rcode));
     if m.metadata.truncation {
@@ -464,6 +497,15 @@ fn check_response(c: &DnsProbe, m: &Message, outcome: &mut ProbeOutcome) {
             )
         })
         .collect();
+    if observe {
+        let mut set: Vec<String> = answers.iter().map(|(t, a)| format!("{t} {a}")).collect();
+        set.sort();
+        set.dedup();
+        outcome.observed = Some(Box::new(Observed {
+            answers: Some(set),
+            ..Observed::default()
+        }));
+    }
     outcome.detail(
         "answers",
         answers

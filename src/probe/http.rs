@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::net::{connect, excerpt};
+use super::parity::{self, CompareSpec, Observed, OldSide};
 use super::tcp::compile_regex;
 use super::tls::{checked_server_name, tls_client};
 use super::tls_util::{self, TlsClient};
@@ -83,6 +84,13 @@ pub struct HttpSpec {
     /// host of `host_header` when that is set).
     #[serde(default)]
     pub server_name: Option<Box<Spanned<String>>>,
+    /// The old endpoint, probed side by side with `url` while old and new
+    /// run in parallel (same scheme, same request).
+    #[serde(default)]
+    pub compare_with: Option<Box<Spanned<String>>>,
+    /// What parity compares; status and body similarity when absent.
+    #[serde(default)]
+    pub compare: Option<Box<Spanned<CompareSpec>>>,
 }
 
 /// One `json:` entry: the value at `pointer` must exist and, when `equals`
@@ -189,6 +197,15 @@ pub struct HttpProbe {
     tls: std::sync::Arc<TlsClient>,
     /// Boxed: set on few checks, and 32 bytes inline on every one.
     server_name: Option<Box<rustls::pki_types::ServerName<'static>>>,
+    /// The old endpoint and what to compare with it (`compare_with`).
+    parity: Option<Box<OldSide<HttpProbe>>>,
+}
+
+impl HttpProbe {
+    /// The old side, for a `compare_with` check.
+    pub fn parity(&self) -> Option<&OldSide<HttpProbe>> {
+        self.parity.as_deref()
+    }
 }
 
 /// What the body must hold, checked in this order.
@@ -202,9 +219,10 @@ struct ContentChecks {
 impl Prober for HttpProbe {
     type Spec = HttpSpec;
 
-    fn compile(spec: HttpSpec, _at: Location, v: &mut Validator) -> Option<HttpProbe> {
+    fn compile(spec: HttpSpec, at: Location, v: &mut Validator) -> Option<HttpProbe> {
         let mut ok = true;
         let url = check_url(&spec.url, v);
+        let parity = compile_parity(&spec, url.as_ref(), at, v);
         let method = match &spec.method {
             None => Some(Method::GET),
             Some(m) => known_name(m, &METHODS, "HTTP method", v)
@@ -355,8 +373,15 @@ impl Prober for HttpProbe {
             v,
         );
 
-        let (url, method, status, body_regex, server_name, tls) =
-            (url?, method?, status?, body_regex?, server_name?, tls?);
+        let (url, method, status, body_regex, server_name, tls, parity) = (
+            url?,
+            method?,
+            status?,
+            body_regex?,
+            server_name?,
+            tls?,
+            parity?,
+        );
         if !ok {
             return None;
         }
@@ -387,6 +412,7 @@ impl Prober for HttpProbe {
             content,
             tls,
             server_name,
+            parity,
         })
     }
 
@@ -397,6 +423,54 @@ impl Prober for HttpProbe {
     async fn probe(&self, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeError> {
         fetch(self, ctx).await
     }
+}
+
+/// The old side of a `compare_with` check: its URL must have the scheme
+/// of `url`, so that both sides get the same request; the rest is every
+/// kind's (`parity::compile_old_side`).
+fn compile_parity(
+    spec: &HttpSpec,
+    url: Option<&Uri>,
+    at: Location,
+    v: &mut Validator,
+) -> Option<Option<Box<OldSide<HttpProbe>>>> {
+    if let (Some(with), Some(url)) = (&spec.compare_with, url)
+        && let Ok(old_url) = with.value.trim().parse::<Uri>()
+        && old_url.scheme_str().is_some()
+        && old_url.scheme_str() != url.scheme_str()
+    {
+        let (old, new) = (
+            old_url.scheme_str().unwrap_or(""),
+            url.scheme_str().unwrap_or(""),
+        );
+        v.error(
+            with.referenced,
+            format!(
+                "compare_with '{}' uses {old}, url uses {new}: the sides would not get the same request",
+                with.value.trim()
+            ),
+            Some(format!(
+                "probe both the same way, e.g. compare_with: {new}://{}{}",
+                old_url.authority().map(|a| a.as_str()).unwrap_or(""),
+                old_url.path()
+            )),
+        );
+        return None;
+    }
+    parity::compile_old_side(
+        parity::HTTP,
+        spec.compare_with.as_deref(),
+        spec.compare.as_deref(),
+        &spec.url.value,
+        |with| HttpSpec {
+            url: with,
+            compare_with: None,
+            compare: None,
+            ..spec.clone()
+        },
+        at,
+        v,
+    )
 }
 
 fn check_url(url: &Spanned<String>, v: &mut Validator) -> Option<Uri> {
@@ -879,6 +953,12 @@ async fn fetch(c: &HttpProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeE
         }
     }
     check_response(c, &response, &mut outcome);
+    if ctx.observe {
+        outcome.observed = Some(Box::new(Observed {
+            body: Some(response.body),
+            ..Observed::default()
+        }));
+    }
 
     if let Some(max) = c.max_response_time
         && outcome.success()

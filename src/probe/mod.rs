@@ -23,6 +23,7 @@ pub mod dns;
 pub mod http;
 pub mod icmp;
 pub(crate) mod net;
+pub mod parity;
 pub mod sip;
 pub mod tcp;
 pub mod tls;
@@ -265,6 +266,14 @@ pub struct ProbeOutcome {
     /// [`ProbeError::Resource`]. Boxed: it is almost always `None`.
     #[serde(skip)]
     pub shortage: Option<Box<Shortage>>,
+    /// What parity compares (a body, a certificate, answers); only when
+    /// the probe's context asks to observe, and boxed: absent, it costs
+    /// every outcome 8 bytes.
+    #[serde(skip)]
+    pub observed: Option<Box<parity::Observed>>,
+    /// How the new side compared with the old one (`compare_with`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parity: Option<Box<parity::ParityResult>>,
 }
 
 /// One of the monitor's own resources that ran out (too many open files,
@@ -378,6 +387,9 @@ pub struct ProbeContext {
     /// never shows them, and formatting them for every probe of 10,000
     /// checks is CPU for nobody.
     pub details: bool,
+    /// Keep what parity compares in `ProbeOutcome::observed` (set for
+    /// the sides of a `compare_with` check).
+    pub observe: bool,
 }
 
 impl ProbeContext {
@@ -386,6 +398,7 @@ impl ProbeContext {
             timeout,
             started: tokio::time::Instant::now(),
             details: false,
+            observe: false,
         }
     }
 
@@ -419,6 +432,18 @@ pub async fn run_with_details(
     run_in(kind, ctx).await
 }
 
+/// Probe one kind: on its own, or side by side with its old endpoint.
+async fn probe_kind<P: Prober + Sync>(
+    p: &P,
+    old: Option<&parity::OldSide<P>>,
+    ctx: &ProbeContext,
+) -> Result<ProbeOutcome, ProbeError> {
+    match old {
+        Some(o) => Box::pin(parity::side_by_side(p, &o.old, &o.comparison, ctx)).await,
+        None => Box::pin(p.probe(ctx)).await,
+    }
+}
+
 async fn run_in(
     kind: &crate::config::CheckKind,
     ctx: ProbeContext,
@@ -430,12 +455,12 @@ async fn run_in(
     // each time one is spawned.
     let fut = async {
         match kind {
-            CheckKind::Http(p) => Box::pin(p.probe(&ctx)).await,
-            CheckKind::Tcp(p) => Box::pin(p.probe(&ctx)).await,
-            CheckKind::Tls(p) => Box::pin(p.probe(&ctx)).await,
-            CheckKind::Dns(p) => Box::pin(p.probe(&ctx)).await,
-            CheckKind::Icmp(p) => Box::pin(p.probe(&ctx)).await,
-            CheckKind::Sip(p) => Box::pin(p.probe(&ctx)).await,
+            CheckKind::Http(p) => probe_kind(p, p.parity(), &ctx).await,
+            CheckKind::Tcp(p) => probe_kind(p, p.parity(), &ctx).await,
+            CheckKind::Tls(p) => probe_kind(p, p.parity(), &ctx).await,
+            CheckKind::Dns(p) => probe_kind(p, p.parity(), &ctx).await,
+            CheckKind::Icmp(p) => probe_kind(p, None, &ctx).await,
+            CheckKind::Sip(p) => probe_kind(&**p, p.parity(), &ctx).await,
         }
     };
     // A little grace so that a prober's own, more precise timeout

@@ -8,6 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::net::{checked_target, connect, excerpt};
+use super::parity::{self, CompareSpec, OldSide};
 use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, SpecDigest, phase};
 use crate::config::{Dur, Validator};
 
@@ -25,6 +26,13 @@ pub struct TcpSpec {
     /// Regular expression the reply must match.
     #[serde(default)]
     pub expect: Option<Spanned<String>>,
+    /// The old endpoint, probed side by side with this one while old and
+    /// new run in parallel.
+    #[serde(default)]
+    pub compare_with: Option<Spanned<String>>,
+    /// What parity compares; the kind's default aspects when absent.
+    #[serde(default)]
+    pub compare: Option<Spanned<CompareSpec>>,
 }
 
 /// A compiled tcp check.
@@ -35,13 +43,36 @@ pub struct TcpProbe {
     port: u16,
     send: Vec<u8>,
     expect: Option<Regex>,
+    /// The old endpoint and what to compare with it (`compare_with`).
+    parity: Option<Box<OldSide<TcpProbe>>>,
+}
+
+impl TcpProbe {
+    /// The old side, for a `compare_with` check.
+    pub fn parity(&self) -> Option<&OldSide<TcpProbe>> {
+        self.parity.as_deref()
+    }
 }
 
 impl Prober for TcpProbe {
     type Spec = TcpSpec;
 
-    fn compile(spec: TcpSpec, _at: Location, v: &mut Validator) -> Option<TcpProbe> {
+    fn compile(spec: TcpSpec, at: Location, v: &mut Validator) -> Option<TcpProbe> {
         let target = checked_target(&spec.target, v);
+        let parity = parity::compile_old_side(
+            parity::TCP,
+            spec.compare_with.as_ref(),
+            spec.compare.as_ref(),
+            &spec.target.value,
+            |with| TcpSpec {
+                target: with,
+                compare_with: None,
+                compare: None,
+                ..spec.clone()
+            },
+            at,
+            v,
+        );
         let send = match &spec.send {
             None => Some(Vec::new()),
             Some(s) => match unescape(&s.value) {
@@ -60,13 +91,14 @@ impl Prober for TcpProbe {
             None => Some(None),
             Some(e) => compile_regex("expect", e, v).map(Some),
         };
-        let ((host, port), send, expect) = (target?, send?, expect?);
+        let ((host, port), send, expect, parity) = (target?, send?, expect?, parity?);
         Some(TcpProbe {
             digest: SpecDigest::of(&spec),
             host,
             port,
             send,
             expect,
+            parity,
         })
     }
 

@@ -8,6 +8,7 @@ use rustls::pki_types::ServerName;
 use serde::Deserialize;
 
 use super::net::{checked_target, connect};
+use super::parity::{self, CertificateFacts, CompareSpec, Observed, OldSide};
 use super::tls_util::{self, CaRoots, TlsClient, Trust, format_unix};
 use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, SpecDigest};
 use crate::config::Validator;
@@ -29,6 +30,13 @@ pub struct TlsSpec {
     /// Fail with `expectation` when the chain expires sooner than this.
     #[serde(default)]
     pub min_days_valid: Option<u32>,
+    /// The old endpoint, probed side by side with this one while old and
+    /// new run in parallel.
+    #[serde(default)]
+    pub compare_with: Option<Spanned<String>>,
+    /// What parity compares; the kind's default aspects when absent.
+    #[serde(default)]
+    pub compare: Option<Spanned<CompareSpec>>,
 }
 
 fn yes() -> bool {
@@ -44,6 +52,15 @@ pub struct TlsProbe {
     name: ServerName<'static>,
     client: Arc<TlsClient>,
     min_days_valid: Option<u32>,
+    /// The old endpoint and what to compare with it (`compare_with`).
+    parity: Option<Box<OldSide<TlsProbe>>>,
+}
+
+impl TlsProbe {
+    /// The old side, for a `compare_with` check.
+    pub fn parity(&self) -> Option<&OldSide<TlsProbe>> {
+        self.parity.as_deref()
+    }
 }
 
 impl Prober for TlsProbe {
@@ -58,8 +75,22 @@ impl Prober for TlsProbe {
             }
             (None, None) => None,
         };
+        let parity = parity::compile_old_side(
+            parity::TLS,
+            spec.compare_with.as_ref(),
+            spec.compare.as_ref(),
+            &spec.target.value,
+            |with| TlsSpec {
+                target: with,
+                compare_with: None,
+                compare: None,
+                ..spec.clone()
+            },
+            at,
+            v,
+        );
         let client = tls_client(spec.ca_file.as_ref(), spec.tls_verify, &[], at, v)?;
-        let (host, port) = target?;
+        let ((host, port), parity) = (target?, parity?);
         Some(TlsProbe {
             digest: SpecDigest::of(&spec),
             host,
@@ -67,6 +98,7 @@ impl Prober for TlsProbe {
             name: name?,
             client,
             min_days_valid: spec.min_days_valid,
+            parity,
         })
     }
 
@@ -84,6 +116,21 @@ impl Prober for TlsProbe {
             for (k, val) in hs.chain.details() {
                 outcome.detail(k, val);
             }
+        }
+        if ctx.observe
+            && let Some(leaf) = hs.chain.leaf()
+        {
+            let mut sans = leaf.dns_names.clone();
+            sans.sort();
+            sans.dedup();
+            outcome.observed = Some(Box::new(Observed {
+                certificate: Some(CertificateFacts {
+                    issuer: leaf.issuer.clone(),
+                    sans,
+                    not_after: leaf.not_after,
+                }),
+                ..Observed::default()
+            }));
         }
         if hs.stream.is_none() {
             return Ok(outcome);

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::schedule::{MaintenanceEffect, MaintenanceScope, MaintenanceTime, SlaPeriod};
 use crate::config::{Config, MaintenanceSpec, Service, SlaSpec, closest};
+use crate::migration::supplier_stretches;
 use crate::sla::range::{from_ms, ms, to_millisecond};
 use crate::sla::{
     self, CheckCause, Period, PeriodLabelError, ServiceMaintenance, SlaCalendar, TimeRange,
@@ -62,6 +63,11 @@ pub struct IncidentSummary {
     /// From start to end (or to now while open), including any part
     /// outside the period or outside business hours.
     pub duration_seconds: f64,
+    /// The part of it inside the row's time: the period, or on a
+    /// supplier's row of a period that spans a cutover, that supplier's
+    /// share of it (wall-clock, before hours and maintenance).
+    #[serde(default)]
+    pub attributed_seconds: f64,
     /// The failing checks and first failures that took the service down.
     pub cause: String,
 }
@@ -91,8 +97,9 @@ pub struct SlaRow {
     /// The service's display name.
     pub name: String,
     pub category: String,
-    /// The supplier the time is attributed to: the service's configured
-    /// supplier (splitting at a cutover comes with the supplier timeline).
+    /// The supplier the time is attributed to (docs/sla.md, "Suppliers
+    /// and cutovers"); `*` on the combined row of a period that spans a
+    /// cutover, whose supplier rows come right before it.
     pub supplier: String,
     pub sla: String,
     /// Percent, e.g. 99.8.
@@ -233,29 +240,6 @@ pub fn sla_report(
             .entry((si, period.range))
             .or_insert_with(|| ServiceMaintenance::for_service(&specs, s, period.range))
             .excluded;
-        let budget = sla::error_budget(
-            spec.objective,
-            period.range,
-            until,
-            &segments,
-            calendar,
-            excluded,
-        );
-        let f = budget.to_date;
-        let listed: Vec<IncidentSummary> = incidents
-            .get(s.id.as_str())
-            .into_iter()
-            .flatten()
-            .filter(|i| i.started_at < until && i.ended_at.is_none_or(|e| e > period.start()))
-            .map(|i| IncidentSummary {
-                start: i.started_at,
-                end: i.ended_at,
-                duration_seconds: seconds(
-                    ms(i.ended_at.unwrap_or(now).max(i.started_at)) - ms(i.started_at),
-                ),
-                cause: cause_summary(&i.cause),
-            })
-            .collect();
         let recomputed = recomputations
             .iter()
             .find(|r| covers(r, &s.id, period.range))
@@ -266,41 +250,185 @@ pub fn sla_report(
                 config_digest: r.config_digest.clone(),
                 by: r.who.clone(),
             });
-        let ppm = i128::from(sla::budget_ppm(spec.objective));
-        rows.push(SlaRow {
-            service: s.id.clone(),
-            name: s.name.clone(),
-            category: s.category.clone(),
-            supplier: s.supplier.clone(),
-            sla: spec.name.clone(),
-            objective: spec.objective,
-            calendar: spec.calendar.clone(),
-            period: period.label(),
-            period_start: period.start(),
-            period_end: period.end(),
-            until,
-            availability: f.availability(),
-            met: (f.eligible > 0)
-                .then(|| i128::from(f.down) * 1_000_000 <= i128::from(f.eligible) * ppm),
-            total_seconds: seconds(f.total),
-            eligible_seconds: seconds(f.eligible),
-            good_seconds: seconds(f.good),
-            degraded_seconds: seconds(f.degraded),
-            down_seconds: seconds(f.down),
-            unknown_seconds: seconds(f.unknown),
-            excluded_maintenance_seconds: seconds(f.excluded_maintenance),
-            outside_hours_seconds: seconds(f.outside_hours),
-            budget_planned_seconds: seconds(budget.planned),
-            budget_allowed_seconds: seconds(budget.allowed),
-            budget_used_seconds: seconds(budget.used),
-            budget_remaining_seconds: seconds(budget.remaining),
-            budget_remaining_ratio: budget.remaining_ratio,
-            incident_count: listed.len(),
-            incidents: listed,
-            recomputed,
-        });
+        let service_incidents = incidents.get(s.id.as_str()).map_or(&[][..], Vec::as_slice);
+        let count = |supplier: &str, stretches: &[TimeRange]| {
+            let budget = budget_over(
+                spec.objective,
+                period.range,
+                stretches,
+                until,
+                &segments,
+                calendar,
+                excluded,
+            );
+            let listed = incidents_in(service_incidents, stretches, until, now);
+            row(
+                s,
+                spec,
+                &period,
+                supplier,
+                until,
+                &budget,
+                listed,
+                recomputed.clone(),
+            )
+        };
+        // A period that spans a cutover: one row per supplier with only
+        // its own time, then the combined row (docs/sla.md).
+        let stretches = supplier_stretches(&s.supplier, &s.migrations, period.range);
+        if let [(supplier, _)] = stretches.as_slice() {
+            rows.push(count(supplier, &[period.range]));
+            continue;
+        }
+        let mut suppliers: Vec<&str> = Vec::new();
+        for (supplier, _) in &stretches {
+            if !suppliers.contains(supplier) {
+                suppliers.push(supplier);
+            }
+        }
+        for supplier in suppliers {
+            let own: Vec<TimeRange> = stretches
+                .iter()
+                .filter(|(s, _)| *s == supplier)
+                .map(|(_, r)| *r)
+                .collect();
+            rows.push(count(supplier, &own));
+        }
+        rows.push(count(ALL_SUPPLIERS, &[period.range]));
     }
     Ok(rows)
+}
+
+/// The `supplier` of a service's combined row when a period spans a
+/// cutover.
+pub const ALL_SUPPLIERS: &str = "*";
+
+/// The error budget of `period` counted over `stretches` of it only (a
+/// supplier's share of a period that spans a cutover): opening time,
+/// allowance and figures are those of the stretches, as if the rest of
+/// the period were not there. One stretch equal to the period is
+/// [`sla::error_budget`] exactly.
+fn budget_over(
+    objective: f64,
+    period: TimeRange,
+    stretches: &[TimeRange],
+    until: Timestamp,
+    segments: &[sla::Segment],
+    calendar: &SlaCalendar,
+    excluded: &sla::RangeSet,
+) -> sla::ErrorBudget {
+    let parts: Vec<sla::ErrorBudget> = stretches
+        .iter()
+        .map(|r| {
+            sla::error_budget(
+                objective,
+                *r,
+                until.clamp(r.start, r.end),
+                segments,
+                calendar,
+                excluded,
+            )
+        })
+        .collect();
+    let planned: i64 = parts.iter().map(|b| b.planned).sum();
+    let to_date = parts
+        .iter()
+        .fold(sla::SlaFigures::default(), |acc, b| acc.plus(&b.to_date));
+    let allowed =
+        i64::try_from(i128::from(planned) * i128::from(sla::budget_ppm(objective)) / 1_000_000)
+            .unwrap_or(i64::MAX);
+    let remaining = allowed - to_date.down;
+    sla::ErrorBudget {
+        period,
+        planned,
+        allowed,
+        used: to_date.down,
+        remaining,
+        remaining_ratio: (allowed > 0).then(|| remaining as f64 / allowed as f64),
+        to_date,
+    }
+}
+
+/// The incidents that overlap `stretches` before `until`, each with its
+/// true start and end and the part of it inside the stretches.
+fn incidents_in(
+    incidents: &[&IncidentRecord],
+    stretches: &[TimeRange],
+    until: Timestamp,
+    now: Timestamp,
+) -> Vec<IncidentSummary> {
+    incidents
+        .iter()
+        .filter_map(|i| {
+            let end = i.ended_at.unwrap_or(now).max(i.started_at);
+            let mut listed = false;
+            let mut inside = 0;
+            for r in stretches {
+                let r_end = r.end.min(until);
+                if i.started_at < r_end && i.ended_at.is_none_or(|e| e > r.start) {
+                    listed = true;
+                    inside += (ms(end.min(r_end)) - ms(i.started_at.max(r.start))).max(0);
+                }
+            }
+            if !listed {
+                return None;
+            }
+            Some(IncidentSummary {
+                start: i.started_at,
+                end: i.ended_at,
+                duration_seconds: seconds(ms(end) - ms(i.started_at)),
+                attributed_seconds: seconds(inside),
+                cause: cause_summary(&i.cause),
+            })
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row(
+    s: &Service,
+    spec: &SlaSpec,
+    period: &Period,
+    supplier: &str,
+    until: Timestamp,
+    budget: &sla::ErrorBudget,
+    listed: Vec<IncidentSummary>,
+    recomputed: Option<RecomputedNote>,
+) -> SlaRow {
+    let f = budget.to_date;
+    let ppm = i128::from(sla::budget_ppm(spec.objective));
+    SlaRow {
+        service: s.id.clone(),
+        name: s.name.clone(),
+        category: s.category.clone(),
+        supplier: supplier.to_string(),
+        sla: spec.name.clone(),
+        objective: spec.objective,
+        calendar: spec.calendar.clone(),
+        period: period.label(),
+        period_start: period.start(),
+        period_end: period.end(),
+        until,
+        availability: f.availability(),
+        met: (f.eligible > 0)
+            .then(|| i128::from(f.down) * 1_000_000 <= i128::from(f.eligible) * ppm),
+        total_seconds: seconds(f.total),
+        eligible_seconds: seconds(f.eligible),
+        good_seconds: seconds(f.good),
+        degraded_seconds: seconds(f.degraded),
+        down_seconds: seconds(f.down),
+        unknown_seconds: seconds(f.unknown),
+        excluded_maintenance_seconds: seconds(f.excluded_maintenance),
+        outside_hours_seconds: seconds(f.outside_hours),
+        budget_planned_seconds: seconds(budget.planned),
+        budget_allowed_seconds: seconds(budget.allowed),
+        budget_used_seconds: seconds(budget.used),
+        budget_remaining_seconds: seconds(budget.remaining),
+        budget_remaining_ratio: budget.remaining_ratio,
+        incident_count: listed.len(),
+        incidents: listed,
+        recomputed,
+    }
 }
 
 /// A maintenance window created at run time (through the API), as the
@@ -404,7 +532,10 @@ fn covers(r: &RecomputationRecord, service: &str, period: TimeRange) -> bool {
 /// Per service, the instant after which its stored state is not backed
 /// by results: the earliest instant a critical check's last result stops
 /// standing (for a service without critical checks, the latest one).
-fn horizons(services: &[&Service], last: &[crate::store::ResultRecord]) -> Vec<Option<Timestamp>> {
+pub(crate) fn horizons(
+    services: &[&Service],
+    last: &[crate::store::ResultRecord],
+) -> Vec<Option<Timestamp>> {
     let by_check: HashMap<(&str, &str), Timestamp> = last
         .iter()
         .map(|r| ((r.service.as_str(), r.check.as_str()), r.at))

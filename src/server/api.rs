@@ -17,7 +17,7 @@ use crate::config::schedule::{MaintenanceScope, MaintenanceTime};
 use crate::config::{KnownNames, MaintenanceSpec, Validator};
 use crate::store::{MaintenanceRecord, MaintenanceStore};
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 

@@ -18,6 +18,7 @@ use crate::store::Store;
 pub mod api;
 pub mod auth;
 pub mod conn;
+pub mod migrations;
 use crate::telemetry::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Telemetry};
 
 /// A reload request; the answer says whether the new configuration took.
@@ -80,6 +81,7 @@ fn read_routes() -> Router<AppState> {
             "/api/v1/maintenances/{id}",
             axum::routing::delete(api::delete_maintenance),
         )
+        .merge(migrations::routes())
 }
 
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {

@@ -123,11 +123,22 @@ impl ServiceMaintenance {
         service: &Service,
         within: TimeRange,
     ) -> ServiceMaintenance {
-        let mut windows: Vec<MaintenanceWindow> = specs
-            .iter()
-            .filter(|s| applies_to(s, &service.id, &service.category, &service.supplier))
-            .flat_map(|s| windows(s, within))
-            .collect();
+        let mut windows: Vec<MaintenanceWindow> = Vec::new();
+        for spec in specs {
+            match &spec.scope {
+                // A supplier's window covers a service that moves only
+                // while the service is that supplier's.
+                Some(MaintenanceScope::Supplier(s)) if !service.migrations.is_empty() => {
+                    for w in self::windows(spec, within) {
+                        windows.extend(supplier_share(service, w, s));
+                    }
+                }
+                _ if applies_to(spec, &service.id, &service.category, &service.supplier) => {
+                    windows.extend(self::windows(spec, within));
+                }
+                _ => {}
+            }
+        }
         windows.sort_by_key(|w| w.range);
         ServiceMaintenance::from_windows(windows)
     }
@@ -157,9 +168,65 @@ impl ServiceMaintenance {
     }
 }
 
+/// The parts of window `w` in which `service` belongs to `supplier`, cut
+/// at its cutovers' starts.
+fn supplier_share(
+    service: &Service,
+    w: MaintenanceWindow,
+    supplier: &str,
+) -> Vec<MaintenanceWindow> {
+    let mut cuts: Vec<Timestamp> = service
+        .migrations
+        .iter()
+        .map(|m| m.cutover.start)
+        .filter(|t| w.range.contains(*t) && *t > w.range.start)
+        .collect();
+    cuts.insert(0, w.range.start);
+    cuts.push(w.range.end);
+    cuts.windows(2)
+        .filter(|p| {
+            crate::config::migration::supplier_at(&service.supplier, &service.migrations, p[0])
+                == supplier
+        })
+        .map(|p| MaintenanceWindow {
+            range: TimeRange::new(p[0], p[1]),
+            ..w.clone()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_suppliers_window_covers_a_moving_service_only_while_it_is_theirs() {
+        let yaml = "maintenances:\n  - reference: CHG-9\n    supplier: northhost\n    start: 2026-12-05T20:00:00Z\n    end: 2026-12-05T23:00:00Z\nservices:\n  - id: portal\n    supplier: in-house\n    migration:\n      from: in-house\n      to: northhost\n      cutover: { start: 2026-12-05T21:00:00Z, end: 2026-12-05T22:00:00Z, reference: CHG-1042 }\n    checks:\n      - id: home\n        tcp: { target: 127.0.0.1:9 }\n";
+        let config = crate::config::Config::from_str("t.yaml", yaml).unwrap();
+        let portal = &config.services[0];
+        let m = ServiceMaintenance::for_service(
+            &config.maintenances,
+            portal,
+            TimeRange::new(ts("2026-12-05T00:00:00Z"), ts("2026-12-06T00:00:00Z")),
+        );
+        let refs: Vec<(&str, TimeRange)> = m
+            .windows
+            .iter()
+            .map(|w| (w.reference.as_str(), w.range))
+            .collect();
+        // northhost's window from the cutover's start on; the cutover
+        // window itself is the service's own.
+        assert_eq!(
+            refs,
+            vec![
+                (
+                    "CHG-1042",
+                    r("2026-12-05T21:00:00Z", "2026-12-05T22:00:00Z")
+                ),
+                ("CHG-9", r("2026-12-05T21:00:00Z", "2026-12-05T23:00:00Z")),
+            ]
+        );
+    }
     use crate::sla::range::tests::{r, ts};
     use jiff::civil::Weekday;
     use jiff::tz::TimeZone;

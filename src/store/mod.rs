@@ -30,7 +30,7 @@ pub use codec::LATENCY_BUCKETS_MS;
 pub use records::{
     ImportReport, IncidentRecord, JsonText, MaintenanceRecord, OutboxRecord, OutboxStatus,
     PruneReport, RecomputationRecord, ResultRecord, ResultSource, RollupRecord,
-    ServiceTransitionRecord, SlaSnapshot, WriteOp,
+    ServiceTransitionRecord, SlaSnapshot, VerificationRecord, WriteOp,
 };
 pub use roles::{
     BatchStore, HistoryStore, MaintenanceStore, NotificationStore, ResultStore, RunStore, Store,

@@ -269,6 +269,8 @@ pub struct PruneReport {
 /// one transaction per batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
+    /// Record (or replace) the verification round of a cutover.
+    CutoverVerification(VerificationRecord),
     /// A live result. A second result for the same check and millisecond
     /// is ignored.
     Result(ResultRecord),
@@ -330,4 +332,19 @@ mod micros {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Ok(Duration::from_micros(u64::deserialize(d)?))
     }
+}
+
+/// The verification round of a cutover: every check of the service probed
+/// at once when the window ended, and what that round found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VerificationRecord {
+    pub service: String,
+    /// The cutover's change ticket.
+    pub reference: String,
+    /// When the round's last probe finished counting (its start instant).
+    pub at: Timestamp,
+    /// Every check of the round succeeded.
+    pub passed: bool,
+    /// The checks that failed, with their reason: `home: timeout`.
+    pub failing: Vec<String>,
 }

@@ -17,7 +17,8 @@ use jiff::Timestamp;
 
 use super::{
     ImportReport, IncidentRecord, MaintenanceRecord, OutboxRecord, PruneReport,
-    RecomputationRecord, ResultRecord, ServiceTransitionRecord, SlaSnapshot, StoreError, WriteOp,
+    RecomputationRecord, ResultRecord, ServiceTransitionRecord, SlaSnapshot, StoreError,
+    VerificationRecord, WriteOp,
 };
 
 /// The batching writer's side: apply its batches, and the housekeeping it
@@ -129,6 +130,13 @@ pub trait HistoryStore: Send + Sync {
 
     /// The newest snapshot per (service, sla, period), ordered by those.
     fn latest_sla_snapshots(&self, service: Option<&str>) -> Result<Vec<SlaSnapshot>, StoreError>;
+
+    /// The recorded cutover verification rounds of one service (or all),
+    /// ordered by service and time.
+    fn cutover_verifications(
+        &self,
+        service: Option<&str>,
+    ) -> Result<Vec<VerificationRecord>, StoreError>;
 }
 
 /// Maintenance windows created at run time through the API.

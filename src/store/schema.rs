@@ -12,7 +12,7 @@ pub const APPLICATION_ID: i32 = 0x636f_6e74;
 
 /// Migration steps: step `i` takes the schema from version `i` to `i + 1`.
 /// Append new steps; never edit a released one.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
@@ -154,6 +154,19 @@ CREATE TABLE sla_snapshots (
     figures          TEXT NOT NULL
 );
 CREATE INDEX sla_snapshots_by_key ON sla_snapshots (service, sla, period, id);
+"#;
+
+// Cutover verification rounds (migration awareness): one per cutover of a
+// service, replaced if the round is taken again.
+const V2: &str = r#"
+CREATE TABLE cutover_verifications (
+    service   TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    passed    INTEGER NOT NULL,
+    failing   TEXT NOT NULL,
+    PRIMARY KEY (service, reference)
+);
 "#;
 
 /// Bring the schema of `conn` (the file at `path`) up to date with

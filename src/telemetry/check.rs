@@ -8,6 +8,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use super::text::{Chunks, Desc, Format, Kind, labels, le_label, one_label, push_float, push_int};
 use super::{LATENCY_BUCKETS, Table, lock, names};
+use crate::probe::parity::{Aspect, ParityResult};
 use crate::probe::phase;
 use crate::probe::{FailureReason, ProbeOutcome};
 
@@ -15,6 +16,8 @@ use crate::probe::{FailureReason, ProbeOutcome};
 /// name so that they never drift from them.
 static PHASE_LABELS: LazyLock<[Box<str>; phase::ALL.len()]> =
     LazyLock::new(|| one_label("phase", phase::ALL));
+static ASPECT_LABELS: LazyLock<[Box<str>; Aspect::ALL.len()]> =
+    LazyLock::new(|| one_label("aspect", Aspect::ALL.map(|a| a.as_str())));
 static REASON_LABELS: LazyLock<[Box<str>; FailureReason::ALL.len()]> =
     LazyLock::new(|| one_label("reason", FailureReason::ALL.map(|r| r.as_str())));
 /// `le` labels in the text format, then in OpenMetrics.
@@ -47,6 +50,41 @@ struct Values {
     sip_code: Option<u16>,
     cert_not_after: Option<i64>,
     errors: u64,
+    /// Boxed: only `compare_with` checks have it.
+    parity: Option<Box<ParityValues>>,
+}
+
+/// The parity series of a `compare_with` check.
+#[derive(Debug, Default, Clone)]
+struct ParityValues {
+    /// The last judged probe matched; `None` until one was judged.
+    matched: Option<bool>,
+    compare_up: bool,
+    /// The aspects the check compares (bit per `Aspect::bit`).
+    compared: u16,
+    mismatches: [u32; Aspect::ALL.len()],
+    latency_ratio: Option<f64>,
+    similarity: Option<f64>,
+}
+
+impl ParityValues {
+    fn observe(&mut self, p: &ParityResult) {
+        self.compare_up = p.old_up;
+        self.compared = p.compared;
+        // A tick without the old side up judges nothing: the last
+        // verdict and ratios stand, and `compare_up` says why.
+        if p.matched.is_none() {
+            return;
+        }
+        self.matched = p.matched;
+        for m in &p.mismatches {
+            if let Some(i) = Aspect::ALL.iter().position(|a| *a == m.aspect) {
+                self.mismatches[i] = self.mismatches[i].wrapping_add(1);
+            }
+        }
+        self.latency_ratio = p.latency_ratio.or(self.latency_ratio);
+        self.similarity = p.similarity.or(self.similarity);
+    }
 }
 
 #[derive(Debug)]
@@ -108,6 +146,10 @@ impl CheckMetrics {
         if o.cert_not_after.is_some() {
             v.cert_not_after = o.cert_not_after;
         }
+        match &o.parity {
+            Some(p) => v.parity.get_or_insert_default().observe(p),
+            None => v.parity = None,
+        }
     }
 
     /// Count a probe the monitor itself could not run.
@@ -155,12 +197,14 @@ impl CheckTable {
             .retain(|(s, c), cell| keep(s, c, cell.kind));
     }
 
-    /// Write every per-check family.
-    pub fn render(&self, w: &mut Chunks<'_>, format: Format) {
+    /// Write every per-check family; `compact` leaves out the latency
+    /// histogram's finite buckets (`metrics.detail: compact`).
+    pub fn render(&self, w: &mut Chunks<'_>, format: Format, compact: bool) {
         let cells = self.cells.snapshot();
-        let le = match format {
-            Format::Text => &LE_LABELS[0],
-            Format::OpenMetrics => &LE_LABELS[1],
+        let le: &[Box<str>] = match (compact, format) {
+            (true, _) => &[],
+            (false, Format::Text) => &LE_LABELS[0],
+            (false, Format::OpenMetrics) => &LE_LABELS[1],
         };
         for (family, desc) in FAMILIES {
             desc.header(&mut w.buf, format);
@@ -189,10 +233,15 @@ enum Family {
     SipCode,
     CertNotAfter,
     Errors,
+    ParityMatch,
+    ParityMismatches,
+    ParityLatencyRatio,
+    ParitySimilarityRatio,
+    ParityCompareUp,
 }
 
 /// The per-check families, in the order they are exposed.
-const FAMILIES: [(Family, &Desc); 10] = [
+const FAMILIES: [(Family, &Desc); 15] = [
     (Family::Success, &names::PROBE_SUCCESS),
     (Family::Duration, &names::PROBE_DURATION),
     (Family::Phases, &names::PROBE_PHASE_DURATION),
@@ -203,7 +252,22 @@ const FAMILIES: [(Family, &Desc); 10] = [
     (Family::SipCode, &names::SIP_RESPONSE_CODE),
     (Family::CertNotAfter, &names::TLS_CERT_NOT_AFTER),
     (Family::Errors, &names::PROBE_ERRORS),
+    (Family::ParityMatch, &names::PARITY_MATCH),
+    (Family::ParityMismatches, &names::PARITY_MISMATCHES),
+    (Family::ParityLatencyRatio, &names::PARITY_LATENCY_RATIO),
+    (
+        Family::ParitySimilarityRatio,
+        &names::PARITY_SIMILARITY_RATIO,
+    ),
+    (Family::ParityCompareUp, &names::PARITY_COMPARE_UP),
 ];
+
+/// `service="…",check="…"`: the check's labels without `kind`, as the
+/// parity families are documented (kind values are plain words, so the
+/// last `,kind="` is where it starts).
+fn without_kind(l: &str) -> &str {
+    l.rfind(",kind=\"").map_or(l, |i| &l[..i])
+}
 
 /// One cell's lines of one family.
 fn write_family(
@@ -212,7 +276,7 @@ fn write_family(
     d: &Desc,
     l: &str,
     v: &Values,
-    le: &[Box<str>; LATENCY_BUCKETS.len()],
+    le: &[Box<str>],
     format: Format,
 ) {
     match family {
@@ -253,18 +317,57 @@ fn write_family(
             }
         }
         Family::Errors if v.errors > 0 => d.int(out, l, "", v.errors as i64),
+        Family::ParityMatch
+        | Family::ParityMismatches
+        | Family::ParityLatencyRatio
+        | Family::ParitySimilarityRatio
+        | Family::ParityCompareUp => {
+            if let Some(p) = &v.parity {
+                write_parity(out, family, d, without_kind(l), p);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn write_parity(out: &mut String, family: Family, d: &Desc, l: &str, p: &ParityValues) {
+    match family {
+        Family::ParityMatch => {
+            if let Some(m) = p.matched {
+                d.int(out, l, "", m as i64);
+            }
+        }
+        Family::ParityMismatches => {
+            for (i, n) in p.mismatches.iter().enumerate() {
+                if p.compared & Aspect::ALL[i].bit() != 0 || *n > 0 {
+                    d.int(out, l, &ASPECT_LABELS[i], *n as i64);
+                }
+            }
+        }
+        Family::ParityLatencyRatio => {
+            if let Some(r) = p.latency_ratio {
+                d.float(out, l, "", r);
+            }
+        }
+        Family::ParitySimilarityRatio => {
+            if let Some(r) = p.similarity {
+                d.float(out, l, "", r);
+            }
+        }
+        Family::ParityCompareUp => d.int(out, l, "", p.compare_up as i64),
         _ => {}
     }
 }
 
 /// Buckets, `+Inf`, `_sum`, `_count`, in the order each format's
-/// prometheus-client encoder uses.
+/// prometheus-client encoder uses. `le` has the finite buckets' labels, or
+/// none in compact mode; `+Inf` always counts every observation.
 fn write_histogram(
     out: &mut String,
     d: &Desc,
     l: &str,
     v: &Values,
-    le: &[Box<str>; LATENCY_BUCKETS.len()],
+    le: &[Box<str>],
     format: Format,
 ) {
     debug_assert_eq!(d.kind, Kind::Histogram);

@@ -3,6 +3,7 @@
 //! documents the same list; dashboards and alerts rely on these names.
 
 mod check;
+pub mod recording;
 mod service;
 pub mod text;
 
@@ -165,6 +166,56 @@ pub mod names {
         help: "Eligible time during which the service was up or degraded",
         kind: Kind::Counter,
     };
+
+    // Migration awareness: where each service stands in its supplier
+    // timeline (docs/migration.md).
+    pub const SERVICE_INFO: Desc = Desc {
+        name: "continuity_service_info",
+        help: "Always 1; the service's current supplier and migration phase (baseline, cutover, hypercare, steady) as labels",
+        kind: Kind::Gauge,
+    };
+    pub const SERVICE_PHASE: Desc = Desc {
+        name: "continuity_service_phase",
+        help: "Current migration phase of the service (1 for the current phase, 0 for the others)",
+        kind: Kind::Gauge,
+    };
+    pub const CUTOVER_START: Desc = Desc {
+        name: "continuity_migration_cutover_start_timestamp_seconds",
+        help: "Start (Unix time) of a cutover window of the service, from one supplier to another",
+        kind: Kind::Gauge,
+    };
+    pub const CUTOVER_END: Desc = Desc {
+        name: "continuity_migration_cutover_end_timestamp_seconds",
+        help: "End (Unix time) of a cutover window of the service, from one supplier to another",
+        kind: Kind::Gauge,
+    };
+    // Parity of a `compare_with` check (old and new side by side); the
+    // series exist once the check has compared.
+    pub const PARITY_MATCH: Desc = Desc {
+        name: "continuity_parity_match",
+        help: "Whether the new endpoint matched the old one (compare_with) on every compared aspect in the last judged probe (1) or not (0)",
+        kind: Kind::Gauge,
+    };
+    pub const PARITY_MISMATCHES: Desc = Desc {
+        name: "continuity_parity_mismatches",
+        help: "Probes in which the new endpoint did not match the old one, by aspect (status, body, json_fields, latency, connect, issuer, expiry, sans, answers, code)",
+        kind: Kind::Counter,
+    };
+    pub const PARITY_LATENCY_RATIO: Desc = Desc {
+        name: "continuity_parity_latency_ratio",
+        help: "The new endpoint's probe time over the old one's, in the last judged probe",
+        kind: Kind::Gauge,
+    };
+    pub const PARITY_SIMILARITY_RATIO: Desc = Desc {
+        name: "continuity_parity_similarity_ratio",
+        help: "How alike the new body is to the old one (0 to 1, volatile parts aside), in the last judged probe",
+        kind: Kind::Gauge,
+    };
+    pub const PARITY_COMPARE_UP: Desc = Desc {
+        name: "continuity_parity_compare_up",
+        help: "Whether the old endpoint (compare_with) answered successfully in the last probe (1) or not (0); parity is judged only while it does",
+        kind: Kind::Gauge,
+    };
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -201,6 +252,8 @@ pub const SERVICE_STATES: [ServiceState; 5] = [
     ServiceState::Maintenance,
     ServiceState::Unknown,
 ];
+/// The name of `alerts_firing`, which the generated rules read.
+pub const ALERTS_FIRING: &str = "continuity_alerts_firing";
 pub const BURN_WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 
 /// Upper bounds of `continuity_probe_latency_seconds`.
@@ -219,6 +272,9 @@ pub struct Telemetry {
     pub registry: Registry,
     /// Per-check series.
     pub checks: CheckTable,
+    /// `metrics.detail: compact`: per-check latency histograms without
+    /// their buckets. Set from the configuration at start and on reload.
+    compact: std::sync::atomic::AtomicBool,
     /// Per-service and per-SLA series.
     pub services: ServiceTable,
     // The daemon.
@@ -305,7 +361,7 @@ impl Telemetry {
                 Gauge::default()
             ),
             alerts_firing: reg!(
-                "continuity_alerts_firing",
+                ALERTS_FIRING,
                 "Alerts firing right now, by alert name and severity",
                 Family::default()
             ),
@@ -340,14 +396,20 @@ impl Telemetry {
                 Counter::default()
             ),
             checks: CheckTable::default(),
+            compact: Default::default(),
             services: ServiceTable::default(),
             registry: Registry::default(),
         };
         Telemetry { registry: r, ..t }
     }
 
-    /// Drop the series of checks and services that are not in `config`.
+    /// Drop the series of checks and services that are not in `config`,
+    /// and take its `metrics.detail`.
     pub fn retain_config(&self, config: &Config) {
+        self.compact.store(
+            config.metrics.detail == crate::config::metrics::MetricsDetail::Compact,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let services = config.services_by_id();
         self.checks.retain(|service, check, kind| {
             services
@@ -368,7 +430,8 @@ impl Telemetry {
         emit: &mut dyn FnMut(String) -> bool,
     ) {
         let mut w = text::Chunks::new(chunk, emit);
-        self.checks.render(&mut w, format);
+        let compact = self.compact.load(std::sync::atomic::Ordering::Relaxed);
+        self.checks.render(&mut w, format, compact);
         self.services.render(&mut w, format);
         if w.closed {
             return;
@@ -538,16 +601,16 @@ mod tests {
         assert!(text.contains("continuity_service_state{service=\"portal\",state=\"up\"} 0\n"));
         assert!(
             text.contains(
-                "continuity_sla_objective_ratio{service=\"portal\",sla=\"office\"} 0.995\n"
+                "continuity_sla_objective_ratio{service=\"portal\",sla=\"office\",supplier=\"unknown\"} 0.995\n"
             )
         );
         assert!(text.contains(
-            "continuity_sla_good_seconds_total{service=\"portal\",sla=\"office\"} 30.0\n"
+            "continuity_sla_good_seconds_total{service=\"portal\",sla=\"office\",supplier=\"unknown\"} 30.0\n"
         ));
         // Registering again (a reload) keeps the counts.
         t.services.register(&cfg.services[0]);
         assert!(t.render(false).contains(
-            "continuity_sla_eligible_seconds_total{service=\"portal\",sla=\"office\"} 60.0\n"
+            "continuity_sla_eligible_seconds_total{service=\"portal\",sla=\"office\",supplier=\"unknown\"} 60.0\n"
         ));
     }
 
@@ -569,5 +632,32 @@ mod tests {
             false
         });
         assert_eq!(chunks, 1);
+    }
+
+    #[test]
+    fn compact_detail_keeps_latency_count_and_sum_but_not_buckets() {
+        let t = Telemetry::new();
+        let cfg = Config::from_str(
+            "t.yaml",
+            "metrics:\n  detail: compact\nservices:\n  - id: portal\n    category: portal\n    checks:\n      - id: home\n        http: { url: \"http://127.0.0.1:1/\" }\n",
+        )
+        .unwrap();
+        home(&t).observe(&ProbeOutcome::default());
+        let full = t.render(false);
+        t.retain_config(&cfg);
+        let compact = t.render(false);
+        let buckets = |text: &str| {
+            text.matches("continuity_probe_latency_seconds_bucket{")
+                .count()
+        };
+        assert_eq!(buckets(&full), LATENCY_BUCKETS.len() + 1);
+        assert_eq!(buckets(&compact), 1, "only +Inf:\n{compact}");
+        for line in [
+            "continuity_probe_latency_seconds_bucket{service=\"portal\",check=\"home\",kind=\"http\",le=\"+Inf\"} 1\n",
+            "continuity_probe_latency_seconds_count{service=\"portal\",check=\"home\",kind=\"http\"} 1\n",
+        ] {
+            assert!(compact.contains(line), "{line}");
+        }
+        assert!(t.render(true).contains("_count{service=\"portal\""));
     }
 }

@@ -7,11 +7,14 @@ use std::sync::{Arc, LazyLock, Mutex};
 use super::text::{Chunks, Desc, Format, labels, one_label};
 use super::{BURN_WINDOWS, SERVICE_STATES, Table, lock, names};
 use crate::config::Service;
+use crate::migration::Phase;
 use crate::sla::{BurnRates, ServiceState};
 
 /// Label strings of the closed sets, derived once from their lists.
 static STATE_LABELS: LazyLock<[Box<str>; SERVICE_STATES.len()]> =
     LazyLock::new(|| one_label("state", SERVICE_STATES.map(ServiceState::as_str)));
+static PHASE_LABELS: LazyLock<[Box<str>; Phase::ALL.len()]> =
+    LazyLock::new(|| one_label("phase", Phase::ALL.map(Phase::as_str)));
 static WINDOW_LABELS: LazyLock<[Box<str>; BURN_WINDOWS.len()]> =
     LazyLock::new(|| one_label("window", BURN_WINDOWS));
 
@@ -38,6 +41,12 @@ struct Values {
     maintenance: bool,
     incidents: u64,
     slas: Vec<Sla>,
+    /// Where the service stands in its supplier timeline, once the engine
+    /// has said: the index into `Phase::ALL` and the
+    /// `service,supplier,phase,category` labels of the info series.
+    position: Option<(usize, Box<str>)>,
+    /// The supplier the SLA series are labelled with now.
+    supplier: String,
 }
 
 #[derive(Debug)]
@@ -46,6 +55,11 @@ struct Cell {
     up_labels: Box<str>,
     /// `service="…"`.
     service_label: Box<str>,
+    /// `service,from,to,reference` labels with the window's start and end
+    /// (Unix seconds), one per cutover.
+    cutovers: Vec<(Box<str>, f64, f64)>,
+    id: String,
+    category: String,
     values: Mutex<Values>,
 }
 
@@ -75,6 +89,33 @@ impl ServiceMetrics {
 
     pub fn incident_opened(&self) {
         self.0.values().incidents += 1;
+    }
+
+    /// The service's phase and the supplier its time belongs to now. SLA
+    /// series carry that supplier: at a cutover they start afresh under
+    /// the new one, so each supplier's counters hold only its own time.
+    pub fn set_position(&self, phase: Phase, supplier: &str) {
+        let mut v = self.0.values();
+        let index = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
+        if v.position.as_ref().is_some_and(|(i, _)| *i == index) && v.supplier == supplier {
+            return;
+        }
+        let info = labels(&[
+            ("service", &self.0.id),
+            ("supplier", supplier),
+            ("phase", phase.as_str()),
+            ("category", &self.0.category),
+        ]);
+        v.position = Some((index, info));
+        if v.supplier != supplier {
+            v.supplier = supplier.to_string();
+            let service = self.0.id.clone();
+            for s in &mut v.slas {
+                s.labels = sla_labels(&service, &s.name, supplier);
+                s.eligible_seconds = 0.0;
+                s.good_seconds = 0.0;
+            }
+        }
     }
 
     /// Settled time newly counted for SLA `i` (in the order of the
@@ -124,13 +165,38 @@ impl ServiceTable {
             ("supplier", &service.supplier),
         ]);
         let mut cells = self.cells.write();
-        let cell = match cells.get(&service.id).filter(|c| c.up_labels == up_labels) {
+        let cutovers: Vec<(Box<str>, f64, f64)> = service
+            .migrations
+            .iter()
+            .map(|m| {
+                (
+                    labels(&[
+                        ("service", &service.id),
+                        ("from", &m.from),
+                        ("to", &m.to),
+                        ("reference", &m.cutover.reference),
+                    ]),
+                    m.cutover.start.as_millisecond() as f64 / 1000.0,
+                    m.cutover.end.as_millisecond() as f64 / 1000.0,
+                )
+            })
+            .collect();
+        let cell = match cells
+            .get(&service.id)
+            .filter(|c| c.up_labels == up_labels && c.cutovers == cutovers)
+        {
             Some(c) => c.clone(),
             None => {
                 let c = Arc::new(Cell {
                     up_labels,
                     service_label: labels(&[("service", &service.id)]),
-                    values: Mutex::default(),
+                    cutovers,
+                    id: service.id.clone(),
+                    category: service.category.clone(),
+                    values: Mutex::new(Values {
+                        supplier: service.supplier.clone(),
+                        ..Values::default()
+                    }),
                 });
                 cells.insert(service.id.clone(), c.clone());
                 c
@@ -140,6 +206,7 @@ impl ServiceTable {
         {
             let mut v = cell.values();
             let old = std::mem::take(&mut v.slas);
+            let supplier = v.supplier.clone();
             v.slas = service
                 .slas
                 .iter()
@@ -150,7 +217,7 @@ impl ServiceTable {
                         .cloned()
                         .unwrap_or(Sla {
                             name: spec.name.clone(),
-                            labels: labels(&[("service", &service.id), ("sla", &spec.name)]),
+                            labels: sla_labels(&service.id, &spec.name, &supplier),
                             objective: 0.0,
                             availability: None,
                             budget_remaining: None,
@@ -189,6 +256,10 @@ impl ServiceTable {
     }
 }
 
+fn sla_labels(service: &str, sla: &str, supplier: &str) -> Box<str> {
+    labels(&[("service", service), ("sla", sla), ("supplier", supplier)])
+}
+
 #[derive(Clone, Copy)]
 enum Family {
     Up,
@@ -201,10 +272,14 @@ enum Family {
     SlaBurnRate,
     SlaEligibleSeconds,
     SlaGoodSeconds,
+    Info,
+    Phase,
+    CutoverStart,
+    CutoverEnd,
 }
 
 /// The per-service families, in the order they are exposed.
-const FAMILIES: [(Family, &Desc); 10] = [
+const FAMILIES: [(Family, &Desc); 14] = [
     (Family::Up, &names::SERVICE_UP),
     (Family::State, &names::SERVICE_STATE),
     (Family::Maintenance, &names::MAINTENANCE_ACTIVE),
@@ -215,14 +290,49 @@ const FAMILIES: [(Family, &Desc); 10] = [
     (Family::SlaBurnRate, &names::SLA_BURN_RATE),
     (Family::SlaEligibleSeconds, &names::SLA_ELIGIBLE_SECONDS),
     (Family::SlaGoodSeconds, &names::SLA_GOOD_SECONDS),
+    (Family::Info, &names::SERVICE_INFO),
+    (Family::Phase, &names::SERVICE_PHASE),
+    (Family::CutoverStart, &names::CUTOVER_START),
+    (Family::CutoverEnd, &names::CUTOVER_END),
 ];
 
 fn write_family(out: &mut String, family: Family, d: &Desc, cell: &Cell, v: &Values) {
+    let service = &*cell.service_label;
+    // The timeline comes from the configuration, not from probes: it is
+    // known before the first result.
+    match family {
+        Family::Info => {
+            if let Some((_, info)) = &v.position {
+                d.int(out, info, "", 1);
+            }
+            return;
+        }
+        Family::Phase => {
+            if let Some((current, _)) = &v.position {
+                for (i, l) in PHASE_LABELS.iter().enumerate() {
+                    d.int(out, service, l, (i == *current) as i64);
+                }
+            }
+            return;
+        }
+        Family::CutoverStart | Family::CutoverEnd => {
+            for (l, start, end) in &cell.cutovers {
+                let at = if matches!(family, Family::CutoverStart) {
+                    *start
+                } else {
+                    *end
+                };
+                d.float(out, l, "", at);
+            }
+            return;
+        }
+        _ => {}
+    }
     if !v.published {
         return;
     }
-    let service = &*cell.service_label;
     match family {
+        Family::Info | Family::Phase | Family::CutoverStart | Family::CutoverEnd => {}
         Family::Up => d.int(out, &cell.up_labels, "", v.up as i64),
         Family::State => {
             for (i, l) in STATE_LABELS.iter().enumerate() {

@@ -4,14 +4,18 @@
 //! 127.0.0.1 and lives as long as the test's runtime.
 //!
 //! Beside them: [`daemon`] drives the daemon (in-process or the binary),
-//! [`smtp`] is a mail server for alerting tests, and [`ports`] starts the
+//! [`smtp`] is a mail server for alerting tests, [`prometheus`] a real
+//! Prometheus scraping the daemon, and [`ports`] starts the
 //! servers that are other programs.
 //!
 //! Use it from a test file with `mod support;`.
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod dashboards;
+pub mod demo;
 pub mod ports;
+pub mod prometheus;
 pub mod smtp;
 
 use std::convert::Infallible;

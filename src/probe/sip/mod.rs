@@ -107,6 +107,13 @@ pub struct SipSpec {
     /// TLS only: name to verify and send as SNI (default: the host).
     #[serde(default)]
     pub server_name: Option<Spanned<String>>,
+    /// The old endpoint's Request-URI, probed side by side with `uri`
+    /// while old and new run in parallel.
+    #[serde(default)]
+    pub compare_with: Option<Spanned<String>>,
+    /// What parity compares; the final response code when absent.
+    #[serde(default)]
+    pub compare: Option<Spanned<crate::probe::parity::CompareSpec>>,
 }
 
 fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
@@ -134,6 +141,15 @@ pub struct SipProbe {
     pub(crate) expires: u32,
     pub(crate) ring_time: Duration,
     pub(crate) user_agent: String,
+    /// The old endpoint and what to compare with it (`compare_with`).
+    parity: Option<Box<crate::probe::parity::OldSide<SipProbe>>>,
+}
+
+impl SipProbe {
+    /// The old side, for a `compare_with` check.
+    pub fn parity(&self) -> Option<&crate::probe::parity::OldSide<SipProbe>> {
+        self.parity.as_deref()
+    }
 }
 
 #[derive(Debug)]
@@ -146,9 +162,26 @@ impl Prober for SipProbe {
     type Spec = SipSpec;
 
     fn compile(spec: SipSpec, at: Location, v: &mut Validator) -> Option<SipProbe> {
+        use crate::probe::parity;
+        let parity = parity::compile_old_side(
+            parity::SIP,
+            spec.compare_with.as_ref(),
+            spec.compare.as_ref(),
+            &spec.uri.value,
+            |with| SipSpec {
+                uri: with,
+                compare_with: None,
+                compare: None,
+                ..spec.clone()
+            },
+            at,
+            v,
+        );
         // A password_file is read here, once; the secret then lives in
         // the compiled probe only.
-        spec.into_probe(v, at)
+        let mut probe = spec.into_probe(v, at)?;
+        probe.parity = parity?;
+        Some(probe)
     }
 
     fn digest(&self) -> SpecDigest {
@@ -332,6 +365,7 @@ impl SipSpec {
             expires,
             ring_time,
             user_agent,
+            parity: None,
         })
     }
 

@@ -20,6 +20,7 @@ const PRUNE_CHECKS_PER_TX: usize = 100;
 fn apply(c: &Connection, ids: &mut Ids, op: &WriteOp) -> Result<(), StoreError> {
     match op {
         WriteOp::Result(r) => results::insert_live(c, ids, r)?,
+        WriteOp::CutoverVerification(v) => history::write_verification(c, v)?,
         WriteOp::ServiceTransition(t) => history::write_transition(c, ids, t)?,
         WriteOp::Incident(i) => history::write_incident(c, ids, i)?,
         WriteOp::RetractServiceTransition { service, at } => {

@@ -7,8 +7,26 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{Ids, SqliteStore, json, json_col, ms, opt_ts_col, signed, ts_col};
 use crate::store::{
     HistoryStore, IncidentRecord, RecomputationRecord, ServiceTransitionRecord, SlaSnapshot,
-    StoreError,
+    StoreError, VerificationRecord,
 };
+
+/// Record a cutover's verification round, replacing an earlier one.
+pub(super) fn write_verification(c: &Connection, v: &VerificationRecord) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO cutover_verifications (service, reference, at, passed, failing)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (service, reference) DO UPDATE SET
+           at = excluded.at, passed = excluded.passed, failing = excluded.failing",
+    )?
+    .execute(params![
+        v.service,
+        v.reference,
+        ms(v.at),
+        v.passed,
+        json(&v.failing)?
+    ])?;
+    Ok(())
+}
 
 pub(super) fn write_transition(
     c: &Connection,
@@ -193,6 +211,30 @@ fn transitions_in_force<T>(
 }
 
 impl HistoryStore for SqliteStore {
+    fn cutover_verifications(
+        &self,
+        service: Option<&str>,
+    ) -> Result<Vec<VerificationRecord>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT service, reference, at, passed, failing FROM cutover_verifications
+                 WHERE ?1 IS NULL OR service = ?1 ORDER BY service, at",
+            )?;
+            let rows = stmt
+                .query_map([service], |r| {
+                    Ok(VerificationRecord {
+                        service: r.get(0)?,
+                        reference: r.get(1)?,
+                        at: ts_col(r, 2)?,
+                        passed: r.get(3)?,
+                        failing: json_col(r, 4)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
     fn service_transitions(
         &self,
         service: Option<&str>,

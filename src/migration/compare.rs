@@ -1,0 +1,511 @@
+//! Before and after: a service's baseline (`baseline`, 4 weeks by
+//! default, before its last cutover's start) against its hypercare and,
+//! once reached, its steady phase, from what the store holds. Each
+//! measure gets `better`, `same`, `worse` or `insufficient data`, with the
+//! test that decided it; never a naive ratio:
+//!
+//! - availability in service hours: down minutes per week (in the hours
+//!   of the service's first SLA calendar, maintenance excluded), `same`
+//!   within a margin of ±5 minutes per week;
+//! - incidents per week: the exact test for two Poisson rates, at 98 %
+//!   confidence;
+//! - mean time to recovery and latency (p50 and p95 are shown): as
+//!   Kayenta's judge, a Mann-Whitney U test at 98 % confidence and the
+//!   ratio of means against an allowed change of ±25 %; a difference
+//!   counts only when it is both significant and larger than allowed.
+//!
+//! Overall: `insufficient data` when availability has too little data;
+//! otherwise `worse` if any measure is worse, `better` if one is better
+//! and none worse, else `same`.
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use super::phase::{Phase, last_cutover};
+use super::stats::{mann_whitney_u, mean, percentile, poisson_rates_p_value};
+use crate::config::migration::Migration;
+use crate::config::{Config, Service, closest};
+use crate::report::sla::{adhoc_spec, horizons};
+use crate::sla::{ServiceMaintenance, SlaCalendar, TimeRange};
+use crate::store::convert::stored_timeline;
+use crate::store::{Store, StoreError};
+
+/// Confidence of the Mann-Whitney and Poisson tests (Kayenta's default).
+pub const CONFIDENCE: f64 = 0.98;
+/// Allowed change of a mean (latency, time to recovery): ±25 %.
+pub const ALLOWED_CHANGE: f64 = 0.25;
+/// Availability is the same within this many minutes of down time per
+/// week in service hours.
+pub const DOWNTIME_MARGIN_MINUTES_PER_WEEK: f64 = 5.0;
+/// Less eligible time than this in a window is too little to judge
+/// availability.
+const MIN_ELIGIBLE: SignedDuration = SignedDuration::from_hours(24);
+/// Incident rates are judged over at least a week on each side.
+const MIN_RATE_WINDOW: SignedDuration = SignedDuration::from_hours(7 * 24);
+/// Fewer samples than these on a side are too few for the rank test.
+const MIN_LATENCY_SAMPLES: usize = 100;
+const MIN_REPAIRS: usize = 5;
+
+const WEEK_MS: f64 = 7.0 * 86_400_000.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    #[serde(rename = "better")]
+    Better,
+    #[serde(rename = "same")]
+    Same,
+    #[serde(rename = "worse")]
+    Worse,
+    #[serde(rename = "insufficient data")]
+    InsufficientData,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Better => "better",
+            Verdict::Same => "same",
+            Verdict::Worse => "worse",
+            Verdict::InsufficientData => "insufficient data",
+        }
+    }
+}
+
+/// The figures of one window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowFigures {
+    pub phase: Phase,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    /// Eligible time in service hours (up, degraded or down; maintenance
+    /// and unknown time left out), in hours.
+    pub eligible_hours: f64,
+    pub availability: Option<f64>,
+    pub downtime_minutes_per_week: Option<f64>,
+    pub incidents: u64,
+    pub incidents_per_week: f64,
+    /// Mean time to recovery of the incidents that started and ended in
+    /// the window.
+    pub mttr_seconds: Option<f64>,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    pub latency_samples: usize,
+}
+
+/// One measure judged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MeasureVerdict {
+    pub measure: &'static str,
+    pub before: Option<f64>,
+    pub after: Option<f64>,
+    pub verdict: Verdict,
+    /// The test and margin that decided, with its figures.
+    pub test: String,
+}
+
+/// The baseline against one later phase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseComparison {
+    pub phase: Phase,
+    pub measures: Vec<MeasureVerdict>,
+    pub overall: Verdict,
+}
+
+/// What `migration compare` shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    pub service: String,
+    pub reference: String,
+    pub from: String,
+    pub to: String,
+    pub cutover_start: Timestamp,
+    pub cutover_end: Timestamp,
+    pub windows: Vec<WindowFigures>,
+    pub comparisons: Vec<PhaseComparison>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no service '{id}' in the configuration{hint}")]
+    UnknownService { id: String, hint: String },
+    #[error(
+        "service '{0}' has not cut over yet (no cutover window has ended): there is no after to compare"
+    )]
+    NotCutOver(String),
+}
+
+/// Samples of one window, beside its figures.
+struct Samples {
+    figures: WindowFigures,
+    eligible_ms: i64,
+    latencies: Vec<f64>,
+    repairs: Vec<f64>,
+}
+
+/// Compare `service`'s baseline with its hypercare and steady phases as
+/// of `now`.
+pub fn compare(
+    config: &Config,
+    store: &dyn Store,
+    service: &str,
+    now: Timestamp,
+) -> Result<Comparison, CompareError> {
+    let s = config
+        .service(service)
+        .ok_or_else(|| CompareError::UnknownService {
+            id: service.to_string(),
+            hint: closest(service, config.services.iter().map(|s| s.id.as_str()))
+                .map(|c| format!(" (did you mean '{c}'?)"))
+                .unwrap_or_default(),
+        })?;
+    let m = last_cutover(&s.migrations, now)
+        .ok_or_else(|| CompareError::NotCutOver(service.to_string()))?;
+    let mut windows = vec![(Phase::Baseline, m.baseline_start(), m.cutover.start)];
+    let hypercare_end = m.hypercare_end();
+    windows.push((Phase::Hypercare, m.cutover.end, hypercare_end.min(now)));
+    if now > hypercare_end {
+        // Steady lasts until the next move, if one is planned.
+        let next = s
+            .migrations
+            .iter()
+            .find(|n| n.cutover.start > m.cutover.start)
+            .map_or(now, |n| n.cutover.start.min(now));
+        windows.push((Phase::Steady, hypercare_end, next));
+    }
+    let samples: Vec<Samples> = windows
+        .into_iter()
+        .map(|(phase, from, to)| window(config, store, s, phase, TimeRange::new(from, to)))
+        .collect::<Result<_, _>>()?;
+    let comparisons = samples[1..]
+        .iter()
+        .map(|after| judge(&samples[0], after))
+        .collect();
+    Ok(comparison(s, m, samples, comparisons))
+}
+
+fn comparison(
+    s: &Service,
+    m: &Migration,
+    samples: Vec<Samples>,
+    comparisons: Vec<PhaseComparison>,
+) -> Comparison {
+    Comparison {
+        service: s.id.clone(),
+        reference: m.cutover.reference.clone(),
+        from: m.from.clone(),
+        to: m.to.clone(),
+        cutover_start: m.cutover.start,
+        cutover_end: m.cutover.end,
+        windows: samples.into_iter().map(|w| w.figures).collect(),
+        comparisons,
+    }
+}
+
+fn window(
+    config: &Config,
+    store: &dyn Store,
+    s: &Service,
+    phase: Phase,
+    range: TimeRange,
+) -> Result<Samples, StoreError> {
+    let calendar = s.slas.first().map_or_else(SlaCalendar::always, |sla| {
+        SlaCalendar::named(&sla.calendar, &config.calendars)
+    });
+    let transitions = store.service_transitions(Some(&s.id), range.start, range.end)?;
+    let refs: Vec<_> = transitions.iter().collect();
+    let timeline = stored_timeline(range.start, &refs);
+    // As in the SLA report: time after the last stored result stops
+    // standing is unknown, not the last state stretched to now.
+    let known_until = horizons(&[s], &store.last_results()?)[0]
+        .map_or(range.end, |h| h.clamp(range.start, range.end));
+    let segments = timeline.segments(TimeRange::new(range.start, known_until));
+    let specs: Vec<_> = config
+        .maintenances
+        .iter()
+        .cloned()
+        .chain(
+            store
+                .maintenances(range.start, range.end, false)?
+                .iter()
+                .map(adhoc_spec),
+        )
+        .collect();
+    let maintenance = ServiceMaintenance::for_service(&specs, s, range);
+    let open = calendar.open_ranges(range);
+    let f = crate::sla::account(&segments, range, &open, &maintenance.excluded);
+    let weeks = range.duration_ms() as f64 / WEEK_MS;
+
+    let incidents = store.incidents(Some(&s.id), range.start, range.end)?;
+    let started: Vec<_> = incidents
+        .iter()
+        .filter(|i| range.contains(i.started_at))
+        .collect();
+    let repairs: Vec<f64> = started
+        .iter()
+        .filter_map(|i| {
+            i.ended_at
+                .filter(|e| *e <= range.end)
+                .map(|e| (e - i.started_at).as_secs_f64())
+        })
+        .collect();
+
+    // Latency of successful probes of the critical checks: a failure's
+    // duration is its timeout, not the service's speed.
+    let critical: Vec<&str> = s
+        .checks
+        .iter()
+        .filter(|c| c.critical)
+        .map(|c| c.id.as_str())
+        .collect();
+    let mut latencies = Vec::new();
+    store.results(&s.id, None, range.start, range.end, &mut |r| {
+        if r.success && critical.contains(&r.check.as_str()) {
+            latencies.push(r.duration.as_secs_f64() * 1000.0);
+        }
+    })?;
+    latencies.sort_by(f64::total_cmp);
+
+    let eligible = f.eligible;
+    Ok(Samples {
+        figures: WindowFigures {
+            phase,
+            from: range.start,
+            to: range.end,
+            eligible_hours: eligible as f64 / 3_600_000.0,
+            availability: f.availability(),
+            downtime_minutes_per_week: (weeks > 0.0 && eligible > 0)
+                .then(|| f.down as f64 / 60_000.0 / weeks),
+            incidents: started.len() as u64,
+            incidents_per_week: if weeks > 0.0 {
+                started.len() as f64 / weeks
+            } else {
+                0.0
+            },
+            mttr_seconds: mean(&repairs),
+            latency_p50_ms: percentile(&latencies, 0.5),
+            latency_p95_ms: percentile(&latencies, 0.95),
+            latency_samples: latencies.len(),
+        },
+        eligible_ms: eligible,
+        latencies,
+        repairs,
+    })
+}
+
+fn judge(before: &Samples, after: &Samples) -> PhaseComparison {
+    let (b, a) = (&before.figures, &after.figures);
+    let mut measures = Vec::new();
+
+    let enough = |w: &Samples| w.eligible_ms >= MIN_ELIGIBLE.as_millis() as i64;
+    let availability = match (b.downtime_minutes_per_week, a.downtime_minutes_per_week) {
+        (Some(db), Some(da)) if enough(before) && enough(after) => {
+            let verdict = if da < db - DOWNTIME_MARGIN_MINUTES_PER_WEEK {
+                Verdict::Better
+            } else if da > db + DOWNTIME_MARGIN_MINUTES_PER_WEEK {
+                Verdict::Worse
+            } else {
+                Verdict::Same
+            };
+            MeasureVerdict {
+                measure: "availability",
+                before: b.availability,
+                after: a.availability,
+                verdict,
+                test: format!(
+                    "down time in service hours: {db:.1} → {da:.1} min/week; same within ±{DOWNTIME_MARGIN_MINUTES_PER_WEEK} min/week"
+                ),
+            }
+        }
+        _ => MeasureVerdict {
+            measure: "availability",
+            before: b.availability,
+            after: a.availability,
+            verdict: Verdict::InsufficientData,
+            test: format!(
+                "needs {} h of eligible time on each side (has {:.1} h and {:.1} h)",
+                MIN_ELIGIBLE.as_hours(),
+                b.eligible_hours,
+                a.eligible_hours
+            ),
+        },
+    };
+    let overall_blocked = availability.verdict == Verdict::InsufficientData;
+    measures.push(availability);
+
+    let span = |w: &WindowFigures| w.to.duration_since(w.from);
+    measures.push(if span(b) >= MIN_RATE_WINDOW && span(a) >= MIN_RATE_WINDOW {
+        let p = poisson_rates_p_value(
+            b.incidents,
+            span(b).as_secs_f64(),
+            a.incidents,
+            span(a).as_secs_f64(),
+        );
+        let verdict = if p >= 1.0 - CONFIDENCE {
+            Verdict::Same
+        } else if a.incidents_per_week > b.incidents_per_week {
+            Verdict::Worse
+        } else {
+            Verdict::Better
+        };
+        MeasureVerdict {
+            measure: "incidents_per_week",
+            before: Some(b.incidents_per_week),
+            after: Some(a.incidents_per_week),
+            verdict,
+            test: format!(
+                "exact test of two Poisson rates ({} vs {} incidents), p = {p:.4}, confidence {CONFIDENCE}",
+                b.incidents, a.incidents
+            ),
+        }
+    } else {
+        MeasureVerdict {
+            measure: "incidents_per_week",
+            before: Some(b.incidents_per_week),
+            after: Some(a.incidents_per_week),
+            verdict: Verdict::InsufficientData,
+            test: "needs a week on each side".to_string(),
+        }
+    });
+    measures.push(rank_judge(
+        "mttr_seconds",
+        &before.repairs,
+        &after.repairs,
+        MIN_REPAIRS,
+        b.mttr_seconds,
+        a.mttr_seconds,
+    ));
+    measures.push(rank_judge(
+        "latency",
+        &before.latencies,
+        &after.latencies,
+        MIN_LATENCY_SAMPLES,
+        b.latency_p50_ms,
+        a.latency_p50_ms,
+    ));
+
+    let judged: Vec<Verdict> = measures
+        .iter()
+        .map(|m| m.verdict)
+        .filter(|v| *v != Verdict::InsufficientData)
+        .collect();
+    let overall = if overall_blocked {
+        Verdict::InsufficientData
+    } else if judged.contains(&Verdict::Worse) {
+        Verdict::Worse
+    } else if judged.contains(&Verdict::Better) {
+        Verdict::Better
+    } else {
+        Verdict::Same
+    };
+    PhaseComparison {
+        phase: a.phase,
+        measures,
+        overall,
+    }
+}
+
+/// Kayenta's judge on one measure (lower is better): a difference counts
+/// when the Mann-Whitney test is significant at [`CONFIDENCE`] and the
+/// ratio of means is outside `1 ± ALLOWED_CHANGE`.
+fn rank_judge(
+    measure: &'static str,
+    before: &[f64],
+    after: &[f64],
+    min: usize,
+    shown_before: Option<f64>,
+    shown_after: Option<f64>,
+) -> MeasureVerdict {
+    let insufficient = |why: String| MeasureVerdict {
+        measure,
+        before: shown_before,
+        after: shown_after,
+        verdict: Verdict::InsufficientData,
+        test: why,
+    };
+    if before.len() < min || after.len() < min {
+        return insufficient(format!(
+            "Mann-Whitney U needs {min} samples on each side (has {} and {})",
+            before.len(),
+            after.len()
+        ));
+    }
+    let (Some(test), Some(mb), Some(ma)) =
+        (mann_whitney_u(before, after), mean(before), mean(after))
+    else {
+        return insufficient("no samples".to_string());
+    };
+    let effect = if mb > 0.0 { ma / mb } else { f64::INFINITY };
+    let significant = test.p_value < 1.0 - CONFIDENCE;
+    let verdict = match (significant, effect) {
+        (true, e) if e > 1.0 + ALLOWED_CHANGE => Verdict::Worse,
+        (true, e) if e < 1.0 - ALLOWED_CHANGE => Verdict::Better,
+        _ => Verdict::Same,
+    };
+    MeasureVerdict {
+        measure,
+        before: shown_before,
+        after: shown_after,
+        verdict,
+        test: format!(
+            "Mann-Whitney U (confidence {CONFIDENCE}): p = {:.4}; ratio of means {effect:.2}, allowed {:.2}..{:.2}",
+            test.p_value,
+            1.0 - ALLOWED_CHANGE,
+            1.0 + ALLOWED_CHANGE
+        ),
+    }
+}
+
+/// The comparison as a table for people.
+pub fn render_table(c: &Comparison) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} → {} (cutover {}, {} to {})",
+        c.service, c.from, c.to, c.reference, c.cutover_start, c.cutover_end
+    );
+    for w in &c.windows {
+        let _ = writeln!(
+            out,
+            "  {:<9} {} to {}: availability {}, {} incidents ({:.2}/week), MTTR {}, latency p50 {} p95 {} ({} samples)",
+            w.phase.as_str(),
+            w.from,
+            w.to,
+            w.availability
+                .map_or("-".into(), |a| format!("{:.4}%", a * 100.0)),
+            w.incidents,
+            w.incidents_per_week,
+            w.mttr_seconds.map_or("-".into(), |s| format!("{s:.0}s")),
+            w.latency_p50_ms.map_or("-".into(), |v| format!("{v:.1}ms")),
+            w.latency_p95_ms.map_or("-".into(), |v| format!("{v:.1}ms")),
+            w.latency_samples
+        );
+    }
+    for p in &c.comparisons {
+        let _ = writeln!(
+            out,
+            "baseline vs {}: {}",
+            p.phase.as_str(),
+            p.overall.as_str()
+        );
+        for m in &p.measures {
+            let _ = writeln!(
+                out,
+                "  {:<19} {:<17} {}",
+                m.measure,
+                m.verdict.as_str(),
+                m.test
+            );
+        }
+    }
+    out
+}
+
+/// Every judged measure by name, for callers that look one up.
+pub fn verdicts(p: &PhaseComparison) -> BTreeMap<&'static str, Verdict> {
+    p.measures.iter().map(|m| (m.measure, m.verdict)).collect()
+}

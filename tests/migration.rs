@@ -1,0 +1,449 @@
+//! A scripted migration: one result a minute around a cutover, with
+//! outages before, across the start of, inside and after the window, on a
+//! fixed clock (the results carry their own instants and the report is
+//! made "as of" a fixed now). Supplier attribution, the combined row and
+//! an incident crossing the cutover are checked against figures worked
+//! out by hand, to the millisecond (docs/sla.md, "Suppliers and
+//! cutovers").
+
+use std::path::Path;
+
+use continuity::config::Config;
+use continuity::import;
+use continuity::report::{PeriodSelector, SlaRow, sla_report};
+use continuity::store::SqliteStore;
+use jiff::{SignedDuration, Timestamp};
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().expect("test timestamp")
+}
+
+fn now() -> Timestamp {
+    ts("2026-12-01T00:00:00Z")
+}
+
+const CONFIG: &str = r#"
+store:
+  path: continuity.db
+suppliers:
+  in-house:  { name: "Gemeente Groningen (in-house)" }
+  northhost: { name: "NorthHost B.V.", lot: "Hosting", contact: "servicedesk@northhost.example" }
+services:
+  - id: citizen-portal
+    supplier: in-house
+    migration:
+      from: in-house
+      to: northhost
+      cutover: { start: 2026-11-18T22:00:00+01:00, end: 2026-11-19T02:00:00+01:00, reference: CHG-1042 }
+      hypercare: 4w
+    slas:
+      - { name: round-the-clock, objective: 99.5, period: week }
+    checks:
+      - id: home
+        interval: 60s
+        timeout: 10s
+        failure_threshold: 1
+        http: { url: "https://portal.example/" }
+"#;
+
+fn within(t: Timestamp, from: &str, to: &str) -> bool {
+    ts(from) <= t && t < ts(to)
+}
+
+/// One result a minute from Sunday 15 November 22:00 to Tuesday 24
+/// November 02:00 (CET), around ISO week 2026-W47, failing:
+///
+/// - Tue 17 Nov 10:00-10:05, in-house's time: 300 s;
+/// - Wed 18 Nov 21:50-22:10, across the cutover's start: 600 s in-house's,
+///   600 s inside the window;
+/// - Wed 18 Nov 23:00-23:30, inside the window: 1,800 s, excluded;
+/// - Fri 20 Nov 14:00-14:07, northhost's time: 420 s.
+fn write_history(path: &Path) {
+    let mut out = String::from("timestamp,service,check,success,duration_seconds,reason\n");
+    let mut t = ts("2026-11-15T22:00:00+01:00");
+    while t < ts("2026-11-24T02:00:00+01:00") {
+        let failing = within(t, "2026-11-17T10:00:00+01:00", "2026-11-17T10:05:00+01:00")
+            || within(t, "2026-11-18T21:50:00+01:00", "2026-11-18T22:10:00+01:00")
+            || within(t, "2026-11-18T23:00:00+01:00", "2026-11-18T23:30:00+01:00")
+            || within(t, "2026-11-20T14:00:00+01:00", "2026-11-20T14:07:00+01:00");
+        if failing {
+            out.push_str(&format!("{t},citizen-portal,home,false,10,timeout\n"));
+        } else {
+            out.push_str(&format!("{t},citizen-portal,home,true,0.1,\n"));
+        }
+        t += SignedDuration::from_mins(1);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// `config` in a fresh directory and its store holding the history
+/// `write` makes, imported at `at`.
+fn imported(
+    config: &str,
+    write: fn(&Path),
+    at: Timestamp,
+) -> (tempfile::TempDir, Config, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("continuity.yaml");
+    std::fs::write(&path, config).unwrap();
+    let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let csv = dir.path().join("history.csv");
+    write(&csv);
+    let store = SqliteStore::open(&cfg.store.path).unwrap();
+    let rows = import::csv::read(&cfg, &csv, at).unwrap();
+    import::load(&store, rows, false, at).unwrap();
+    (dir, cfg, store)
+}
+
+fn scripted() -> (tempfile::TempDir, Config, SqliteStore) {
+    imported(CONFIG, write_history, now())
+}
+
+fn week(cfg: &Config, store: &SqliteStore, label: &str) -> Vec<SlaRow> {
+    sla_report(cfg, store, PeriodSelector::Label(label.into()), None, now()).unwrap()
+}
+
+/// (total, excluded, eligible, good, down) in seconds.
+fn figures(r: &SlaRow) -> (f64, f64, f64, f64, f64) {
+    (
+        r.total_seconds,
+        r.excluded_maintenance_seconds,
+        r.eligible_seconds,
+        r.good_seconds,
+        r.down_seconds,
+    )
+}
+
+#[test]
+fn a_week_spanning_the_cutover_gives_one_row_per_supplier_and_the_combined_row() {
+    let (_dir, cfg, store) = scripted();
+    let rows = week(&cfg, &store, "2026-W47");
+    let suppliers: Vec<&str> = rows.iter().map(|r| r.supplier.as_str()).collect();
+    assert_eq!(suppliers, ["in-house", "northhost", "*"]);
+    let (old, new, all) = (&rows[0], &rows[1], &rows[2]);
+
+    // in-house: Mon 00:00 to Wed 22:00 = 70 h; down 300 + 600 s.
+    assert_eq!(figures(old), (252_000.0, 0.0, 252_000.0, 251_100.0, 900.0));
+    // 0.5 % of 252,000 s.
+    assert_eq!(
+        (
+            old.budget_planned_seconds,
+            old.budget_allowed_seconds,
+            old.budget_remaining_seconds
+        ),
+        (252_000.0, 1_260.0, 360.0)
+    );
+    // northhost: Wed 22:00 to Mon 00:00 = 98 h, of which the 4 h window is
+    // excluded (with the outages inside it); down only the 420 s on Friday.
+    assert_eq!(
+        figures(new),
+        (352_800.0, 14_400.0, 338_400.0, 337_980.0, 420.0)
+    );
+    assert_eq!(
+        (
+            new.budget_planned_seconds,
+            new.budget_allowed_seconds,
+            new.budget_remaining_seconds
+        ),
+        (338_400.0, 1_692.0, 1_272.0)
+    );
+    // Combined: the whole week.
+    assert_eq!(
+        figures(all),
+        (604_800.0, 14_400.0, 590_400.0, 589_080.0, 1_320.0)
+    );
+    assert_eq!(all.budget_allowed_seconds, 2_952.0);
+    // Every row reports the week itself.
+    for r in &rows {
+        assert_eq!(r.period, "2026-W47");
+        assert_eq!(r.period_start, ts("2026-11-16T00:00:00+01:00"));
+    }
+}
+
+#[test]
+fn an_incident_across_the_cutover_is_listed_for_both_suppliers_with_its_true_times() {
+    let (_dir, cfg, store) = scripted();
+    let rows = week(&cfg, &store, "2026-W47");
+    let listed = |r: &SlaRow| -> Vec<(Timestamp, Option<Timestamp>, f64)> {
+        r.incidents
+            .iter()
+            .map(|i| (i.start, i.end, i.attributed_seconds))
+            .collect()
+    };
+    let crossing_start = ts("2026-11-18T21:50:00+01:00");
+    let crossing_end = Some(ts("2026-11-18T22:10:00+01:00"));
+    assert_eq!(
+        listed(&rows[0]),
+        vec![
+            (
+                ts("2026-11-17T10:00:00+01:00"),
+                Some(ts("2026-11-17T10:05:00+01:00")),
+                300.0
+            ),
+            (crossing_start, crossing_end, 600.0),
+        ]
+    );
+    assert_eq!(
+        listed(&rows[1]),
+        vec![
+            (crossing_start, crossing_end, 600.0),
+            (
+                ts("2026-11-18T23:00:00+01:00"),
+                Some(ts("2026-11-18T23:30:00+01:00")),
+                1_800.0
+            ),
+            (
+                ts("2026-11-20T14:00:00+01:00"),
+                Some(ts("2026-11-20T14:07:00+01:00")),
+                420.0
+            ),
+        ]
+    );
+    // Its whole length is on both rows; each counts only its part.
+    for r in &rows[..2] {
+        let crossing = r
+            .incidents
+            .iter()
+            .find(|i| i.start == crossing_start)
+            .unwrap();
+        assert_eq!(crossing.duration_seconds, 1_200.0);
+    }
+    assert_eq!(rows[2].incident_count, 4);
+}
+
+#[test]
+fn weeks_before_and_after_the_cutover_belong_to_one_supplier_each() {
+    let (_dir, cfg, store) = scripted();
+    let before = week(&cfg, &store, "2026-W46");
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0].supplier, "in-house");
+    let after = week(&cfg, &store, "2026-W48");
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].supplier, "northhost");
+}
+
+#[test]
+fn a_cutover_that_counts_is_down_time_of_the_new_supplier() {
+    let (dir, _, store) = scripted();
+    let path = dir.path().join("counts.yaml");
+    std::fs::write(
+        &path,
+        CONFIG.replace("hypercare: 4w", "hypercare: 4w\n      cutover_counts: true"),
+    )
+    .unwrap();
+    let cfg = Config::load(&path).unwrap();
+    let rows = week(&cfg, &store, "2026-W47");
+    // The 600 s after the start and the 1,800 s inside the window now
+    // count against northhost; nothing is excluded.
+    assert_eq!(
+        figures(&rows[1]),
+        (352_800.0, 0.0, 352_800.0, 349_980.0, 2_820.0)
+    );
+    assert_eq!(rows[0].down_seconds, 900.0);
+}
+
+const COMPARED: &str = r#"
+store:
+  path: continuity.db
+services:
+  - id: citizen-portal
+    supplier: in-house
+    migration:
+      from: in-house
+      to: northhost
+      cutover: { start: 2026-11-18T22:00:00+01:00, end: 2026-11-19T02:00:00+01:00, reference: CHG-1042 }
+      baseline: 1w
+      hypercare: 1w
+    slas:
+      - { name: round-the-clock, objective: 99.5, period: week }
+    checks:
+      - id: home
+        interval: 60s
+        timeout: 10s
+        failure_threshold: 1
+        http: { url: "https://portal.example/" }
+"#;
+
+/// One result a minute from Wednesday 11 November 21:00 to Thursday 26
+/// November 02:00 (CET). The baseline week answers in 100 ms and has two
+/// 10-minute outages; hypercare answers in 200 ms and has six.
+fn write_compared_history(path: &Path) {
+    let mut out = String::from("timestamp,service,check,success,duration_seconds,reason\n");
+    let mut t = ts("2026-11-11T21:00:00+01:00");
+    let outages = [
+        "2026-11-13T10:00:00+01:00",
+        "2026-11-16T15:00:00+01:00",
+        "2026-11-20T09:00:00+01:00",
+        "2026-11-21T09:00:00+01:00",
+        "2026-11-22T09:00:00+01:00",
+        "2026-11-23T09:00:00+01:00",
+        "2026-11-24T09:00:00+01:00",
+        "2026-11-25T09:00:00+01:00",
+    ];
+    while t < ts("2026-11-26T02:00:00+01:00") {
+        let failing = outages
+            .iter()
+            .any(|o| ts(o) <= t && t < ts(o) + SignedDuration::from_mins(10));
+        let latency = if t < ts("2026-11-18T22:00:00+01:00") {
+            0.1
+        } else {
+            0.2
+        };
+        if failing {
+            out.push_str(&format!("{t},citizen-portal,home,false,10,timeout\n"));
+        } else {
+            out.push_str(&format!("{t},citizen-portal,home,true,{latency},\n"));
+        }
+        t += SignedDuration::from_mins(1);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// The compared history in a fresh store, imported the day after
+/// hypercare ended (so every result up to then is settled).
+fn compared() -> (tempfile::TempDir, Config, SqliteStore) {
+    imported(
+        COMPARED,
+        write_compared_history,
+        ts("2026-11-27T00:00:00+01:00"),
+    )
+}
+
+#[test]
+fn before_and_after_are_judged_per_measure_with_the_test_that_decided() {
+    use continuity::migration::Phase;
+    use continuity::migration::compare::{Verdict, compare, verdicts};
+    let (_dir, cfg, store) = compared();
+    let now = ts("2026-11-26T02:00:00+01:00");
+
+    let c = compare(&cfg, &store, "citizen-portal", now).unwrap();
+    // Hypercare ended exactly now: no steady time yet.
+    let phases: Vec<Phase> = c.windows.iter().map(|w| w.phase).collect();
+    assert_eq!(phases, [Phase::Baseline, Phase::Hypercare]);
+    let (before, after) = (&c.windows[0], &c.windows[1]);
+    assert_eq!(
+        (before.from, before.to),
+        (
+            ts("2026-11-11T22:00:00+01:00"),
+            ts("2026-11-18T22:00:00+01:00")
+        )
+    );
+    assert_eq!(
+        (after.from, after.to),
+        (
+            ts("2026-11-19T02:00:00+01:00"),
+            ts("2026-11-26T02:00:00+01:00")
+        )
+    );
+    // A week each, all of it eligible: 1,200 s and 3,600 s down.
+    assert_eq!(before.eligible_hours, 168.0);
+    assert_eq!(before.availability, Some(603_600.0 / 604_800.0));
+    assert_eq!(after.availability, Some(601_200.0 / 604_800.0));
+    assert_eq!(before.downtime_minutes_per_week, Some(20.0));
+    assert_eq!(after.downtime_minutes_per_week, Some(60.0));
+    assert_eq!((before.incidents, after.incidents), (2, 6));
+    assert_eq!(
+        (before.mttr_seconds, after.mttr_seconds),
+        (Some(600.0), Some(600.0))
+    );
+    assert_eq!(
+        (before.latency_p50_ms, after.latency_p95_ms),
+        (Some(100.0), Some(200.0))
+    );
+    // 10,080 minutes, minus the failing ones (20 and 60).
+    assert_eq!(
+        (before.latency_samples, after.latency_samples),
+        (10_060, 10_020)
+    );
+
+    let judged = &c.comparisons[0];
+    assert_eq!(judged.phase, Phase::Hypercare);
+    let v = verdicts(judged);
+    // 40 more minutes down a week, beyond the 5-minute margin.
+    assert_eq!(v["availability"], Verdict::Worse);
+    // 2 against 6 in a week each: p = 0.289 (binomtest(6, 8, 0.5)), not
+    // significant at 98 %.
+    assert_eq!(v["incidents_per_week"], Verdict::Same);
+    // Two and six repairs: too few for a rank test.
+    assert_eq!(v["mttr_seconds"], Verdict::InsufficientData);
+    // Twice as slow, and significant.
+    assert_eq!(v["latency"], Verdict::Worse);
+    assert_eq!(judged.overall, Verdict::Worse);
+    let latency = judged
+        .measures
+        .iter()
+        .find(|m| m.measure == "latency")
+        .unwrap();
+    assert!(latency.test.contains("Mann-Whitney U"), "{}", latency.test);
+    assert!(
+        latency.test.contains("ratio of means 2.00"),
+        "{}",
+        latency.test
+    );
+    let availability = &judged.measures[0];
+    assert!(
+        availability.test.contains("±5 min/week"),
+        "{}",
+        availability.test
+    );
+    let incidents = judged
+        .measures
+        .iter()
+        .find(|m| m.measure == "incidents_per_week")
+        .unwrap();
+    assert!(incidents.test.contains("p = 0.2891"), "{}", incidents.test);
+}
+
+#[test]
+fn a_day_of_hypercare_is_insufficient_data_not_a_guess() {
+    use continuity::migration::compare::{Verdict, compare};
+    let (_dir, cfg, store) = compared();
+    let now = ts("2026-11-19T14:00:00+01:00");
+    let c = compare(&cfg, &store, "citizen-portal", now).unwrap();
+    // Twelve hours of hypercare: less than a day of eligible time.
+    assert_eq!(
+        c.comparisons[0].measures[0].verdict,
+        Verdict::InsufficientData
+    );
+    assert_eq!(c.comparisons[0].overall, Verdict::InsufficientData);
+}
+
+#[test]
+fn the_compare_command_prints_each_verdict_with_its_test() {
+    let (dir, _, store) = compared();
+    drop(store);
+    let path = dir.path().join("continuity.yaml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_continuity"))
+        .args([
+            "migration",
+            "compare",
+            "--service",
+            "citizen-portal",
+            "--config",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Run now, weeks after: hypercare and steady are both judged.
+    assert!(stdout.contains("baseline vs hypercare: worse"), "{stdout}");
+    assert!(
+        stdout.contains("baseline vs steady: insufficient data"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Mann-Whitney U"), "{stdout}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_continuity"))
+        .args(["migration", "status", "--format", "json", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["migrations"][0]["phase"], "steady");
+    assert_eq!(status["migrations"][0]["supplier"]["id"], "northhost");
+}
