@@ -431,7 +431,12 @@ async fn run_daemon(cfg: Config) -> Result<ExitCode> {
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    tracing::info!("listening on http://{addr} (/metrics and the API)");
+    let scheme = if cfg.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!("listening on {scheme}://{addr} (/metrics and the API)");
     continuity::run(cfg, listener, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

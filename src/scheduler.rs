@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 use futures::FutureExt;
 use tokio::sync::{Semaphore, mpsc};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::config::{Check, Config};
@@ -35,6 +35,8 @@ pub struct ProbeReport {
 /// Sleeping checks cost a heap entry, not a task each.
 pub struct Scheduler {
     driver: JoinHandle<()>,
+    /// New configurations for the driver, switched in place.
+    updates: mpsc::UnboundedSender<Arc<Config>>,
 }
 
 /// Offsets are multiples of this. At 10,000 checks every 10 s about ten
@@ -88,45 +90,26 @@ impl Scheduler {
     ) -> Scheduler {
         let shared = Arc::new(Shared {
             limit: Semaphore::new(config.defaults.max_concurrency),
+            max_concurrency: config.defaults.max_concurrency,
             telemetry: telemetry.clone(),
             reports,
         });
-        let mut jobs = Vec::with_capacity(config.check_count());
-        let mut verification_slots = Vec::new();
-        let (wall, mono) = (jiff::Timestamp::now(), Instant::now());
-        for service in &config.services {
-            // A cutover's verification round: every check of the service
-            // probed the moment its window ends, not at its next slot.
-            let ends: Vec<Instant> = service
-                .migrations
-                .iter()
-                .filter(|m| m.cutover.end > wall)
-                .filter_map(|m| Duration::try_from(m.cutover.end.duration_since(wall)).ok())
-                .map(|d| mono + d)
-                .collect();
-            for end in &ends {
-                for c in 0..service.checks.len() {
-                    verification_slots.push(Reverse((*end, jobs.len() + c)));
-                }
-            }
-            let service_id: Arc<str> = service.id.as_str().into();
-            for check in &service.checks {
-                let check_id: Arc<str> = check.id.as_str().into();
-                jobs.push(Arc::new(Job {
-                    metrics: telemetry
-                        .checks
-                        .register(&service_id, &check_id, check.kind.name()),
-                    service: service_id.clone(),
-                    check_id,
-                    check: check.clone(),
-                    running: AtomicBool::new(false),
-                }));
-            }
-        }
+        let jobs = jobs_of(config, &telemetry, &HashMap::new());
+        let extra = verification_slots(config);
         telemetry.checks_configured.set(config.check_count() as i64);
+        let (updates, updates_rx) = mpsc::unbounded_channel();
         Scheduler {
-            driver: tokio::spawn(drive(jobs, verification_slots.into(), shared)),
+            driver: tokio::spawn(drive(jobs, extra, shared, updates_rx)),
+            updates,
         }
+    }
+
+    /// Probe `config` from now on. Checks whose definition (kind, spec,
+    /// interval, timeout) did not change keep their slots and their probes
+    /// in flight: a reload, or a loop of them, never cancels those. Probes
+    /// of changed or removed checks are abandoned.
+    pub fn reconfigure(&self, config: Arc<Config>) {
+        let _ = self.updates.send(config);
     }
 
     /// Stop probing (in-flight probes are abandoned).
@@ -136,9 +119,72 @@ impl Scheduler {
     }
 }
 
+/// The jobs of `config`; a check in `carried` with the same definition
+/// shares its `running` mark, so it does not overlap a probe started
+/// under the previous configuration.
+fn jobs_of(
+    config: &Config,
+    telemetry: &Telemetry,
+    carried: &HashMap<(&str, &str), &Arc<Job>>,
+) -> Vec<Arc<Job>> {
+    let mut jobs = Vec::with_capacity(config.check_count());
+    for service in &config.services {
+        let service_id: Arc<str> = service.id.as_str().into();
+        for check in &service.checks {
+            let check_id: Arc<str> = check.id.as_str().into();
+            let running = carried
+                .get(&(service.id.as_str(), check.id.as_str()))
+                .filter(|old| same_probe(&old.check, check))
+                .map(|old| old.running.clone())
+                .unwrap_or_default();
+            jobs.push(Arc::new(Job {
+                metrics: telemetry
+                    .checks
+                    .register(&service_id, &check_id, check.kind.name()),
+                service: service_id.clone(),
+                check_id,
+                check: check.clone(),
+                running,
+            }));
+        }
+    }
+    jobs
+}
+
+/// A cutover's verification round: every check of a service probed the
+/// moment its cutover window ends, not at its next slot; by job index
+/// (checks in configuration order, as [`jobs_of`] numbers them).
+fn verification_slots(config: &Config) -> BinaryHeap<Reverse<(Instant, usize)>> {
+    let (wall, mono) = (jiff::Timestamp::now(), Instant::now());
+    let mut slots = BinaryHeap::new();
+    let mut first = 0;
+    for service in &config.services {
+        let ends = service
+            .migrations
+            .iter()
+            .filter(|m| m.cutover.end > wall)
+            .filter_map(|m| Duration::try_from(m.cutover.end.duration_since(wall)).ok())
+            .map(|d| mono + d);
+        for end in ends {
+            for c in 0..service.checks.len() {
+                slots.push(Reverse((end, first + c)));
+            }
+        }
+        first += service.checks.len();
+    }
+    slots
+}
+
+/// Whether two checks probe alike: same compiled spec (by digest), same
+/// interval and timeout. Thresholds and criticality are the engine's.
+fn same_probe(a: &Check, b: &Check) -> bool {
+    a.kind == b.kind && a.interval == b.interval && a.timeout == b.timeout
+}
+
 /// What every probe task shares.
 struct Shared {
     limit: Semaphore,
+    max_concurrency: usize,
     telemetry: Arc<Telemetry>,
     reports: mpsc::Sender<ProbeReport>,
 }
@@ -149,7 +195,127 @@ struct Job {
     check: Arc<Check>,
     metrics: CheckMetrics,
     /// A probe of this check is in flight: its next slot is skipped.
-    running: AtomicBool,
+    /// Shared with the job of the same check after a reload that left it
+    /// unchanged.
+    running: Arc<AtomicBool>,
+}
+
+/// The due slots of `jobs`, each check's first slot after now.
+fn first_slots(jobs: &[Arc<Job>], start: Instant) -> BinaryHeap<Reverse<(Instant, usize)>> {
+    jobs.iter()
+        .enumerate()
+        .map(|(i, j)| {
+            let interval = j.check.interval;
+            let first = until_next_slot(interval, offset(&j.service, &j.check_id, interval));
+            Reverse((start + first, i))
+        })
+        .collect()
+}
+
+/// The running schedule, owned by the driver task.
+struct Schedule {
+    jobs: Vec<Arc<Job>>,
+    due: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// One-off slots (cutover verification rounds), by job index.
+    extra: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// The probe tasks in flight, by job, to abandon one when its check
+    /// changes. Only while they run: a handle kept after its task ended
+    /// would keep the task's memory (10,000 finished probes, 16 MiB).
+    tasks: HashMap<usize, AbortHandle>,
+    /// Which job each task in flight probes.
+    jobs_of_tasks: HashMap<tokio::task::Id, usize>,
+    shared: Arc<Shared>,
+}
+
+impl Schedule {
+    /// Collect finished probe tasks and drop their handles.
+    fn reap(&mut self, running: &mut JoinSet<()>) {
+        while let Some(done) = running.try_join_next_with_id() {
+            let id = match done {
+                Ok((id, ())) => id,
+                Err(e) => e.id(),
+            };
+            if let Some(i) = self.jobs_of_tasks.remove(&id) {
+                self.tasks.remove(&i);
+            }
+        }
+    }
+
+    /// Switch to `config`. A carried check keeps its next slot and its
+    /// probe in flight; the probe of a changed or removed check is aborted.
+    fn reconfigure(&mut self, config: &Config) {
+        let telemetry = self.shared.telemetry.clone();
+        let mut next: HashMap<usize, Instant> = HashMap::with_capacity(self.jobs.len());
+        for Reverse((at, i)) in self.due.drain() {
+            next.insert(i, at);
+        }
+        let by_key: HashMap<(&str, &str), &Arc<Job>> = self
+            .jobs
+            .iter()
+            .map(|j| ((&*j.service, &*j.check_id), j))
+            .collect();
+        let old_index: HashMap<(&str, &str), usize> = self
+            .jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| ((&*j.service, &*j.check_id), i))
+            .collect();
+        let jobs = jobs_of(config, &telemetry, &by_key);
+        let start = Instant::now();
+        let mut due = BinaryHeap::with_capacity(jobs.len());
+        let mut tasks: HashMap<usize, AbortHandle> = HashMap::new();
+        let mut kept = vec![false; self.jobs.len()];
+        for (i, job) in jobs.iter().enumerate() {
+            let old = old_index
+                .get(&(&*job.service, &*job.check_id))
+                .copied()
+                .filter(|&o| Arc::ptr_eq(&self.jobs[o].running, &job.running));
+            let at = match old {
+                Some(o) => {
+                    kept[o] = true;
+                    if let Some(t) = self.tasks.remove(&o) {
+                        tasks.insert(i, t);
+                    }
+                    next.get(&o).copied()
+                }
+                None => None,
+            };
+            let at = at.unwrap_or_else(|| {
+                let interval = job.check.interval;
+                start + until_next_slot(interval, offset(&job.service, &job.check_id, interval))
+            });
+            due.push(Reverse((at, i)));
+        }
+        drop(by_key);
+        drop(old_index);
+        let mut abandoned = 0;
+        // What is left in `tasks` probes changed or removed checks.
+        for (_, t) in self.tasks.drain() {
+            abandoned += usize::from(!t.is_finished());
+            t.abort();
+        }
+        self.jobs_of_tasks = tasks.iter().map(|(&i, t)| (t.id(), i)).collect();
+        if config.defaults.max_concurrency != self.shared.max_concurrency {
+            self.shared = Arc::new(Shared {
+                limit: Semaphore::new(config.defaults.max_concurrency),
+                max_concurrency: config.defaults.max_concurrency,
+                telemetry: telemetry.clone(),
+                reports: self.shared.reports.clone(),
+            });
+        }
+        telemetry.checks_configured.set(config.check_count() as i64);
+        tracing::debug!(
+            checks = jobs.len(),
+            carried = kept.iter().filter(|k| **k).count(),
+            abandoned,
+            "schedule switched to the new configuration"
+        );
+        // Verification rounds still ahead, for the checks as they are now.
+        self.extra = verification_slots(config);
+        self.jobs = jobs;
+        self.due = due;
+        self.tasks = tasks;
+    }
 }
 
 /// Keep every check's next slot and start a probe task when one is due.
@@ -157,58 +323,74 @@ struct Job {
 /// running when that slot comes, the slot is skipped, so a check never
 /// overlaps itself. Probes do not wake the driver when they finish: at
 /// 1,000 probes a second that would double its turns. Finished tasks are
-/// collected whenever the driver wakes anyway.
+/// collected whenever the driver wakes anyway. A new configuration from
+/// `updates` switches the schedule in place (`Schedule::reconfigure`).
 /// Dropping this future (at stop) aborts the probes in flight.
 ///
 /// `extra` holds one-off slots (cutover verification rounds): due once,
 /// then gone; skipped like any slot when the check is still probing.
 async fn drive(
     jobs: Vec<Arc<Job>>,
-    mut extra: BinaryHeap<Reverse<(Instant, usize)>>,
+    extra: BinaryHeap<Reverse<(Instant, usize)>>,
     shared: Arc<Shared>,
+    mut updates: mpsc::UnboundedReceiver<Arc<Config>>,
 ) {
     let start = Instant::now();
-    let mut due: BinaryHeap<Reverse<(Instant, usize)>> = jobs
-        .iter()
-        .enumerate()
-        .map(|(i, j)| {
-            let interval = j.check.interval;
-            let first = until_next_slot(interval, offset(&j.service, &j.check_id, interval));
-            Reverse((start + first, i))
-        })
-        .collect();
+    let mut s = Schedule {
+        due: first_slots(&jobs, start),
+        extra,
+        tasks: HashMap::new(),
+        jobs_of_tasks: HashMap::new(),
+        jobs,
+        shared,
+    };
     let mut running: JoinSet<()> = JoinSet::new();
     let timer = tokio::time::sleep_until(start);
     tokio::pin!(timer);
+    let mut listening = true;
     loop {
-        let next = due.peek().map(|Reverse((at, _))| *at);
-        let next_extra = extra.peek().map(|Reverse((at, _))| *at);
-        let Some(at) = next.into_iter().chain(next_extra).min() else {
-            break;
-        };
-        if timer.deadline() != at {
+        let next = s.due.peek().map(|Reverse((at, _))| *at);
+        let next_extra = s.extra.peek().map(|Reverse((at, _))| *at);
+        let next = next.into_iter().chain(next_extra).min();
+        if let Some(at) = next
+            && timer.deadline() != at
+        {
             timer.as_mut().reset(at);
         }
-        (&mut timer).await;
-        while running.try_join_next().is_some() {}
+        tokio::select! {
+            update = updates.recv(), if listening => {
+                match update {
+                    Some(config) => s.reconfigure(&config),
+                    None => listening = false,
+                }
+                continue;
+            }
+            () = &mut timer, if next.is_some() => {}
+            // No checks and no more configurations: stay alive until
+            // stopped.
+            () = std::future::pending(), if next.is_none() && !listening => {}
+        }
+        s.reap(&mut running);
         let now = Instant::now();
-        while let Some(Reverse((at, i))) = extra.peek().copied() {
+        while let Some(Reverse((at, i))) = s.extra.peek().copied() {
             if at > now {
                 break;
             }
-            extra.pop();
-            let job = &jobs[i];
+            s.extra.pop();
+            let job = &s.jobs[i];
             if job.running.swap(true, Ordering::AcqRel) {
                 continue;
             }
-            running.spawn(run_once(job.clone(), at, shared.clone()));
+            let task = running.spawn(run_once(job.clone(), at, s.shared.clone()));
+            s.jobs_of_tasks.insert(task.id(), i);
+            s.tasks.insert(i, task);
         }
-        while let Some(mut top) = due.peek_mut() {
+        while let Some(mut top) = s.due.peek_mut() {
             let Reverse((at, i)) = *top;
             if at > now {
                 break;
             }
-            let job = &jobs[i];
+            let job = &s.jobs[i];
             // The check's next slot replaces this one in place: one sift
             // instead of a pop and a push.
             *top = Reverse((next_slot(at, job.check.interval, now), i));
@@ -217,11 +399,11 @@ async fn drive(
             if job.running.swap(true, Ordering::AcqRel) {
                 continue;
             }
-            running.spawn(run_once(job.clone(), at, shared.clone()));
+            let task = running.spawn(run_once(job.clone(), at, s.shared.clone()));
+            s.jobs_of_tasks.insert(task.id(), i);
+            s.tasks.insert(i, task);
         }
     }
-    // No checks: nothing to drive, but stay alive until stopped.
-    std::future::pending::<()>().await;
 }
 
 /// Counts a probe in `continuity_probes_in_flight` until dropped, also
@@ -273,7 +455,17 @@ async fn run_once(job: Arc<Job>, due: Instant, shared: Arc<Shared>) {
             }
             Err(e) => {
                 job.metrics.monitor_error();
-                tracing::warn!(service = %job.service, check = %job.check_id, error = %e, "probe could not run");
+                if let probe::ProbeError::Resource(s) = &e {
+                    t.probe_resource_errors_total
+                        .get_or_create(&crate::telemetry::ResourceLabels {
+                            kind: job.check.kind.name().to_string(),
+                            resource: s.resource.to_string(),
+                        })
+                        .inc();
+                    tracing::error!(service = %job.service, check = %job.check_id, error = %e, "the monitor is out of {}: this probe says nothing about the service, its time counts as unknown", s.resource);
+                } else {
+                    tracing::warn!(service = %job.service, check = %job.check_id, error = %e, "probe could not run");
+                }
                 Err(e.to_string())
             }
         };
@@ -326,6 +518,89 @@ mod tests {
             next_slot(t0, i, t0 + Duration::from_secs(25)),
             t0 + Duration::from_secs(30)
         );
+    }
+
+    /// A target that accepts and never says a word.
+    async fn silent_target() -> std::net::SocketAddr {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                held.push(silent.accept().await.unwrap());
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_storm_of_reloads_never_cancels_the_probe_of_an_unchanged_check() {
+        // A target that accepts and never answers: its probe takes the
+        // whole timeout, and a reload that cancelled it would hide the
+        // outage (no result, the check stays unknown).
+        let sa = silent_target().await;
+        let yaml = format!(
+            "services:\n  - id: s\n    checks:\n      - id: hung\n        interval: 2s\n        timeout: 1500ms\n        tcp:\n          target: {sa}\n          expect: hello\n"
+        );
+        let config = Arc::new(Config::from_str("t.yaml", &yaml).unwrap());
+        let telemetry = Arc::new(Telemetry::new());
+        let (tx, mut rx) = mpsc::channel(100);
+        let scheduler = Scheduler::start(&config, telemetry.clone(), tx);
+        let mut failures = 0;
+        let end = Instant::now() + Duration::from_millis(4500);
+        let mut storm = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tokio::select! {
+                _ = storm.tick() => {
+                    // The same definition, loaded anew each time.
+                    scheduler.reconfigure(Arc::new(Config::from_str("t.yaml", &yaml).unwrap()));
+                }
+                r = rx.recv() => {
+                    let r = r.unwrap();
+                    assert_eq!(r.outcome.unwrap().reason(), Some(crate::probe::FailureReason::Timeout));
+                    failures += 1;
+                }
+                () = tokio::time::sleep_until(end) => break,
+            }
+        }
+        scheduler.stop().await;
+        // Two slots (every 2 s) fall within 4.5 s; each probe takes 1.5 s.
+        assert!(failures >= 1, "no probe finished during the reloads");
+    }
+
+    #[tokio::test]
+    async fn a_changed_check_is_probed_with_its_new_definition_at_once() {
+        let sa = silent_target().await;
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ca = closed.local_addr().unwrap();
+        drop(closed);
+        let yaml = |target| {
+            format!(
+                "services:\n  - id: s\n    checks:\n      - id: c\n        interval: 1s\n        timeout: 900ms\n        tcp:\n          target: {target}\n          expect: hello\n"
+            )
+        };
+        let telemetry = Arc::new(Telemetry::new());
+        let (tx, mut rx) = mpsc::channel(100);
+        let scheduler = Scheduler::start(
+            &Config::from_str("t.yaml", &yaml(sa)).unwrap(),
+            telemetry.clone(),
+            tx,
+        );
+        // Wait for the first (hanging) probe, then change the target.
+        while telemetry.probes_in_flight.get() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        scheduler.reconfigure(Arc::new(Config::from_str("t.yaml", &yaml(ca)).unwrap()));
+        let r = tokio::time::timeout(Duration::from_secs(3), rx.recv())
+            .await
+            .expect("a report")
+            .unwrap();
+        // The probe of the old target was abandoned, not reported.
+        assert_eq!(
+            r.outcome.unwrap().reason(),
+            Some(crate::probe::FailureReason::Refused)
+        );
+        scheduler.stop().await;
     }
 
     #[tokio::test]

@@ -3,57 +3,13 @@
 //! of the outage sends no second notification, and the resolution still
 //! comes when the target is back.
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod support;
-use support::daemon::{Daemon, get, metric, wait_for};
-
-fn serve(listener: TcpListener, handle: impl Fn(&str) -> (u16, String) + Send + Sync + 'static) {
-    let handle = Arc::new(handle);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let handle = handle.clone();
-            std::thread::spawn(move || {
-                stream.set_read_timeout(Some(Duration::from_secs(2))).ok();
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Read headers and, when announced, the body.
-                while let Ok(n) = stream.read(&mut chunk) {
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let len = head
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse::<usize>().ok())?
-                            })
-                            .unwrap_or(0);
-                        if body.len() >= len {
-                            break;
-                        }
-                    }
-                }
-                let text = String::from_utf8_lossy(&buf).to_string();
-                let (status, body) = handle(&text);
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
-        }
-    });
-}
+use support::daemon::{Daemon, get, metric, serve, wait_for};
 
 fn notifications(sink: &Mutex<Vec<serde_json::Value>>, status: &str) -> usize {
     sink.lock()

@@ -2,6 +2,7 @@
 //! maintenance windows guarded by a bearer token take effect at once, and
 //! SLA figures and incidents are served from the store.
 
+use std::io::{Read, Write};
 use std::time::Duration;
 
 mod support;
@@ -140,4 +141,38 @@ fn maintenance_windows_through_the_api_and_sla_figures_from_the_store() {
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("not a time"), "{body}");
     daemon.stop().expect("a clean stop");
+}
+
+#[test]
+fn a_body_is_read_only_after_the_token_and_no_larger_than_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("continuity.yaml");
+    std::fs::write(
+        &cfg,
+        "server:\n  listen: 127.0.0.1:0\n  api_token: s3cret\nservices:\n  - id: portal\n    checks:\n      - id: home\n        tcp: { target: \"127.0.0.1:9\" }\n",
+    )
+    .unwrap();
+    let daemon = InProcess::start(&cfg);
+    // Announce 2 MB and send a little: without the token, the answer comes
+    // at once, without waiting for (or holding) the rest.
+    let send = |auth: &str, length: usize| {
+        let mut s = std::net::TcpStream::connect(daemon.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        write!(
+            s,
+            "POST /api/v1/maintenances HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{\"reference\":"
+        )
+        .unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    let answer = send("", 2_000_000);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer:?}");
+    let answer = send("Authorization: bearer s3cret\r\n", 2_000_000);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:?}");
+    assert!(
+        answer.contains("max_request_body_bytes") || answer.len() < 512,
+        "{answer:?}"
+    );
 }

@@ -116,7 +116,11 @@ fn minimal_config_is_scraped_fails_recovers_and_survives_a_broken_reload() {
     let cfg = dir.path().join("continuity.yaml");
     let socket = portal_socket("127.0.0.1:0");
     let portal_addr = socket.local_addr().unwrap();
-    let minimal = minimal(portal_addr);
+    // The reload endpoint is off unless asked for.
+    let minimal = minimal(portal_addr).replace(
+        "listen: 127.0.0.1:0",
+        "listen: 127.0.0.1:0\n  enable_reload_endpoint: true",
+    );
     write(&cfg, &minimal);
     let portal = serve_portal(&rt, socket);
 

@@ -271,11 +271,7 @@ fn every_dashboard_query_returns_data_from_prometheus_scraping_the_demo() {
     let outside = Demo::start_with(Some(&catalogue));
     let rules =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/rules.yml");
-    let rule_files: Vec<std::path::PathBuf> = if rules.exists() {
-        vec![rules]
-    } else {
-        vec![]
-    };
+    let rule_files: Vec<std::path::PathBuf> = if rules.exists() { vec![rules] } else { vec![] };
     let prom = Prometheus::start(
         &[(inside.addr, "inside"), (outside.addr, "outside")],
         &rule_files,

@@ -58,6 +58,24 @@ pub struct OutboxItem {
     pub last_error: Option<String>,
 }
 
+impl OutboxItem {
+    /// `item` queued as `id`, not tried yet.
+    pub fn pending(id: i64, item: &NewItem) -> OutboxItem {
+        OutboxItem {
+            id,
+            key: item.key.clone(),
+            receiver: item.receiver.clone(),
+            payload: item.payload.clone(),
+            created_at: item.created_at,
+            expires_at: item.expires_at,
+            next_attempt_at: item.due_at,
+            attempts: 0,
+            state: OutboxState::Pending,
+            last_error: None,
+        }
+    }
+}
+
 /// The store could not do what was asked (disk full, database locked...).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("outbox store: {0}")]
@@ -202,18 +220,7 @@ impl MemoryOutbox {
             return false;
         }
         let id = items.last().map(|x| x.id + 1).unwrap_or(1);
-        items.push(OutboxItem {
-            id,
-            key: i.key.clone(),
-            receiver: i.receiver.clone(),
-            payload: i.payload.clone(),
-            created_at: i.created_at,
-            expires_at: i.expires_at,
-            next_attempt_at: i.due_at,
-            attempts: 0,
-            state: OutboxState::Pending,
-            last_error: None,
-        });
+        items.push(OutboxItem::pending(id, i));
         true
     }
 

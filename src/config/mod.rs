@@ -15,11 +15,13 @@ use sha2::{Digest, Sha256};
 pub mod duration;
 pub mod error;
 pub mod expand;
-pub mod migration;
-pub mod metrics;
 pub mod files;
+pub mod metrics;
+pub mod migration;
 pub mod reports;
 pub mod schedule;
+pub mod server;
+pub mod server_tls;
 pub mod spanned;
 pub mod status_page;
 
@@ -67,6 +69,12 @@ pub struct ServerConfig {
     pub api_token: Option<Secret>,
     /// Base URL people use to reach this monitor, for links in alerts.
     pub external_url: Option<String>,
+    /// Connection cap, timeouts, body size, shutdown bound, reload endpoint.
+    pub limits: server::ServerLimits,
+    /// HTTPS on our endpoints (`server.tls`).
+    pub tls: Option<server_tls::ServerTls>,
+    /// Credentials for `/metrics` and `/api/*` (`server.read_auth`).
+    pub read_auth: Option<server_tls::ReadAuth>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -264,13 +272,22 @@ struct RawCatalogue {
     services: Vec<Spanned<RawService>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<Spanned<String>>,
     api_token: Option<String>,
     api_token_file: Option<Spanned<String>>,
     external_url: Option<Spanned<String>>,
+    max_connections: Option<Spanned<usize>>,
+    header_read_timeout: Option<Spanned<Dur>>,
+    body_read_timeout: Option<Spanned<Dur>>,
+    idle_timeout: Option<Spanned<Dur>>,
+    max_request_body_bytes: Option<Spanned<usize>>,
+    shutdown_timeout: Option<Spanned<Dur>>,
+    enable_reload_endpoint: Option<Spanned<bool>>,
+    tls: Option<server_tls::RawServerTls>,
+    read_auth: Option<Spanned<server_tls::RawReadAuth>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -666,12 +683,17 @@ impl Loader {
     }
 
     fn server(&mut self, raw: Option<RawServer>, v: &mut Validator, base: &Path) -> ServerConfig {
-        let raw = raw.unwrap_or(RawServer {
-            listen: None,
-            api_token: None,
-            api_token_file: None,
-            external_url: None,
-        });
+        let raw = raw.unwrap_or_default();
+        let limits = server::RawServerLimits {
+            max_connections: raw.max_connections,
+            header_read_timeout: raw.header_read_timeout,
+            body_read_timeout: raw.body_read_timeout,
+            idle_timeout: raw.idle_timeout,
+            max_request_body_bytes: raw.max_request_body_bytes,
+            shutdown_timeout: raw.shutdown_timeout,
+            enable_reload_endpoint: raw.enable_reload_endpoint,
+        }
+        .compile(v);
         let listen = match &raw.listen {
             None => DEFAULT_LISTEN.parse().expect("default listen address"),
             Some(l) => match l.value.parse::<SocketAddr>() {
@@ -705,10 +727,17 @@ impl Loader {
                 None
             }
         });
+        let tls = raw.tls.and_then(|t| t.compile(base, v));
+        let read_auth = raw
+            .read_auth
+            .and_then(|a| a.value.compile(a.referenced, base, v));
         ServerConfig {
             listen,
             api_token,
             external_url,
+            limits,
+            tls,
+            read_auth,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! `POST /-/reload` through one path (`reload`), and stops gracefully
 //! (`shutdown`) when the `shutdown` future completes.
 
+mod descriptors;
 mod reload;
 mod shutdown;
 mod wiring;
@@ -84,6 +85,8 @@ struct Daemon {
     ready: Arc<AtomicBool>,
     server: JoinHandle<std::io::Result<()>>,
     stop_server: watch::Sender<bool>,
+    /// Held while the daemon runs: no second daemon on this store.
+    _store_lock: crate::store::lock::StoreLock,
 }
 
 /// What the main loop waits on besides the clock and the signals.
@@ -144,12 +147,12 @@ pub async fn run(
             }
             Some(answer) = inbox.reloads.recv() => {
                 let outcome;
-                (daemon, outcome) = daemon.reload().await;
+                (daemon, outcome) = daemon.reload(&mut inbox.reports).await;
                 let _ = answer.send(outcome.map_err(|e| e.to_string()));
             }
             // The outcome is in the log (reload writes it): a signal has
             // no one to answer.
-            _ = hangup.recv() => (daemon, _) = daemon.reload().await,
+            _ = hangup.recv() => (daemon, _) = daemon.reload(&mut inbox.reports).await,
             _ = &mut shutdown => break,
         }
     }
@@ -185,6 +188,13 @@ impl Daemon {
         let counted = telemetry.store_errors_total.get();
         if errors > counted {
             telemetry.store_errors_total.inc_by(errors - counted);
+        }
+        let replaced = writer.file_replaced_total();
+        let counted = telemetry.store_file_replaced_total.get();
+        if replaced > counted {
+            telemetry
+                .store_file_replaced_total
+                .inc_by(replaced - counted);
         }
     }
 }

@@ -3,44 +3,122 @@
 //! whole and the daemon keeps the configuration it has, one that loads
 //! replaces it everywhere (probing, engine, alert rules and receivers, the
 //! configuration the API serves). Both outcomes are logged and show in
-//! `continuity_config_last_reload_successful`.
+//! `continuity_config_last_reload_successful`. A reload never cancels the
+//! probes of unchanged checks, never waits on a failing disk for long, and
+//! an identical configuration leaves probing alone; settings only a
+//! restart applies are logged and counted in
+//! `continuity_config_reload_pending_restart`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tokio::sync::mpsc;
+
 use super::Daemon;
 use crate::config::{Config, ConfigError, ConfigIssue, Place};
-use crate::scheduler::Scheduler;
+use crate::scheduler::ProbeReport;
 use crate::telemetry::Telemetry;
+
+/// How long a reload waits for the store to take what was written before
+/// it restores changed services from it. A failing disk must not hold the
+/// reload (and `/-/reload`) forever: past this, restoring reads what is
+/// on disk.
+const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Daemon {
     /// Reload the configuration. Owned and given back because the engine
     /// switches off the async threads (restoring the state of changed
-    /// services reads the store).
-    pub(super) async fn reload(mut self) -> (Daemon, Result<(), ConfigError>) {
-        let new = match load_again(&self.config, &self.telemetry).await {
-            Ok(new) => Arc::new(new),
+    /// services reads the store). Probing goes on throughout: unchanged
+    /// checks keep their probes in flight, and the reports that arrive
+    /// meanwhile are taken from `reports` and applied afterwards, so no
+    /// probe waits on the disk.
+    pub(super) async fn reload(
+        mut self,
+        reports: &mut mpsc::Receiver<ProbeReport>,
+    ) -> (Daemon, Result<(), ConfigError>) {
+        let mut new = match load_again(&self.config, &self.telemetry).await {
+            Ok(new) => new,
             Err(e) => return (self, Err(e)),
         };
-        self.scheduler.stop().await;
-        // Restoring reads what was written: let it reach the disk first.
-        self.writer.flush().await;
-        let (mut engine, cfg) = (self.engine, new.clone());
-        self.engine = match tokio::task::spawn_blocking(move || {
-            engine.apply_config(cfg);
-            engine
-        })
-        .await
-        {
-            Ok(e) => e,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        self.keep_restart_only_settings(&mut new);
+        let new = if new.digest == self.config.digest {
+            // The same files: probing, the engine and the store are left
+            // alone, and the compiled checks running now are kept (a second
+            // copy would double their memory). What *_file secrets and
+            // certificates bring (the API token, TLS, receivers) is taken.
+            tracing::info!("configuration unchanged; probing goes on as it was");
+            let mut kept = (*self.config).clone();
+            kept.server = new.server;
+            kept.alerting = new.alerting;
+            Arc::new(kept)
+        } else {
+            let new = Arc::new(new);
+            self.scheduler.reconfigure(new.clone());
+            // Restoring reads what was written: let it reach the disk first,
+            // for a while.
+            if tokio::time::timeout(FLUSH_LIMIT, self.writer.flush())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    backlog = self.writer.backlog(),
+                    "the store did not take the queued writes within 5s; changed services are restored from what is on disk"
+                );
+            }
+            let (mut engine, cfg) = (self.engine, new.clone());
+            let mut applying = tokio::task::spawn_blocking(move || {
+                engine.apply_config(cfg);
+                engine
+            });
+            let mut waiting = Vec::new();
+            self.engine = loop {
+                tokio::select! {
+                    done = &mut applying => match done {
+                        Ok(e) => break e,
+                        Err(e) => std::panic::resume_unwind(e.into_panic()),
+                    },
+                    Some(r) = reports.recv() => waiting.push(r),
+                }
+            };
+            for r in waiting {
+                self.engine.on_report(r);
+            }
+            new
         };
-        self.scheduler = Scheduler::start(&new, self.telemetry.clone(), self.reports.clone());
         self.rules.apply_config(&new.alerting);
         self.dispatcher.apply_config(&new.alerting);
         *self.shared_config.write().expect("config lock") = new.clone();
         self.config = new;
         (self, Ok(()))
+    }
+
+    /// `server.listen` and `store.path` take effect only at a restart:
+    /// keep the running ones in `new`, and say (log and
+    /// `continuity_config_reload_pending_restart`) when the file asks for
+    /// others.
+    fn keep_restart_only_settings(&self, new: &mut Config) {
+        let mut pending = Vec::new();
+        if new.server.listen != self.config.server.listen {
+            tracing::warn!(
+                running = %self.config.server.listen,
+                configured = %new.server.listen,
+                "server.listen changed; it takes effect at the next restart"
+            );
+            new.server.listen = self.config.server.listen;
+            pending.push("server.listen");
+        }
+        if new.store.path != self.config.store.path {
+            tracing::warn!(
+                running = %self.config.store.path.display(),
+                configured = %new.store.path.display(),
+                "store.path changed; it takes effect at the next restart"
+            );
+            new.store.path = self.config.store.path.clone();
+            pending.push("store.path");
+        }
+        self.telemetry
+            .config_reload_pending_restart
+            .set(i64::from(!pending.is_empty()));
     }
 }
 

@@ -32,6 +32,7 @@ impl Daemon {
             ready,
             server,
             stop_server,
+            _store_lock: store_lock,
             ..
         } = self;
         tracing::info!("shutting down");
@@ -67,6 +68,9 @@ impl Daemon {
                 tracing::error!(error = %e, "the task recording the end of this run panicked")
             }
         }
+        // Another daemon may take the store only once this run's end is on
+        // record.
+        drop(store_lock);
         let _ = stop_server.send(true);
         match server.await {
             Ok(Ok(())) => Ok(()),

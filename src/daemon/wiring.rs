@@ -38,12 +38,16 @@ impl Daemon {
 
         // The store: opened (and migrated) before anything runs, so that a
         // store we cannot use stops the daemon at once with a clear error.
+        // One daemon per store: the lock comes before anything is opened
+        // or migrated.
         let store_config = config.store.clone();
-        let store: Arc<dyn Store> =
-            tokio::task::spawn_blocking(move || crate::store::open(&store_config))
-                .await
-                .map_err(DaemonError::StoreOpenPanicked)?
-                .map_err(DaemonError::Store)?;
+        let (store_lock, store): (_, Arc<dyn Store>) = tokio::task::spawn_blocking(move || {
+            let lock = crate::store::lock::lock_exclusive(&store_config.path)?;
+            Ok((lock, crate::store::open(&store_config)?))
+        })
+        .await
+        .map_err(DaemonError::StoreOpenPanicked)?
+        .map_err(DaemonError::Store)?;
         let writer = StoreWriter::spawn(store.clone(), WriterOptions::for_config(&config.store))
             .map_err(DaemonError::Writer)?;
         let run_id = {
@@ -67,19 +71,30 @@ impl Daemon {
             ready: ready.clone(),
             store: store.clone(),
             config: shared_config.clone(),
-            api_token: config.server.api_token.clone(),
             maintenance_changed: maint_tx,
+            store_health: writer.health(),
+            reload_gate: Default::default(),
         });
 
+        // The probes' descriptors first; our server gets what is left.
+        let nofile = super::descriptors::raise_nofile_limit();
+        let options = crate::server::conn::ServeOptions {
+            limits: config.server.limits,
+            connection_cap: super::descriptors::connection_cap(
+                config.server.limits.max_connections,
+                nofile,
+                super::descriptors::reserved(config.defaults.max_concurrency),
+            ),
+        };
         let (stop_server, stop_rx) = tokio::sync::watch::channel(false);
-        let mut server_stop = stop_rx.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = server_stop.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        let server = tokio::spawn(crate::server::conn::serve(
+            listener,
+            app,
+            options,
+            shared_config.clone(),
+            telemetry.clone(),
+            stop_rx.clone(),
+        ));
 
         // Scheduled management reports: made up at start if one was missed.
         tokio::spawn(
@@ -90,7 +105,7 @@ impl Daemon {
                 Arc::new(crate::report::weekly::schedule::SystemClock),
                 Some(telemetry.clone()),
             )
-            .run(stop_rx.clone()),
+            .run(stop_rx),
         );
 
         let (reports, report_rx) = mpsc::channel(8192);
@@ -145,6 +160,7 @@ impl Daemon {
             ready,
             server,
             stop_server,
+            _store_lock: store_lock,
         };
         let inbox = Inbox {
             reports: report_rx,

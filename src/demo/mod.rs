@@ -270,7 +270,11 @@ mod tests {
         .enumerate()
         .map(|(i, k)| (k.to_string(), format!("127.0.0.1:{}", 20000 + i)))
         .collect();
-        vars.extend(cutover_env(now).into_iter().map(|(k, v)| (k.to_string(), v)));
+        vars.extend(
+            cutover_env(now)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("demo.yaml");
         std::fs::write(&path, DEMO_CATALOGUE).unwrap();

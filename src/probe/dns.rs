@@ -261,6 +261,17 @@ fn rcode_name(code: u16) -> String {
 enum Reply {
     Answer(Box<Message>),
     Failed(FailureReason, String),
+    /// The monitor ran out of its own descriptors, buffers or memory.
+    Shortage(super::Shortage),
+}
+
+/// An I/O error on the way to the server: the monitor's shortage, or the
+/// server's failure.
+fn io_failed(e: &std::io::Error, detail: String) -> Reply {
+    match super::Shortage::of(e, || detail.clone()) {
+        Some(s) => Reply::Shortage(s),
+        None => Reply::Failed(io_reason(e), detail),
+    }
 }
 
 /// Is `m` the response to `q`? Stray or late packets are not.
@@ -284,19 +295,19 @@ async fn ask_udp(server: SocketAddr, query: &Message, wire: &[u8], ctx: &ProbeCo
     let socket = match UdpSocket::bind(local).await {
         Ok(s) => s,
         Err(e) => {
-            return Reply::Failed(
-                FailureReason::Network,
-                format!("cannot open a UDP socket: {e}"),
-            );
+            return match io_failed(&e, format!("cannot open a UDP socket: {e}")) {
+                Reply::Failed(_, detail) => Reply::Failed(FailureReason::Network, detail),
+                other => other,
+            };
         }
     };
     // A connected socket only hears the server, and hears ICMP port
     // unreachable as ECONNREFUSED.
     if let Err(e) = socket.connect(server).await {
-        return Reply::Failed(io_reason(&e), format!("cannot reach {server}: {e}"));
+        return io_failed(&e, format!("cannot reach {server}: {e}"));
     }
     if let Err(e) = socket.send(wire).await {
-        return Reply::Failed(io_reason(&e), format!("cannot send to {server}: {e}"));
+        return io_failed(&e, format!("cannot send to {server}: {e}"));
     }
     let mut buf = vec![0u8; 65535];
     let mut malformed: Option<String> = None;
@@ -346,7 +357,7 @@ async fn ask_tcp(
     let mut stream = match connected {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            return Reply::Failed(io_reason(&e), format!("cannot connect to {server}: {e}"));
+            return io_failed(&e, format!("cannot connect to {server}: {e}"));
         }
         Err(_) => {
             return Reply::Failed(
@@ -362,7 +373,7 @@ async fn ask_tcp(
         let mut framed = len.to_be_bytes().to_vec();
         framed.extend_from_slice(wire);
         if let Err(e) = stream.write_all(&framed).await {
-            return Reply::Failed(io_reason(&e), format!("cannot send to {server}: {e}"));
+            return io_failed(&e, format!("cannot send to {server}: {e}"));
         }
         loop {
             let mut len = [0u8; 2];
@@ -461,6 +472,7 @@ async fn ask(c: &DnsProbe, ctx: &ProbeContext) -> Result<ProbeOutcome, ProbeErro
             outcome.fail(reason, detail);
             return Ok(outcome);
         }
+        Reply::Shortage(s) => return Err(ProbeError::Resource(s)),
     };
     check_response(c, &response, &mut outcome, ctx.observe);
     Ok(outcome)

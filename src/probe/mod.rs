@@ -262,6 +262,11 @@ pub struct ProbeOutcome {
     pub cert_not_after: Option<i64>,
     /// A protocol transcript summary for `continuity probe` (SIP exchanges).
     pub exchange: Vec<String>,
+    /// The monitor itself ran out of a resource on the way: the probe says
+    /// nothing about the target, and [`run`] turns it into
+    /// [`ProbeError::Resource`]. Boxed: it is almost always `None`.
+    #[serde(skip)]
+    pub shortage: Option<Box<Shortage>>,
     /// What parity compares (a body, a certificate, answers); only when
     /// the probe's context asks to observe, and boxed: absent, it costs
     /// every outcome 8 bytes.
@@ -270,6 +275,38 @@ pub struct ProbeOutcome {
     /// How the new side compared with the old one (`compare_with`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parity: Option<Box<parity::ParityResult>>,
+}
+
+/// One of the monitor's own resources that ran out (too many open files,
+/// no buffer space, no memory), seen as an I/O error during a probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortage {
+    /// `descriptors`, `buffers` or `memory`: the `resource` label.
+    pub resource: &'static str,
+    /// The error as the system named it (`EMFILE`...).
+    pub errno: &'static str,
+    /// What the probe was doing, and the error.
+    pub detail: String,
+}
+
+impl Shortage {
+    /// The shortage `e` reports, if it reports one: errors that say the
+    /// monitor is out of descriptors, buffers or memory, whatever the target.
+    pub fn of(e: &std::io::Error, detail: impl FnOnce() -> String) -> Option<Shortage> {
+        let (resource, errno) = match e.raw_os_error() {
+            Some(libc::EMFILE) => ("descriptors", "EMFILE"),
+            Some(libc::ENFILE) => ("descriptors", "ENFILE"),
+            Some(libc::ENOBUFS) => ("buffers", "ENOBUFS"),
+            Some(libc::ENOMEM) => ("memory", "ENOMEM"),
+            _ if e.kind() == std::io::ErrorKind::OutOfMemory => ("memory", "ENOMEM"),
+            _ => return None,
+        };
+        Some(Shortage {
+            resource,
+            errno,
+            detail: detail(),
+        })
+    }
 }
 
 impl ProbeOutcome {
@@ -304,6 +341,22 @@ impl ProbeOutcome {
     pub fn reason(&self) -> Option<FailureReason> {
         self.failure.as_ref().map(|f| f.reason)
     }
+
+    /// Record an I/O error: the monitor's own shortage when it is one
+    /// (the probe then ends as [`ProbeError::Resource`]), else the
+    /// target's failure with the reason [`net::io_reason`] gives.
+    pub(crate) fn fail_io(&mut self, e: &std::io::Error, detail: impl Into<String>) {
+        let detail = detail.into();
+        match Shortage::of(e, || detail.clone()) {
+            Some(s) => {
+                if self.shortage.is_none() {
+                    self.shortage = Some(Box::new(s));
+                }
+                self.fail(FailureReason::Network, detail);
+            }
+            None => self.fail(net::io_reason(e), detail),
+        }
+    }
 }
 
 /// The monitor itself could not run a probe. Counted and logged; the
@@ -320,6 +373,8 @@ pub enum ProbeError {
     },
     #[error("{0}")]
     Setup(String),
+    #[error("the monitor ran out of {} ({}): {}", .0.resource, .0.errno, .0.detail)]
+    Resource(Shortage),
 }
 
 /// What every probe gets besides its own spec.
@@ -422,6 +477,9 @@ async fn run_in(
             ),
         ),
     };
+    if let Some(s) = outcome.shortage.take() {
+        return Err(ProbeError::Resource(*s));
+    }
     outcome.duration = ctx.started.elapsed();
     Ok(outcome)
 }

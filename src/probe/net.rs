@@ -83,10 +83,11 @@ pub(crate) async fn resolve(
             Some(addrs)
         }
         Ok(Err(e)) => {
-            outcome.fail(
-                FailureReason::Dns,
-                format!("name '{bare}' does not resolve: {e}"),
-            );
+            let detail = format!("name '{bare}' does not resolve: {e}");
+            match super::Shortage::of(&e, || detail.clone()) {
+                Some(_) => outcome.fail_io(&e, detail),
+                None => outcome.fail(FailureReason::Dns, detail),
+            }
             None
         }
         Err(_) => {
@@ -135,12 +136,11 @@ pub(crate) async fn connect(
     }
     outcome.phase(phase::CONNECT, started.elapsed());
     if let Some((e, addr)) = last_error {
-        let reason = io_reason(&e);
-        let what = match reason {
+        let what = match io_reason(&e) {
             FailureReason::Refused => "connection refused",
             _ => "cannot connect",
         };
-        outcome.fail(reason, format!("{what} by {addr}: {e}"));
+        outcome.fail_io(&e, format!("{what} by {addr}: {e}"));
     }
     None
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::net::{checked_target, connect, excerpt, io_reason};
+use super::net::{checked_target, connect, excerpt};
 use super::parity::{self, CompareSpec, OldSide};
 use super::{FailureReason, ProbeContext, ProbeError, ProbeOutcome, Prober, SpecDigest, phase};
 use crate::config::{Dur, Validator};
@@ -182,7 +182,7 @@ impl TcpProbe {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     outcome.phase(phase::RESPONSE, started.elapsed());
-                    outcome.fail(io_reason(&e), format!("sending failed: {e}"));
+                    outcome.fail_io(&e, format!("sending failed: {e}"));
                     return outcome;
                 }
                 Err(_) => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -94,31 +94,51 @@ pub async fn incidents(State(s): State<AppState>, Query(q): Query<IncidentQuery>
 }
 
 fn authorized(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = &s.api_token else {
+    // Read from the running configuration, so that a rotated token takes
+    // effect with the reload that brings it.
+    let config = s.config();
+    let Some(token) = &config.server.api_token else {
         return Err(ApiError(
             StatusCode::FORBIDDEN,
             "maintenance API disabled: set server.api_token (or api_token_file) in the configuration".into(),
         ));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    // Constant-time comparison: the token guards changes to SLA figures.
-    let ok = given.is_some_and(|g| {
-        g.len() == token.expose().len()
-            && g.bytes()
-                .zip(token.expose().bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token (Authorization: Bearer <server.api_token>)".into(),
-        ))
+    super::auth::bearer(headers, token)
+        .map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e.to_string()))
+}
+
+/// The request body, read only once the caller is known, no larger than
+/// `server.max_request_body_bytes` and within `server.body_read_timeout`.
+async fn read_body(s: &AppState, body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
+    let limits = s.config().server.limits;
+    let too_large = || {
+        ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than server.max_request_body_bytes ({} bytes)",
+                limits.max_request_body_bytes
+            ),
+        )
+    };
+    // A Content-Length over the limit is refused before a byte is read.
+    if axum::body::HttpBody::size_hint(&body).lower() > limits.max_request_body_bytes as u64 {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(
+        limits.body_read_timeout,
+        axum::body::to_bytes(body, limits.max_request_body_bytes),
+    )
+    .await
+    {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(_)) => Err(too_large()),
+        Err(_) => Err(ApiError(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within server.body_read_timeout ({})",
+                crate::config::Dur(limits.body_read_timeout)
+            ),
+        )),
     }
 }
 
@@ -192,11 +212,17 @@ pub async fn list_maintenances(
 pub async fn create_maintenance(
     State(s): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    // Who asks comes before what they send: an unknown client's body is
+    // never read.
     if let Err(r) = authorized(&s, &headers) {
         return r.into_response();
     }
+    let body = match read_body(&s, body).await {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
     let mut spec: MaintenanceSpec = match serde_json::from_slice(&body) {
         Ok(m) => m,
         Err(e) => {

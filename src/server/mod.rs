@@ -11,11 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::{Config, Secret};
+use crate::config::Config;
 use crate::engine::SharedStatus;
 use crate::store::Store;
 
 pub mod api;
+pub mod auth;
+pub mod conn;
 pub mod migrations;
 pub mod reports;
 pub mod status_page;
@@ -33,17 +35,45 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The running configuration (swapped on reload).
     pub config: Arc<std::sync::RwLock<Arc<Config>>>,
-    pub api_token: Option<Secret>,
     /// Tells the engine that ad-hoc maintenance windows changed.
     pub maintenance_changed: mpsc::Sender<()>,
+    /// Whether the store takes writes; `/readyz` fails while it does not.
+    pub store_health: crate::store::writer::StoreHealth,
+    /// Rate limit of `POST /-/reload`.
+    pub reload_gate: Arc<std::sync::Mutex<ReloadGate>>,
+}
+
+impl AppState {
+    /// The configuration running now (the API token rotates with it).
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 pub fn router(state: AppState) -> Router {
+    // The read endpoints take `server.read_auth` when it is set; health,
+    // readiness and reload have their own rules.
+    let guarded = read_routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::read_guard,
+    ));
     Router::new()
-        .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/-/reload", post(reload))
+        .merge(guarded)
+        // The status page, its feed and badges are public by design.
+        .merge(status_page::routes(&state))
+        .with_state(state)
+}
+
+/// `/metrics` and `/api/*`.
+fn read_routes() -> Router<AppState> {
+    Router::new()
+        .route("/metrics", get(metrics))
         .route("/api/v1/status", get(status))
         .route("/api/v1/incidents", get(api::incidents))
         .route("/api/v1/sla", get(api::sla))
@@ -56,9 +86,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(api::delete_maintenance),
         )
         .merge(migrations::routes())
+        // The management reports are internal: behind read_auth too.
         .merge(reports::routes())
-        .merge(status_page::routes(&state))
-        .with_state(state)
 }
 
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
@@ -101,14 +130,82 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
-    if s.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    if !s.ready.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response();
+    }
+    match s.store_health.failing() {
+        None => (StatusCode::OK, "ready\n").into_response(),
+        Some(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store failing, results are kept in memory and retried: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
-async fn reload(State(s): State<AppState>) -> Response {
+/// Reloads through the endpoint: a burst of [`ReloadGate::BURST`], then
+/// one per [`ReloadGate::EVERY`], so that a loop of calls cannot keep the
+/// daemon reloading (SIGHUP, which only the host can send, is not limited).
+#[derive(Debug)]
+pub struct ReloadGate {
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl Default for ReloadGate {
+    fn default() -> Self {
+        ReloadGate {
+            tokens: ReloadGate::BURST,
+            at: std::time::Instant::now(),
+        }
+    }
+}
+
+impl ReloadGate {
+    const BURST: f64 = 3.0;
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// Take a reload now, or learn how many seconds to wait for one.
+    fn take(&mut self, now: std::time::Instant) -> Result<(), u64> {
+        let refilled = now.duration_since(self.at).as_secs_f64() / Self::EVERY.as_secs_f64();
+        self.tokens = (self.tokens + refilled).min(Self::BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - self.tokens) * Self::EVERY.as_secs_f64()).ceil() as u64)
+        }
+    }
+}
+
+async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let config = s.config();
+    if !config.server.limits.enable_reload_endpoint {
+        return (
+            StatusCode::FORBIDDEN,
+            "POST /-/reload is off: set server.enable_reload_endpoint: true to allow it (SIGHUP always reloads)\n",
+        )
+            .into_response();
+    }
+    if let Some(token) = &config.server.api_token
+        && let Err(e) = auth::bearer(&headers, token)
+    {
+        return (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response();
+    }
+    let gate = s
+        .reload_gate
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take(std::time::Instant::now());
+    if let Err(wait) = gate {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, wait.to_string())],
+            format!("too many reloads through /-/reload; try again in {wait}s\n"),
+        )
+            .into_response();
+    }
     let (tx, rx) = oneshot::channel();
     if s.reload.send(tx).await.is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
@@ -138,5 +235,27 @@ async fn status(State(s): State<AppState>) -> Response {
             format!("cannot render the status: {e}\n"),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn the_reload_endpoint_takes_a_burst_then_one_per_ten_seconds() {
+        let t0 = Instant::now();
+        let mut gate = ReloadGate {
+            tokens: 3.0,
+            at: t0,
+        };
+        for _ in 0..3 {
+            assert_eq!(gate.take(t0), Ok(()));
+        }
+        assert_eq!(gate.take(t0), Err(10));
+        assert_eq!(gate.take(t0 + Duration::from_secs(4)), Err(6));
+        assert_eq!(gate.take(t0 + Duration::from_secs(10)), Ok(()));
+        assert!(gate.take(t0 + Duration::from_secs(11)).is_err());
     }
 }

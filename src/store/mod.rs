@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 mod codec;
 pub mod convert;
+pub mod lock;
 mod records;
 mod roles;
 pub mod schema;
@@ -69,6 +70,8 @@ pub enum StoreError {
     NotContinuity { path: String },
     #[error("{} imported result(s) are already stored, first at row {} (import again with duplicates skipped to load the rest)", .rows.len(), .rows.first().map_or(0, |r| r + 1))]
     Duplicates { rows: Vec<usize> },
+    #[error("store lock {path}: {reason}")]
+    Lock { path: String, reason: String },
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("store holds unreadable data: {0}")]

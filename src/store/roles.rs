@@ -43,6 +43,14 @@ pub trait BatchStore: Send + Sync {
         retention: Duration,
         rollup_retention: Duration,
     ) -> Result<PruneReport, StoreError>;
+
+    /// Whether the store's file is still the one it opened; an `Err` says
+    /// what happened to it (deleted, replaced). Writes to a deleted file
+    /// succeed without a word and are gone at the next start. Stores
+    /// without a file of their own have nothing to check.
+    fn check_file(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Raw probe results: live ones arrive through [`BatchStore::write_batch`],

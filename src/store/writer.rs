@@ -66,6 +66,9 @@ pub struct Maintenance {
     pub prune_every: Duration,
     pub retention: Duration,
     pub rollup_retention: Duration,
+    /// How often the store's file is checked to still be the one opened
+    /// (one `stat`).
+    pub identity_every: Duration,
 }
 
 impl Maintenance {
@@ -76,6 +79,7 @@ impl Maintenance {
             prune_every: Duration::from_secs(3600),
             retention,
             rollup_retention,
+            identity_every: Duration::from_secs(10),
         }
     }
 }
@@ -104,6 +108,13 @@ struct Shared {
     dropped: AtomicU64,
     rejected: AtomicU64,
     committed: AtomicU64,
+    /// The last commit's error while the store keeps failing; `None`
+    /// once a commit succeeds.
+    failing: Mutex<Option<String>>,
+    /// What happened to the store's file, while it is not the one opened.
+    file_lost: Mutex<Option<String>>,
+    /// Times the file was found deleted or replaced.
+    file_replaced: AtomicU64,
 }
 
 /// What became of writes submitted with [`StoreWriter::submit_acked`]:
@@ -207,6 +218,9 @@ impl StoreWriter {
             dropped: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             committed: AtomicU64::new(0),
+            failing: Mutex::new(None),
+            file_lost: Mutex::new(None),
+            file_replaced: AtomicU64::new(0),
         });
         let thread = Thread {
             store,
@@ -335,6 +349,41 @@ impl StoreWriter {
     pub fn committed_total(&self) -> u64 {
         self.shared.committed.load(Ordering::Relaxed)
     }
+
+    /// Times the store's file was found deleted or replaced
+    /// (`continuity_store_file_replaced_total`).
+    pub fn file_replaced_total(&self) -> u64 {
+        self.shared.file_replaced.load(Ordering::Relaxed)
+    }
+
+    /// Whether the store takes writes, for `/readyz`; it does not keep
+    /// the writer thread alive.
+    pub fn health(&self) -> StoreHealth {
+        StoreHealth(self.shared.clone())
+    }
+}
+
+/// Whether the store takes writes, as the writer last found.
+#[derive(Clone)]
+pub struct StoreHealth(Arc<Shared>);
+
+impl StoreHealth {
+    /// The error of the last commit, while commits keep failing, or what
+    /// happened to the store's file.
+    pub fn failing(&self) -> Option<String> {
+        let lost = self
+            .0
+            .file_lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        lost.clone().or_else(|| {
+            self.0
+                .failing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        })
+    }
 }
 
 struct Thread {
@@ -348,10 +397,18 @@ impl Thread {
     fn run(self) {
         let mut next_maintenance = Instant::now();
         let mut next_prune = Instant::now();
+        let mut next_identity = Instant::now();
         loop {
-            let Some((batch, last_seq)) = self.next_batch(next_maintenance) else {
+            let Some((batch, last_seq)) = self.next_batch(next_maintenance.min(next_identity))
+            else {
                 return;
             };
+            if let Some(m) = &self.options.maintenance
+                && Instant::now() >= next_identity
+            {
+                self.check_file();
+                next_identity = Instant::now() + m.identity_every;
+            }
             if !batch.is_empty() {
                 let first_seq = last_seq + 1 - batch.len() as u64;
                 self.commit(batch, first_seq);
@@ -445,6 +502,11 @@ impl Thread {
                 }
                 Err(e) if e.is_transient() => {
                     self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                    *self
+                        .shared
+                        .failing
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
                     tracing::warn!(
                         error = %e,
                         pending = batch.len(),
@@ -492,6 +554,13 @@ impl Thread {
 
     fn committed(&self, n: usize, after_failure: bool) {
         self.shared.committed.fetch_add(n as u64, Ordering::Relaxed);
+        if after_failure {
+            *self
+                .shared
+                .failing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = None;
+        }
         let was_dropping = std::mem::replace(&mut self.shared.lock().dropping, false);
         if after_failure || was_dropping {
             tracing::info!(
@@ -499,6 +568,26 @@ impl Thread {
                 "store writes succeed again"
             );
         }
+    }
+
+    /// Count and log (once per change) the store's file deleted or
+    /// replaced under us; `/readyz` says it until it is back.
+    fn check_file(&self) {
+        let found = self.store.check_file().err();
+        let mut lost = self
+            .shared
+            .file_lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match (&found, lost.is_some()) {
+            (Some(e), false) => {
+                self.shared.file_replaced.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("{e}");
+            }
+            (None, true) => tracing::info!("the store file is back"),
+            _ => {}
+        }
+        *lost = found;
     }
 
     fn maintain(&self, m: &Maintenance, prune: bool) {

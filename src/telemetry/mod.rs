@@ -243,6 +243,15 @@ pub struct AlertLabels {
     pub severity: String,
 }
 
+/// A resource of the monitor itself that ran out during a probe.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    /// The probe's kind (`http`, `tcp`, ...).
+    pub kind: String,
+    /// `descriptors`, `buffers` or `memory`.
+    pub resource: String,
+}
+
 /// Every shown service state, in the order the state series are written.
 pub const SERVICE_STATES: [ServiceState; 5] = [
     ServiceState::Up,
@@ -290,6 +299,13 @@ pub struct Telemetry {
     pub alerts_firing: Family<AlertLabels, Gauge>,
     // Scheduled reports.
     pub reports_total: Family<ReportLabels, Counter>,
+    // Hardening: the daemon's own resources and server.
+    pub probe_resource_errors_total: Family<ResourceLabels, Counter>,
+    pub http_connections_open: Gauge,
+    pub http_connection_limit: Gauge,
+    pub http_accept_errors_total: Counter,
+    pub config_reload_pending_restart: Gauge,
+    pub store_file_replaced_total: Counter,
 }
 
 impl Default for Telemetry {
@@ -363,6 +379,36 @@ impl Telemetry {
                 "continuity_reports",
                 "Scheduled management reports made or failed, and their e-mails sent or failed",
                 Family::default()
+            ),
+            probe_resource_errors_total: reg!(
+                "continuity_probe_resource_errors",
+                "Probes that could not run because the monitor itself ran out of a resource (descriptors, buffers, memory); the check's time counts as unknown, never down",
+                Family::default()
+            ),
+            http_connections_open: reg!(
+                "continuity_http_connections",
+                "Connections to our own HTTP server open right now",
+                Gauge::default()
+            ),
+            http_connection_limit: reg!(
+                "continuity_http_connection_limit",
+                "Connections our HTTP server serves at once (server.max_connections, lowered to keep the probes' descriptor budget)",
+                Gauge::default()
+            ),
+            http_accept_errors_total: reg!(
+                "continuity_http_accept_errors",
+                "Failures to accept a connection to our HTTP server (e.g. out of descriptors)",
+                Counter::default()
+            ),
+            config_reload_pending_restart: reg!(
+                "continuity_config_reload_pending_restart",
+                "1 when the loaded configuration changes something only a restart applies (server.listen, store.path)",
+                Gauge::default()
+            ),
+            store_file_replaced_total: reg!(
+                "continuity_store_file_replaced",
+                "Times the store's database file was found deleted or replaced under the running daemon",
+                Counter::default()
             ),
             checks: CheckTable::default(),
             compact: Default::default(),

@@ -104,7 +104,13 @@ impl Daemon {
     /// `continuity run --config FILE`; the configuration should listen on
     /// port 0. Returns once the daemon logged the address it serves on.
     pub fn start(config: &Path) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_continuity"))
+        Daemon::start_command(Command::new(env!("CARGO_BIN_EXE_continuity")), config)
+    }
+
+    /// [`Daemon::start`] through `command` (the binary itself, or a
+    /// wrapper such as `prlimit` whose last argument is the binary).
+    pub fn start_command(mut command: Command, config: &Path) -> Daemon {
+        let mut child = command
             .args(["run", "--config"])
             .arg(config)
             .env("RUST_LOG", "warn,continuity=info")
@@ -145,6 +151,11 @@ impl Daemon {
             }
         };
         Daemon { child, addr, log }
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     /// Send `signal` (e.g. `-HUP`, `-TERM`) to the process.
@@ -254,4 +265,53 @@ pub fn wait_until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<
 /// Poll `f` every 100 ms until it holds; panic after `limit`.
 pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     wait_until(what, limit, || f().then_some(()))
+}
+
+/// Answer every HTTP/1.1 request on `listener` (read whole, with its body)
+/// with what `handle` makes of its text: a plain server for webhooks and
+/// targets in tests about the binary.
+pub fn serve(
+    listener: std::net::TcpListener,
+    handle: impl Fn(&str) -> (u16, String) + Send + Sync + 'static,
+) {
+    let handle = Arc::new(handle);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let handle = handle.clone();
+            std::thread::spawn(move || {
+                stream.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read headers and, when announced, the body.
+                while let Ok(n) = stream.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            break;
+                        }
+                    }
+                }
+                let text = String::from_utf8_lossy(&buf).to_string();
+                let (status, body) = handle(&text);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
 }

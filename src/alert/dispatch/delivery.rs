@@ -72,6 +72,9 @@ async fn blocking<T: Send + 'static>(
 
 async fn deliver_due(shared: &Arc<Shared>) {
     let now = Timestamp::now();
+    // First what waits in memory: the store calls below may be slow while
+    // the disk is the trouble.
+    deliver_from_memory(shared, now).await;
     match blocking(shared, move |o| o.expire(now)).await {
         Ok(expired) => {
             for item in expired {
@@ -95,26 +98,35 @@ async fn deliver_due(shared: &Arc<Shared>) {
             return;
         }
     };
+    // Rows already delivered from memory while the disk was away are
+    // settled without being sent again.
+    let mut settled_early = Vec::new();
+    let due: Vec<OutboxItem> = {
+        let mut memory = lock(&shared.memory);
+        due.into_iter()
+            .filter(|i| {
+                let sent = memory.take_delivered(&i.key);
+                if sent {
+                    settled_early.push(Settled::Delivered { id: i.id, at: now });
+                }
+                !sent
+            })
+            .collect()
+    };
     // One receiver's messages go out in order; receivers in parallel, so
     // one slow SMTP server does not hold up a webhook.
-    let mut per_receiver: BTreeMap<String, Vec<OutboxItem>> = BTreeMap::new();
-    for item in due {
-        per_receiver
-            .entry(item.receiver.clone())
-            .or_default()
-            .push(item);
-    }
-    let rounds = per_receiver.into_values().map(|mut items| {
+    let rounds = by_receiver(due).into_values().map(|mut items| {
         // Stores may hand out due items by due time; within a receiver,
         // queue order is what keeps a resolution after its firing.
         items.sort_by_key(|i| i.id);
         deliver_receiver(shared, items)
     });
-    let settled: Vec<Settled> = futures::future::join_all(rounds)
+    let mut settled: Vec<Settled> = futures::future::join_all(rounds)
         .await
         .into_iter()
         .flatten()
         .collect();
+    settled.extend(settled_early);
     // The next round reads the outbox again: it must see these outcomes,
     // or it would send the same items twice.
     // A disk that does not come back within a minute must not keep the
@@ -140,10 +152,50 @@ async fn deliver_due(shared: &Arc<Shared>) {
     }
     match blocking(shared, |o| o.queue_length()).await {
         Ok(n) => {
-            shared.telemetry.notification_queue_length.set(n as i64);
+            let held = lock(&shared.memory).len();
+            shared
+                .telemetry
+                .notification_queue_length
+                .set((n + held) as i64);
         }
         Err(e) => tracing::warn!(error = %e, "cannot count the outbox"),
     }
+}
+
+/// Items by receiver.
+fn by_receiver(items: Vec<OutboxItem>) -> BTreeMap<String, Vec<OutboxItem>> {
+    let mut per_receiver: BTreeMap<String, Vec<OutboxItem>> = BTreeMap::new();
+    for item in items {
+        per_receiver
+            .entry(item.receiver.clone())
+            .or_default()
+            .push(item);
+    }
+    per_receiver
+}
+
+/// Send what waits in memory because the disk did not take it, grouped
+/// and retried as the outbox's rows are; outcomes stay in memory.
+async fn deliver_from_memory(shared: &Arc<Shared>, now: Timestamp) {
+    let (due, expired) = lock(&shared.memory).due(now);
+    for item in expired {
+        tracing::warn!(receiver = %item.receiver, key = %item.key, "notification held in memory expired undelivered");
+        count(shared, &item.receiver, "expired", 1);
+    }
+    if due.is_empty() {
+        return;
+    }
+    let rounds = by_receiver(due).into_values().map(|mut items| {
+        // Ids count down in memory: the oldest has the highest.
+        items.sort_by_key(|i| std::cmp::Reverse(i.id));
+        deliver_receiver(shared, items)
+    });
+    let settled: Vec<Settled> = futures::future::join_all(rounds)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    lock(&shared.memory).settle(&settled);
 }
 
 /// One group's due items for one receiver, still as stored text: a

@@ -10,9 +10,12 @@
 //!   items go to the store's writer thread, never to the disk from here.
 //! - [`delivery`]: sends what is on disk, one message per group, with
 //!   backoff, until it is taken or expires.
+//! - [`memory`]: what the disk has not taken within 10 s (full, failing)
+//!   is delivered from memory meanwhile, so a full disk never stops a page.
 
 mod alertmanager;
 mod delivery;
+mod memory;
 mod routing;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -89,6 +92,8 @@ struct Shared {
     wake: Notify,
     started: Timestamp,
     firing_labels: Mutex<BTreeSet<(String, String)>>,
+    /// Notifications the disk did not take in time, delivered from memory.
+    memory: Mutex<memory::MemoryQueue>,
 }
 
 impl Shared {
@@ -99,14 +104,33 @@ impl Shared {
         if items.is_empty() {
             return;
         }
-        let durable = self.outbox.enqueue_all(&items);
+        let mut durable = self.outbox.enqueue_all(&items);
         let shared = self.clone();
         self.runtime.spawn(async move {
-            match durable.await {
-                Ok(()) => shared.wake.notify_one(),
+            let result = match tokio::time::timeout(memory::DISK_PATIENCE, &mut durable).await {
+                Ok(r) => r,
+                Err(_) => {
+                    // The disk is slow or full: page from memory meanwhile,
+                    // and keep waiting for the rows.
+                    let held = lock(&shared.memory).hold(&items);
+                    tracing::warn!(
+                        count = held,
+                        "the store has not taken these notifications within 10s; delivering them from memory meanwhile"
+                    );
+                    shared.wake.notify_one();
+                    durable.await
+                }
+            };
+            match result {
+                Ok(()) => {
+                    lock(&shared.memory).stored(&items);
+                    shared.wake.notify_one();
+                }
                 Err(e) => {
                     shared.telemetry.store_errors_total.inc();
-                    tracing::warn!(error = %e, count = items.len(), "cannot queue notifications; will retry");
+                    tracing::warn!(error = %e, count = items.len(), "cannot queue notifications; delivering them from memory and retrying the store");
+                    lock(&shared.memory).hold(&items);
+                    shared.wake.notify_one();
                     lock(&shared.routing).unqueued.extend(items);
                 }
             }
@@ -176,6 +200,7 @@ impl Dispatcher {
             wake: Notify::new(),
             started: now,
             firing_labels: Mutex::new(BTreeSet::new()),
+            memory: Mutex::new(memory::MemoryQueue::default()),
         });
         let (am_tx, am_rx) = watch::channel(AmUpdate::default());
         let (am_config, am_config_rx) = watch::channel(AmConfig::from_spec(spec));

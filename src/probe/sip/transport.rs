@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UdpSocket;
 
 use super::message::{self, Frame, MAX_MESSAGE, Message, ParseError};
-use crate::probe::net::{self, io_reason};
+use crate::probe::net;
 use crate::probe::tls_util::{self, TlsClient};
 use crate::probe::{FailureReason, ProbeContext, ProbeError, ProbeOutcome};
 
@@ -161,17 +161,14 @@ async fn open_udp(
     let socket = match UdpSocket::bind(SocketAddr::new(any, 0)).await {
         Ok(s) => s,
         Err(e) => {
-            outcome.fail(
-                FailureReason::Network,
-                format!("cannot open a UDP socket: {e}"),
-            );
+            outcome.fail_io(&e, format!("cannot open a UDP socket: {e}"));
             return None;
         }
     };
     // Connected, so the kernel reports ICMP port unreachable as
     // ECONNREFUSED and drops datagrams from anyone but the peer.
     if let Err(e) = socket.connect(peer).await {
-        outcome.fail(io_reason(&e), format!("cannot send to {peer}: {e}"));
+        outcome.fail_io(&e, format!("cannot send to {peer}: {e}"));
         return None;
     }
     let local = match socket.local_addr() {

@@ -53,6 +53,10 @@ fn apply(c: &Connection, ids: &mut Ids, op: &WriteOp) -> Result<(), StoreError> 
 }
 
 impl BatchStore for SqliteStore {
+    fn check_file(&self) -> Result<(), String> {
+        self.check_identity()
+    }
+
     fn write_batch(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
         if ops.is_empty() {
             return Ok(());

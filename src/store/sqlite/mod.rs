@@ -69,9 +69,19 @@ impl Default for SqliteOptions {
 
 const READ_POOL: usize = 4;
 
+/// Device and inode of the file at `path`.
+fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
 /// The SQLite implementation of every role of [`super::Store`].
 pub struct SqliteStore {
     path: PathBuf,
+    /// Device and inode of the file opened, to notice it deleted or
+    /// replaced (`BatchStore::check_file`).
+    identity: Option<(u64, u64)>,
     display: String,
     options: SqliteOptions,
     writer: Mutex<WriteSide>,
@@ -303,6 +313,7 @@ impl SqliteStore {
         })?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteStore {
+            identity: file_identity(path).ok(),
             path: path.to_path_buf(),
             display,
             options,
@@ -316,6 +327,29 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// `Err` with what happened when the file at our path is no longer the
+    /// one opened.
+    pub(crate) fn check_identity(&self) -> Result<(), String> {
+        let Some(opened) = self.identity else {
+            return Ok(());
+        };
+        match file_identity(&self.path) {
+            Ok(now) if now == opened => Ok(()),
+            Ok(_) => Err(format!(
+                "the store file {} was replaced by another file while continuity runs; what is written now goes to the old file and is lost at restart: restart continuity",
+                self.display
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+                "the store file {} was deleted while continuity runs; what is written now is lost at restart: restore it or restart continuity",
+                self.display
+            )),
+            Err(e) => Err(format!(
+                "cannot look at the store file {}: {e}",
+                self.display
+            )),
+        }
     }
 
     /// Limit the file to its current size, so the next growth fails like a
