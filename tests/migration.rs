@@ -447,3 +447,77 @@ fn the_compare_command_prints_each_verdict_with_its_test() {
     assert_eq!(status["migrations"][0]["phase"], "steady");
     assert_eq!(status["migrations"][0]["supplier"]["id"], "northhost");
 }
+
+/// A judged measure: name, before, after, verdict, test.
+type Judged<'a> = (&'a str, Option<f64>, Option<f64>, &'a str, &'a str);
+
+#[test]
+fn the_weekly_report_shows_before_and_after_as_the_migration_judge_says() {
+    use continuity::migration::compare::compare;
+    use continuity::report::locale::Lang;
+    use continuity::report::weekly::{self, build::last_complete_week, time_zone};
+    let (_dir, cfg, store) = compared();
+    let now = ts("2026-11-26T02:00:00+01:00");
+    let judged = compare(&cfg, &store, "citizen-portal", now).unwrap();
+    // The week of the end of hypercare, reported as of `now`.
+    let week = last_complete_week(ts("2026-11-30T12:00:00+01:00"), &time_zone(&cfg));
+    let report = weekly::build(&cfg, &store, &week, Lang::Nl, now, None).unwrap();
+
+    assert_eq!(report.migrations.len(), 1);
+    let m = &report.migrations[0];
+    assert_eq!(
+        (m.service.as_str(), m.from.as_str(), m.to.as_str()),
+        ("citizen-portal", judged.from.as_str(), judged.to.as_str())
+    );
+    assert_eq!(m.reference, judged.reference);
+    assert_eq!(m.comparisons.len(), judged.comparisons.len());
+    for (line, p) in m.comparisons.iter().zip(&judged.comparisons) {
+        assert_eq!(line.phase, p.phase.as_str());
+        assert_eq!(line.overall, p.overall.as_str());
+        let measures: Vec<Judged> = line
+            .measures
+            .iter()
+            .map(|x| {
+                (
+                    x.measure.as_str(),
+                    x.before,
+                    x.after,
+                    x.verdict.as_str(),
+                    x.test.as_str(),
+                )
+            })
+            .collect();
+        let expected: Vec<Judged> = p
+            .measures
+            .iter()
+            .map(|x| {
+                (
+                    x.measure,
+                    x.before,
+                    x.after,
+                    x.verdict.as_str(),
+                    x.test.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(measures, expected);
+    }
+
+    let html = weekly::html::render(&report).unwrap();
+    assert!(html.contains("Voor en na de overstap"), "{html}");
+    assert!(html.contains(&judged.reference));
+    let overall = match judged.comparisons[0].overall.as_str() {
+        "better" => "✓ beter",
+        "same" => "= gelijk",
+        "worse" => "✗ slechter",
+        _ => "– te weinig gegevens",
+    };
+    assert!(html.contains(overall), "{overall} not in the report");
+    let md = weekly::markdown::render(&report);
+    assert!(md.contains("## Voor en na de overstap"), "{md}");
+
+    // A week that ended before the cutover has nothing to compare yet.
+    let before = last_complete_week(ts("2026-11-16T12:00:00+01:00"), &time_zone(&cfg));
+    let early = weekly::build(&cfg, &store, &before, Lang::Nl, now, None).unwrap();
+    assert!(early.migrations.is_empty());
+}

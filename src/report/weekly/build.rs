@@ -231,6 +231,7 @@ pub fn build_from(
         c
     });
     let recomputations = recomputations_of(store, period.range)?;
+    let migrations = migrations_of(config, store, period.end().min(now))?;
     let first_day = tz.to_datetime(period.start()).date();
     let last_day = tz
         .to_datetime(sla::range::from_ms(sla::range::ms(period.end()) - 1))
@@ -265,6 +266,7 @@ pub fn build_from(
         maintenance,
         certificates,
         recomputations,
+        migrations,
         days: day_figures,
         trend,
     })
@@ -578,6 +580,57 @@ fn maintenance_in(
             .cmp(&b.start)
             .then_with(|| a.reference.cmp(&b.reference))
     });
+    Ok(out)
+}
+
+/// Every service that had cut over by `as_of`, judged before against after
+/// by the migration judge ([`crate::migration::compare`]) as of then, so a
+/// report of a past week shows what was known at its end.
+fn migrations_of(
+    config: &Config,
+    store: &dyn Store,
+    as_of: Timestamp,
+) -> Result<Vec<MigrationLine>, ReportError> {
+    use crate::migration::compare::{CompareError, compare};
+    let mut out = Vec::new();
+    for s in &config.services {
+        if !s.migrations.iter().any(|m| m.cutover.end <= as_of) {
+            continue;
+        }
+        let c = match compare(config, store, &s.id, as_of) {
+            Ok(c) => c,
+            Err(CompareError::Store(e)) => return Err(e.into()),
+            Err(CompareError::NotCutOver(_) | CompareError::UnknownService { .. }) => continue,
+        };
+        out.push(MigrationLine {
+            service: c.service,
+            name: s.name.clone(),
+            from: c.from,
+            to: c.to,
+            reference: c.reference,
+            cutover_start: c.cutover_start,
+            cutover_end: c.cutover_end,
+            comparisons: c
+                .comparisons
+                .iter()
+                .map(|p| PhaseVerdictLine {
+                    phase: p.phase.as_str().to_string(),
+                    overall: p.overall.as_str().to_string(),
+                    measures: p
+                        .measures
+                        .iter()
+                        .map(|m| MeasureLine {
+                            measure: m.measure.to_string(),
+                            before: m.before,
+                            after: m.after,
+                            verdict: m.verdict.as_str().to_string(),
+                            test: m.test.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        });
+    }
     Ok(out)
 }
 

@@ -135,6 +135,35 @@ pub fn render(report: &Report) -> String {
             m.effect
         );
     }
+    let _ = writeln!(s, "\n## {}\n", t.migrations_title);
+    if v.migrations.is_empty() {
+        let _ = writeln!(s, "{}", t.no_migrations);
+    }
+    for m in &v.migrations {
+        for p in &m.phases {
+            let _ = writeln!(
+                s,
+                "**{}** — {}: {}\n",
+                escape(&m.caption),
+                p.heading,
+                p.overall
+            );
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                t.measure, t.before, t.after, t.verdict, t.test
+            );
+            let _ = writeln!(s, "|---|--:|--:|---|---|");
+            for (label, before, after, verdict, test) in &p.measures {
+                let _ = writeln!(
+                    s,
+                    "| {label} | {before} | {after} | {verdict} | {} |",
+                    escape(test)
+                );
+            }
+            let _ = writeln!(s);
+        }
+    }
     s
 }
 

@@ -38,6 +38,11 @@ pub struct Report {
     pub certificates: Option<Vec<CertificateLine>>,
     /// Recomputations that changed figures of the period.
     pub recomputations: Vec<RecomputationLine>,
+    /// Before and after a supplier move: every service that had cut over
+    /// by the period's end, its baseline judged against hypercare and
+    /// steady as of then (the figures of `continuity migration compare`).
+    #[serde(default)]
+    pub migrations: Vec<MigrationLine>,
     /// The days of the period (for periods up to 62 days), in order.
     pub days: Vec<Day>,
     /// The last twelve periods of the same kind, oldest first, this one last.
@@ -221,4 +226,41 @@ pub struct TrendPoint {
     pub availability: Option<f64>,
     pub services_met: usize,
     pub services_missed: usize,
+}
+
+/// One service's move to a new supplier, judged before against after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MigrationLine {
+    pub service: String,
+    pub name: String,
+    pub from: String,
+    pub to: String,
+    /// The cutover's change reference.
+    pub reference: String,
+    pub cutover_start: Timestamp,
+    pub cutover_end: Timestamp,
+    /// The baseline against `hypercare`, and against `steady` once it began.
+    pub comparisons: Vec<PhaseVerdictLine>,
+}
+
+/// The baseline against one later phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseVerdictLine {
+    /// `hypercare` or `steady`.
+    pub phase: String,
+    /// `better`, `same`, `worse` or `insufficient data`.
+    pub overall: String,
+    pub measures: Vec<MeasureLine>,
+}
+
+/// One measure judged: `availability` (ratio), `incidents_per_week`,
+/// `mttr_seconds` or `latency` (p50, milliseconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasureLine {
+    pub measure: String,
+    pub before: Option<f64>,
+    pub after: Option<f64>,
+    pub verdict: String,
+    /// The test or margin that decided, with its figures.
+    pub test: String,
 }

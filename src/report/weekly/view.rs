@@ -75,6 +75,7 @@ pub struct View {
     pub maintenance: Vec<MaintenanceView>,
     pub certificates: Option<Vec<CertificateView>>,
     pub recomputations: Vec<RecomputationView>,
+    pub migrations: Vec<MigrationView>,
     pub days: Vec<String>,
     pub trend: Vec<(String, String)>,
 }
@@ -151,6 +152,51 @@ pub struct RecomputationView {
     pub by: String,
     pub reason: String,
     pub changes: Vec<(String, String, String)>,
+}
+
+/// A service's move, judged before against after, as the report shows it.
+pub struct MigrationView {
+    /// `Name: from → to (CHG-1042, cutover 06-12-2026 06:00)`.
+    pub caption: String,
+    pub phases: Vec<PhaseVerdictView>,
+}
+
+pub struct PhaseVerdictView {
+    pub heading: String,
+    pub overall: &'static str,
+    /// Measure, before, after, verdict, test.
+    pub measures: Vec<(&'static str, String, String, &'static str, String)>,
+}
+
+fn verdict(t: &Texts, v: &str) -> &'static str {
+    match v {
+        "better" => t.verdict_better,
+        "same" => t.verdict_same,
+        "worse" => t.verdict_worse,
+        _ => t.verdict_insufficient,
+    }
+}
+
+/// A judged measure's label and its before and after figures.
+fn measure(t: &Texts, m: &super::model::MeasureLine, lang: Lang) -> (&'static str, String, String) {
+    let figure = |v: Option<f64>| -> String {
+        match m.measure.as_str() {
+            "availability" => percent(v, lang),
+            "mttr_seconds" => seconds(v, lang),
+            "latency" => v.map_or_else(
+                || "–".to_string(),
+                |ms| format!("{} ms", locale::number(ms, 0, lang)),
+            ),
+            _ => v.map_or_else(|| "–".to_string(), |n| locale::number(n, 2, lang)),
+        }
+    };
+    let label = match m.measure.as_str() {
+        "availability" => t.measure_availability,
+        "incidents_per_week" => t.measure_incidents,
+        "mttr_seconds" => t.measure_mttr,
+        _ => t.measure_latency,
+    };
+    (label, figure(m.before), figure(m.after))
 }
 
 fn percent(v: Option<f64>, lang: Lang) -> String {
@@ -359,6 +405,51 @@ impl View {
                     .collect(),
             })
             .collect();
+        let migrations = r
+            .migrations
+            .iter()
+            .map(|m| MigrationView {
+                caption: format!(
+                    "{}: {} → {} ({}, {} {})",
+                    m.name,
+                    m.from,
+                    m.to,
+                    m.reference,
+                    t.migration_caption,
+                    local(m.cutover_end, &tz, lang)
+                ),
+                phases: m
+                    .comparisons
+                    .iter()
+                    .map(|p| PhaseVerdictView {
+                        heading: format!(
+                            "{} {}",
+                            t.baseline_against,
+                            if p.phase == "steady" {
+                                t.phase_steady
+                            } else {
+                                t.phase_hypercare
+                            }
+                        ),
+                        overall: verdict(t, &p.overall),
+                        measures: p
+                            .measures
+                            .iter()
+                            .map(|ml| {
+                                let (label, before, after) = measure(t, ml, lang);
+                                (
+                                    label,
+                                    before,
+                                    after,
+                                    verdict(t, &ml.verdict),
+                                    ml.test.clone(),
+                                )
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
         let days = r
             .days
             .iter()
@@ -392,6 +483,7 @@ impl View {
             maintenance,
             certificates,
             recomputations,
+            migrations,
             days,
             trend,
         }
