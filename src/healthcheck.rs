@@ -111,8 +111,16 @@ mod tests {
                 "HTTP/1.1 200 OK\r\n\r\nok",
             ] {
                 let (mut s, _) = l.accept().unwrap();
-                let mut req = [0u8; 512];
-                let _ = s.read(&mut req);
+                // The whole request first: answering and closing while the
+                // client still writes would break its pipe.
+                let mut req = Vec::new();
+                let mut buf = [0u8; 512];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
                 s.write_all(reply.as_bytes()).unwrap();
             }
         });
