@@ -5,7 +5,7 @@
 //! written when space returns (the writer keeps it), and a row already
 //! delivered from memory is then settled without being sent again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -30,6 +30,11 @@ pub(super) struct MemoryQueue {
     seen: HashSet<String>,
     /// Keys delivered from memory whose row is not settled yet.
     delivered: HashSet<String>,
+    /// Items handed out by [`MemoryQueue::due`] and not settled yet, by id.
+    /// Their rows may reach the disk (and leave `items`) while they are
+    /// being sent; a delivery settled then must still be remembered, or
+    /// the row would be sent a second time.
+    in_flight: HashMap<i64, String>,
     last_id: i64,
 }
 
@@ -68,12 +73,15 @@ impl MemoryQueue {
             .into_iter()
             .partition(|i| i.expires_at <= now);
         self.items = live;
-        let due = self
+        let due: Vec<OutboxItem> = self
             .items
             .iter()
             .filter(|i| i.next_attempt_at <= now)
             .cloned()
             .collect();
+        for i in &due {
+            self.in_flight.insert(i.id, i.key.clone());
+        }
         (due, expired)
     }
 
@@ -82,9 +90,9 @@ impl MemoryQueue {
         for o in outcomes {
             match o {
                 Settled::Delivered { id, .. } => {
-                    if let Some(at) = self.items.iter().position(|i| i.id == *id) {
-                        let item = self.items.remove(at);
-                        self.delivered.insert(item.key);
+                    self.items.retain(|i| i.id != *id);
+                    if let Some(key) = self.in_flight.remove(id) {
+                        self.delivered.insert(key);
                     }
                 }
                 Settled::Failed {
@@ -92,6 +100,7 @@ impl MemoryQueue {
                     next_attempt_at,
                     error,
                 } => {
+                    self.in_flight.remove(id);
                     if let Some(i) = self.items.iter_mut().find(|i| i.id == *id) {
                         i.attempts += 1;
                         i.next_attempt_at = *next_attempt_at;
@@ -127,6 +136,23 @@ mod tests {
             due_at: due,
             expires_at: due + jiff::SignedDuration::from_hours(1),
         }
+    }
+
+    #[test]
+    fn a_row_stored_while_its_item_is_being_sent_is_not_sent_again() {
+        let now = Timestamp::now();
+        let mut q = MemoryQueue::default();
+        let a = item("a:hook:firing", now);
+        q.hold(std::slice::from_ref(&a));
+        let (due, _) = q.due(now);
+        // The disk takes the row while the message is on its way.
+        q.stored(std::slice::from_ref(&a));
+        q.settle(&[Settled::Delivered {
+            id: due[0].id,
+            at: now,
+        }]);
+        assert!(q.take_delivered("a:hook:firing"));
+        assert_eq!(q.len(), 0);
     }
 
     #[test]
