@@ -52,7 +52,12 @@ fn the_window_end_probes_every_check_and_records_the_verification() {
     let daemon = InProcess::start(&cfg);
     let listen = daemon.addr;
 
-    let metrics = request(listen, "GET", "/metrics", None, "").1;
+    // The engine registers the services just after the listener is up:
+    // the series appear within a moment of the start, still in the window.
+    let metrics = wait_until("the service series", Duration::from_secs(2), || {
+        let m = request(listen, "GET", "/metrics", None, "").1;
+        m.contains("continuity_service_info{").then_some(m)
+    });
     assert_eq!(
         metric(
             &metrics,
