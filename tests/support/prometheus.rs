@@ -157,12 +157,7 @@ impl Prometheus {
     /// An instant query; panics when Prometheus rejects it (a query that
     /// does not parse is a test failure, not an empty result).
     pub fn query(&self, expr: &str) -> Vec<Sample> {
-        let path = format!("/api/v1/query?query={}", encode(expr));
-        let (status, body) = try_request(self.addr, "GET", &path, None, "")
-            .unwrap_or_else(|| panic!("no answer from prometheus to {expr}"));
-        let v: serde_json::Value = serde_json::from_str(&body)
-            .unwrap_or_else(|e| panic!("prometheus answered {status} with {body}: {e}"));
-        assert_eq!(v["status"], "success", "query {expr} failed: {body}");
+        let v = self.api("/api/v1/query", &[("query", expr)]);
         v["data"]["result"]
             .as_array()
             .into_iter()
