@@ -42,18 +42,25 @@ pub struct DemoServices {
 
 impl DemoServices {
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("DEMO_PORTAL", self.portal.to_string()),
-            ("DEMO_HOSTED_APP", self.hosted_app.to_string()),
-            ("DEMO_SLOW_APP", self.slow_app.to_string()),
-            ("DEMO_TCP", self.tcp.to_string()),
-            ("DEMO_DNS", self.dns.to_string()),
-            ("DEMO_PHONE", self.phone.to_string()),
-            ("DEMO_PERMITS_OLD", self.permits_old.to_string()),
-            ("DEMO_PERMITS_NEW", self.permits_new.to_string()),
+        let mut env = self.addresses();
+        env.extend(cutover_env(jiff::Timestamp::now()));
+        env
+    }
+
+    /// The simulations' addresses, one `DEMO_*` variable each.
+    pub fn addresses(&self) -> Vec<(&'static str, String)> {
+        [
+            ("DEMO_PORTAL", self.portal),
+            ("DEMO_HOSTED_APP", self.hosted_app),
+            ("DEMO_SLOW_APP", self.slow_app),
+            ("DEMO_TCP", self.tcp),
+            ("DEMO_DNS", self.dns),
+            ("DEMO_PHONE", self.phone),
+            ("DEMO_PERMITS_OLD", self.permits_old),
+            ("DEMO_PERMITS_NEW", self.permits_new),
         ]
         .into_iter()
-        .chain(cutover_env(jiff::Timestamp::now()))
+        .map(|(k, a)| (k, a.to_string()))
         .collect()
     }
 }
@@ -256,25 +263,23 @@ mod tests {
         let now = jiff::Timestamp::now();
         // A port of its own per simulation, as `start` gives them: the
         // old and new sides of a parallel run must differ.
-        let mut vars: Vec<(String, String)> = [
-            "DEMO_PORTAL",
-            "DEMO_HOSTED_APP",
-            "DEMO_SLOW_APP",
-            "DEMO_TCP",
-            "DEMO_DNS",
-            "DEMO_PHONE",
-            "DEMO_PERMITS_OLD",
-            "DEMO_PERMITS_NEW",
-        ]
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (k.to_string(), format!("127.0.0.1:{}", 20000 + i)))
-        .collect();
-        vars.extend(
-            cutover_env(now)
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v)),
-        );
+        let port = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
+        let services = DemoServices {
+            portal: port(20000),
+            hosted_app: port(20001),
+            slow_app: port(20002),
+            tcp: port(20003),
+            dns: port(20004),
+            phone: port(20005),
+            permits_old: port(20006),
+            permits_new: port(20007),
+        };
+        let vars: Vec<(String, String)> = services
+            .addresses()
+            .into_iter()
+            .chain(cutover_env(now))
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("demo.yaml");
         std::fs::write(&path, DEMO_CATALOGUE).unwrap();
