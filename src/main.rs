@@ -589,6 +589,7 @@ async fn demo(listen: &str, catalogue: Option<&Path>) -> Result<ExitCode> {
         None => continuity::demo::DEMO_CATALOGUE.to_string(),
     };
     let path = dir.join("demo.yaml");
+    let text = continuity::demo::fill(&text, &env);
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     let options = LoadOptions {
         env,
@@ -612,8 +613,13 @@ async fn demo(listen: &str, catalogue: Option<&Path>) -> Result<ExitCode> {
         cfg.check_count()
     );
     println!("  metrics: http://{addr}/metrics");
+    println!("  page:    http://{addr}/ (the public status page)");
     println!("  status:  http://{addr}/api/v1/status");
     println!("  config:  {}", path.display());
+    println!(
+        "  try:     continuity migration status --config {}",
+        path.display()
+    );
     println!(
         "The appointments application has a scheduled outage of {}s every {}s, and fails now and then;",
         continuity::demo::OUTAGE.as_secs(),

@@ -65,6 +65,23 @@ impl DemoServices {
     }
 }
 
+/// `text` with every `${NAME}` and `${NAME:-fallback}` of `vars` replaced
+/// by its value, so the catalogue the demo writes to disk loads by itself:
+/// `continuity report`, `sla` and `migration status` work on it while the
+/// demo runs, without the demo's variables in the environment. Only the
+/// demo's own variables are filled (addresses and instants it made);
+/// anything else stays for the loader to expand.
+pub fn fill(text: &str, vars: &[(String, String)]) -> String {
+    let mut out = text.to_string();
+    for (name, value) in vars {
+        let pattern = format!(r"\$\{{{}(:-[^}}]*)?\}}", regex::escape(name));
+        if let Ok(re) = regex::Regex::new(&pattern) {
+            out = re.replace_all(&out, regex::NoExpand(value)).into_owned();
+        }
+    }
+    out
+}
+
 /// The demo's cutovers, relative to when it starts: the portal cut over
 /// yesterday (a night window, now in hypercare), and the queue system's
 /// window opens two minutes from now and lasts one, so a newcomer watches
@@ -257,6 +274,20 @@ async fn serve_tcp(mut stop: watch::Receiver<bool>) -> std::io::Result<SocketAdd
 mod tests {
     use super::*;
     use crate::migration::{Phase, position};
+
+    #[test]
+    fn the_written_catalogue_has_the_demo_variables_filled_in() {
+        let vars = vec![
+            ("DEMO_TCP".to_string(), "127.0.0.1:4000".to_string()),
+            ("DEMO_START".to_string(), "2026-12-07T01:00:00Z".to_string()),
+        ];
+        let text =
+            "target: ${DEMO_TCP}\nstart: ${DEMO_START:-2027-01-01T00:00:00Z}\nother: ${HOME}\n";
+        assert_eq!(
+            fill(text, &vars),
+            "target: 127.0.0.1:4000\nstart: 2026-12-07T01:00:00Z\nother: ${HOME}\n"
+        );
+    }
 
     #[test]
     fn the_demo_shows_one_service_in_hypercare_one_in_parallel_run_and_one_cutover_minutes_away() {
