@@ -290,7 +290,8 @@ impl Schedule {
             };
             let at = at.unwrap_or_else(|| {
                 let interval = job.check.interval;
-                start + until_next_slot(interval, offset(&job.service, &job.check_id, interval), now)
+                start
+                    + until_next_slot(interval, offset(&job.service, &job.check_id, interval), now)
             });
             due.push(Reverse((at, i)));
         }

@@ -60,8 +60,7 @@ impl Daemon {
             );
         }
         let stopped =
-            tokio::task::spawn_blocking(move || store.stop_run(run_id, clock.now()))
-                .await;
+            tokio::task::spawn_blocking(move || store.stop_run(run_id, clock.now())).await;
         match stopped {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "cannot record the end of this run"),

@@ -50,8 +50,11 @@ impl Daemon {
         .await
         .map_err(DaemonError::StoreOpenPanicked)?
         .map_err(DaemonError::Store)?;
-        let writer = StoreWriter::spawn(store.clone(), WriterOptions::for_config(&config.store, clock.clone()))
-            .map_err(DaemonError::Writer)?;
+        let writer = StoreWriter::spawn(
+            store.clone(),
+            WriterOptions::for_config(&config.store, clock.clone()),
+        )
+        .map_err(DaemonError::Writer)?;
         let run_id = {
             let store = store.clone();
             let now = clock.now();

@@ -166,7 +166,11 @@ impl PageCache {
 
     /// Incidents of the last 30 days and current or coming ad-hoc
     /// maintenance windows.
-    pub fn records(&self, store: &Arc<dyn Store>, now: Timestamp) -> Result<Arc<Records>, StoreError> {
+    pub fn records(
+        &self,
+        store: &Arc<dyn Store>,
+        now: Timestamp,
+    ) -> Result<Arc<Records>, StoreError> {
         let store = store.clone();
         self.records.get(
             |r| r.read.elapsed() < RECORDS_MAX_AGE,
