@@ -482,3 +482,200 @@ fn a_scripted_migration_is_attributed_and_judged_to_the_millisecond() {
         ]
     );
 }
+
+/// A local Alertmanager stand-in: records every batch POSTed to it.
+fn alert_sink() -> (SocketAddr, Arc<std::sync::Mutex<Vec<Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let body = loop {
+                let Ok(n) = s.read(&mut chunk) else {
+                    break None;
+                };
+                if n == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                    continue;
+                };
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    break Some(body.to_string());
+                }
+            };
+            if let Some(v) = body.and_then(|b| serde_json::from_str::<Value>(&b).ok()) {
+                seen.lock().unwrap().push(v);
+            }
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (addr, got)
+}
+
+/// The alerts named `name` in the newest batch the sink got.
+fn posted(got: &std::sync::Mutex<Vec<Value>>, name: &str) -> Option<Vec<Value>> {
+    let batches = got.lock().unwrap();
+    let last = batches.last()?.as_array()?.clone();
+    Some(
+        last.into_iter()
+            .filter(|a| a["labels"]["alertname"] == name)
+            .collect(),
+    )
+}
+
+/// Moves the clock to each slot of the check up to `to` (and to `extra`
+/// instants on the way), waiting for each probe to be taken.
+fn step(
+    hand: &continuity::clock::ManualClock,
+    addr: SocketAddr,
+    to: Timestamp,
+    extra: &[Timestamp],
+) {
+    let mut instants: Vec<Timestamp> = std::iter::successors(
+        Some(
+            hand.now().round(jiff::Unit::Minute).unwrap() - SignedDuration::from_mins(10) + OFFSET,
+        ),
+        |t| Some(*t + SignedDuration::from_mins(5)),
+    )
+    .filter(|t| *t > hand.now())
+    .take_while(|t| *t <= to)
+    .chain(
+        extra
+            .iter()
+            .copied()
+            .filter(|t| *t > hand.now() && *t <= to),
+    )
+    .collect();
+    instants.sort();
+    for t in instants {
+        hand.set(t);
+        applied(addr, t);
+    }
+}
+
+#[test]
+fn cutover_alerts_reach_alertmanager_with_phase_from_and_to_on_the_manual_clock() {
+    // The old portal keeps answering; the new one fails from the window's
+    // start until 02:40, 40 minutes after the window's end.
+    let (old_down, new_down, to_new) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(true)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let old = portal(Duration::ZERO, old_down);
+    let new = portal(Duration::ZERO, new_down.clone());
+    let front = front(old, new, to_new.clone());
+    let (am, got) = alert_sink();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("continuity.yaml");
+    let yaml = config(front)
+        .replace(
+            "        http: {",
+            &format!(
+                "        http: {{ compare_with: \"http://{old}/\", compare: {{ status: true }}, "
+            ),
+        )
+        .replace(
+            "services:",
+            &format!(
+                "alerting:\n  alertmanagers: [\"http://{am}\"]\n  resend_interval: 1s\nservices:"
+            ),
+        );
+    std::fs::write(&cfg, yaml).unwrap();
+    let (clock, hand) = Clock::manual(ts("2026-03-10T21:30:00+01:00"));
+    let daemon = InProcess::start_on_clock(&cfg, clock);
+    let addr = daemon.addr;
+
+    step(&hand, addr, ts("2026-03-10T21:59:59+01:00"), &[]);
+    to_new.store(true, Ordering::SeqCst);
+    // Ten minutes after the window: the new supplier is down while the old
+    // portal answers, so NewSupplierRegression fires; the grace (15 min)
+    // has not run out, so CutoverOverrun does not. The sink's newest batch
+    // comes from a round at a time between the window's end and now.
+    step(
+        &hand,
+        addr,
+        ts("2026-03-11T02:10:23.5+01:00"),
+        &[ts(CUTOVER_END)],
+    );
+    let regression = wait_until("NewSupplierRegression", Duration::from_secs(15), || {
+        posted(&got, "NewSupplierRegression").filter(|a| !a.is_empty())
+    });
+    assert_eq!(posted(&got, "CutoverOverrun"), Some(vec![]));
+    let labels = &regression[0]["labels"];
+    assert_eq!(
+        (
+            &labels["service"],
+            &labels["phase"],
+            &labels["from"],
+            &labels["to"]
+        ),
+        (
+            &Value::from("citizen-portal"),
+            &Value::from("hypercare"),
+            &Value::from("in-house"),
+            &Value::from("northhost")
+        ),
+        "{regression:?}"
+    );
+
+    // Past the grace: CutoverOverrun, from the instant the grace ran out.
+    step(&hand, addr, ts("2026-03-11T02:15:23.5+01:00"), &[]);
+    let overrun = wait_until("CutoverOverrun", Duration::from_secs(15), || {
+        posted(&got, "CutoverOverrun").filter(|a| !a.is_empty())
+    });
+    let labels = &overrun[0]["labels"];
+    assert_eq!(
+        (
+            &labels["phase"],
+            &labels["from"],
+            &labels["to"],
+            &labels["reference"]
+        ),
+        (
+            &Value::from("hypercare"),
+            &Value::from("in-house"),
+            &Value::from("northhost"),
+            &Value::from("CHG-1042")
+        ),
+        "{overrun:?}"
+    );
+    assert_eq!(
+        ts(overrun[0]["startsAt"].as_str().unwrap()),
+        ts("2026-03-11T02:15:00+01:00")
+    );
+
+    // The new portal comes up at 02:40 (confirmed by the second success):
+    // both resolve, with an end in the daemon's time, not the real one.
+    new_down.store(false, Ordering::SeqCst);
+    step(&hand, addr, ts("2026-03-11T02:50:23.5+01:00"), &[]);
+    let now = hand.now();
+    for name in ["CutoverOverrun", "NewSupplierRegression"] {
+        let resolved = wait_until(name, Duration::from_secs(15), || {
+            posted(&got, name).filter(|a| {
+                !a.is_empty() && a.iter().all(|x| ts(x["endsAt"].as_str().unwrap()) <= now)
+            })
+        });
+        let ended = ts(resolved[0]["endsAt"].as_str().unwrap());
+        assert!(
+            ended > ts("2026-03-11T02:15:23.5+01:00"),
+            "{name} ended at {ended}"
+        );
+    }
+    daemon.stop().expect("a clean stop");
+}
