@@ -659,14 +659,7 @@ mod tests {
     #[tokio::test]
     async fn on_a_manual_clock_probes_start_at_their_slots_and_the_verification_round_at_the_window_end()
      {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            loop {
-                held.push(listener.accept().await.unwrap());
-            }
-        });
+        let addr = silent_target().await;
         let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
         let yaml = format!(
             "services:\n  - id: s\n    migration:\n      from: old\n      to: new\n      cutover: {{ start: 2026-03-10T00:03:00Z, end: 2026-03-10T00:07:30.250Z, reference: CHG-1 }}\n    checks:\n      - id: a\n        interval: 5m\n        tcp: {{ target: \"{addr}\" }}\n"

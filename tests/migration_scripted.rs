@@ -19,7 +19,6 @@
 //! verification round, the per-supplier rows and the combined row, the
 //! incident that crosses the cutover, and the before/after verdict.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +32,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 mod support;
-use support::daemon::{InProcess, metric, request, wait_until};
+use support::daemon::{InProcess, metric, request, serve, wait_until};
 
 fn ts(s: &str) -> Timestamp {
     s.parse().expect("test timestamp")
@@ -97,20 +96,12 @@ fn new_fails(t: Timestamp) -> bool {
 fn portal(delay: Duration, failing: Arc<AtomicBool>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            let failing = failing.clone();
-            std::thread::spawn(move || {
-                let mut b = [0u8; 2048];
-                let _ = s.read(&mut b);
-                std::thread::sleep(delay);
-                let answer: &[u8] = if failing.load(Ordering::SeqCst) {
-                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                } else {
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nWelkom"
-                };
-                let _ = s.write_all(answer);
-            });
+    serve(listener, move |_| {
+        std::thread::sleep(delay);
+        if failing.load(Ordering::SeqCst) {
+            (503, String::new())
+        } else {
+            (200, "Welkom".to_string())
         }
     });
     addr
@@ -489,40 +480,12 @@ fn alert_sink() -> (SocketAddr, Arc<std::sync::Mutex<Vec<Value>>>) {
     let addr = listener.local_addr().unwrap();
     let got = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = got.clone();
-    std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let body = loop {
-                let Ok(n) = s.read(&mut chunk) else {
-                    break None;
-                };
-                if n == 0 {
-                    break None;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                    continue;
-                };
-                let length = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse::<usize>().ok())?
-                    })
-                    .unwrap_or(0);
-                if body.len() >= length {
-                    break Some(body.to_string());
-                }
-            };
-            if let Some(v) = body.and_then(|b| serde_json::from_str::<Value>(&b).ok()) {
-                seen.lock().unwrap().push(v);
-            }
-            let _ =
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    serve(listener, move |request| {
+        let body = request.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        if let Ok(batch) = serde_json::from_str::<Value>(body) {
+            seen.lock().unwrap().push(batch);
         }
+        (200, String::new())
     });
     (addr, got)
 }
@@ -571,7 +534,7 @@ fn step(
 #[test]
 fn cutover_alerts_reach_alertmanager_with_phase_from_and_to_on_the_manual_clock() {
     // The old portal keeps answering; the new one fails from the window's
-    // start until 02:40, 40 minutes after the window's end.
+    // start until 02:20, 20 minutes after the window's end.
     let (old_down, new_down, to_new) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(true)),
@@ -660,8 +623,9 @@ fn cutover_alerts_reach_alertmanager_with_phase_from_and_to_on_the_manual_clock(
         ts("2026-03-11T02:15:00+01:00")
     );
 
-    // The new portal comes up at 02:40 (confirmed by the second success):
-    // both resolve, with an end in the daemon's time, not the real one.
+    // The new portal answers from the next probe (02:20:23.5, confirmed up
+    // by the one after): both resolve, with an end in the daemon's time,
+    // not the real one.
     new_down.store(false, Ordering::SeqCst);
     step(&hand, addr, ts("2026-03-11T02:50:23.5+01:00"), &[]);
     let now = hand.now();
