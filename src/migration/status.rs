@@ -117,37 +117,61 @@ pub fn migration_status(
         .collect()
 }
 
-/// The status as a table for people.
+/// The status as a table for people, each column as wide as its widest
+/// cell.
 pub fn render_table(rows: &[MigrationStatus], now: Timestamp) -> String {
+    let header = [
+        "SERVICE",
+        "PHASE",
+        "SUPPLIER",
+        "NEXT CUTOVER",
+        "HYPERCARE",
+        "VERIFICATION",
+    ];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            let next = r.next_cutover.as_ref().map_or("-".to_string(), |c| {
+                format!("{} {}→{} {}", c.reference, c.from, c.to, c.start)
+            });
+            let hypercare = r
+                .hypercare_days_left
+                .map_or("-".to_string(), |d| format!("{d:.1} d"));
+            let verification = match (&r.verification, r.timeline.iter().any(|c| c.end <= now)) {
+                (Some(v), _) if v.passed => format!("passed ({})", v.reference),
+                (Some(v), _) => format!("FAILED ({}): {}", v.reference, v.failing.join(", ")),
+                (None, true) => "not recorded".to_string(),
+                (None, false) => "-".to_string(),
+            };
+            [
+                r.service.clone(),
+                r.phase.as_str().to_string(),
+                r.supplier.id.clone(),
+                next,
+                hypercare,
+                verification,
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<24} {:<10} {:<24} {:<44} {:<10} VERIFICATION",
-        "SERVICE", "PHASE", "SUPPLIER", "NEXT CUTOVER", "HYPERCARE"
-    );
-    for r in rows {
-        let next = r.next_cutover.as_ref().map_or("-".to_string(), |c| {
-            format!("{} {}→{} {}", c.reference, c.from, c.to, c.start)
-        });
-        let hypercare = r
-            .hypercare_days_left
-            .map_or("-".to_string(), |d| format!("{d:.1} d"));
-        let verification = match (&r.verification, r.timeline.iter().any(|c| c.end <= now)) {
-            (Some(v), _) if v.passed => format!("passed ({})", v.reference),
-            (Some(v), _) => format!("FAILED ({}): {}", v.reference, v.failing.join(", ")),
-            (None, true) => "not recorded".to_string(),
-            (None, false) => "-".to_string(),
-        };
-        let _ = writeln!(
-            out,
-            "{:<24} {:<10} {:<24} {:<44} {:<10} {}",
-            r.service,
-            r.phase.as_str(),
-            r.supplier.id,
-            next,
-            hypercare,
-            verification
-        );
+    let lines = std::iter::once(header.map(str::to_string)).chain(cells);
+    for row in lines {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let pad = w - cell.chars().count();
+                let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     out
 }
