@@ -166,6 +166,18 @@ pub enum CompareError {
     NotCutOver(String),
 }
 
+impl CheckLatencyVerdict {
+    /// `p = 0.0000, ratio of means 2.00`, when the test ran.
+    fn figures(&self) -> Option<String> {
+        let p = self.p_value?;
+        Some(format!(
+            "p = {p:.4}, ratio of means {}",
+            self.ratio_of_means
+                .map_or_else(|| "∞".to_string(), |r| format!("{r:.2}"))
+        ))
+    }
+}
+
 /// Samples of one window, beside its figures.
 struct Samples {
     figures: WindowFigures,
@@ -549,21 +561,16 @@ fn latency_judge(before: &Samples, after: &Samples) -> MeasureVerdict {
     let verdict = combined(checks.iter().map(|c| c.verdict));
     let each: Vec<String> = checks
         .iter()
-        .map(|c| match (c.p_value, c.verdict) {
-            (Some(p), v) => format!(
-                "{} {} (p = {p:.4}, ratio of means {})",
+        .map(|c| {
+            format!(
+                "{} {} ({})",
                 c.check,
-                v.as_str(),
-                c.ratio_of_means
-                    .map_or_else(|| "∞".to_string(), |r| format!("{r:.2}"))
-            ),
-            (None, v) => format!(
-                "{} {} ({} and {} samples)",
-                c.check,
-                v.as_str(),
-                c.before_samples,
-                c.after_samples
-            ),
+                c.verdict.as_str(),
+                c.figures().unwrap_or_else(|| format!(
+                    "{} and {} samples",
+                    c.before_samples, c.after_samples
+                ))
+            )
         })
         .collect();
     let test = format!(
@@ -632,8 +639,8 @@ pub fn render_table(c: &Comparison) -> String {
             w.incidents,
             w.incidents_per_week,
             w.mttr_seconds.map_or("-".into(), |s| format!("{s:.0}s")),
-            w.latency_p50_ms.map_or("-".into(), |v| format!("{v:.1}ms")),
-            w.latency_p95_ms.map_or("-".into(), |v| format!("{v:.1}ms")),
+            ms(w.latency_p50_ms),
+            ms(w.latency_p95_ms),
             w.latency_samples
         );
     }
@@ -645,18 +652,20 @@ pub fn render_table(c: &Comparison) -> String {
             p.overall.as_str()
         );
         for m in &p.measures {
-            let _ = writeln!(
-                out,
-                "  {:<19} {:<17} {}",
-                m.measure,
-                m.verdict.as_str(),
-                m.test
-            );
-            for c in m.checks.iter().flatten() {
-                let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}ms"));
+            let checks = m.checks.as_deref().unwrap_or_default();
+            // With a line per check below, the measure's line names the
+            // method only.
+            let test = if checks.is_empty() {
+                m.test.clone()
+            } else {
+                latency_method()
+            };
+            let _ = writeln!(out, "  {:<19} {:<17} {test}", m.measure, m.verdict.as_str());
+            for c in checks {
+                let decided = c.figures().unwrap_or_else(|| c.test.clone());
                 let _ = writeln!(
                     out,
-                    "    {:<17} {:<17} p50 {} → {}, p95 {} → {} ({} → {} samples); {}",
+                    "    {:<17} {:<17} p50 {} → {}, p95 {} → {} ({} → {} samples); {decided}",
                     c.check,
                     c.verdict.as_str(),
                     ms(c.before_p50_ms),
@@ -665,12 +674,15 @@ pub fn render_table(c: &Comparison) -> String {
                     ms(c.after_p95_ms),
                     c.before_samples,
                     c.after_samples,
-                    c.test
                 );
             }
         }
     }
     out
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.1}ms"))
 }
 
 /// Every judged measure by name, for callers that look one up.
@@ -741,11 +753,17 @@ mod tests {
         // probed more often (say, a shorter interval) than the fast home.
         let before = window(
             Phase::Baseline,
-            vec![("home", around(100.0, 900)), ("search", around(1000.0, 100))],
+            vec![
+                ("home", around(100.0, 900)),
+                ("search", around(1000.0, 100)),
+            ],
         );
         let after = window(
             Phase::Hypercare,
-            vec![("home", around(100.0, 100)), ("search", around(1000.0, 900))],
+            vec![
+                ("home", around(100.0, 100)),
+                ("search", around(1000.0, 900)),
+            ],
         );
         // Pooled, the samples look much slower: the trap judged per check
         // avoids.
@@ -810,10 +828,16 @@ mod tests {
         // login is three times slower, but 99 samples are too few to say.
         assert_eq!(
             check_verdicts(&m),
-            [("home", Verdict::Better), ("login", Verdict::InsufficientData)]
+            [
+                ("home", Verdict::Better),
+                ("login", Verdict::InsufficientData)
+            ]
         );
         assert_eq!(m.verdict, Verdict::Better);
-        assert!(m.test.contains("login insufficient data (99 and 500 samples)"));
+        assert!(
+            m.test
+                .contains("login insufficient data (99 and 500 samples)")
+        );
     }
 
     #[test]

@@ -268,4 +268,3 @@ pub struct MeasureLine {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<crate::migration::compare::CheckLatencyVerdict>,
 }
-
