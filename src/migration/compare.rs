@@ -739,6 +739,19 @@ mod tests {
         p.measures.iter().find(|m| m.measure == "latency").unwrap()
     }
 
+    /// The latency measure of a baseline with `before`'s checks against a
+    /// hypercare with `after`'s.
+    fn latency_judged(
+        before: Vec<(&str, Vec<f64>)>,
+        after: Vec<(&str, Vec<f64>)>,
+    ) -> MeasureVerdict {
+        let judged = judge(
+            &window(Phase::Baseline, before),
+            &window(Phase::Hypercare, after),
+        );
+        latency(&judged).clone()
+    }
+
     fn check_verdicts(m: &MeasureVerdict) -> Vec<(&str, Verdict)> {
         m.checks
             .iter()
@@ -816,15 +829,10 @@ mod tests {
 
     #[test]
     fn a_check_with_too_few_samples_is_insufficient_data_on_its_own() {
-        let before = window(
-            Phase::Baseline,
+        let m = latency_judged(
             vec![("home", around(100.0, 500)), ("login", around(400.0, 99))],
-        );
-        let after = window(
-            Phase::Hypercare,
             vec![("home", around(60.0, 500)), ("login", around(900.0, 500))],
         );
-        let m = latency(&judge(&before, &after)).clone();
         // login is three times slower, but 99 samples are too few to say.
         assert_eq!(
             check_verdicts(&m),
@@ -843,15 +851,10 @@ mod tests {
     #[test]
     fn latency_is_insufficient_data_only_when_no_check_has_enough() {
         // api has samples only after the move (a check added with it).
-        let before = window(
-            Phase::Baseline,
+        let m = latency_judged(
             vec![("home", around(100.0, 50)), ("api", Vec::new())],
-        );
-        let after = window(
-            Phase::Hypercare,
             vec![("home", around(100.0, 500)), ("api", around(100.0, 500))],
         );
-        let m = latency(&judge(&before, &after)).clone();
         assert_eq!(
             check_verdicts(&m),
             [
@@ -866,15 +869,10 @@ mod tests {
 
     #[test]
     fn a_critical_check_never_answering_successfully_is_left_out() {
-        let before = window(
-            Phase::Baseline,
+        let m = latency_judged(
+            vec![("home", around(100.0, 500)), ("down", Vec::new())],
             vec![("home", around(100.0, 500)), ("down", Vec::new())],
         );
-        let after = window(
-            Phase::Hypercare,
-            vec![("home", around(100.0, 500)), ("down", Vec::new())],
-        );
-        let m = latency(&judge(&before, &after)).clone();
         assert_eq!(check_verdicts(&m), [("home", Verdict::Same)]);
     }
 }
