@@ -29,7 +29,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::phase::{Phase, last_cutover};
-use super::stats::{mann_whitney_u, mean, percentile, poisson_rates_p_value};
+use super::stats::{mann_whitney_u, mean, percentile, percentile_of_sorted, poisson_rates_p_value};
 use crate::config::migration::Migration;
 use crate::config::{Config, Service, closest};
 use crate::report::sla::{adhoc_spec, horizons};
@@ -326,8 +326,8 @@ fn window(
     }
     // The window's figures stay those of every critical check together,
     // as they were shown before latency was judged per check.
-    let mut pooled: Vec<f64> = latencies.iter().flat_map(|(_, v)| v).copied().collect();
-    pooled.sort_by(f64::total_cmp);
+    let pooled: Vec<&[f64]> = latencies.iter().map(|(_, v)| v.as_slice()).collect();
+    let pooled_samples = pooled.iter().map(|v| v.len()).sum();
 
     let eligible = f.eligible;
     Ok(Samples {
@@ -346,9 +346,9 @@ fn window(
                 0.0
             },
             mttr_seconds: mean(&repairs),
-            latency_p50_ms: percentile(&pooled, 0.5),
-            latency_p95_ms: percentile(&pooled, 0.95),
-            latency_samples: pooled.len(),
+            latency_p50_ms: percentile_of_sorted(&pooled, 0.5),
+            latency_p95_ms: percentile_of_sorted(&pooled, 0.95),
+            latency_samples: pooled_samples,
         },
         eligible_ms: eligible,
         latencies,
