@@ -7,6 +7,7 @@
 //! ([`server`]) read the store.
 
 pub mod alert;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod demo;
@@ -25,4 +26,4 @@ pub mod status_page;
 pub mod store;
 pub mod telemetry;
 
-pub use daemon::run;
+pub use daemon::{run, run_on_clock};

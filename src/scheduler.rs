@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
+use crate::clock::Clock;
 use crate::config::{Check, Config};
 use crate::probe::{self, ProbeOutcome};
 use crate::telemetry::{CheckMetrics, Telemetry};
@@ -62,8 +63,8 @@ pub fn offset(service: &str, check: &str, interval: Duration) -> Duration {
 
 /// Milliseconds until the next slot `k * interval + offset` of wall-clock
 /// time, so every instance (and every restart) probes at the same phase.
-fn until_next_slot(interval: Duration, offset: Duration) -> Duration {
-    let now_ms = jiff::Timestamp::now().as_millisecond() as u128;
+fn until_next_slot(interval: Duration, offset: Duration, now: jiff::Timestamp) -> Duration {
+    let now_ms = now.as_millisecond() as u128;
     let interval_ms = interval.as_millis().max(1);
     let phase = (now_ms + interval_ms - offset.as_millis() % interval_ms) % interval_ms;
     Duration::from_millis((interval_ms - phase) as u64 % interval_ms as u64)
@@ -87,15 +88,17 @@ impl Scheduler {
         config: &Config,
         telemetry: Arc<Telemetry>,
         reports: mpsc::Sender<ProbeReport>,
+        clock: Clock,
     ) -> Scheduler {
+        let extra = verification_slots(config, &clock);
         let shared = Arc::new(Shared {
+            clock,
             limit: Semaphore::new(config.defaults.max_concurrency),
             max_concurrency: config.defaults.max_concurrency,
             telemetry: telemetry.clone(),
             reports,
         });
         let jobs = jobs_of(config, &telemetry, &HashMap::new());
-        let extra = verification_slots(config);
         telemetry.checks_configured.set(config.check_count() as i64);
         let (updates, updates_rx) = mpsc::unbounded_channel();
         Scheduler {
@@ -154,8 +157,8 @@ fn jobs_of(
 /// A cutover's verification round: every check of a service probed the
 /// moment its cutover window ends, not at its next slot; by job index
 /// (checks in configuration order, as [`jobs_of`] numbers them).
-fn verification_slots(config: &Config) -> BinaryHeap<Reverse<(Instant, usize)>> {
-    let (wall, mono) = (jiff::Timestamp::now(), Instant::now());
+fn verification_slots(config: &Config, clock: &Clock) -> BinaryHeap<Reverse<(Instant, usize)>> {
+    let wall = clock.now();
     let mut slots = BinaryHeap::new();
     let mut first = 0;
     for service in &config.services {
@@ -163,8 +166,7 @@ fn verification_slots(config: &Config) -> BinaryHeap<Reverse<(Instant, usize)>> 
             .migrations
             .iter()
             .filter(|m| m.cutover.end > wall)
-            .filter_map(|m| Duration::try_from(m.cutover.end.duration_since(wall)).ok())
-            .map(|d| mono + d);
+            .map(|m| clock.instant_at(m.cutover.end));
         for end in ends {
             for c in 0..service.checks.len() {
                 slots.push(Reverse((end, first + c)));
@@ -183,6 +185,7 @@ fn same_probe(a: &Check, b: &Check) -> bool {
 
 /// What every probe task shares.
 struct Shared {
+    clock: Clock,
     limit: Semaphore,
     max_concurrency: usize,
     telemetry: Arc<Telemetry>,
@@ -201,12 +204,16 @@ struct Job {
 }
 
 /// The due slots of `jobs`, each check's first slot after now.
-fn first_slots(jobs: &[Arc<Job>], start: Instant) -> BinaryHeap<Reverse<(Instant, usize)>> {
+fn first_slots(
+    jobs: &[Arc<Job>],
+    start: Instant,
+    now: jiff::Timestamp,
+) -> BinaryHeap<Reverse<(Instant, usize)>> {
     jobs.iter()
         .enumerate()
         .map(|(i, j)| {
             let interval = j.check.interval;
-            let first = until_next_slot(interval, offset(&j.service, &j.check_id, interval));
+            let first = until_next_slot(interval, offset(&j.service, &j.check_id, interval), now);
             Reverse((start + first, i))
         })
         .collect()
@@ -261,7 +268,8 @@ impl Schedule {
             .map(|(i, j)| ((&*j.service, &*j.check_id), i))
             .collect();
         let jobs = jobs_of(config, &telemetry, &by_key);
-        let start = Instant::now();
+        let clock = self.shared.clock.clone();
+        let (start, now) = (clock.instant(), clock.now());
         let mut due = BinaryHeap::with_capacity(jobs.len());
         let mut tasks: HashMap<usize, AbortHandle> = HashMap::new();
         let mut kept = vec![false; self.jobs.len()];
@@ -282,7 +290,8 @@ impl Schedule {
             };
             let at = at.unwrap_or_else(|| {
                 let interval = job.check.interval;
-                start + until_next_slot(interval, offset(&job.service, &job.check_id, interval))
+                start
+                    + until_next_slot(interval, offset(&job.service, &job.check_id, interval), now)
             });
             due.push(Reverse((at, i)));
         }
@@ -297,6 +306,7 @@ impl Schedule {
         self.jobs_of_tasks = tasks.iter().map(|(&i, t)| (t.id(), i)).collect();
         if config.defaults.max_concurrency != self.shared.max_concurrency {
             self.shared = Arc::new(Shared {
+                clock: clock.clone(),
                 limit: Semaphore::new(config.defaults.max_concurrency),
                 max_concurrency: config.defaults.max_concurrency,
                 telemetry: telemetry.clone(),
@@ -311,7 +321,7 @@ impl Schedule {
             "schedule switched to the new configuration"
         );
         // Verification rounds still ahead, for the checks as they are now.
-        self.extra = verification_slots(config);
+        self.extra = verification_slots(config, &clock);
         self.jobs = jobs;
         self.due = due;
         self.tasks = tasks;
@@ -335,9 +345,10 @@ async fn drive(
     shared: Arc<Shared>,
     mut updates: mpsc::UnboundedReceiver<Arc<Config>>,
 ) {
-    let start = Instant::now();
+    let clock = shared.clock.clone();
+    let start = clock.instant();
     let mut s = Schedule {
-        due: first_slots(&jobs, start),
+        due: first_slots(&jobs, start, clock.now()),
         extra,
         tasks: HashMap::new(),
         jobs_of_tasks: HashMap::new(),
@@ -345,8 +356,7 @@ async fn drive(
         shared,
     };
     let mut running: JoinSet<()> = JoinSet::new();
-    let timer = tokio::time::sleep_until(start);
-    tokio::pin!(timer);
+    let mut timer = clock.timer(start);
     let mut listening = true;
     loop {
         let next = s.due.peek().map(|Reverse((at, _))| *at);
@@ -355,7 +365,7 @@ async fn drive(
         if let Some(at) = next
             && timer.deadline() != at
         {
-            timer.as_mut().reset(at);
+            timer.reset(at);
         }
         tokio::select! {
             update = updates.recv(), if listening => {
@@ -365,13 +375,13 @@ async fn drive(
                 }
                 continue;
             }
-            () = &mut timer, if next.is_some() => {}
+            () = timer.fired(), if next.is_some() => {}
             // No checks and no more configurations: stay alive until
             // stopped.
             () = std::future::pending(), if next.is_none() && !listening => {}
         }
         s.reap(&mut running);
-        let now = Instant::now();
+        let now = clock.instant();
         while let Some(Reverse((at, i))) = s.extra.peek().copied() {
             if at > now {
                 break;
@@ -441,10 +451,10 @@ async fn run_once(job: Arc<Job>, due: Instant, shared: Arc<Shared>) {
             return;
         };
         let t = &shared.telemetry;
-        let lag = Instant::now().saturating_duration_since(due);
+        let lag = shared.clock.instant().saturating_duration_since(due);
         t.scheduler_lag.observe(lag.as_secs_f64());
         let in_flight = InFlight::new(&t.probes_in_flight);
-        let at = jiff::Timestamp::now();
+        let at = shared.clock.now();
         let result = probe::run(&job.check.kind, job.check.timeout).await;
         drop(in_flight);
         drop(_permit);
@@ -545,7 +555,7 @@ mod tests {
         let config = Arc::new(Config::from_str("t.yaml", &yaml).unwrap());
         let telemetry = Arc::new(Telemetry::new());
         let (tx, mut rx) = mpsc::channel(100);
-        let scheduler = Scheduler::start(&config, telemetry.clone(), tx);
+        let scheduler = Scheduler::start(&config, telemetry.clone(), tx, Clock::system());
         let mut failures = 0;
         let end = Instant::now() + Duration::from_millis(4500);
         let mut storm = tokio::time::interval(Duration::from_millis(50));
@@ -585,6 +595,7 @@ mod tests {
             &Config::from_str("t.yaml", &yaml(sa)).unwrap(),
             telemetry.clone(),
             tx,
+            Clock::system(),
         );
         // Wait for the first (hanging) probe, then change the target.
         while telemetry.probes_in_flight.get() == 0 {
@@ -622,7 +633,7 @@ mod tests {
         );
         let config = Config::from_str("t.yaml", &yaml).unwrap();
         let (tx, mut rx) = mpsc::channel(100);
-        let scheduler = Scheduler::start(&config, Arc::new(Telemetry::new()), tx);
+        let scheduler = Scheduler::start(&config, Arc::new(Telemetry::new()), tx, Clock::system());
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut round = Vec::new();
         while let Ok(Some(r)) = tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -643,6 +654,62 @@ mod tests {
                 "{at} vs {end}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn on_a_manual_clock_probes_start_at_their_slots_and_the_verification_round_at_the_window_end()
+     {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                held.push(listener.accept().await.unwrap());
+            }
+        });
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let yaml = format!(
+            "services:\n  - id: s\n    migration:\n      from: old\n      to: new\n      cutover: {{ start: 2026-03-10T00:03:00Z, end: 2026-03-10T00:07:30.250Z, reference: CHG-1 }}\n    checks:\n      - id: a\n        interval: 5m\n        tcp: {{ target: \"{addr}\" }}\n"
+        );
+        let config = Config::from_str("t.yaml", &yaml).unwrap();
+        let o = offset("s", "a", Duration::from_secs(300));
+        let slot = |k: i64| {
+            t("2026-03-10T00:00:00Z")
+                + jiff::SignedDuration::from_secs(300 * k)
+                + jiff::SignedDuration::try_from(o).unwrap()
+        };
+        let (clock, hand) = Clock::manual(t("2026-03-10T00:00:00Z"));
+        let (tx, mut rx) = mpsc::channel(100);
+        let scheduler = Scheduler::start(&config, Arc::new(Telemetry::new()), tx, clock);
+        let next = |rx: &mut mpsc::Receiver<ProbeReport>| {
+            let r = rx.try_recv();
+            r.map(|r| r.at).ok()
+        };
+        let wait = async |rx: &mut mpsc::Receiver<ProbeReport>| {
+            tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .expect("a report")
+                .unwrap()
+                .at
+        };
+        // A millisecond before the slot nothing runs, however long we wait.
+        hand.set(slot(0) - jiff::SignedDuration::from_millis(1));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(next(&mut rx), None);
+        hand.set(slot(0));
+        assert_eq!(wait(&mut rx).await, slot(0));
+        // The window's end comes between two slots: the check is probed
+        // at that instant, not at its next slot.
+        let end = t("2026-03-10T00:07:30.250Z");
+        let mut expected = vec![slot(1), end, slot(2)];
+        expected.sort();
+        let mut seen = Vec::new();
+        for &at in &expected {
+            hand.set(at);
+            seen.push(wait(&mut rx).await);
+        }
+        assert_eq!(seen, expected);
+        scheduler.stop().await;
     }
 
     #[tokio::test]
@@ -678,7 +745,7 @@ mod tests {
         let config = Config::from_str("t.yaml", &yaml).unwrap();
         let telemetry = Arc::new(Telemetry::new());
         let (tx, mut rx) = mpsc::channel(100);
-        let scheduler = Scheduler::start(&config, telemetry.clone(), tx);
+        let scheduler = Scheduler::start(&config, telemetry.clone(), tx, Clock::system());
         let mut seen: std::collections::HashMap<String, Vec<(Instant, bool)>> = Default::default();
         let end = Instant::now() + Duration::from_millis(3500);
         while let Ok(Some(r)) = tokio::time::timeout_at(end, rx.recv()).await {
@@ -730,7 +797,7 @@ mod tests {
         check.timeout = Duration::from_millis(1000);
         let telemetry = Arc::new(Telemetry::new());
         let (tx, mut rx) = mpsc::channel(100);
-        let scheduler = Scheduler::start(&config, telemetry.clone(), tx);
+        let scheduler = Scheduler::start(&config, telemetry.clone(), tx, Clock::system());
         let end = Instant::now() + Duration::from_millis(3200);
         let mut reports = 0;
         while let Ok(Some(r)) = tokio::time::timeout_at(end, rx.recv()).await {
@@ -760,7 +827,7 @@ mod tests {
     fn next_slot_is_within_one_interval() {
         let i = Duration::from_secs(10);
         for n in 0..50 {
-            let d = until_next_slot(i, Duration::from_millis(n * 199));
+            let d = until_next_slot(i, Duration::from_millis(n * 199), jiff::Timestamp::now());
             assert!(d < i);
         }
     }

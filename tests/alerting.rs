@@ -580,6 +580,7 @@ fn the_engine_finds_every_canary_down_and_the_rules_only_read_its_verdict() {
         Arc::new(RwLock::new(StatusBoard::default())),
         Box::new(NoSink),
         None,
+        continuity::clock::Clock::system(),
     );
     let mut rules = AlertRules::new(&config.alerting);
     // The engine keeps milliseconds.

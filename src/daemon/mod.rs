@@ -19,6 +19,7 @@ use tokio::task::{JoinError, JoinHandle};
 
 use crate::alert::dispatch::Dispatcher;
 use crate::alert::rules::AlertRules;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::scheduler::{ProbeReport, Scheduler};
@@ -87,6 +88,8 @@ struct Daemon {
     stop_server: watch::Sender<bool>,
     /// Held while the daemon runs: no second daemon on this store.
     _store_lock: crate::store::lock::StoreLock,
+    /// What time it is for every part that decides by the clock.
+    clock: Clock,
 }
 
 /// What the main loop waits on besides the clock and the signals.
@@ -107,7 +110,18 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
-    let (mut daemon, mut inbox) = Daemon::start(config, listener).await?;
+    run_on_clock(config, listener, shutdown, Clock::system()).await
+}
+
+/// [`run`] on the given clock: the system clock in production, a
+/// [`crate::clock::ManualClock`]'s in tests that step through time.
+pub async fn run_on_clock(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    clock: Clock,
+) -> Result<(), DaemonError> {
+    let (mut daemon, mut inbox) = Daemon::start(config, listener, clock).await?;
 
     let mut hangup = reload::hangup_signal();
     let mut tick = tokio::time::interval(TICK);
@@ -170,9 +184,10 @@ impl Daemon {
             writer,
             telemetry,
             run_id,
+            clock,
             ..
         } = self;
-        let now = jiff::Timestamp::now();
+        let now = clock.now();
         engine.tick(now);
         let set = rules.evaluate(&engine.alert_view(now));
         let changes = rules.changes();

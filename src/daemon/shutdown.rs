@@ -33,6 +33,7 @@ impl Daemon {
             server,
             stop_server,
             _store_lock: store_lock,
+            clock,
             ..
         } = self;
         tracing::info!("shutting down");
@@ -43,7 +44,7 @@ impl Daemon {
         while let Some(report) = reports.recv().await {
             engine.on_report(report);
         }
-        engine.tick(jiff::Timestamp::now());
+        engine.tick(clock.now());
         // Notifications already queued get one last delivery round; the outbox
         // keeps the rest for the next start.
         dispatcher.shutdown().await;
@@ -59,8 +60,7 @@ impl Daemon {
             );
         }
         let stopped =
-            tokio::task::spawn_blocking(move || store.stop_run(run_id, jiff::Timestamp::now()))
-                .await;
+            tokio::task::spawn_blocking(move || store.stop_run(run_id, clock.now())).await;
         match stopped {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "cannot record the end of this run"),

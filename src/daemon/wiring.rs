@@ -12,6 +12,7 @@ use super::{Daemon, DaemonError, Inbox, load_adhoc, release_freed_memory};
 use crate::alert::dispatch::Dispatcher;
 use crate::alert::outbox::StoreOutbox;
 use crate::alert::rules::AlertRules;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::{Engine, Restorer, StatusBoard};
 use crate::scheduler::Scheduler;
@@ -26,6 +27,7 @@ impl Daemon {
     pub(super) async fn start(
         config: Config,
         listener: TcpListener,
+        clock: Clock,
     ) -> Result<(Daemon, Inbox), DaemonError> {
         let telemetry = Arc::new(Telemetry::new());
         telemetry
@@ -48,11 +50,15 @@ impl Daemon {
         .await
         .map_err(DaemonError::StoreOpenPanicked)?
         .map_err(DaemonError::Store)?;
-        let writer = StoreWriter::spawn(store.clone(), WriterOptions::for_config(&config.store))
-            .map_err(DaemonError::Writer)?;
+        let writer = StoreWriter::spawn(
+            store.clone(),
+            WriterOptions::for_config(&config.store, clock.clone()),
+        )
+        .map_err(DaemonError::Writer)?;
         let run_id = {
             let store = store.clone();
-            tokio::task::spawn_blocking(move || store.start_run(jiff::Timestamp::now()))
+            let now = clock.now();
+            tokio::task::spawn_blocking(move || store.start_run(now))
                 .await
                 .map_err(DaemonError::RunStartPanicked)?
                 .map_err(DaemonError::RunStart)?
@@ -74,6 +80,7 @@ impl Daemon {
             maintenance_changed: maint_tx,
             store_health: writer.health(),
             reload_gate: Default::default(),
+            clock: clock.clone(),
         });
 
         // The probes' descriptors first; our server gets what is left.
@@ -102,7 +109,7 @@ impl Daemon {
                 shared_config.clone(),
                 store.clone(),
                 Some(status.clone()),
-                Arc::new(crate::report::weekly::schedule::SystemClock),
+                Arc::new(clock.clone()),
                 Some(telemetry.clone()),
             )
             .run(stop_rx),
@@ -110,11 +117,12 @@ impl Daemon {
 
         let (reports, report_rx) = mpsc::channel(8192);
         let mut engine = {
-            let (config, telemetry, writer, store) = (
+            let (config, telemetry, writer, store, clock) = (
                 config.clone(),
                 telemetry.clone(),
                 writer.clone(),
                 store.clone(),
+                clock.clone(),
             );
             tokio::task::spawn_blocking(move || {
                 Engine::new(
@@ -123,6 +131,7 @@ impl Daemon {
                     status,
                     Box::new(writer),
                     Some(Restorer::new(store)),
+                    clock,
                 )
             })
             .await
@@ -136,7 +145,8 @@ impl Daemon {
             Arc::new(StoreOutbox::with_writer(store.clone(), writer.clone())),
             telemetry.clone(),
         )?;
-        let scheduler = Scheduler::start(&config, telemetry.clone(), reports.clone());
+        let scheduler =
+            Scheduler::start(&config, telemetry.clone(), reports.clone(), clock.clone());
         ready.store(true, Ordering::Relaxed);
         tracing::info!(
             services = config.services.len(),
@@ -161,6 +171,7 @@ impl Daemon {
             server,
             stop_server,
             _store_lock: store_lock,
+            clock,
         };
         let inbox = Inbox {
             reports: report_rx,

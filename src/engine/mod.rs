@@ -15,6 +15,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::alert::view::{
     AlertView, CheckView, MaintenanceView, MigrationView, ServiceView, SlaView,
 };
+use crate::clock::Clock;
 use crate::config::{Config, MaintenanceSpec, Service};
 use crate::scheduler::ProbeReport;
 use crate::sla::{
@@ -128,6 +129,8 @@ pub struct Engine {
     /// timeline until found, then kept, so a service that came up costs
     /// nothing per tick.
     came_up: HashMap<String, (String, Timestamp)>,
+    /// What time it is (the daemon's clock; a test's manual one).
+    clock: Clock,
 }
 
 /// How far behind now a result may still arrive: the longest check
@@ -149,6 +152,7 @@ impl Engine {
         status: SharedStatus,
         sink: Box<dyn Sink>,
         restorer: Option<Restorer>,
+        clock: Clock,
     ) -> Engine {
         let mut e = Engine {
             config: config.clone(),
@@ -166,8 +170,10 @@ impl Engine {
             network_degraded: false,
             verifications: verification::Verifications::default(),
             came_up: HashMap::new(),
+            clock,
         };
-        e.rebuild(config, Timestamp::now(), true);
+        let now = e.clock.now();
+        e.rebuild(config, now, true);
         e
     }
 
@@ -178,13 +184,14 @@ impl Engine {
     /// Replace the maintenance windows created at run time.
     pub fn set_adhoc_maintenances(&mut self, windows: Vec<MaintenanceSpec>) {
         self.adhoc = windows;
-        self.tick(Timestamp::now());
+        self.tick(self.clock.now());
     }
 
     /// Switch to a new configuration. Services whose checks are unchanged
     /// keep their trackers; the others are rebuilt from the store.
     pub fn apply_config(&mut self, config: Arc<Config>) {
-        self.rebuild(config, Timestamp::now(), false);
+        let now = self.clock.now();
+        self.rebuild(config, now, false);
     }
 
     fn rebuild(&mut self, config: Arc<Config>, now: Timestamp, first: bool) {
@@ -333,18 +340,18 @@ impl Engine {
         let canary = self.canaries.contains(&(si, ci));
         if self.network_degraded && !result.success && !canary {
             self.sink.write(ops);
-            self.publish(si, Timestamp::now());
+            self.publish(si, self.clock.now());
             return;
         }
         let update = self.services[si].tracker.observe(&result);
         self.persist(si, &update, &mut ops);
         self.sink.write(ops);
-        self.publish(si, Timestamp::now());
+        self.publish(si, self.clock.now());
         // Decided as the canary's result arrives, not at the next tick:
         // the very next failure of another check must already be judged
         // by it.
         if canary {
-            self.decide_network(Timestamp::now());
+            self.decide_network(self.clock.now());
         }
     }
 
@@ -751,6 +758,7 @@ mod tests {
             Arc::new(RwLock::new(StatusBoard::default())),
             Box::new(NoSink),
             None,
+            Clock::system(),
         )
     }
 
@@ -793,6 +801,7 @@ mod tests {
             Arc::new(RwLock::new(StatusBoard::default())),
             Box::new(NoSink),
             None,
+            Clock::system(),
         );
         let view = e.alert_view(now);
         let s = &view.services[0];
@@ -839,6 +848,7 @@ mod tests {
             Arc::new(RwLock::new(StatusBoard::default())),
             Box::new(NoSink),
             Some(Restorer::new(store)),
+            Clock::system(),
         );
         let view = e.alert_view(now);
         assert_eq!(view.services[0].checks[0].slow_since, Some(first_slow));

@@ -574,7 +574,7 @@ fn latency_judge(before: &Samples, after: &Samples) -> MeasureVerdict {
         })
         .collect();
     let test = format!(
-        "{}; {}",
+        "{}: {}",
         latency_method(),
         if each.is_empty() {
             "no successful probe of a critical check".to_string()
@@ -595,7 +595,7 @@ fn latency_judge(before: &Samples, after: &Samples) -> MeasureVerdict {
 /// How latency is judged, in a few words (the start of its `test`).
 pub fn latency_method() -> String {
     format!(
-        "per check, the worst counts: Mann-Whitney U (confidence {CONFIDENCE}, {MIN_LATENCY_SAMPLES} samples a side) and ratio of means (allowed {:.2}..{:.2})",
+        "Mann-Whitney U (confidence {CONFIDENCE}, {MIN_LATENCY_SAMPLES} samples a side) and ratio of means (allowed {:.2}..{:.2}) per check, the worst counts",
         1.0 - ALLOWED_CHANGE,
         1.0 + ALLOWED_CHANGE
     )

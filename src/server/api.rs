@@ -57,7 +57,7 @@ pub struct IncidentQuery {
 
 /// `GET /api/v1/incidents?service=&from=&to=` (default: the last 7 days).
 pub async fn incidents(State(s): State<AppState>, Query(q): Query<IncidentQuery>) -> Response {
-    let now = Timestamp::now();
+    let now = s.clock.now();
     let from = match parse_time(q.from.as_deref().unwrap_or("-7d"), now) {
         Ok(t) => t,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("from: {e}")),
@@ -180,7 +180,7 @@ pub async fn list_maintenances(
     if let Err(r) = authorized(&s, &headers) {
         return r.into_response();
     }
-    let now = Timestamp::now();
+    let now = s.clock.now();
     let (from, to) = match (
         parse_time(q.from.as_deref().unwrap_or("-30d"), now),
         q.to.as_deref().map(|t| parse_time(t, now)).transpose(),
@@ -301,7 +301,7 @@ pub async fn create_maintenance(
         scope_value,
         start: *start,
         end: *end,
-        created_at: Timestamp::now(),
+        created_at: s.clock.now(),
         created_by,
         deleted: false,
     };
@@ -356,7 +356,7 @@ pub async fn sla(State(s): State<AppState>, Query(q): Query<SlaQuery>) -> Respon
         None | Some("") | Some("current") => PeriodSelector::Current,
         Some(label) => PeriodSelector::Label(label.to_string()),
     };
-    let now = Timestamp::now();
+    let now = s.clock.now();
     let rows = tokio::task::spawn_blocking(move || {
         sla_report(&config, store.as_ref(), period, q.service.as_deref(), now)
     })

@@ -8,7 +8,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use jiff::Timestamp;
 use serde_json::json;
 
 use super::AppState;
@@ -27,7 +26,7 @@ async fn compare(State(s): State<AppState>, Path(service): Path<String>) -> Resp
     use crate::migration::compare::{CompareError, compare};
     let config = s.config.read().expect("config lock").clone();
     let store = s.store.clone();
-    let now = Timestamp::now();
+    let now = s.clock.now();
     let result =
         tokio::task::spawn_blocking(move || compare(&config, store.as_ref(), &service, now)).await;
     match result {
@@ -47,7 +46,7 @@ async fn compare(State(s): State<AppState>, Path(service): Path<String>) -> Resp
 async fn migrations(State(s): State<AppState>) -> Response {
     let config = s.config.read().expect("config lock").clone();
     let store = s.store.clone();
-    let now = Timestamp::now();
+    let now = s.clock.now();
     let verifications =
         tokio::task::spawn_blocking(move || store.cutover_verifications(None)).await;
     match verifications {

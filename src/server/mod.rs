@@ -41,6 +41,8 @@ pub struct AppState {
     pub store_health: crate::store::writer::StoreHealth,
     /// Rate limit of `POST /-/reload`.
     pub reload_gate: Arc<std::sync::Mutex<ReloadGate>>,
+    /// The daemon's clock: what "now" means for the API.
+    pub clock: crate::clock::Clock,
 }
 
 impl AppState {

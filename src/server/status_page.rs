@@ -27,6 +27,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         state.config.clone(),
         state.status.clone(),
         state.store.clone(),
+        state.clock.clone(),
     ));
     Router::new()
         .route("/", get(html))
@@ -86,7 +87,7 @@ async fn rendered<T: Send + 'static>(
     render: impl FnOnce(&StatusPage, jiff::Timestamp) -> Result<T, StatusPageError> + Send + 'static,
 ) -> Result<T, Response> {
     let page = page.clone();
-    let now = jiff::Timestamp::now();
+    let now = page.now();
     match tokio::task::spawn_blocking(move || render(&page, now)).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {

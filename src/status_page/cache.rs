@@ -154,23 +154,27 @@ impl PageCache {
         &self,
         config: &Arc<Config>,
         store: &Arc<dyn Store>,
+        now: Timestamp,
     ) -> Result<Arc<Daily>, StoreError> {
         let refresh = config.status_page.refresh;
         let (config, store, fresh_config) = (config.clone(), store.clone(), config.clone());
         self.daily.get(
             move |d| d.counted.elapsed() < refresh && same_services(d, &fresh_config),
-            move |old| count_daily(&config, store.as_ref(), old.as_deref(), Timestamp::now()),
+            move |old| count_daily(&config, store.as_ref(), old.as_deref(), now),
         )
     }
 
     /// Incidents of the last 30 days and current or coming ad-hoc
     /// maintenance windows.
-    pub fn records(&self, store: &Arc<dyn Store>) -> Result<Arc<Records>, StoreError> {
+    pub fn records(
+        &self,
+        store: &Arc<dyn Store>,
+        now: Timestamp,
+    ) -> Result<Arc<Records>, StoreError> {
         let store = store.clone();
         self.records.get(
             |r| r.read.elapsed() < RECORDS_MAX_AGE,
             move |_| {
-                let now = Timestamp::now();
                 let from = now - SignedDuration::from_hours(24 * HISTORY_DAYS);
                 Ok(Records {
                     incidents: store.incidents(None, from, now)?,

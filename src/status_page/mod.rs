@@ -23,6 +23,7 @@ use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
 
+use crate::clock::Clock;
 use crate::config::{Check, Config, Service};
 use crate::engine::SharedStatus;
 use crate::report::locale::Lang;
@@ -55,6 +56,7 @@ pub struct StatusPage {
     status: SharedStatus,
     store: Arc<dyn Store>,
     cache: PageCache,
+    clock: Clock,
 }
 
 impl StatusPage {
@@ -62,13 +64,20 @@ impl StatusPage {
         config: Arc<RwLock<Arc<Config>>>,
         status: SharedStatus,
         store: Arc<dyn Store>,
+        clock: Clock,
     ) -> StatusPage {
         StatusPage {
             config,
             status,
             store,
             cache: PageCache::default(),
+            clock,
         }
+    }
+
+    /// The time the page is rendered at (the daemon's clock).
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// The running configuration.
@@ -101,8 +110,8 @@ impl StatusPage {
     /// The HTML page. Blocking: call it from a blocking thread.
     pub fn page(&self, lang: Lang, now: Timestamp) -> Result<String, StatusPageError> {
         let config = self.config();
-        let daily = self.cache.daily(&config, &self.store)?;
-        let records = self.cache.records(&self.store)?;
+        let daily = self.cache.daily(&config, &self.store, now)?;
+        let records = self.cache.records(&self.store, now)?;
         let board = self.board(None);
         Ok(page::render(&page::Sources {
             config: &config,
@@ -117,7 +126,7 @@ impl StatusPage {
     /// The Atom feed. Blocking.
     pub fn feed(&self, lang: Lang, now: Timestamp) -> Result<String, StatusPageError> {
         let config = self.config();
-        let records = self.cache.records(&self.store)?;
+        let records = self.cache.records(&self.store, now)?;
         Ok(feed::render(&config, &records, lang, now)?)
     }
 
@@ -131,7 +140,7 @@ impl StatusPage {
         let Some(status) = self.board(Some(service)).into_iter().next() else {
             return Ok(None);
         };
-        let daily = self.cache.daily(&config, &self.store)?;
+        let daily = self.cache.daily(&config, &self.store, self.now())?;
         Ok(Some(badge::render(&status, daily.of(service), lang)?))
     }
 }

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::clock::Clock;
 use jiff::Timestamp;
 use tokio::sync::watch;
 
@@ -45,10 +46,13 @@ impl Default for WriterOptions {
 }
 
 impl WriterOptions {
-    /// Defaults plus roll-ups and pruning with the configured retentions.
-    pub fn for_config(config: &crate::config::StoreConfig) -> WriterOptions {
+    /// Defaults plus roll-ups and pruning with the configured retentions,
+    /// by the daemon's clock.
+    pub fn for_config(config: &crate::config::StoreConfig, clock: Clock) -> WriterOptions {
+        let mut maintenance = Maintenance::new(config.retention, config.rollup_retention);
+        maintenance.clock = clock;
         WriterOptions {
-            maintenance: Some(Maintenance::new(config.retention, config.rollup_retention)),
+            maintenance: Some(maintenance),
             ..WriterOptions::default()
         }
     }
@@ -69,6 +73,9 @@ pub struct Maintenance {
     /// How often the store's file is checked to still be the one opened
     /// (one `stat`).
     pub identity_every: Duration,
+    /// What "now" is for roll-ups and retention (`every` and the other
+    /// periods are real time).
+    pub clock: Clock,
 }
 
 impl Maintenance {
@@ -80,6 +87,7 @@ impl Maintenance {
             retention,
             rollup_retention,
             identity_every: Duration::from_secs(10),
+            clock: Clock::system(),
         }
     }
 }
@@ -591,7 +599,7 @@ impl Thread {
     }
 
     fn maintain(&self, m: &Maintenance, prune: bool) {
-        let now = Timestamp::now();
+        let now = m.clock.now();
         let grace = i64::try_from(m.grace.as_millis()).unwrap_or(i64::MAX);
         let before =
             Timestamp::from_millisecond(now.as_millisecond().saturating_sub(grace)).unwrap_or(now);

@@ -27,6 +27,12 @@ pub struct InProcess {
 impl InProcess {
     /// Load `config` (as `continuity run --config` does) and run it.
     pub fn start(config: &Path) -> InProcess {
+        Self::start_on_clock(config, continuity::clock::Clock::system())
+    }
+
+    /// As [`InProcess::start`], on `clock` (a manual clock the test moves).
+    #[allow(dead_code)]
+    pub fn start_on_clock(config: &Path, clock: continuity::clock::Clock) -> InProcess {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let config = Config::load(config).unwrap_or_else(|e| {
             let issues: Vec<String> = e.issues.iter().map(|i| i.to_string()).collect();
@@ -42,9 +48,10 @@ impl InProcess {
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("bound address");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = runtime.spawn(continuity::run(config, listener, async {
+        let shutdown = async {
             let _ = stopped.await;
-        }));
+        };
+        let task = runtime.spawn(continuity::run_on_clock(config, listener, shutdown, clock));
         InProcess {
             addr,
             stop: Some(stop),

@@ -113,8 +113,10 @@ pub(super) async fn alertmanager_task(
 #[derive(Default)]
 struct Known {
     firing: BTreeMap<String, Arc<Alert>>,
-    /// fingerprint -> (alert with its resolution note, ended at)
-    resolved: BTreeMap<String, (Alert, Timestamp)>,
+    /// fingerprint -> (alert with its resolution note, ended at, and
+    /// when that was learnt in real time: resending is about real
+    /// messages, also when the daemon runs on a test's manual clock).
+    resolved: BTreeMap<String, (Alert, Timestamp, std::time::Instant)>,
 }
 
 impl Known {
@@ -134,7 +136,8 @@ impl Known {
                 if let Some(n) = update.notes.get(fp) {
                     a.annotations.insert("resolution_note".into(), n.clone());
                 }
-                self.resolved.insert(fp.clone(), (a, at));
+                self.resolved
+                    .insert(fp.clone(), (a, at, std::time::Instant::now()));
                 news = true;
             }
         }
@@ -159,14 +162,13 @@ async fn post_all(
     shared: &Shared,
     cfg: &AmConfig,
     firing: &BTreeMap<String, Arc<Alert>>,
-    resolved: &mut BTreeMap<String, (Alert, Timestamp)>,
+    resolved: &mut BTreeMap<String, (Alert, Timestamp, std::time::Instant)>,
 ) {
     if cfg.urls.is_empty() {
         return;
     }
     let now = Timestamp::now();
-    let keep = jiff::SignedDuration::try_from(cfg.resolved_for).unwrap_or_default();
-    resolved.retain(|_, (_, ended)| now.duration_since(*ended) < keep);
+    resolved.retain(|_, (_, _, learnt)| learnt.elapsed() < cfg.resolved_for);
     let ahead = jiff::SignedDuration::try_from(cfg.resend.saturating_mul(4)).unwrap_or_default();
     let ends = now.checked_add(ahead).unwrap_or(now);
     let mut batch: Vec<PostableAlert> = firing
@@ -176,7 +178,7 @@ async fn post_all(
     batch.extend(
         resolved
             .values()
-            .map(|(a, ended)| PostableAlert::new(a, *ended)),
+            .map(|(a, ended, _)| PostableAlert::new(a, *ended)),
     );
     let posts = cfg.urls.iter().map(|url| {
         let batch = &batch;
@@ -243,7 +245,7 @@ mod tests {
         let mut known = Known::default();
         known.take(&update(&[&portal], &[]));
         assert!(known.take(&update(&[], &[(&portal, "maintenance")])));
-        let (resolved, ended) = &known.resolved[&portal.fingerprint()];
+        let (resolved, ended, _) = &known.resolved[&portal.fingerprint()];
         assert_eq!(resolved.annotations["resolution_note"], "maintenance");
         assert_eq!(*ended, Timestamp::from_second(60).unwrap());
         assert!(known.take(&update(&[&portal], &[])));

@@ -29,16 +29,15 @@ use crate::sla::{self, Period, SlaPeriod};
 use crate::store::{ArchivedReport, ReportRunRecord, Store};
 use crate::telemetry::{ReportLabels, Telemetry};
 
-/// What time it is; the daemon uses [`SystemClock`], tests their own.
+/// What time it is; the daemon passes its own clock ([`crate::clock::Clock`]),
+/// tests their own.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }
 
-pub struct SystemClock;
-
-impl Clock for SystemClock {
+impl Clock for crate::clock::Clock {
     fn now(&self) -> Timestamp {
-        Timestamp::now()
+        crate::clock::Clock::now(self)
     }
 }
 
