@@ -269,6 +269,14 @@ services:
 /// 10-minute outages; hypercare answers in 200 ms and has six.
 fn write_compared_history(path: &Path) {
     let mut out = String::from("timestamp,service,check,success,duration_seconds,reason\n");
+    compared_rows(&mut out, "home", 0.1, 0.2);
+    std::fs::write(path, out).unwrap();
+}
+
+/// `check`'s rows of the compared history: one a minute, answering in
+/// `before` seconds until the cutover's start and `after` from then on,
+/// failing in the eight outages.
+fn compared_rows(out: &mut String, check: &str, before: f64, after: f64) {
     let mut t = ts("2026-11-11T21:00:00+01:00");
     let outages = [
         "2026-11-13T10:00:00+01:00",
@@ -285,18 +293,17 @@ fn write_compared_history(path: &Path) {
             .iter()
             .any(|o| ts(o) <= t && t < ts(o) + SignedDuration::from_mins(10));
         let latency = if t < ts("2026-11-18T22:00:00+01:00") {
-            0.1
+            before
         } else {
-            0.2
+            after
         };
         if failing {
-            out.push_str(&format!("{t},citizen-portal,home,false,10,timeout\n"));
+            out.push_str(&format!("{t},citizen-portal,{check},false,10,timeout\n"));
         } else {
-            out.push_str(&format!("{t},citizen-portal,home,true,{latency},\n"));
+            out.push_str(&format!("{t},citizen-portal,{check},true,{latency},\n"));
         }
         t += SignedDuration::from_mins(1);
     }
-    std::fs::write(path, out).unwrap();
 }
 
 /// The compared history in a fresh store, imported the day after
@@ -394,6 +401,164 @@ fn before_and_after_are_judged_per_measure_with_the_test_that_decided() {
     assert!(incidents.test.contains("p = 0.2891"), "{}", incidents.test);
 }
 
+/// The compared service with a second critical check, `search`, probed
+/// as often and down at the same moments (so availability and incidents
+/// are as before), answering in 1 s before the move and 500 ms after.
+fn two_checks() -> (tempfile::TempDir, Config, SqliteStore) {
+    let config = format!(
+        "{COMPARED}      - id: search\n        interval: 60s\n        timeout: 10s\n        failure_threshold: 1\n        http: {{ url: \"https://portal.example/search\" }}\n"
+    );
+    imported(
+        &config,
+        |path| {
+            let mut out = String::from("timestamp,service,check,success,duration_seconds,reason\n");
+            compared_rows(&mut out, "home", 0.1, 0.2);
+            compared_rows(&mut out, "search", 1.0, 0.5);
+            std::fs::write(path, out).unwrap();
+        },
+        ts("2026-11-27T00:00:00+01:00"),
+    )
+}
+
+/// A check's latency as judged: check, p50 and p95 before and after,
+/// samples before and after, p-value, ratio of means, verdict.
+type CheckFigures<'a> = (
+    &'a str,
+    (Option<f64>, Option<f64>),
+    (Option<f64>, Option<f64>),
+    (usize, usize),
+    Option<f64>,
+    Option<f64>,
+    &'a str,
+);
+
+#[test]
+fn latency_is_judged_per_check_and_the_worst_check_decides() {
+    use continuity::migration::compare::{Verdict, compare, verdicts};
+    let (_dir, cfg, store) = two_checks();
+    let now = ts("2026-11-26T02:00:00+01:00");
+    let c = compare(&cfg, &store, "citizen-portal", now).unwrap();
+    let (before, after) = (&c.windows[0], &c.windows[1]);
+    // The window's figures pool both checks: 2 × 10,060 and 2 × 10,020
+    // samples; the nearest-rank p50 is the 10,060th (10,020th) value, the
+    // last of home's; p95 the 19,114th (19,038th), one of search's.
+    assert_eq!(
+        (before.latency_samples, after.latency_samples),
+        (20_120, 20_040)
+    );
+    assert_eq!(
+        (before.latency_p50_ms, before.latency_p95_ms),
+        (Some(100.0), Some(1_000.0))
+    );
+    assert_eq!(
+        (after.latency_p50_ms, after.latency_p95_ms),
+        (Some(200.0), Some(500.0))
+    );
+
+    let judged = &c.comparisons[0];
+    let latency = judged
+        .measures
+        .iter()
+        .find(|m| m.measure == "latency")
+        .unwrap();
+    let checks: Vec<CheckFigures> = latency
+        .checks
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x.check.as_str(),
+                (x.before_p50_ms, x.before_p95_ms),
+                (x.after_p50_ms, x.after_p95_ms),
+                (x.before_samples, x.after_samples),
+                x.p_value,
+                x.ratio_of_means,
+                x.verdict.as_str(),
+            )
+        })
+        .collect();
+    // Every sample of a side is the same value and the sides do not
+    // overlap: U is 0 (or n1 × n2) and z = (n1 n2 / 2 - 0.5) / sigma with
+    // the tie-corrected sigma is about 142, whose normal tail (e^-10,000)
+    // is 0 in floating point. The ratios are 200/100 and 500/1,000.
+    assert_eq!(
+        checks,
+        [
+            (
+                "home",
+                (Some(100.0), Some(100.0)),
+                (Some(200.0), Some(200.0)),
+                (10_060, 10_020),
+                Some(0.0),
+                Some(2.0),
+                "worse"
+            ),
+            (
+                "search",
+                (Some(1_000.0), Some(1_000.0)),
+                (Some(500.0), Some(500.0)),
+                (10_060, 10_020),
+                Some(0.0),
+                Some(0.5),
+                "better"
+            ),
+        ]
+    );
+    // home twice as slow outweighs search twice as fast.
+    assert_eq!(latency.verdict, Verdict::Worse);
+    assert!(
+        latency
+            .test
+            .contains("home worse (p = 0.0000, ratio of means 2.00); search better (p = 0.0000, ratio of means 0.50)"),
+        "{}",
+        latency.test
+    );
+    // The other measures are those of the one-check history.
+    let v = verdicts(judged);
+    assert_eq!(
+        (v["availability"], v["incidents_per_week"]),
+        (Verdict::Worse, Verdict::Same)
+    );
+    assert_eq!(judged.overall, Verdict::Worse);
+}
+
+#[test]
+fn the_weekly_report_shows_a_line_per_check_when_a_service_has_several() {
+    use continuity::report::locale::Lang;
+    use continuity::report::weekly::{self, build::last_complete_week, time_zone};
+    let (_dir, cfg, store) = two_checks();
+    let now = ts("2026-11-26T02:00:00+01:00");
+    let week = last_complete_week(ts("2026-11-30T12:00:00+01:00"), &time_zone(&cfg));
+    let report = weekly::build(&cfg, &store, &week, Lang::Nl, now, None).unwrap();
+    let latency = report.migrations[0].comparisons[0]
+        .measures
+        .iter()
+        .find(|m| m.measure == "latency")
+        .unwrap();
+    let checks: Vec<(&str, &str)> = latency
+        .checks
+        .iter()
+        .map(|x| (x.check.as_str(), x.verdict.as_str()))
+        .collect();
+    assert_eq!(checks, [("home", "worse"), ("search", "better")]);
+
+    let md = weekly::markdown::render(&report);
+    assert!(
+        md.contains("| ↳ home | 100 ms | 200 ms | ✗ slechter | p95 100 ms → 200 ms · p = 0,0000 · verhouding van de gemiddelden 2,00 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| ↳ search | 1.000 ms | 500 ms | ✓ beter | p95 1.000 ms → 500 ms · p = 0,0000 · verhouding van de gemiddelden 0,50 |"),
+        "{md}"
+    );
+    let html = weekly::html::render(&report).unwrap();
+    assert!(
+        html.contains(r#"<th scope="row" class="check"><bdi>search</bdi></th><td class="num">1.000 ms</td><td class="num">500 ms</td><td>✓ beter</td>"#),
+        "{html}"
+    );
+}
+
 #[test]
 fn a_day_of_hypercare_is_insufficient_data_not_a_guess() {
     use continuity::migration::compare::{Verdict, compare};
@@ -437,6 +602,50 @@ fn the_compare_command_prints_each_verdict_with_its_test() {
         "{stdout}"
     );
     assert!(stdout.contains("Mann-Whitney U"), "{stdout}");
+    // The per-check line under latency: 100 ms before, 200 ms after.
+    assert!(
+        stdout.contains("home              worse             p50 100.0ms → 200.0ms"),
+        "{stdout}"
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_continuity"))
+        .args([
+            "migration",
+            "compare",
+            "--service",
+            "citizen-portal",
+            "--format",
+            "json",
+            "--config",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let latency = &json["comparisons"][0]["measures"][3];
+    assert_eq!(latency["measure"], "latency");
+    assert_eq!(
+        (latency["before"].as_f64(), latency["after"].as_f64()),
+        (Some(100.0), Some(200.0))
+    );
+    let home = &latency["checks"][0];
+    assert_eq!(home["check"], "home");
+    assert_eq!(
+        (
+            home["before_samples"].as_u64(),
+            home["after_samples"].as_u64()
+        ),
+        (Some(10_060), Some(10_020))
+    );
+    assert_eq!(home["ratio_of_means"].as_f64(), Some(2.0));
+    assert_eq!(home["verdict"], "worse");
+    assert_eq!(latency["checks"].as_array().map(Vec::len), Some(1));
+    // Measures other than latency have no checks.
+    assert!(
+        json["comparisons"][0]["measures"][0]
+            .get("checks")
+            .is_none()
+    );
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_continuity"))
         .args(["migration", "status", "--format", "json", "--config"])
@@ -515,6 +724,9 @@ fn the_weekly_report_shows_before_and_after_as_the_migration_judge_says() {
     assert!(html.contains(overall), "{overall} not in the report");
     let md = weekly::markdown::render(&report);
     assert!(md.contains("## Voor en na de overstap"), "{md}");
+    // One check: its line would repeat the measure's.
+    assert!(!md.contains("↳"), "{md}");
+    assert!(!html.contains(r#"class="check""#));
 
     // A week that ended before the cutover has nothing to compare yet.
     let before = last_complete_week(ts("2026-11-16T12:00:00+01:00"), &time_zone(&cfg));

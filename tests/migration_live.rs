@@ -110,6 +110,15 @@ fn the_window_end_probes_every_check_and_records_the_verification() {
     assert_eq!(code, 200, "{body}");
     let compared: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(compared["comparisons"][0]["overall"], "insufficient data");
+    // Latency per check: home answered the verification round, login
+    // never answered, so only home is listed, with nothing before.
+    let latency = &compared["comparisons"][0]["measures"][3];
+    assert_eq!(latency["measure"], "latency");
+    let checks = latency["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 1, "{latency}");
+    assert_eq!(checks[0]["check"], "home");
+    assert_eq!(checks[0]["before_samples"], 0);
+    assert_eq!(checks[0]["verdict"], "insufficient data");
     assert_eq!(compared["reference"], "CHG-7");
     let (code, body) = request(listen, "GET", "/api/v1/migrations/portl/compare", None, "");
     assert_eq!(code, 404);

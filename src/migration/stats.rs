@@ -124,11 +124,26 @@ fn erfc(x: f64) -> f64 {
 
 /// Percentile `q` (0..=1) of sorted values, nearest rank.
 pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
+    percentile_of_sorted(&[sorted], q)
+}
+
+/// Percentile `q` (0..=1, nearest rank) of the values of several sorted
+/// lists taken together, without merging them: a service's checks'
+/// samples pooled, at no second copy of weeks of durations.
+pub fn percentile_of_sorted(lists: &[&[f64]], q: f64) -> Option<f64> {
+    let n: usize = lists.iter().map(|l| l.len()).sum();
+    if n == 0 {
         return None;
     }
-    let rank = (q * sorted.len() as f64).ceil().max(1.0) as usize;
-    Some(sorted[rank.min(sorted.len()) - 1])
+    let rank = ((q * n as f64).ceil().max(1.0) as usize).min(n);
+    // The answer is the smallest value with at least `rank` values at or
+    // below it; it is in some list, where that count first reaches `rank`.
+    let at_most = |v: f64| -> usize { lists.iter().map(|l| l.partition_point(|x| *x <= v)).sum() };
+    lists
+        .iter()
+        .filter_map(|l| l.get(l.partition_point(|v| at_most(*v) < rank)))
+        .copied()
+        .min_by(f64::total_cmp)
 }
 
 pub fn mean(v: &[f64]) -> Option<f64> {
@@ -195,6 +210,32 @@ mod tests {
             0.4074074074074074
         ));
         assert_eq!(poisson_rates_p_value(0, 28.0, 0, 28.0), 1.0);
+    }
+
+    #[test]
+    fn the_percentile_of_sorted_lists_is_that_of_their_merge() {
+        let lists: [&[f64]; 4] = [
+            &[100.0, 100.0, 101.0, 130.0],
+            &[],
+            &[90.0, 100.0, 1_000.0, 1_000.0, 1_200.0],
+            &[5.0],
+        ];
+        let mut merged: Vec<f64> = lists.iter().flat_map(|l| l.iter()).copied().collect();
+        merged.sort_by(f64::total_cmp);
+        for q in [0.0, 0.1, 0.25, 0.5, 0.6, 0.75, 0.9, 0.95, 0.99, 1.0] {
+            // Nearest rank: the ceil(q × n)-th value, at least the first.
+            let rank = ((q * merged.len() as f64).ceil() as usize).max(1);
+            assert_eq!(
+                percentile_of_sorted(&lists, q),
+                Some(merged[rank - 1]),
+                "q = {q}"
+            );
+        }
+        // 10 values: the median is the 5th (100), p95 the 10th (1,200).
+        assert_eq!(percentile_of_sorted(&lists, 0.5), Some(100.0));
+        assert_eq!(percentile_of_sorted(&lists, 0.95), Some(1_200.0));
+        assert_eq!(percentile_of_sorted(&[&[], &[]], 0.5), None);
+        assert_eq!(percentile(&[], 0.5), None);
     }
 
     #[test]

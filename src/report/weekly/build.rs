@@ -625,6 +625,7 @@ fn migrations_of(
                             after: m.after,
                             verdict: m.verdict.as_str().to_string(),
                             test: m.test.clone(),
+                            checks: m.checks.clone().unwrap_or_default(),
                         })
                         .collect(),
                 })

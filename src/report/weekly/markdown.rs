@@ -154,11 +154,16 @@ pub fn render(report: &Report) -> String {
                 t.measure, t.before, t.after, t.verdict, t.test
             );
             let _ = writeln!(s, "|---|--:|--:|---|---|");
-            for (label, before, after, verdict, test) in &p.measures {
+            for r in &p.measures {
                 let _ = writeln!(
                     s,
-                    "| {label} | {before} | {after} | {verdict} | {} |",
-                    escape(test)
+                    "| {}{} | {} | {} | {} | {} |",
+                    if r.check { "↳ " } else { "" },
+                    escape(&r.label),
+                    r.before,
+                    r.after,
+                    r.verdict,
+                    escape(&r.test)
                 );
             }
             let _ = writeln!(s);

@@ -263,4 +263,8 @@ pub struct MeasureLine {
     pub verdict: String,
     /// The test or margin that decided, with its figures.
     pub test: String,
+    /// `latency` only: each critical check judged on its own (the
+    /// measure's verdict combines them); absent in reports made before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::migration::compare::CheckLatencyVerdict>,
 }

@@ -97,6 +97,12 @@ pub struct Texts {
     pub verdict_insufficient: &'static str,
     pub phase_hypercare: &'static str,
     pub phase_steady: &'static str,
+    /// A check's latency line: "ratio of means 2.00", "99 and 500
+    /// samples, 100 needed on each side".
+    pub ratio_of_means: &'static str,
+    pub and: &'static str,
+    pub samples: &'static str,
+    pub needed_each_side: &'static str,
 }
 
 const NL: Texts = Texts {
@@ -189,6 +195,10 @@ const NL: Texts = Texts {
     verdict_insufficient: "– te weinig gegevens",
     phase_hypercare: "nazorg (hypercare)",
     phase_steady: "stabiele fase",
+    ratio_of_means: "verhouding van de gemiddelden",
+    and: "en",
+    samples: "metingen",
+    needed_each_side: "nodig aan elke kant",
     config: "configuratie",
 };
 
@@ -282,6 +292,10 @@ const EN: Texts = Texts {
     verdict_insufficient: "– insufficient data",
     phase_hypercare: "hypercare",
     phase_steady: "steady",
+    ratio_of_means: "ratio of means",
+    and: "and",
+    samples: "samples",
+    needed_each_side: "needed on each side",
     config: "configuration",
 };
 

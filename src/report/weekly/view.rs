@@ -164,8 +164,19 @@ pub struct MigrationView {
 pub struct PhaseVerdictView {
     pub heading: String,
     pub overall: &'static str,
-    /// Measure, before, after, verdict, test.
-    pub measures: Vec<(&'static str, String, String, &'static str, String)>,
+    pub measures: Vec<MeasureRow>,
+}
+
+/// One line of a phase's table: a measure, or one check's latency under
+/// the latency measure.
+pub struct MeasureRow {
+    pub label: String,
+    pub before: String,
+    pub after: String,
+    pub verdict: &'static str,
+    pub test: String,
+    /// A check's line, shown indented under its measure.
+    pub check: bool,
 }
 
 fn verdict(t: &Texts, v: &str) -> &'static str {
@@ -183,10 +194,7 @@ fn measure(t: &Texts, m: &super::model::MeasureLine, lang: Lang) -> (&'static st
         match m.measure.as_str() {
             "availability" => percent(v, lang),
             "mttr_seconds" => seconds(v, lang),
-            "latency" => v.map_or_else(
-                || "–".to_string(),
-                |ms| format!("{} ms", locale::number(ms, 0, lang)),
-            ),
+            "latency" => millis(v, lang),
             _ => v.map_or_else(|| "–".to_string(), |n| locale::number(n, 2, lang)),
         }
     };
@@ -197,6 +205,67 @@ fn measure(t: &Texts, m: &super::model::MeasureLine, lang: Lang) -> (&'static st
         _ => t.measure_latency,
     };
     (label, figure(m.before), figure(m.after))
+}
+
+/// A measure's rows: the measure, then, for latency judged on more than
+/// one check, a short line per check (p50 before and after, p95, and what
+/// decided); with a single check the measure's line says it all.
+fn measure_rows(t: &Texts, m: &super::model::MeasureLine, lang: Lang) -> Vec<MeasureRow> {
+    let (label, before, after) = measure(t, m, lang);
+    let per_check = m.checks.len() > 1;
+    let mut rows = vec![MeasureRow {
+        label: label.to_string(),
+        before,
+        after,
+        verdict: verdict(t, &m.verdict),
+        // The checks' figures follow in their own lines.
+        test: if per_check {
+            crate::migration::compare::latency_method()
+        } else {
+            m.test.clone()
+        },
+        check: false,
+    }];
+    if !per_check {
+        return rows;
+    }
+    rows.extend(m.checks.iter().map(|c| {
+        let test = match (c.p_value, c.ratio_of_means) {
+            (Some(p), ratio) => format!(
+                "p95 {} → {} · p = {} · {} {}",
+                millis(c.before_p95_ms, lang),
+                millis(c.after_p95_ms, lang),
+                locale::number(p, 4, lang),
+                t.ratio_of_means,
+                ratio.map_or_else(|| "∞".to_string(), |r| locale::number(r, 2, lang))
+            ),
+            (None, _) => format!(
+                "{} {} {} {}, {} {}",
+                c.before_samples,
+                t.and,
+                c.after_samples,
+                t.samples,
+                crate::migration::compare::MIN_LATENCY_SAMPLES,
+                t.needed_each_side
+            ),
+        };
+        MeasureRow {
+            label: c.check.clone(),
+            before: millis(c.before_p50_ms, lang),
+            after: millis(c.after_p50_ms, lang),
+            verdict: verdict(t, c.verdict.as_str()),
+            test,
+            check: true,
+        }
+    }));
+    rows
+}
+
+fn millis(v: Option<f64>, lang: Lang) -> String {
+    v.map_or_else(
+        || "–".to_string(),
+        |ms| format!("{} ms", locale::number(ms, 0, lang)),
+    )
 }
 
 fn percent(v: Option<f64>, lang: Lang) -> String {
@@ -435,16 +504,7 @@ impl View {
                         measures: p
                             .measures
                             .iter()
-                            .map(|ml| {
-                                let (label, before, after) = measure(t, ml, lang);
-                                (
-                                    label,
-                                    before,
-                                    after,
-                                    verdict(t, &ml.verdict),
-                                    ml.test.clone(),
-                                )
-                            })
+                            .flat_map(|ml| measure_rows(t, ml, lang))
                             .collect(),
                     })
                     .collect(),
