@@ -395,6 +395,19 @@ fn a_scripted_migration_is_attributed_and_judged_to_the_millisecond() {
             .unwrap()
             .starts_with("Mann-Whitney U")
     );
+    // Judged per check: the one check, with the samples counted above.
+    let home = &latency["checks"][0];
+    assert_eq!(
+        (
+            &home["check"],
+            &home["before_samples"],
+            &home["after_samples"]
+        ),
+        (&Value::from("home"), &Value::from(278), &Value::from(281)),
+        "{latency}"
+    );
+    assert_eq!(home["verdict"], "worse");
+    assert!(home["ratio_of_means"].as_f64().unwrap() > 1.25, "{home}");
     // A day on each side is too little for rates and repair times: no
     // guess.
     assert_eq!(
