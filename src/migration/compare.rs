@@ -206,6 +206,8 @@ pub fn compare(
     service: &str,
     now: Timestamp,
 ) -> Result<Comparison, CompareError> {
+    // The store keeps milliseconds: so do the windows.
+    let now = crate::sla::range::to_millisecond(now);
     let s = config
         .service(service)
         .ok_or_else(|| CompareError::UnknownService {
@@ -624,13 +626,13 @@ pub fn render_table(c: &Comparison) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{}: {} → {} (cutover {}, {} to {})",
+        "{}: {} → {} (cutover {}, {:.0} to {:.0})",
         c.service, c.from, c.to, c.reference, c.cutover_start, c.cutover_end
     );
     for w in &c.windows {
         let _ = writeln!(
             out,
-            "  {:<9} {} to {}: availability {}, {} incidents ({:.2}/week), MTTR {}, latency p50 {} p95 {} ({} samples)",
+            "  {:<9} {:.0} to {:.0}: availability {}, {} incidents ({:.2}/week), MTTR {}, latency p50 {} p95 {} ({} samples)",
             w.phase.as_str(),
             w.from,
             w.to,
