@@ -607,6 +607,18 @@ async fn demo(listen: &str, catalogue: Option<&Path>) -> Result<ExitCode> {
             )
         })?;
     let addr = listener.local_addr()?;
+    // A simulated week before the portal's cutover, so the before/after
+    // comparison has a baseline from the first minute.
+    let seeded = {
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || -> Result<u64> {
+            let store = continuity::store::open(&cfg.store)?;
+            let now = jiff::Timestamp::now();
+            Ok(continuity::demo::history::seed(&cfg, store.as_ref(), now)?)
+        })
+        .await?
+        .context("cannot store the demo's simulated history")?
+    };
     println!(
         "continuity demo: {} simulated services, {} checks",
         cfg.services.len(),
@@ -620,6 +632,16 @@ async fn demo(listen: &str, catalogue: Option<&Path>) -> Result<ExitCode> {
         "  try:     continuity migration status --config {}",
         path.display()
     );
+    if seeded > 0 {
+        println!(
+            "           continuity migration compare --config {} --service {}",
+            path.display(),
+            continuity::demo::history::SERVICE
+        );
+        println!(
+            "           ({seeded} simulated results: the portal's week before its cutover and its hypercare so far)"
+        );
+    }
     println!(
         "The appointments application has a scheduled outage of {}s every {}s, and fails now and then;",
         continuity::demo::OUTAGE.as_secs(),

@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
 pub mod dns;
+pub mod history;
 pub mod phone;
 
 /// The demo catalogue, built in so that `continuity demo` works anywhere.
@@ -270,6 +271,42 @@ async fn serve_tcp(mut stop: watch::Receiver<bool>) -> std::io::Result<SocketAdd
     Ok(addr)
 }
 
+/// The demo catalogue loaded as `continuity demo` loads it, with its
+/// cutovers around `now`, made-up ports and its store in `dir`.
+#[cfg(test)]
+pub(crate) fn catalogue_for_tests(
+    now: jiff::Timestamp,
+    dir: &std::path::Path,
+) -> crate::config::Config {
+    // A port of its own per simulation, as `start` gives them: the old and
+    // new sides of a parallel run must differ.
+    let port = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+    let services = DemoServices {
+        portal: port(20000),
+        hosted_app: port(20001),
+        slow_app: port(20002),
+        tcp: port(20003),
+        dns: port(20004),
+        phone: port(20005),
+        permits_old: port(20006),
+        permits_new: port(20007),
+    };
+    let vars: Vec<(String, String)> = services
+        .addresses()
+        .into_iter()
+        .chain(cutover_env(now))
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let path = dir.join("demo.yaml");
+    std::fs::write(&path, DEMO_CATALOGUE).unwrap();
+    let options = crate::config::LoadOptions {
+        env: vars,
+        ..Default::default()
+    };
+    crate::config::Config::load_with(&path, options)
+        .unwrap_or_else(|e| panic!("the demo catalogue loads: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,34 +329,8 @@ mod tests {
     #[test]
     fn the_demo_shows_one_service_in_hypercare_one_in_parallel_run_and_one_cutover_minutes_away() {
         let now = jiff::Timestamp::now();
-        // A port of its own per simulation, as `start` gives them: the
-        // old and new sides of a parallel run must differ.
-        let port = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
-        let services = DemoServices {
-            portal: port(20000),
-            hosted_app: port(20001),
-            slow_app: port(20002),
-            tcp: port(20003),
-            dns: port(20004),
-            phone: port(20005),
-            permits_old: port(20006),
-            permits_new: port(20007),
-        };
-        let vars: Vec<(String, String)> = services
-            .addresses()
-            .into_iter()
-            .chain(cutover_env(now))
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("demo.yaml");
-        std::fs::write(&path, DEMO_CATALOGUE).unwrap();
-        let options = crate::config::LoadOptions {
-            env: vars,
-            ..Default::default()
-        };
-        let config = crate::config::Config::load_with(&path, options)
-            .unwrap_or_else(|e| panic!("the demo catalogue loads: {e}"));
+        let config = catalogue_for_tests(now, dir.path());
         let portal = config.service("citizen-portal").unwrap();
         let at = position(portal, now);
         assert_eq!((at.phase, at.supplier), (Phase::Hypercare, "northhost"));
