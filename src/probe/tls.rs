@@ -103,7 +103,7 @@ impl Prober for TlsProbe {
         )?;
         let ((host, port), parity) = (target?, parity?);
         Some(TlsProbe {
-            digest: SpecDigest::of(&spec),
+            digest: SpecDigest::of(&(&spec, client.ca_content())),
             host,
             port,
             name: name?,

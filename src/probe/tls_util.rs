@@ -537,6 +537,16 @@ impl TlsClient {
     pub fn trust(&self) -> &Trust {
         &self.trust
     }
+
+    /// The SHA-256 of the `ca_file` trusted, if any: a check's digest
+    /// takes it in, so a CA rotated under the same path is a changed
+    /// definition on reload.
+    pub fn ca_content(&self) -> Option<[u8; 32]> {
+        match &self.trust {
+            Trust::Pinned(ca) => Some(ca.digest),
+            _ => None,
+        }
+    }
 }
 
 /// The name a certificate is checked against, and sent as SNI (IP
