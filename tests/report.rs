@@ -534,6 +534,59 @@ fn dutch_html_reads_naturally_with_local_numbers_and_dates() {
 }
 
 #[test]
+fn the_trend_of_a_chosen_range_has_short_axis_labels_that_never_overlap() {
+    let s = seeded("Mijn Gemeente", "acme");
+    let tz = TimeZone::get("Europe/Amsterdam").unwrap();
+    for (from, to, lang, first) in [
+        // A week from Wednesday: eleven such weeks before it.
+        (
+            "2024-03-20T00:00:00+01:00",
+            "2024-03-27T00:00:00+01:00",
+            Lang::Nl,
+            "3 jan",
+        ),
+        // Two days: twelve two-day periods.
+        (
+            "2024-03-25T00:00:00+01:00",
+            "2024-03-27T00:00:00+01:00",
+            Lang::En,
+            "3 Mar",
+        ),
+    ] {
+        let period = sla::Period::custom(sla::TimeRange::new(ts(from), ts(to)), &tz);
+        let r = build(&s.cfg, &s.store, &period, lang, now(), None).unwrap();
+        let html = String::from_utf8(render(&r, ReportFormat::Html, None).unwrap()).unwrap();
+        let svg = &html[html.find("aria-labelledby=\"trend-t").unwrap()..];
+        let svg = &svg[..svg.find("</svg>").unwrap()];
+        let labels: Vec<(f64, &str)> = svg
+            .split("<text class=\"axis\" x=\"")
+            .skip(1)
+            .map(|rest| {
+                let x: f64 = rest[..rest.find('"').unwrap()].parse().unwrap();
+                (
+                    x,
+                    &rest[rest.find('>').unwrap() + 1..rest.find("</text>").unwrap()],
+                )
+            })
+            .collect();
+        assert!(labels.len() >= 6, "{labels:?}");
+        assert_eq!(labels[0].1, first, "{labels:?}");
+        for (_, l) in &labels {
+            assert!(l.chars().count() <= 6, "{l:?} is not a short date");
+            assert!(!l.contains(':') && !l.contains('/'), "{l:?}");
+        }
+        // About 6.2 px a character at font size 11, and a gap.
+        for pair in labels.windows(2) {
+            let need = (pair[0].1.len().max(pair[1].1.len()) as f64) * 6.2 + 8.0;
+            assert!(pair[1].0 - pair[0].0 >= need, "{pair:?} overlap");
+        }
+        // The full range is still the dot's tooltip.
+        assert!(r.trend[11].label.contains('/'));
+        assert!(svg.contains(&format!("<title>{}: ", r.trend[11].label)));
+    }
+}
+
+#[test]
 fn hostile_names_render_as_text_in_every_format() {
     let long = "Ω".repeat(10_000);
     for (name, supplier) in [
