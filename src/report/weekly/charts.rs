@@ -225,7 +225,7 @@ pub fn trend_line(id: &str, title: &str, points: &[TrendPoint]) -> String {
                 y_of(v)
             );
         }
-        if (points.len() - 1 - i) % every == 0 {
+        if (points.len() - 1 - i).is_multiple_of(every) {
             let _ = write!(
                 s,
                 r#"<text class="axis" x="{x:.1}" y="{}" text-anchor="middle">{}</text>"#,
