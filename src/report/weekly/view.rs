@@ -87,7 +87,10 @@ pub struct ServiceView {
     pub name: String,
     pub id: String,
     pub category: String,
+    /// `in-house → northhost` for a service that cut over in the period.
     pub supplier: String,
+    /// The same as a list, for the HTML to isolate each name (`<bdi>`).
+    pub suppliers: Vec<String>,
     pub sla: String,
     pub objective: String,
     pub calendar: String,
@@ -555,7 +558,12 @@ fn service_view(l: &ServiceLine, lang: Lang, t: &Texts) -> ServiceView {
         name: l.name.clone(),
         id: l.service.clone(),
         category: l.category.clone(),
-        supplier: l.supplier.clone(),
+        supplier: l.supplier_shown(" → "),
+        suppliers: if l.suppliers.is_empty() {
+            vec![l.supplier.clone()]
+        } else {
+            l.suppliers.clone()
+        },
         sla: l.sla.clone(),
         objective: locale::percent_with(l.objective / 100.0, 2, lang),
         calendar: l.calendar.clone(),
