@@ -613,22 +613,18 @@ fn a_service_that_cut_over_in_the_week_names_both_suppliers_in_every_table() {
     assert_eq!(phone.suppliers, ["telco", "northhost"]);
     let json: Value =
         serde_json::from_slice(&render(&r, ReportFormat::Json, None).unwrap()).unwrap();
-    let row = json["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["service"] == "phone")
-        .unwrap();
-    assert_eq!(row["supplier"], "*");
-    assert_eq!(row["suppliers"], json!(["telco", "northhost"]));
-    let portal = json["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["service"] == "portal")
-        .unwrap();
+    let row = |id: &str| {
+        json["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["service"] == id)
+            .unwrap()
+    };
+    assert_eq!(row("phone")["supplier"], "*");
+    assert_eq!(row("phone")["suppliers"], json!(["telco", "northhost"]));
     assert!(
-        portal.get("suppliers").is_none(),
+        row("portal").get("suppliers").is_none(),
         "a service without a cutover has no list"
     );
     // Its incident on Thursday morning is the new supplier's.
