@@ -308,6 +308,24 @@ mod tests {
     }
 
     #[test]
+    fn a_ca_file_rotated_under_the_same_path_changes_the_digest() {
+        use crate::probe::Prober;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("checks.yaml").display().to_string();
+        let compile = |ca: &str| {
+            std::fs::write(dir.path().join("ca.pem"), tls_util::tests::ca_pem(ca)).unwrap();
+            let (probe, issues) = crate::probe::compile_yaml::<TlsProbe>(
+                &config,
+                "target: a.nl:443\nca_file: ca.pem\n",
+            );
+            assert!(issues.is_empty(), "{issues:?}");
+            probe.unwrap().digest()
+        };
+        let before = compile("before");
+        assert_ne!(before, compile("rotated"));
+    }
+
+    #[test]
     fn unreadable_ca_file_is_an_error_at_its_place_relative_to_the_config() {
         let (_, issues) = validated("target: a.nl:443\nca_file: certs/missing-ca.pem\n");
         assert_eq!(issues.len(), 1, "{issues:?}");

@@ -787,10 +787,11 @@ pub fn describe_verify_error(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn ca_pem(name: &str) -> String {
+    /// A self-signed CA certificate named `name`, as PEM.
+    pub(crate) fn ca_pem(name: &str) -> String {
         let key = rcgen::KeyPair::generate().expect("key");
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
