@@ -133,11 +133,16 @@ struct Seeded {
 }
 
 fn seeded(portal_name: &str, supplier: &str) -> Seeded {
+    seeded_from(
+        CONFIG
+            .replace("PORTAL_NAME", &serde_json::to_string(portal_name).unwrap())
+            .replace("SUPPLIER", &serde_json::to_string(supplier).unwrap()),
+    )
+}
+
+fn seeded_from(yaml: String) -> Seeded {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("continuity.yaml");
-    let yaml = CONFIG
-        .replace("PORTAL_NAME", &serde_json::to_string(portal_name).unwrap())
-        .replace("SUPPLIER", &serde_json::to_string(supplier).unwrap());
     std::fs::write(&config_path, yaml).unwrap();
     let cfg = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
     let csv = dir.path().join("history.csv");
@@ -530,6 +535,133 @@ fn dutch_html_reads_naturally_with_local_numbers_and_dates() {
     // One self-contained file: nothing is fetched.
     for external in ["src=\"http", "href=\"http", "<link", "<script"] {
         assert!(!html.contains(external), "{external}");
+    }
+}
+
+#[test]
+fn the_trend_of_a_chosen_range_has_short_axis_labels_that_never_overlap() {
+    let s = seeded("Mijn Gemeente", "acme");
+    let tz = TimeZone::get("Europe/Amsterdam").unwrap();
+    for (from, to, lang, first) in [
+        // A week from Wednesday: eleven such weeks before it.
+        (
+            "2024-03-20T00:00:00+01:00",
+            "2024-03-27T00:00:00+01:00",
+            Lang::Nl,
+            "3 jan",
+        ),
+        // Two days: twelve two-day periods.
+        (
+            "2024-03-25T00:00:00+01:00",
+            "2024-03-27T00:00:00+01:00",
+            Lang::En,
+            "3 Mar",
+        ),
+    ] {
+        let period = sla::Period::custom(sla::TimeRange::new(ts(from), ts(to)), &tz);
+        let r = build(&s.cfg, &s.store, &period, lang, now(), None).unwrap();
+        let html = String::from_utf8(render(&r, ReportFormat::Html, None).unwrap()).unwrap();
+        std::fs::write(
+            artifacts().join(format!("report-range-{}.html", lang.tag())),
+            &html,
+        )
+        .unwrap();
+        let svg = &html[html.find("aria-labelledby=\"trend-t").unwrap()..];
+        let svg = &svg[..svg.find("</svg>").unwrap()];
+        let labels: Vec<(f64, &str)> = svg
+            .split("<text class=\"axis\" x=\"")
+            .skip(1)
+            .map(|rest| {
+                let x: f64 = rest[..rest.find('"').unwrap()].parse().unwrap();
+                (
+                    x,
+                    &rest[rest.find('>').unwrap() + 1..rest.find("</text>").unwrap()],
+                )
+            })
+            .collect();
+        assert!(labels.len() >= 6, "{labels:?}");
+        assert_eq!(labels[0].1, first, "{labels:?}");
+        for (_, l) in &labels {
+            assert!(l.chars().count() <= 6, "{l:?} is not a short date");
+            assert!(!l.contains(':') && !l.contains('/'), "{l:?}");
+        }
+        // About 6.2 px a character at font size 11, and a gap.
+        for pair in labels.windows(2) {
+            let need = (pair[0].1.len().max(pair[1].1.len()) as f64) * 6.2 + 8.0;
+            assert!(pair[1].0 - pair[0].0 >= need, "{pair:?} overlap");
+        }
+        // The full range is still the dot's tooltip.
+        assert!(r.trend[11].label.contains('/'));
+        assert!(svg.contains(&format!("<title>{}: ", r.trend[11].label)));
+    }
+}
+
+#[test]
+fn a_service_that_cut_over_in_the_week_names_both_suppliers_in_every_table() {
+    let yaml = CONFIG
+        .replace("PORTAL_NAME", "\"Mijn Gemeente\"")
+        .replace("SUPPLIER", "acme")
+        .replace(
+            "    supplier: telco\n",
+            "    supplier: telco\n    migration:\n      from: telco\n      to: northhost\n      cutover: { start: 2024-03-27T22:00:00+01:00, end: 2024-03-28T06:00:00+01:00, reference: CHG-7 }\n",
+        );
+    let s = seeded_from(yaml);
+    let r = week(&s, Lang::Nl);
+    let phone = r.services.iter().find(|l| l.service == "phone").unwrap();
+    // JSON keeps the combined row as it is, and says whose it is.
+    assert_eq!(phone.supplier, "*");
+    assert_eq!(phone.suppliers, ["telco", "northhost"]);
+    let json: Value =
+        serde_json::from_slice(&render(&r, ReportFormat::Json, None).unwrap()).unwrap();
+    let row = |id: &str| {
+        json["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["service"] == id)
+            .unwrap()
+    };
+    assert_eq!(row("phone")["supplier"], "*");
+    assert_eq!(row("phone")["suppliers"], json!(["telco", "northhost"]));
+    assert!(
+        row("portal").get("suppliers").is_none(),
+        "a service without a cutover has no list"
+    );
+    // Its incident on Thursday morning is the new supplier's.
+    let incident = r.incidents.iter().find(|i| i.service == "phone").unwrap();
+    assert_eq!(incident.supplier, "northhost");
+
+    let html = String::from_utf8(render(&r, ReportFormat::Html, None).unwrap()).unwrap();
+    std::fs::write(artifacts().join("report-2024-W13-cutover-nl.html"), &html).unwrap();
+    assert!(
+        html.contains("<bdi>telco</bdi> → <bdi>northhost</bdi>"),
+        "no supplier change in the per-service table"
+    );
+    let md = String::from_utf8(render(&r, ReportFormat::Md, None).unwrap()).unwrap();
+    assert!(
+        md.lines()
+            .any(|l| l.starts_with("| Telefonie KCC | telco → northhost |")),
+        "{md}"
+    );
+    let csv = String::from_utf8(render(&r, ReportFormat::Csv, None).unwrap()).unwrap();
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let supplier = rows
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "supplier")
+        .unwrap();
+    let phone_row = rows
+        .records()
+        .map(Result::unwrap)
+        .find(|rec| &rec[3] == "phone")
+        .unwrap();
+    assert_eq!(&phone_row[supplier], "telco→northhost");
+    for table in [&html, &md, &csv] {
+        assert!(
+            !table.contains("| * |") && !table.contains(",*,"),
+            "a bare * is shown"
+        );
     }
 }
 

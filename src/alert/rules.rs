@@ -466,7 +466,7 @@ fn burning(rules: &[BurnWindow], rates: &BTreeMap<Cow<str>, f64>) -> Option<Burn
             let over = |d| {
                 window_key(d)
                     .and_then(|k| rates.get(k))
-                    .is_some_and(|r| *r >= w.factor)
+                    .is_some_and(|r| crate::sla::reaches(*r, w.factor))
             };
             over(w.long) && over(w.short)
         })

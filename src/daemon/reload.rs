@@ -41,11 +41,12 @@ impl Daemon {
             Err(e) => return (self, Err(e)),
         };
         self.keep_restart_only_settings(&mut new);
-        let new = if new.digest == self.config.digest {
+        let new = if new.digest == self.config.digest && same_checks(&new, &self.config) {
             // The same files: probing, the engine and the store are left
             // alone, and the compiled checks running now are kept (a second
             // copy would double their memory). What *_file secrets and
-            // certificates bring (the API token, TLS, receivers) is taken.
+            // certificates bring (the API token, TLS, receivers) is taken;
+            // a check's rotated secret or CA is not this case (`same_checks`).
             tracing::info!("configuration unchanged; probing goes on as it was");
             let mut kept = (*self.config).clone();
             kept.server = new.server;
@@ -120,6 +121,21 @@ impl Daemon {
             .config_reload_pending_restart
             .set(i64::from(!pending.is_empty()));
     }
+}
+
+/// Whether every check compiled to the same definition. The files'
+/// digest alone misses a `password_file` or `ca_file` whose content
+/// changed under the same path (a rotation): the checks' digests take the
+/// content in, so such a reload recompiles probing with the new secret.
+fn same_checks(a: &Config, b: &Config) -> bool {
+    a.services.len() == b.services.len()
+        && a.services.iter().zip(&b.services).all(|(a, b)| {
+            a.checks.len() == b.checks.len()
+                && a.checks
+                    .iter()
+                    .zip(&b.checks)
+                    .all(|(a, b)| a.kind == b.kind)
+        })
 }
 
 pub(super) fn mark_loaded(telemetry: &Telemetry) {

@@ -389,7 +389,8 @@ impl Prober for HttpProbe {
         if !ok {
             return None;
         }
-        let digest = SpecDigest::of(&spec);
+        // The CA file by content, not only by path: see `SpecDigest`.
+        let digest = SpecDigest::of(&(&spec, tls.ca_content()));
         let content = (spec.body_contains.is_some()
             || body_regex.is_some()
             || !spec.json.is_empty())

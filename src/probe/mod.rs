@@ -58,7 +58,10 @@ pub trait Prober: Sized {
 /// SHA-256 of its written spec, positions left out. A compiled probe keeps
 /// this instead of the spec itself (a spec with its strings was about
 /// 300 bytes per check, 3 MiB at 10,000 checks), so that a reload can
-/// still tell a changed definition from an unchanged one.
+/// still tell a changed definition from an unchanged one. A spec that
+/// names a file (`password_file`, `ca_file`) is digested together with
+/// what the file held when it compiled: a secret or CA rotated under the
+/// same path is a changed definition, and the probe is compiled anew.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SpecDigest([u8; 16]);
 

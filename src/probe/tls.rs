@@ -103,7 +103,7 @@ impl Prober for TlsProbe {
         )?;
         let ((host, port), parity) = (target?, parity?);
         Some(TlsProbe {
-            digest: SpecDigest::of(&spec),
+            digest: SpecDigest::of(&(&spec, client.ca_content())),
             host,
             port,
             name: name?,
@@ -305,6 +305,24 @@ mod tests {
         let c = probe.expect("compiled");
         assert!(matches!(c.client.trust(), Trust::PublicRoots));
         assert_eq!(c.name, ServerName::try_from("portal.gemeente.nl").unwrap());
+    }
+
+    #[test]
+    fn a_ca_file_rotated_under_the_same_path_changes_the_digest() {
+        use crate::probe::Prober;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("checks.yaml").display().to_string();
+        let compile = |ca: &str| {
+            std::fs::write(dir.path().join("ca.pem"), tls_util::tests::ca_pem(ca)).unwrap();
+            let (probe, issues) = crate::probe::compile_yaml::<TlsProbe>(
+                &config,
+                "target: a.nl:443\nca_file: ca.pem\n",
+            );
+            assert!(issues.is_empty(), "{issues:?}");
+            probe.unwrap().digest()
+        };
+        let before = compile("before");
+        assert_ne!(before, compile("rotated"));
     }
 
     #[test]

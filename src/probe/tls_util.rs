@@ -537,6 +537,16 @@ impl TlsClient {
     pub fn trust(&self) -> &Trust {
         &self.trust
     }
+
+    /// The SHA-256 of the `ca_file` trusted, if any: a check's digest
+    /// takes it in, so a CA rotated under the same path is a changed
+    /// definition on reload.
+    pub fn ca_content(&self) -> Option<[u8; 32]> {
+        match &self.trust {
+            Trust::Pinned(ca) => Some(ca.digest),
+            _ => None,
+        }
+    }
 }
 
 /// The name a certificate is checked against, and sent as SNI (IP
@@ -777,10 +787,11 @@ pub fn describe_verify_error(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn ca_pem(name: &str) -> String {
+    /// A self-signed CA certificate named `name`, as PEM.
+    pub(crate) fn ca_pem(name: &str) -> String {
         let key = rcgen::KeyPair::generate().expect("key");
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);

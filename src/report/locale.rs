@@ -191,6 +191,21 @@ pub fn month_name(month: i8, lang: Lang) -> &'static str {
     }
 }
 
+/// A month as chart axes and narrow columns write it: `mrt`, `Mar`.
+pub fn month_abbr(month: i8, lang: Lang) -> &'static str {
+    const NL: [&str; 12] = [
+        "jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec",
+    ];
+    const EN: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let i = (month.clamp(1, 12) - 1) as usize;
+    match lang {
+        Lang::Nl => NL[i],
+        Lang::En => EN[i],
+    }
+}
+
 /// A date in full: `maandag 23 november 2026`, `Monday 23 November 2026`.
 pub fn date_long(date: Date, lang: Lang) -> String {
     format!(

@@ -225,7 +225,8 @@ fn in_maintenance() -> String {
 }
 
 /// `(long >= f and short >= f) or …` over the recorded burn rates; the
-/// value is the long window's rate.
+/// value is the long window's rate. `>=` is `sla::reaches`, the daemon's
+/// own comparison: both fire at the same figure.
 fn burning(windows: &[BurnWindow]) -> Result<String, RulesError> {
     let mut terms = Vec::new();
     for w in windows {
@@ -287,7 +288,7 @@ fn alerts(config: &Config, opts: &RulesOptions) -> Result<Vec<Rule>, RulesError>
             crate::alert::config::Severity::Page,
             "{{ $labels.service }}: error budget of SLA {{ $labels.sla }} burns too fast".into(),
             format!(
-                "SLA {{{{ $labels.sla }}}} of {{{{ $labels.service }}}} (supplier {{{{ $labels.supplier }}}}) seen from {{{{ $labels.location }}}} burns its error budget at {{{{ $value | printf \"%.1f\" }}}}x, over the threshold ({}). See {}<window>.",
+                "SLA {{{{ $labels.sla }}}} of {{{{ $labels.service }}}} (supplier {{{{ $labels.supplier }}}}) seen from {{{{ $labels.location }}}} burns its error budget at {{{{ $value | printf \"%.1f\" }}}}x, at or over the threshold ({}). See {}<window>.",
                 thresholds(&page),
                 recording::BURN_RATE_PREFIX
             ),
@@ -301,7 +302,7 @@ fn alerts(config: &Config, opts: &RulesOptions) -> Result<Vec<Rule>, RulesError>
             crate::alert::config::Severity::Ticket,
             "{{ $labels.service }}: error budget of SLA {{ $labels.sla }} burns too fast".into(),
             format!(
-                "SLA {{{{ $labels.sla }}}} of {{{{ $labels.service }}}} (supplier {{{{ $labels.supplier }}}}) seen from {{{{ $labels.location }}}} burns its error budget at {{{{ $value | printf \"%.1f\" }}}}x, over the threshold ({}). See {}<window>.",
+                "SLA {{{{ $labels.sla }}}} of {{{{ $labels.service }}}} (supplier {{{{ $labels.supplier }}}}) seen from {{{{ $labels.location }}}} burns its error budget at {{{{ $value | printf \"%.1f\" }}}}x, at or over the threshold ({}). See {}<window>.",
                 thresholds(&ticket),
                 recording::BURN_RATE_PREFIX
             ),

@@ -35,7 +35,7 @@ pub use accounting::{SlaFigures, account, account_in_calendar};
 pub use batch::{Derivation, derive, derive_with_rules};
 pub use budget::{
     BURN_RULES, BurnRates, BurnRule, BurnSeverity, BurnWindow, ErrorBudget, budget_ppm, burn_alert,
-    burn_rate, burn_rates, error_budget,
+    burn_rate, burn_rates, error_budget, reaches,
 };
 pub use calendar::SlaCalendar;
 pub use check::{CheckRules, CheckTracker, FirstFailure, FlapPolicy, ProbeResult};

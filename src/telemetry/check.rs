@@ -4,6 +4,7 @@
 //! series. A cell holds plain numbers behind one lock, its labels rendered
 //! once; a probe updates it with one lock, a scrape reads it line by line.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use super::text::{Chunks, Desc, Format, Kind, labels, le_label, one_label, push_float, push_int};
@@ -165,6 +166,10 @@ type Key = (Arc<str>, Arc<str>);
 #[derive(Debug, Default)]
 pub struct CheckTable {
     cells: Table<Key, Cell>,
+    /// Monitor errors of checks no longer in the table, by kind: the
+    /// per-kind total adds them, so it never goes down when a reload
+    /// removes a check (Prometheus would read that as a reset).
+    removed_errors: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl CheckTable {
@@ -186,15 +191,28 @@ impl CheckTable {
             labels: labels(&[("service", service), ("check", check), ("kind", kind)]),
             values: Mutex::default(),
         });
-        cells.insert(key, cell.clone());
+        if let Some(old) = cells.insert(key, cell.clone()) {
+            self.carry_errors(&old);
+        }
         CheckMetrics(cell)
     }
 
     /// Drop the series of every check `keep` says no to.
     pub fn retain(&self, mut keep: impl FnMut(&str, &str, &'static str) -> bool) {
-        self.cells
-            .write()
-            .retain(|(s, c), cell| keep(s, c, cell.kind));
+        self.cells.write().retain(|(s, c), cell| {
+            let kept = keep(s, c, cell.kind);
+            if !kept {
+                self.carry_errors(cell);
+            }
+            kept
+        });
+    }
+
+    fn carry_errors(&self, cell: &Cell) {
+        let errors = cell.values().errors;
+        if errors > 0 {
+            *lock(&self.removed_errors).entry(cell.kind).or_default() += errors;
+        }
     }
 
     /// Write every per-check family; `compact` leaves out the latency
@@ -206,17 +224,29 @@ impl CheckTable {
             (false, Format::Text) => &LE_LABELS[0],
             (false, Format::OpenMetrics) => &LE_LABELS[1],
         };
+        let mut kind_errors = lock(&self.removed_errors).clone();
         for (family, desc) in FAMILIES {
             desc.header(&mut w.buf, format);
             for cell in &cells {
                 let v = cell.values();
                 write_family(&mut w.buf, family, desc, &cell.labels, &v, le, format);
+                if let Family::Errors = family {
+                    *kind_errors.entry(cell.kind).or_default() += v.errors;
+                }
                 drop(v);
                 w.maybe_flush();
                 if w.closed {
                     return;
                 }
             }
+        }
+        // Every kind that has a check, at zero from the start: the
+        // per-check errors series appears only at its first error, which
+        // `rate()` and `increase()` cannot see.
+        let d = &names::PROBE_KIND_ERRORS;
+        d.header(&mut w.buf, format);
+        for (kind, n) in kind_errors {
+            d.int(&mut w.buf, &labels(&[("kind", kind)]), "", n as i64);
         }
     }
 }

@@ -2,6 +2,7 @@
 //! text, so that names never drift across the code. `docs/metrics.md`
 //! documents the same list; dashboards and alerts rely on these names.
 
+mod at_zero;
 mod check;
 pub mod recording;
 mod service;
@@ -114,6 +115,11 @@ pub mod names {
     pub const PROBE_ERRORS: Desc = Desc {
         name: "continuity_probe_errors",
         help: "Probes the monitor itself could not run (its own failures, not the target's)",
+        kind: Kind::Counter,
+    };
+    pub const PROBE_KIND_ERRORS: Desc = Desc {
+        name: "continuity_probe_kind_errors",
+        help: "Probes the monitor itself could not run, by kind; every configured kind exists from the start, at zero",
         kind: Kind::Counter,
     };
     pub const SERVICE_UP: Desc = Desc {
@@ -419,7 +425,7 @@ impl Telemetry {
     }
 
     /// Drop the series of checks and services that are not in `config`,
-    /// and take its `metrics.detail`.
+    /// take its `metrics.detail`, and start the counters it names at zero.
     pub fn retain_config(&self, config: &Config) {
         self.compact.store(
             config.metrics.detail == crate::config::metrics::MetricsDetail::Compact,
@@ -434,6 +440,7 @@ impl Telemetry {
         });
         self.services
             .retain(|service| services.contains_key(service));
+        self.start_counters_at_zero(config);
     }
 
     /// Write every series in `format`, in chunks of about `chunk` bytes

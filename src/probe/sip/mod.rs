@@ -347,7 +347,15 @@ impl SipSpec {
             return None;
         }
         Some(SipProbe {
-            digest: SpecDigest::of(&self),
+            // What the files named by password_file and ca_file hold takes
+            // part, so a rotated secret is a changed definition on reload;
+            // the digest keeps 16 bytes of a hash, never the secret.
+            digest: SpecDigest::of(&(
+                &self,
+                credentials.as_ref().map(|c| &c.password),
+                tls.as_ref()
+                    .and_then(|t| t.as_ref().map(|t| t.ca_content())),
+            )),
             method,
             request_uri,
             dest: Destination {

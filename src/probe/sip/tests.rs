@@ -805,6 +805,23 @@ fn password_file_is_read_relative_to_the_configuration_file() {
 }
 
 #[test]
+fn a_rotated_password_file_changes_the_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("phones.yaml").display().to_string();
+    let compile = |password: &str| -> SipProbe {
+        std::fs::write(dir.path().join("pw"), password).unwrap();
+        let s: SipSpec = serde_saphyr::from_str(
+            "uri: sip:b\nmethod: register\nusername: a\npassword_file: pw\n",
+        )
+        .unwrap();
+        crate::probe::compile(s, &config).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (old, again, rotated) = (compile("old\n"), compile("old\n"), compile("new\n"));
+    assert_eq!(old.digest(), again.digest());
+    assert_ne!(old.digest(), rotated.digest());
+}
+
+#[test]
 fn the_documented_check_loads_as_written() {
     let yaml = "services:
   - id: sip-trunk

@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 
 use super::model::*;
 use crate::config::Config;
@@ -182,6 +182,11 @@ pub fn build_from(
                 change_vs_previous: diff(r.availability, prev),
                 daily: daily_of(r),
                 recomputed: r.recomputed.is_some(),
+                suppliers: if r.supplier == ALL_SUPPLIERS {
+                    suppliers_in(config, &r.service, period.range)
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect();
@@ -295,6 +300,21 @@ fn service_rows(rows: &[SlaRow]) -> Vec<&SlaRow> {
             r.supplier == ALL_SUPPLIERS || !combined.contains(&(r.service.as_str(), r.sla.as_str()))
         })
         .collect()
+}
+
+/// The suppliers responsible for `service` within `range`, in time order
+/// (a supplier that comes back after another is listed again).
+fn suppliers_in(config: &Config, service: &str, range: TimeRange) -> Vec<String> {
+    let Some(s) = config.services.iter().find(|s| s.id == service) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (supplier, _) in crate::migration::supplier_stretches(&s.supplier, &s.migrations, range) {
+        if out.last().is_none_or(|last| last != supplier) {
+            out.push(supplier.to_string());
+        }
+    }
+    out
 }
 
 /// Seconds summed over rows.
@@ -428,10 +448,19 @@ fn incident_lines(config: &Config, lines: &[&SlaRow]) -> Vec<IncidentLine> {
                         .open_ms(range)
                         > 0
                 });
+            // A service that cut over in the period: the supplier(s)
+            // responsible while it lasted, never the combined row's `*`.
+            let supplier = if r.supplier == ALL_SUPPLIERS {
+                let lasted =
+                    TimeRange::new(i.start, end.max(i.start + SignedDuration::from_millis(1)));
+                suppliers_in(config, &r.service, lasted).join("→")
+            } else {
+                r.supplier.clone()
+            };
             out.push(IncidentLine {
                 service: r.service.clone(),
                 name: r.name.clone(),
-                supplier: r.supplier.clone(),
+                supplier,
                 start: i.start,
                 end: i.end,
                 duration_seconds: i.duration_seconds,

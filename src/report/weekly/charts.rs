@@ -119,9 +119,40 @@ pub fn day_grid(
     s
 }
 
+/// One period of the trend line.
+pub struct TrendPoint {
+    /// The period's full label (tooltip and description).
+    pub label: String,
+    /// Its short label on the axis (`W47`, `nov`, `23 nov`).
+    pub axis: String,
+    pub availability: Option<f64>,
+    /// The figure as the reader reads it (`99,90 %`).
+    pub text: String,
+}
+
+/// Width of an axis label of `chars` characters at font size 11, with the
+/// gap that keeps two neighbours apart: sans-serif glyphs average about
+/// 0.56 em, digits and lower case included.
+fn label_width(chars: usize) -> f64 {
+    chars as f64 * 6.2 + 8.0
+}
+
+/// Every how many periods an axis label fits, counting back from the
+/// last (this period's is always shown): labels never overlap.
+fn label_every(points: &[TrendPoint], step: f64) -> usize {
+    let widest = points
+        .iter()
+        .map(|p| label_width(p.axis.chars().count()))
+        .fold(0.0, f64::max);
+    if step <= 0.0 {
+        return 1;
+    }
+    ((widest / step).ceil() as usize).max(1)
+}
+
 /// The availability of the last periods as a line with a labelled dot
 /// per period; the vertical axis spans the lowest figure to 100 %.
-pub fn trend_line(id: &str, title: &str, points: &[(String, Option<f64>, String)]) -> String {
+pub fn trend_line(id: &str, title: &str, points: &[TrendPoint]) -> String {
     const W: f64 = 720.0;
     const H: f64 = 220.0;
     const LEFT: f64 = 60.0;
@@ -129,7 +160,7 @@ pub fn trend_line(id: &str, title: &str, points: &[(String, Option<f64>, String)
     const TOP: f64 = 16.0;
     let low = points
         .iter()
-        .filter_map(|(_, v, _)| *v)
+        .filter_map(|p| p.availability)
         .fold(1.0f64, f64::min);
     // At least half a point of range, so small changes are visible but
     // not exaggerated.
@@ -142,7 +173,7 @@ pub fn trend_line(id: &str, title: &str, points: &[(String, Option<f64>, String)
     let y_of = |v: f64| TOP + (1.0 - (v - floor) / (1.0 - floor)) * (H - TOP - BOTTOM);
     let desc: Vec<String> = points
         .iter()
-        .map(|(l, _, text)| format!("{l}: {text}"))
+        .map(|p| format!("{}: {}", p.label, p.text))
         .collect();
     let mut s = String::new();
     let _ = write!(
@@ -169,7 +200,7 @@ pub fn trend_line(id: &str, title: &str, points: &[(String, Option<f64>, String)
     let coords: Vec<(f64, f64)> = points
         .iter()
         .enumerate()
-        .filter_map(|(i, (_, v, _))| v.map(|v| (LEFT + step * i as f64, y_of(v))))
+        .filter_map(|(i, p)| p.availability.map(|v| (LEFT + step * i as f64, y_of(v))))
         .collect();
     if coords.len() > 1 {
         let path: Vec<String> = coords
@@ -182,24 +213,26 @@ pub fn trend_line(id: &str, title: &str, points: &[(String, Option<f64>, String)
             path.join(" ")
         );
     }
-    for (i, (l, v, text)) in points.iter().enumerate() {
+    let every = label_every(points, step);
+    for (i, p) in points.iter().enumerate() {
         let x = LEFT + step * i as f64;
-        if let Some(v) = v {
+        if let Some(v) = p.availability {
             let _ = write!(
                 s,
                 r##"<g><title>{}: {}</title><circle cx="{x:.1}" cy="{:.1}" r="4" fill="#0969da"/></g>"##,
-                escape(l),
-                escape(text),
-                y_of(*v)
+                escape(&p.label),
+                escape(&p.text),
+                y_of(v)
             );
         }
-        let short = l.rsplit('-').next().unwrap_or(l);
-        let _ = write!(
-            s,
-            r#"<text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"#,
-            H - BOTTOM + 16.0,
-            escape(short)
-        );
+        if (points.len() - 1 - i).is_multiple_of(every) {
+            let _ = write!(
+                s,
+                r#"<text class="axis" x="{x:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                H - BOTTOM + 16.0,
+                escape(&p.axis)
+            );
+        }
     }
     s.push_str("</svg>");
     s
@@ -224,17 +257,61 @@ mod tests {
         assert!(svg.contains("&lt;script&gt;"));
     }
 
+    fn point(label: &str, axis: &str, availability: Option<f64>) -> TrendPoint {
+        TrendPoint {
+            label: label.into(),
+            axis: axis.into(),
+            availability,
+            text: availability.map_or("–".into(), |a| format!("{:.2} %", a * 100.0)),
+        }
+    }
+
+    /// The x of every axis label, with its text.
+    fn axis_labels(svg: &str) -> Vec<(f64, String)> {
+        svg.split(r#"<text class="axis" x=""#)
+            .skip(1)
+            .map(|rest| {
+                let x = rest[..rest.find('"').unwrap()].parse().unwrap();
+                let text = &rest[rest.find('>').unwrap() + 1..rest.find("</text>").unwrap()];
+                (x, text.to_string())
+            })
+            .collect()
+    }
+
     #[test]
     fn the_trend_has_a_dot_and_a_text_per_period_with_a_figure() {
         let svg = trend_line(
             "t",
             "trend",
             &[
-                ("2026-W47".into(), Some(0.999), "99,90 %".into()),
-                ("2026-W48".into(), None, "–".into()),
+                point("2026-W47", "W47", Some(0.999)),
+                point("2026-W48", "W48", None),
             ],
         );
         assert_eq!(svg.matches("<circle").count(), 1);
         assert!(svg.contains("2026-W48: –"));
+        let labels: Vec<String> = axis_labels(&svg).into_iter().map(|l| l.1).collect();
+        assert_eq!(labels, ["W47", "W48"]);
+    }
+
+    #[test]
+    fn axis_labels_are_thinned_so_that_they_never_overlap_and_the_last_stays() {
+        let long: Vec<TrendPoint> = (1..=12)
+            .map(|i| point(&format!("p{i}"), &format!("{i} november 2026"), Some(0.99)))
+            .collect();
+        let labels = axis_labels(&trend_line("t", "trend", &long));
+        assert!(labels.len() < 12, "{labels:?}");
+        assert_eq!(labels.last().unwrap().1, "12 november 2026");
+        for pair in labels.windows(2) {
+            let room = pair[1].0 - pair[0].0;
+            let need = (label_width(pair[0].1.chars().count())
+                + label_width(pair[1].1.chars().count()))
+                / 2.0;
+            assert!(room >= need, "{pair:?} overlap");
+        }
+        let short: Vec<TrendPoint> = (1..=12)
+            .map(|i| point(&format!("p{i}"), &format!("W{i}"), Some(0.99)))
+            .collect();
+        assert_eq!(axis_labels(&trend_line("t", "trend", &short)).len(), 12);
     }
 }

@@ -60,7 +60,7 @@ pub fn render(report: &Report) -> String {
             text(&s.service),
             text(&s.name),
             text(&s.category),
-            text(&s.supplier),
+            text(&s.supplier_shown("→")),
             text(&s.sla),
             s.objective.to_string(),
             text(&s.calendar),

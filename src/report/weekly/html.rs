@@ -23,11 +23,17 @@ struct Page<'a> {
 pub fn render(report: &Report) -> Result<String, askama::Error> {
     let v = View::of(report);
     let t = v.t;
-    let trend: Vec<(String, Option<f64>, String)> = report
+    let trend: Vec<charts::TrendPoint> = report
         .trend
         .iter()
         .zip(&v.trend)
-        .map(|(p, (label, text))| (label.clone(), p.availability, text.clone()))
+        .zip(&v.trend_axis)
+        .map(|((p, (label, text)), axis)| charts::TrendPoint {
+            label: label.clone(),
+            axis: axis.clone(),
+            availability: p.availability,
+            text: text.clone(),
+        })
         .collect();
     let services: Vec<_> = v
         .services

@@ -128,6 +128,24 @@ pub struct ServiceLine {
     pub daily: Vec<Option<f64>>,
     /// Set when a recomputation produced these figures.
     pub recomputed: bool,
+    /// For a service that cut over within the period (its combined row,
+    /// `supplier: "*"`): the suppliers in the order they were responsible,
+    /// e.g. `["in-house", "northhost"]`. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppliers: Vec<String>,
+}
+
+impl ServiceLine {
+    /// The supplier as people read it: `in-house → northhost` (with
+    /// `arrow` between) for a service that cut over within the period,
+    /// else its one supplier.
+    pub fn supplier_shown(&self, arrow: &str) -> String {
+        if self.suppliers.is_empty() {
+            self.supplier.clone()
+        } else {
+            self.suppliers.join(arrow)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

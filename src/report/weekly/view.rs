@@ -78,13 +78,19 @@ pub struct View {
     pub migrations: Vec<MigrationView>,
     pub days: Vec<String>,
     pub trend: Vec<(String, String)>,
+    /// The trend's axis label of each period, short enough for a chart
+    /// (`W47`, `nov`, `23 nov`); the full label stays in `trend`.
+    pub trend_axis: Vec<String>,
 }
 
 pub struct ServiceView {
     pub name: String,
     pub id: String,
     pub category: String,
+    /// `in-house → northhost` for a service that cut over in the period.
     pub supplier: String,
+    /// The same as a list, for the HTML to isolate each name (`<bdi>`).
+    pub suppliers: Vec<String>,
     pub sla: String,
     pub objective: String,
     pub calendar: String,
@@ -527,6 +533,12 @@ impl View {
             .iter()
             .map(|p| (p.label.clone(), percent(p.availability, lang)))
             .collect();
+        let length = r.period.end.duration_since(r.period.start);
+        let trend_axis = r
+            .trend
+            .iter()
+            .map(|p| axis_label(&r.period.kind, &p.label, p.start, length, &tz, lang))
+            .collect();
         View {
             t,
             lang,
@@ -546,7 +558,35 @@ impl View {
             migrations,
             days,
             trend,
+            trend_axis,
         }
+    }
+}
+
+/// A period's label on the trend's axis: the ISO week (`W47`), the month
+/// (`nov`), or for a chosen range its first local day (`23 nov`, with the
+/// hour when periods are shorter than a day). The full label (a range's
+/// is two RFC 3339 instants) is the dot's tooltip.
+fn axis_label(
+    kind: &str,
+    label: &str,
+    start: Timestamp,
+    length: jiff::SignedDuration,
+    tz: &TimeZone,
+    lang: Lang,
+) -> String {
+    let at = tz.to_datetime(start);
+    match kind {
+        "week" => label.rsplit('-').next().unwrap_or(label).to_string(),
+        "month" => locale::month_abbr(at.month(), lang).to_string(),
+        _ if length < jiff::SignedDuration::from_hours(24) => format!(
+            "{} {} {:02}:{:02}",
+            at.day(),
+            locale::month_abbr(at.month(), lang),
+            at.hour(),
+            at.minute()
+        ),
+        _ => format!("{} {}", at.day(), locale::month_abbr(at.month(), lang)),
     }
 }
 
@@ -578,7 +618,12 @@ fn service_view(l: &ServiceLine, lang: Lang, t: &Texts) -> ServiceView {
         name: l.name.clone(),
         id: l.service.clone(),
         category: l.category.clone(),
-        supplier: l.supplier.clone(),
+        supplier: l.supplier_shown(" → "),
+        suppliers: if l.suppliers.is_empty() {
+            vec![l.supplier.clone()]
+        } else {
+            l.suppliers.clone()
+        },
         sla: l.sla.clone(),
         objective: locale::percent_with(l.objective / 100.0, 2, lang),
         calendar: l.calendar.clone(),
