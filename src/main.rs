@@ -230,6 +230,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    continuity::daemon::malloc::limit_arenas();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
