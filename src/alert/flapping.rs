@@ -40,6 +40,7 @@ struct FlapTrack {
     last: Option<CheckState>,
     /// Boxed, and made at the first change: most checks never change
     /// state, and an empty deque is 32 bytes on each of 10,000 checks.
+    #[allow(clippy::box_collection)]
     changes: Option<Box<VecDeque<Timestamp>>>,
     /// The evaluation that last saw the check; older entries belong to
     /// checks a reload removed.

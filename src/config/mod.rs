@@ -353,6 +353,9 @@ struct RawCheck {
 const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 const SERVICE_ID_HINT: &str = "use lowercase letters, digits and '-', e.g. citizen-portal";
 
+/// The services of one file, as parsed, with the file's name.
+type FileServices = (Arc<str>, Box<[Spanned<RawService>]>);
+
 #[derive(Default)]
 struct Loader {
     options: LoadOptions,
@@ -449,8 +452,7 @@ impl Loader {
         // Each file's services as parsed: a list of every service with its
         // file beside it was a second copy of the parsed catalogue (3 MB at
         // 10,000 services) at the peak of loading.
-        let mut services: Vec<(Arc<str>, Box<[Spanned<RawService>]>)> =
-            vec![(main_file.clone(), raw.services)];
+        let mut services: Vec<FileServices> = vec![(main_file.clone(), raw.services)];
         let mut calendars: Vec<Sourced<(String, CalendarSpec)>> = Vec::new();
         let mut maintenances: Vec<Sourced<MaintenanceSpec>> = raw
             .maintenances
