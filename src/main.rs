@@ -231,6 +231,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    continuity::daemon::malloc::limit_arenas(cli.worker_threads);
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.worker_threads.into())

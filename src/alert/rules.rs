@@ -722,7 +722,7 @@ mod tests {
                     maintenance: None,
                     checks,
                     slas: Vec::new(),
-                    migration: Some(MigrationView {
+                    migration: Some(Box::new(MigrationView {
                         phase: Phase::Hypercare,
                         from: "in-house".into(),
                         to: "northhost".into(),
@@ -731,7 +731,7 @@ mod tests {
                         grace_end: ts("2026-12-06T06:15:00Z"),
                         parity_for: Duration::from_secs(15 * 60),
                         up_after_window: up_after.map(ts),
-                    }),
+                    })),
                 }],
             }
         }

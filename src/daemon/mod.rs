@@ -5,6 +5,7 @@
 //! (`shutdown`) when the `shutdown` future completes.
 
 mod descriptors;
+pub mod malloc;
 mod reload;
 mod shutdown;
 mod wiring;
