@@ -104,9 +104,12 @@ impl Clock {
 
     /// A timer on this clock, first due at `at`.
     pub fn timer(&self, at: Instant) -> Timer {
+        let waits = match &self.manual {
+            None => Waits::System(Box::pin(tokio::time::sleep_until(at))),
+            Some(m) => Waits::Manual(m.clone(), m.now.subscribe()),
+        };
         Timer {
-            sleep: Box::pin(tokio::time::sleep_until(at)),
-            manual: self.manual.as_ref().map(|m| (m.clone(), m.now.subscribe())),
+            waits,
             deadline: at,
         }
     }
@@ -114,9 +117,14 @@ impl Clock {
 
 /// A resettable timer that fires when its clock reaches its deadline.
 pub struct Timer {
-    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
-    manual: Option<(Arc<Manual>, watch::Receiver<Timestamp>)>,
+    waits: Waits,
     deadline: Instant,
+}
+
+/// What a timer waits on: tokio's timer, or the manual clock's moves.
+enum Waits {
+    System(std::pin::Pin<Box<tokio::time::Sleep>>),
+    Manual(Arc<Manual>, watch::Receiver<Timestamp>),
 }
 
 impl Timer {
@@ -126,17 +134,17 @@ impl Timer {
 
     pub fn reset(&mut self, at: Instant) {
         self.deadline = at;
-        if self.manual.is_none() {
-            self.sleep.as_mut().reset(at);
+        if let Waits::System(sleep) = &mut self.waits {
+            sleep.as_mut().reset(at);
         }
     }
 
     /// Wait until the deadline has come. Cancel-safe: a wait dropped in a
     /// `select!` loses nothing.
     pub async fn fired(&mut self) {
-        match &mut self.manual {
-            None => self.sleep.as_mut().await,
-            Some((m, rx)) => loop {
+        match &mut self.waits {
+            Waits::System(sleep) => sleep.as_mut().await,
+            Waits::Manual(m, rx) => loop {
                 if m.instant_of(*rx.borrow_and_update()) >= self.deadline {
                     return;
                 }
