@@ -733,3 +733,42 @@ fn the_weekly_report_shows_before_and_after_as_the_migration_judge_says() {
     let early = weekly::build(&cfg, &store, &before, Lang::Nl, now, None).unwrap();
     assert!(early.migrations.is_empty());
 }
+
+#[test]
+fn a_week_that_spans_a_cutover_shows_the_service_on_every_day_not_only_the_cutover_day() {
+    use continuity::report::locale::Lang;
+    use continuity::report::weekly;
+    let (_dir, cfg, store) = scripted();
+    let week =
+        continuity::sla::period::parse_period_label("2026-W47", &weekly::time_zone(&cfg)).unwrap();
+    let report = weekly::build(&cfg, &store, &week, Lang::En, now(), None).unwrap();
+    let line = &report.services[0];
+    // The week's line combines both suppliers; each day is the service's
+    // own figure: in-house's on Monday to Tuesday, the combined one on
+    // Wednesday (the cutover's start at 22:00), northhost's after.
+    assert_eq!(line.supplier, "*");
+    let day = |label: &str| {
+        let range = continuity::sla::TimeRange::new(
+            ts(&format!("{label}T00:00:00+01:00")),
+            ts(&format!("{label}T00:00:00+01:00")) + SignedDuration::from_hours(24),
+        );
+        let rows = sla_report(&cfg, &store, PeriodSelector::Range(range), None, now()).unwrap();
+        rows.last().unwrap().availability
+    };
+    let expected: Vec<Option<f64>> = [
+        "2026-11-16",
+        "2026-11-17",
+        "2026-11-18",
+        "2026-11-19",
+        "2026-11-20",
+        "2026-11-21",
+        "2026-11-22",
+    ]
+    .iter()
+    .map(|d| day(d))
+    .collect();
+    assert!(expected.iter().all(Option::is_some), "{expected:?}");
+    assert_eq!(line.daily, expected);
+    // Tuesday: in-house down 300 s of the day's 86,400.
+    assert_eq!(line.daily[1], Some(86_100.0 / 86_400.0));
+}

@@ -108,6 +108,11 @@ pub fn build_from(
 
     let days = days_of(period, &tz);
     let mut day_rows: Vec<DayRows> = Vec::new();
+    // Per day, each service's figure as its line reads it: the combined
+    // row on the day of its cutover, its one supplier's row on the others
+    // (a week that spans a cutover has a combined line, but most of its
+    // days do not).
+    let mut day_services: Vec<HashMap<(String, String), Option<f64>>> = Vec::new();
     let mut day_figures: Vec<Day> = Vec::new();
     for (date, range) in &days {
         let r = sla_report(config, store, PeriodSelector::Range(*range), None, now)?;
@@ -117,6 +122,12 @@ pub fn build_from(
             end: range.end,
             availability: Totals::of(service_rows(&r)).availability(),
         });
+        day_services.push(
+            service_rows(&r)
+                .into_iter()
+                .map(|row| ((row.service.clone(), row.sla.clone()), row.availability))
+                .collect(),
+        );
         day_rows.push(
             r.iter()
                 .map(|row| {
@@ -129,10 +140,10 @@ pub fn build_from(
         );
     }
     let daily_of = |r: &SlaRow| -> Vec<Option<f64>> {
-        day_rows
+        day_services
             .iter()
             .map(|d| {
-                d.get(&(r.service.clone(), r.sla.clone(), r.supplier.clone()))
+                d.get(&(r.service.clone(), r.sla.clone()))
                     .copied()
                     .flatten()
             })
