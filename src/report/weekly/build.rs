@@ -15,7 +15,9 @@ use jiff::{SignedDuration, Timestamp};
 use super::model::*;
 use crate::config::Config;
 use crate::report::locale::Lang;
-use crate::report::sla::{PeriodSelector, ReportError, SlaRow, adhoc_spec, sla_report};
+use crate::report::sla::{
+    ALL_SUPPLIERS, PeriodSelector, ReportError, SlaRow, adhoc_spec, sla_report,
+};
 use crate::sla::{self, Period, SlaCalendar, SlaPeriod, TimeRange};
 use crate::store::Store;
 
@@ -30,10 +32,6 @@ const MAX_DAYS: i64 = 62;
 
 /// Certificates expiring within this many days are listed.
 pub const CERTIFICATE_DAYS: i64 = 30;
-
-/// The supplier value of a row that combines every supplier of a service
-/// over a period with a cutover.
-const ALL_SUPPLIERS: &str = "*";
 
 /// The time zone a report's days and default week are read in: that of
 /// the first SLA's calendar (the municipality's), Amsterdam without SLAs.
